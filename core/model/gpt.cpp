@@ -1,0 +1,241 @@
+#include "core/model/gpt.h"
+
+#include <cmath>
+#include <stdexcept>
+#include <string>
+
+#include "core/rng.h"
+
+namespace gpt {
+namespace {
+
+constexpr std::size_t kActAlign = 256;
+
+std::uint64_t hash_name(const std::string& s) {
+  std::uint64_t h = 1469598103934665603ull;  // FNV-1a
+  for (unsigned char c : s) h = (h ^ c) * 1099511628211ull;
+  return h;
+}
+
+// Hands out consecutive, aligned tensors from one allocation; with a null base it only counts.
+class Arena {
+ public:
+  Arena(char* base, DType dtype) : base_(base), dtype_(dtype) {}
+  Tensor take(std::initializer_list<std::int64_t> dims) { return take(dims, dtype_); }
+  Tensor take(std::initializer_list<std::int64_t> dims, DType dtype) {
+    Tensor t(base_ ? base_ + used_ : reinterpret_cast<char*>(kActAlign), dtype, dims);
+    used_ += (t.bytes() + kActAlign - 1) / kActAlign * kActAlign;
+    return t;
+  }
+  std::size_t used() const { return used_; }
+
+ private:
+  char* base_;
+  DType dtype_;
+  std::size_t used_ = 0;
+};
+
+}  // namespace
+
+GPT::GPT(const ModelConfig& config, Backend& backend) : config_(config), backend_(&backend), table_(config) {
+  config_.validate();
+  const std::size_t bytes = static_cast<std::size_t>(table_.buffer_numel()) * dtype_size(backend.dtype());
+  params_ = Buffer(backend, bytes);
+  grads_ = Buffer(backend, bytes);
+}
+
+Tensor GPT::flat(const Buffer& b) const {
+  return Tensor(b.get(), backend_->dtype(), {table_.buffer_numel()});
+}
+
+Tensor GPT::view(const Buffer& b, const ParamInfo& p) const {
+  return Tensor(static_cast<char*>(b.get()) + static_cast<std::size_t>(p.offset) * dtype_size(backend_->dtype()),
+                backend_->dtype(), p.shape);
+}
+
+Tensor GPT::lm_head(const Buffer& b) const {
+  return view(b, table_.at(config_.tie_embeddings ? "wte.weight" : "lm_head.weight"));
+}
+
+void GPT::init_weights(std::uint64_t seed) {
+  const double std_normal = 0.02;
+  const double std_residual = 0.02 / std::sqrt(2.0 * static_cast<double>(config_.n_layer));
+  std::vector<float> host;
+  for (const ParamInfo& p : table_.entries()) {
+    host.assign(static_cast<std::size_t>(p.numel), 0.0f);
+    const std::uint64_t key = rng::derive(seed, hash_name(p.name));
+    if (p.init == ParamInit::ones) {
+      host.assign(host.size(), 1.0f);
+    } else if (p.init == ParamInit::normal || p.init == ParamInit::residual_normal) {
+      const double stddev = p.init == ParamInit::normal ? std_normal : std_residual;
+      // Rows past the real vocabulary (wte, lm_head) are padding: they stay zero.
+      std::int64_t live = p.numel;
+      if (p.name == "wte.weight" || p.name == "lm_head.weight") live = config_.real_vocab_size * p.shape[1];
+#pragma omp parallel for schedule(static)
+      for (std::int64_t i = 0; i < live; ++i)
+        host[static_cast<std::size_t>(i)] = static_cast<float>(stddev * rng::normal(key, static_cast<std::uint64_t>(i)));
+    }
+    backend_->upload(param(p), host.data());
+  }
+  zero_grads();
+}
+
+void GPT::zero_grads() { backend_->zero(grads()); }
+
+void GPT::lay_out(Activations& a, char* base, std::size_t& bytes) const {
+  const std::int64_t B = a.B, T = a.T, C = config_.n_embd, H = config_.hidden(), V = config_.vocab_size;
+  const std::int64_t fc_out = config_.activation == Activation::swiglu ? 2 * H : H;
+  const std::int64_t saved = backend_->attention_saved_numel(B, T, config_.n_head);
+  Arena arena(base, backend_->dtype());
+  a.inputs = arena.take({B, T}, DType::i32);
+  a.targets = arena.take({B, T}, DType::i32);
+  a.residual.clear();
+  a.layers.clear();
+  for (std::int64_t l = 0; l <= config_.n_layer; ++l) a.residual.push_back(arena.take({B, T, C}));
+  for (std::int64_t l = 0; l < config_.n_layer; ++l) {
+    Layer y;
+    y.ln1 = arena.take({B, T, C});
+    y.ln1_mean = arena.take({B * T});
+    y.ln1_rstd = arena.take({B * T});
+    y.qkv = arena.take({B, T, 3 * C});
+    y.atty = arena.take({B, T, C});
+    y.att_saved = arena.take({saved});
+    y.resid_mid = arena.take({B, T, C});
+    y.ln2 = arena.take({B, T, C});
+    y.ln2_mean = arena.take({B * T});
+    y.ln2_rstd = arena.take({B * T});
+    y.fch = arena.take({B, T, fc_out});
+    y.act = arena.take({B, T, H});
+    a.layers.push_back(y);
+  }
+  a.lnf = arena.take({B, T, C});
+  a.lnf_mean = arena.take({B * T});
+  a.lnf_rstd = arena.take({B * T});
+  a.logits = arena.take({B, T, V});
+  a.losses = arena.take({B * T});
+  a.proj = arena.take({B, T, C});
+  a.dresid = arena.take({B, T, C});
+  a.dproj = arena.take({B, T, C});
+  a.dln = arena.take({B, T, C});
+  a.datty = arena.take({B, T, C});
+  a.dqkv = arena.take({B, T, 3 * C});
+  a.dact = arena.take({B, T, H});
+  a.dfch = arena.take({B, T, fc_out});
+  bytes = arena.used();
+}
+
+void GPT::ensure_activations(std::int64_t B, std::int64_t T) {
+  if (B == acts_.B && T == acts_.T) return;
+  if (B <= 0 || T <= 0 || T > config_.block_size)
+    throw std::invalid_argument("batch shape (" + std::to_string(B) + ", " + std::to_string(T) +
+                                ") does not fit block_size " + std::to_string(config_.block_size));
+  Activations a;
+  a.B = B;
+  a.T = T;
+  std::size_t bytes = 0;
+  lay_out(a, nullptr, bytes);
+  act_buffer_ = Buffer();  // free the old one before taking the new one
+  act_buffer_ = Buffer(*backend_, bytes);
+  lay_out(a, static_cast<char*>(act_buffer_.get()), bytes);
+  acts_ = std::move(a);
+}
+
+std::uint64_t GPT::dropout_site(std::uint64_t site) const { return rng::derive(last_.dropout_key, site); }
+
+double GPT::forward(const Batch& batch, const ForwardOptions& options) {
+  ensure_activations(batch.B, batch.T);
+  last_ = options;
+  Backend& be = *backend_;
+  Activations& a = acts_;
+  const int NH = static_cast<int>(config_.n_head);
+  const std::size_t token_bytes = static_cast<std::size_t>(batch.B * batch.T) * sizeof(std::int32_t);
+  be.upload_bytes(a.inputs.ptr, batch.inputs, token_bytes);
+
+  be.embedding_forward(a.residual[0], a.inputs, param("wte.weight"), param("wpe.weight"));
+  if (dropout_on()) be.dropout_forward(a.residual[0], a.residual[0], config_.dropout, dropout_site(0));
+
+  auto bias = [&](std::int64_t l, const char* name) {
+    return config_.bias ? param(layer_param(l, name)) : Tensor();
+  };
+  for (std::int64_t l = 0; l < config_.n_layer; ++l) {
+    Layer& y = a.layers[static_cast<std::size_t>(l)];
+    const std::uint64_t site = 1 + 2 * static_cast<std::uint64_t>(l);
+    be.layernorm_forward(y.ln1, y.ln1_mean, y.ln1_rstd, a.residual[l], param(layer_param(l, "ln_1.weight")),
+                         bias(l, "ln_1.bias"));
+    be.matmul_forward(y.qkv, y.ln1, param(layer_param(l, "attn.c_attn.weight")), bias(l, "attn.c_attn.bias"));
+    be.attention_forward(y.atty, y.att_saved, y.qkv, NH);
+    be.matmul_forward(a.proj, y.atty, param(layer_param(l, "attn.c_proj.weight")), bias(l, "attn.c_proj.bias"));
+    if (dropout_on()) be.dropout_forward(a.proj, a.proj, config_.dropout, dropout_site(site));
+    be.add(y.resid_mid, a.residual[l], a.proj);
+
+    be.layernorm_forward(y.ln2, y.ln2_mean, y.ln2_rstd, y.resid_mid, param(layer_param(l, "ln_2.weight")),
+                         bias(l, "ln_2.bias"));
+    be.matmul_forward(y.fch, y.ln2, param(layer_param(l, "mlp.c_fc.weight")), bias(l, "mlp.c_fc.bias"));
+    if (config_.activation == Activation::gelu) {
+      be.gelu_forward(y.act, y.fch);
+    } else {
+      be.swiglu_forward(y.act, y.fch);
+    }
+    be.matmul_forward(a.proj, y.act, param(layer_param(l, "mlp.c_proj.weight")), bias(l, "mlp.c_proj.bias"));
+    if (dropout_on()) be.dropout_forward(a.proj, a.proj, config_.dropout, dropout_site(site + 1));
+    be.add(a.residual[l + 1], y.resid_mid, a.proj);
+  }
+  be.layernorm_forward(a.lnf, a.lnf_mean, a.lnf_rstd, a.residual[config_.n_layer], param("ln_f.weight"),
+                       config_.bias ? param("ln_f.bias") : Tensor());
+  be.matmul_forward(a.logits, a.lnf, lm_head(params_), Tensor());
+
+  if (!batch.targets) return 0.0;
+  be.upload_bytes(a.targets.ptr, batch.targets, token_bytes);
+  be.cross_entropy(a.losses, options.loss_scale > 0 ? a.logits : Tensor(), a.logits, a.targets,
+                   config_.real_vocab_size, options.loss_scale);
+  return be.sum(a.losses) / static_cast<double>(batch.B * batch.T);
+}
+
+void GPT::backward() {
+  if (!(last_.loss_scale > 0)) throw std::logic_error("backward() needs a forward with loss_scale > 0");
+  Backend& be = *backend_;
+  Activations& a = acts_;
+  const int NH = static_cast<int>(config_.n_head);
+  auto dbias = [&](std::int64_t l, const char* name) { return config_.bias ? grad(layer_param(l, name)) : Tensor(); };
+  // The gradient reaching a residual branch: through the dropout mask if there is one.
+  auto branch_grad = [&](std::uint64_t site) {
+    if (!dropout_on()) return a.dresid;
+    be.dropout_backward(a.dproj, a.dresid, config_.dropout, dropout_site(site));
+    return a.dproj;
+  };
+
+  // a.logits holds dloss/dlogits (written by the training forward).
+  be.matmul_backward(a.dln, lm_head(grads_), Tensor(), a.logits, a.lnf, lm_head(params_));
+  be.zero(a.dresid);
+  be.layernorm_backward(a.dresid, grad("ln_f.weight"), config_.bias ? grad("ln_f.bias") : Tensor(), a.dln,
+                        a.residual[config_.n_layer], param("ln_f.weight"), a.lnf_mean, a.lnf_rstd);
+
+  for (std::int64_t l = config_.n_layer - 1; l >= 0; --l) {
+    Layer& y = a.layers[static_cast<std::size_t>(l)];
+    const std::uint64_t site = 1 + 2 * static_cast<std::uint64_t>(l);
+    // residual[l+1] = resid_mid + mlp(ln_2(resid_mid)): dresid flows to both.
+    be.matmul_backward(a.dact, grad(layer_param(l, "mlp.c_proj.weight")), dbias(l, "mlp.c_proj.bias"),
+                       branch_grad(site + 1), y.act, param(layer_param(l, "mlp.c_proj.weight")));
+    if (config_.activation == Activation::gelu) {
+      be.gelu_backward(a.dfch, a.dact, y.fch);
+    } else {
+      be.swiglu_backward(a.dfch, a.dact, y.fch);
+    }
+    be.matmul_backward(a.dln, grad(layer_param(l, "mlp.c_fc.weight")), dbias(l, "mlp.c_fc.bias"), a.dfch, y.ln2,
+                       param(layer_param(l, "mlp.c_fc.weight")));
+    be.layernorm_backward(a.dresid, grad(layer_param(l, "ln_2.weight")), dbias(l, "ln_2.bias"), a.dln, y.resid_mid,
+                          param(layer_param(l, "ln_2.weight")), y.ln2_mean, y.ln2_rstd);
+    // resid_mid = residual[l] + attn(ln_1(residual[l])).
+    be.matmul_backward(a.datty, grad(layer_param(l, "attn.c_proj.weight")), dbias(l, "attn.c_proj.bias"),
+                       branch_grad(site), y.atty, param(layer_param(l, "attn.c_proj.weight")));
+    be.attention_backward(a.dqkv, a.datty, y.qkv, y.atty, y.att_saved, NH);
+    be.matmul_backward(a.dln, grad(layer_param(l, "attn.c_attn.weight")), dbias(l, "attn.c_attn.bias"), a.dqkv,
+                       y.ln1, param(layer_param(l, "attn.c_attn.weight")));
+    be.layernorm_backward(a.dresid, grad(layer_param(l, "ln_1.weight")), dbias(l, "ln_1.bias"), a.dln,
+                          a.residual[l], param(layer_param(l, "ln_1.weight")), y.ln1_mean, y.ln1_rstd);
+  }
+  if (dropout_on()) be.dropout_backward(a.dresid, a.dresid, config_.dropout, dropout_site(0));
+  be.embedding_backward(grad("wte.weight"), grad("wpe.weight"), a.dresid, a.inputs);
+}
+
+}  // namespace gpt

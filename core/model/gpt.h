@@ -1,0 +1,91 @@
+#pragma once
+// GPT-2, defined once: parameter table, initialisation, forward and backward, all expressed as
+// calls on a Backend. Nothing here knows whether the numbers live on a CPU or a GPU.
+#include <cstdint>
+#include <vector>
+
+#include "core/model/model_config.h"
+#include "core/model/param_table.h"
+#include "core/ops/backend.h"
+
+namespace gpt {
+
+// One micro-batch on the host: B rows of T token ids; targets may be null (inference).
+struct Batch {
+  const std::int32_t* inputs = nullptr;
+  const std::int32_t* targets = nullptr;
+  std::int64_t B = 0;
+  std::int64_t T = 0;
+};
+
+struct ForwardOptions {
+  bool training = false;          // enables dropout
+  std::uint64_t dropout_key = 0;  // distinct per micro-batch, so every mask is new but reproducible
+  // > 0: also write d(objective)/d(logits) in place of the logits, where the objective is
+  // Σ_positions loss · loss_scale, ready for backward(). 0: forward only.
+  double loss_scale = 0;
+};
+
+class GPT {
+ public:
+  GPT(const ModelConfig& config, Backend& backend);
+
+  const ModelConfig& config() const { return config_; }
+  const ParamTable& table() const { return table_; }
+  Backend& backend() const { return *backend_; }
+
+  // The flat buffers (backend dtype, table().buffer_numel() elements) and views of one tensor.
+  Tensor params() const { return flat(params_); }
+  Tensor grads() const { return flat(grads_); }
+  Tensor param(const ParamInfo& p) const { return view(params_, p); }
+  Tensor grad(const ParamInfo& p) const { return view(grads_, p); }
+  Tensor param(const std::string& name) const { return param(table_.at(name)); }
+  Tensor grad(const std::string& name) const { return grad(table_.at(name)); }
+
+  // GPT-2's initialisation: N(0, 0.02) weights, residual projections scaled by 1/√(2·n_layer),
+  // zero biases, unit LayerNorm gains, zero padding rows. Element i of tensor `name` is a pure
+  // function of (seed, name, i), so it does not depend on threads or backend.
+  void init_weights(std::uint64_t seed);
+  void zero_grads();
+
+  // Returns the mean loss over B·T positions (0 when batch.targets is null).
+  double forward(const Batch& batch, const ForwardOptions& options);
+  // Accumulates parameter gradients of the last forward's objective (needs loss_scale > 0).
+  void backward();
+
+  // Logits (B, T, vocab_size) of the last forward; a training forward overwrote them with
+  // their gradient.
+  Tensor logits() const { return acts_.logits; }
+
+ private:
+  struct Layer {
+    Tensor ln1, ln1_mean, ln1_rstd, qkv, atty, att_saved, resid_mid, ln2, ln2_mean, ln2_rstd, fch, act;
+  };
+  struct Activations {
+    std::int64_t B = 0, T = 0;
+    Tensor inputs, targets;   // i32 (B, T)
+    std::vector<Tensor> residual;  // n_layer + 1 residual streams (B, T, C)
+    std::vector<Layer> layers;
+    Tensor lnf, lnf_mean, lnf_rstd, logits, losses, proj;
+    // backward scratch
+    Tensor dresid, dproj, dln, datty, dqkv, dact, dfch;
+  };
+
+  Tensor flat(const Buffer& b) const;
+  Tensor view(const Buffer& b, const ParamInfo& p) const;
+  Tensor lm_head(const Buffer& b) const;
+  void ensure_activations(std::int64_t B, std::int64_t T);
+  void lay_out(Activations& a, char* base, std::size_t& bytes) const;
+  bool dropout_on() const { return last_.training && config_.dropout > 0; }
+  std::uint64_t dropout_site(std::uint64_t site) const;
+
+  ModelConfig config_;
+  Backend* backend_;
+  ParamTable table_;
+  Buffer params_, grads_;
+  Buffer act_buffer_;
+  Activations acts_;
+  ForwardOptions last_;
+};
+
+}  // namespace gpt

@@ -1,0 +1,33 @@
+#pragma once
+// The shape of a GPT-2 model, as the [model] section of a run's TOML describes it.
+#include <cstdint>
+
+namespace gpt {
+
+enum class Activation { gelu, swiglu };
+
+struct ModelConfig {
+  std::int64_t vocab_size = 50304;       // embedding rows and logits; GPT-2's 50257 padded to a multiple of 64
+  std::int64_t real_vocab_size = 50257;  // token ids that exist; logits from here to vocab_size are padding
+  std::int64_t block_size = 1024;        // longest sequence (rows of wpe)
+  std::int64_t n_layer = 12;
+  std::int64_t n_head = 12;
+  std::int64_t n_embd = 768;
+  std::int64_t mlp_hidden = 0;  // 0: 4·n_embd for gelu, 8/3·n_embd rounded up to a multiple of 64 for swiglu
+  double dropout = 0.0;
+  bool bias = true;  // biases in every linear layer and LayerNorm
+  Activation activation = Activation::gelu;
+  bool tie_embeddings = true;
+
+  std::int64_t head_dim() const { return n_embd / n_head; }
+  std::int64_t hidden() const {
+    if (mlp_hidden > 0) return mlp_hidden;
+    if (activation == Activation::gelu) return 4 * n_embd;
+    return (8 * n_embd / 3 + 63) / 64 * 64;
+  }
+
+  // Throws ConfigError naming the offending model.* key.
+  void validate() const;
+};
+
+}  // namespace gpt

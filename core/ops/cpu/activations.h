@@ -1,0 +1,68 @@
+#pragma once
+// GELU (GPT-2's tanh form) and SwiGLU, elementwise.
+#include <cmath>
+#include <cstdint>
+
+namespace gpt::cpu {
+
+constexpr double kSqrt2OverPi = 0.7978845608028654;
+constexpr double kGeluCubic = 0.044715;
+
+template <class T>
+void gelu_forward(T* out, const T* x, std::int64_t n) {
+  const T a = static_cast<T>(kSqrt2OverPi), b = static_cast<T>(kGeluCubic);
+#pragma omp parallel for simd schedule(static)
+  for (std::int64_t i = 0; i < n; ++i) {
+    const T v = x[i];
+    out[i] = T(0.5) * v * (T(1) + std::tanh(a * (v + b * v * v * v)));
+  }
+}
+
+template <class T>
+void gelu_backward(T* dx, const T* dout, const T* x, std::int64_t n) {
+  const T a = static_cast<T>(kSqrt2OverPi), b = static_cast<T>(kGeluCubic);
+#pragma omp parallel for simd schedule(static)
+  for (std::int64_t i = 0; i < n; ++i) {
+    const T v = x[i];
+    const T th = std::tanh(a * (v + b * v * v * v));
+    const T sech2 = T(1) - th * th;
+    const T grad = T(0.5) * (T(1) + th) + T(0.5) * v * sech2 * a * (T(1) + T(3) * b * v * v);
+    dx[i] = grad * dout[i];
+  }
+}
+
+template <class T>
+T sigmoid(T v) {
+  return T(1) / (T(1) + std::exp(-v));
+}
+
+template <class T>
+void swiglu_forward(T* out, const T* x, std::int64_t N, std::int64_t H) {
+#pragma omp parallel for schedule(static)
+  for (std::int64_t i = 0; i < N; ++i) {
+    const T* gate = x + i * 2 * H;
+    const T* up = gate + H;
+    T* o = out + i * H;
+    for (std::int64_t j = 0; j < H; ++j) o[j] = gate[j] * sigmoid(gate[j]) * up[j];
+  }
+}
+
+template <class T>
+void swiglu_backward(T* dx, const T* dout, const T* x, std::int64_t N, std::int64_t H) {
+#pragma omp parallel for schedule(static)
+  for (std::int64_t i = 0; i < N; ++i) {
+    const T* gate = x + i * 2 * H;
+    const T* up = gate + H;
+    const T* d = dout + i * H;
+    T* dgate = dx + i * 2 * H;
+    T* dup = dgate + H;
+    for (std::int64_t j = 0; j < H; ++j) {
+      const T s = sigmoid(gate[j]);
+      const T silu = gate[j] * s;
+      dup[j] = d[j] * silu;
+      dgate[j] = d[j] * up[j] * s * (T(1) + gate[j] * (T(1) - s));
+    }
+  }
+}
+
+}  // namespace gpt::cpu

@@ -1,0 +1,18 @@
+#pragma once
+// Inverted dropout: element i is kept when uniform(key, i) >= p, a pure function of its index,
+// so the backward regenerates the same mask without storing it.
+#include <cstdint>
+
+#include "core/rng.h"
+
+namespace gpt::cpu {
+
+template <class T>
+void dropout_apply(T* out, const T* x, std::int64_t n, double p, std::uint64_t key) {
+  const T keep_scale = static_cast<T>(1.0 / (1.0 - p));
+#pragma omp parallel for schedule(static)
+  for (std::int64_t i = 0; i < n; ++i)
+    out[i] = rng::uniform(key, static_cast<std::uint64_t>(i)) >= p ? x[i] * keep_scale : T(0);
+}
+
+}  // namespace gpt::cpu

@@ -1,0 +1,32 @@
+#pragma once
+// Deterministic reductions for the CPU kernels: results never depend on the thread count,
+// because work is split into fixed chunks whose partial sums are combined in chunk order.
+#include <algorithm>
+#include <cstdint>
+#include <vector>
+
+namespace gpt::cpu {
+
+constexpr std::int64_t kReduceChunk = 1 << 14;
+
+template <class T, class F>
+double chunked_sum(const T* x, std::int64_t n, F term) {
+  const std::int64_t chunks = (n + kReduceChunk - 1) / kReduceChunk;
+  std::vector<double> partial(static_cast<std::size_t>(chunks), 0.0);
+#pragma omp parallel for schedule(static)
+  for (std::int64_t c = 0; c < chunks; ++c) {
+    const std::int64_t end = std::min(n, (c + 1) * kReduceChunk);
+    double s = 0;
+    for (std::int64_t i = c * kReduceChunk; i < end; ++i) s += term(static_cast<double>(x[i]));
+    partial[static_cast<std::size_t>(c)] = s;
+  }
+  double total = 0;
+  for (double p : partial) total += p;
+  return total;
+}
+
+// Splits [0, n) columns into blocks so reductions over rows can run one block per thread:
+// each column's sum is then accumulated by one thread in row order.
+constexpr std::int64_t kColumnBlock = 64;
+
+}  // namespace gpt::cpu

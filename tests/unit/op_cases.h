@@ -1,0 +1,137 @@
+#pragma once
+// Every op of the Backend interface as a test case: its inputs, outputs, working tensors, and how
+// to run its forward and backward. Shared by the finite-difference checks (fp64 CPU backend) and
+// the cross-backend checks (fp32 against fp64; later CUDA against CPU).
+#include <cmath>
+#include <cstdint>
+#include <functional>
+#include <ostream>
+#include <string>
+#include <vector>
+
+#include "core/ops/backend.h"
+#include "core/rng.h"
+
+namespace gpt::test {
+
+using Shape = std::vector<std::int64_t>;
+
+struct OpArgs {
+  std::vector<Tensor> in, out, aux, dout, din;
+  Tensor ints;  // i32 tokens / targets when the op takes them
+};
+
+struct OpCase {
+  std::string name;
+  std::vector<Shape> inputs;   // differentiable, filled with N(0, input_scale)
+  std::vector<Shape> outputs;  // the objective is Σ out ⊙ R with random R (uniform R if uniform_dout)
+  std::vector<Shape> aux;      // zeroed working tensors (saved statistics, probabilities)
+  Shape ints_shape;
+  std::int32_t ints_limit = 0;  // ints drawn in [0, ints_limit)
+  double input_scale = 1.0;
+  bool uniform_dout = false;
+  std::function<void(Backend&, OpArgs&)> forward;
+  std::function<void(Backend&, OpArgs&)> backward;  // writes din[i] = dObjective/d in[i]
+};
+
+inline Tensor none() { return Tensor(); }
+
+// gtest prints a failing case by name rather than as bytes.
+inline void PrintTo(const OpCase& c, std::ostream* os) { *os << c.name; }
+
+inline std::vector<OpCase> all_op_cases() {
+  std::vector<OpCase> cases;
+  const std::int64_t B = 2, T = 7, C = 12, NH = 3, V = 11, RV = 9, H = 10;
+
+  cases.push_back({.name = "embedding",
+                   .inputs = {{V, C}, {T + 2, C}},
+                   .outputs = {{B, T, C}},
+                   .ints_shape = {B, T},
+                   .ints_limit = static_cast<std::int32_t>(RV),
+                   .forward = [](Backend& be, OpArgs& a) { be.embedding_forward(a.out[0], a.ints, a.in[0], a.in[1]); },
+                   .backward = [](Backend& be, OpArgs& a) {
+                     be.embedding_backward(a.din[0], a.din[1], a.dout[0], a.ints);
+                   }});
+  for (bool with_bias : {true, false}) {
+    cases.push_back({.name = with_bias ? "layernorm" : "layernorm_nobias",
+                     .inputs = {{B, T, C}, {C}, {C}},
+                     .outputs = {{B, T, C}},
+                     .aux = {{B * T}, {B * T}},
+                     .forward = [with_bias](Backend& be, OpArgs& a) {
+                       be.layernorm_forward(a.out[0], a.aux[0], a.aux[1], a.in[0], a.in[1], with_bias ? a.in[2] : none());
+                     },
+                     .backward = [with_bias](Backend& be, OpArgs& a) {
+                       be.layernorm_backward(a.din[0], a.din[1], with_bias ? a.din[2] : none(), a.dout[0], a.in[0],
+                                             a.in[1], a.aux[0], a.aux[1]);
+                     }});
+  }
+  for (bool with_bias : {true, false}) {
+    cases.push_back({.name = with_bias ? "matmul" : "matmul_nobias",
+                     .inputs = {{B, T, C}, {H, C}, {H}},
+                     .outputs = {{B, T, H}},
+                     .forward = [with_bias](Backend& be, OpArgs& a) {
+                       be.matmul_forward(a.out[0], a.in[0], a.in[1], with_bias ? a.in[2] : none());
+                     },
+                     .backward = [with_bias](Backend& be, OpArgs& a) {
+                       be.matmul_backward(a.din[0], a.din[1], with_bias ? a.din[2] : none(), a.dout[0], a.in[0],
+                                          a.in[1]);
+                     }});
+  }
+  cases.push_back({.name = "attention",
+                   .inputs = {{B, T, 3 * C}},
+                   .outputs = {{B, T, C}},
+                   .aux = {{B * NH * T * T}},  // at least the CPU's saved size; checked by the op
+                   .forward = [](Backend& be, OpArgs& a) {
+                     be.attention_forward(a.out[0], a.aux[0], a.in[0], 3);
+                   },
+                   .backward = [](Backend& be, OpArgs& a) {
+                     be.attention_backward(a.din[0], a.dout[0], a.in[0], a.out[0], a.aux[0], 3);
+                   }});
+  cases.push_back({.name = "gelu",
+                   .inputs = {{B, T, H}},
+                   .outputs = {{B, T, H}},
+                   .input_scale = 2.0,
+                   .forward = [](Backend& be, OpArgs& a) { be.gelu_forward(a.out[0], a.in[0]); },
+                   .backward = [](Backend& be, OpArgs& a) { be.gelu_backward(a.din[0], a.dout[0], a.in[0]); }});
+  cases.push_back({.name = "swiglu",
+                   .inputs = {{B, T, 2 * H}},
+                   .outputs = {{B, T, H}},
+                   .input_scale = 2.0,
+                   .forward = [](Backend& be, OpArgs& a) { be.swiglu_forward(a.out[0], a.in[0]); },
+                   .backward = [](Backend& be, OpArgs& a) { be.swiglu_backward(a.din[0], a.dout[0], a.in[0]); }});
+  cases.push_back({.name = "add",
+                   .inputs = {{B, T, C}, {B, T, C}},
+                   .outputs = {{B, T, C}},
+                   .forward = [](Backend& be, OpArgs& a) { be.add(a.out[0], a.in[0], a.in[1]); },
+                   .backward = [](Backend& be, OpArgs& a) {
+                     // The residual add passes its gradient to both inputs unchanged.
+                     be.add(a.din[0], a.dout[0], a.aux[0]);
+                     be.add(a.din[1], a.dout[0], a.aux[0]);
+                   },
+  });
+  cases.back().aux = {{B, T, C}};  // zeros
+  cases.push_back({.name = "dropout",
+                   .inputs = {{B, T, C}},
+                   .outputs = {{B, T, C}},
+                   .forward = [](Backend& be, OpArgs& a) { be.dropout_forward(a.out[0], a.in[0], 0.3, 42); },
+                   .backward = [](Backend& be, OpArgs& a) { be.dropout_backward(a.din[0], a.dout[0], 0.3, 42); }});
+  cases.push_back({.name = "cross_entropy",
+                   .inputs = {{B * T, V}},
+                   .outputs = {{B * T}},
+                   .aux = {{B * T}},
+                   .ints_shape = {B * T},
+                   .ints_limit = static_cast<std::int32_t>(RV),
+                   .input_scale = 3.0,
+                   .uniform_dout = true,
+                   .forward = [](Backend& be, OpArgs& a) { be.cross_entropy(a.out[0], none(), a.in[0], a.ints, RV, 0.0); },
+                   .backward = [](Backend& be, OpArgs& a) {
+                     // The fused op takes one dloss for every position (dout is uniform here) and
+                     // recomputes the losses alongside the gradient.
+                     float dloss = 0;
+                     be.download(a.dout[0].rows(0, 1), &dloss);
+                     be.cross_entropy(a.aux[0], a.din[0], a.in[0], a.ints, RV, dloss);
+                   }});
+  return cases;
+}
+
+}  // namespace gpt::test

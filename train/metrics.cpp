@@ -1,0 +1,46 @@
+#include "train/metrics.h"
+
+#include <cstdio>
+#include <nlohmann/json.hpp>
+#include <stdexcept>
+#include <string>
+
+namespace gpt {
+
+MetricsLog::MetricsLog(std::ostream& console, const std::filesystem::path& jsonl_path, std::int64_t max_steps)
+    : console_(&console), jsonl_(jsonl_path, std::ios::trunc), max_steps_(max_steps) {
+  if (!jsonl_) throw std::runtime_error("cannot write " + jsonl_path.string());
+}
+
+void MetricsLog::write(const StepRecord& r) {
+  nlohmann::json j;
+  j["step"] = r.step;
+  auto put = [&](const char* key, const std::optional<double>& v) {
+    if (v) j[key] = *v;
+  };
+  put("loss", r.loss);
+  put("val_loss", r.val_loss);
+  put("lr", r.lr);
+  put("grad_norm", r.grad_norm);
+  put("ms", r.ms);
+  put("tokens_per_s", r.tokens_per_s);
+  jsonl_ << j.dump() << '\n';
+  jsonl_.flush();
+
+  char line[256];
+  const int width = static_cast<int>(std::to_string(max_steps_).size());
+  int n = std::snprintf(line, sizeof line, "step %*lld/%lld", width, static_cast<long long>(r.step),
+                        static_cast<long long>(max_steps_));
+  auto add = [&](const char* fmt, double v) {
+    if (n < static_cast<int>(sizeof line)) n += std::snprintf(line + n, sizeof line - static_cast<std::size_t>(n), fmt, v);
+  };
+  if (r.loss) add(" | loss %.4f", *r.loss);
+  if (r.val_loss) add(" | val_loss %.4f", *r.val_loss);
+  if (r.lr) add(" | lr %.3e", *r.lr);
+  if (r.grad_norm) add(" | norm %.3f", *r.grad_norm);
+  if (r.ms) add(" | %.1f ms", *r.ms);
+  if (r.tokens_per_s) add(" | %.0f tok/s", *r.tokens_per_s);
+  *console_ << line << std::endl;
+}
+
+}  // namespace gpt

@@ -1,0 +1,29 @@
+#pragma once
+// What a run reports: one console line per log interval and the same as one JSON object per line
+// in <run.dir>/metrics.jsonl (keys: step, loss, val_loss, lr, grad_norm, ms, tokens_per_s).
+#include <cstdint>
+#include <filesystem>
+#include <fstream>
+#include <optional>
+#include <ostream>
+
+namespace gpt {
+
+struct StepRecord {
+  std::int64_t step = 0;
+  std::optional<double> loss, val_loss, lr, grad_norm, ms, tokens_per_s;
+};
+
+class MetricsLog {
+ public:
+  // Truncates (creates) jsonl_path.
+  MetricsLog(std::ostream& console, const std::filesystem::path& jsonl_path, std::int64_t max_steps);
+  void write(const StepRecord& record);
+
+ private:
+  std::ostream* console_;
+  std::ofstream jsonl_;
+  std::int64_t max_steps_;
+};
+
+}  // namespace gpt

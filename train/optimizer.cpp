@@ -1,0 +1,46 @@
+#include "train/optimizer.h"
+
+#include <cmath>
+
+namespace gpt {
+
+double clip_scale(double norm, double max_norm) {
+  if (max_norm <= 0 || norm <= max_norm) return 1.0;
+  return max_norm / (norm + 1e-6);
+}
+
+AdamW::AdamW(GPT& model, const OptimConfig& config) : model_(&model), config_(config) {
+  const std::size_t bytes = model.params().bytes();
+  m_ = Buffer(model.backend(), bytes);
+  v_ = Buffer(model.backend(), bytes);
+}
+
+Tensor AdamW::flat(const Buffer& b) const {
+  return Tensor(b.get(), model_->backend().dtype(), {model_->table().buffer_numel()});
+}
+
+Tensor AdamW::at(const Buffer& b, const ParamInfo& p) const {
+  return Tensor(static_cast<char*>(b.get()) + static_cast<std::size_t>(p.offset) * dtype_size(model_->backend().dtype()),
+                model_->backend().dtype(), p.shape);
+}
+
+double AdamW::grad_norm() const { return std::sqrt(model_->backend().sum_squares(model_->grads())); }
+
+double AdamW::step(double lr, double max_norm) {
+  const double norm = grad_norm();
+  ++step_;
+  AdamWStep s;
+  s.lr = lr;
+  s.beta1 = config_.beta1;
+  s.beta2 = config_.beta2;
+  s.eps = config_.eps;
+  s.grad_scale = clip_scale(norm, max_norm);
+  s.step = step_;
+  for (const ParamInfo& p : model_->table().entries()) {
+    s.weight_decay = p.decay ? config_.weight_decay : 0.0;
+    model_->backend().adamw(model_->param(p), model_->grad(p), at(m_, p), at(v_, p), s);
+  }
+  return norm;
+}
+
+}  // namespace gpt

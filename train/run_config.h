@@ -1,0 +1,90 @@
+#pragma once
+// A whole run, as one TOML file describes it (section and key names as in DESIGN.md).
+#include <cstdint>
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include "core/model/model_config.h"
+#include "data/sampler.h"
+
+namespace gpt {
+
+enum class Schedule { cosine, linear, constant };
+
+struct DataConfig {
+  std::filesystem::path train;  // resolved against the config file's folder when relative
+  std::filesystem::path val;    // empty: no validation
+  Sampling sampling = Sampling::random;
+};
+
+struct TrainConfig {
+  std::int64_t seq_len = 0;       // 0: block_size
+  std::int64_t micro_batch = 4;   // sequences per forward/backward
+  std::int64_t batch_tokens = 0;  // global tokens per optimizer step; 0: micro_batch·seq_len
+  std::int64_t max_steps = 100;
+  double grad_clip = 1.0;  // global-norm clip; 0 disables
+  std::uint64_t seed = 1337;
+  std::string backend = "auto";    // auto | cpu | cuda
+  std::string precision = "fp32";  // fp32 | bf16
+  std::int64_t threads = 0;        // CPU threads per rank; 0: OpenMP's default
+
+  std::int64_t accumulation_steps(std::int64_t world_size = 1) const {
+    return batch_tokens / (micro_batch * seq_len * world_size);
+  }
+};
+
+struct OptimConfig {
+  double lr = 6e-4;
+  double min_lr = 6e-5;
+  std::int64_t warmup_steps = 0;
+  Schedule schedule = Schedule::cosine;
+  std::int64_t decay_steps = 0;  // step at which lr reaches min_lr, warmup included (as optax); 0: max_steps
+  double weight_decay = 0.1;
+  double beta1 = 0.9;
+  double beta2 = 0.95;
+  double eps = 1e-8;
+};
+
+struct EvalConfig {
+  std::int64_t interval = 0;  // steps between validation passes; 0: only at the end
+  std::int64_t batches = 10;  // micro-batches per validation pass
+};
+
+struct CheckpointConfig {
+  std::int64_t interval = 0;
+  std::int64_t keep_last = 3;
+};
+
+struct RunDirConfig {
+  std::filesystem::path dir = "runs/default";  // relative to the working directory
+};
+
+struct LogConfig {
+  std::int64_t interval = 1;
+  std::int64_t sample_interval = 0;
+};
+
+struct RunConfig {
+  ModelConfig model;
+  DataConfig data;
+  TrainConfig train;
+  OptimConfig optim;
+  EvalConfig eval;
+  CheckpointConfig checkpoint;
+  RunDirConfig run;
+  LogConfig log;
+
+  std::string resolved_toml;  // every key with its final value, as written to <run.dir>/config.toml
+};
+
+// Reads `path` and applies `overrides` ("--section.key=value" or "section.key=value"). Throws
+// ConfigError naming the key and its line (or "command line") for unknown keys, wrong types and
+// out-of-range values, and when the file cannot be read or parsed.
+RunConfig load_run_config(const std::filesystem::path& path, const std::vector<std::string>& overrides);
+
+// The same from TOML text; relative data paths resolve against `base_dir`.
+RunConfig parse_run_config(const std::string& toml_text, const std::string& source_name,
+                           const std::filesystem::path& base_dir, const std::vector<std::string>& overrides);
+
+}  // namespace gpt

@@ -1,0 +1,55 @@
+#pragma once
+// The training loop: batches from the sampler, forward/backward per micro-batch, gradient
+// averaging across ranks, one AdamW step, logging and validation.
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <ostream>
+#include <vector>
+
+#include "core/model/gpt.h"
+#include "data/sampler.h"
+#include "data/token_file.h"
+#include "dist/communicator.h"
+#include "train/optimizer.h"
+#include "train/run_config.h"
+
+namespace gpt {
+
+struct TrainSummary {
+  std::int64_t steps = 0;
+  double last_loss = 0;
+  std::optional<double> first_val_loss, last_val_loss;
+};
+
+class Trainer {
+ public:
+  // Opens the token files (DataError on bad data) and builds and initialises the model.
+  // Nothing is written to disk yet.
+  Trainer(const RunConfig& config, Backend& backend, Communicator& comm);
+
+  // Creates run.dir, writes the resolved config and metrics.jsonl, and trains to max_steps.
+  TrainSummary run(std::ostream& console);
+
+  // One optimizer step (0-based index); returns the mean training loss over the global batch.
+  double train_step(std::int64_t step);
+  // Mean validation loss over eval.batches micro-batches of fixed windows.
+  double evaluate();
+
+  GPT& model() { return model_; }
+  double last_grad_norm() const { return last_grad_norm_; }
+
+ private:
+  RunConfig config_;
+  Communicator* comm_;
+  TokenFile train_file_;
+  std::optional<TokenFile> val_file_;
+  BatchSampler train_sampler_;
+  std::optional<BatchSampler> val_sampler_;
+  GPT model_;
+  AdamW optimizer_;
+  std::vector<std::int32_t> inputs_, targets_;
+  double last_grad_norm_ = 0;
+};
+
+}  // namespace gpt
