@@ -43,7 +43,7 @@ int main(int argc, char** argv) {
       overrides.push_back(arg);
     }
     const gpt::RunConfig config = gpt::load_run_config(config_path, overrides);
-    auto backend = gpt::make_backend(config.train.backend, static_cast<int>(config.train.threads));
+    auto backend = gpt::make_backend(config.train.backend, config.train.precision, static_cast<int>(config.train.threads));
     gpt::SingleRank comm;
     gpt::Trainer trainer(config, *backend, comm);
     const gpt::TrainSummary summary = trainer.run(std::cout);

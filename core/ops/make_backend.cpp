@@ -5,8 +5,12 @@
 
 namespace gpt {
 
-std::unique_ptr<Backend> make_backend(const std::string& name, int cpu_threads) {
-  if (name == "cpu" || name == "auto") return std::make_unique<CpuBackend<float>>(cpu_threads);
+std::unique_ptr<Backend> make_backend(const std::string& name, const std::string& precision, int cpu_threads) {
+  if (name == "cpu" || name == "auto") {
+    if (precision != "fp32")
+      throw ConfigError("train.precision = \"" + precision + "\": the CPU backend computes in fp32 only");
+    return std::make_unique<CpuBackend<float>>(cpu_threads);
+  }
   if (name == "cuda") throw ConfigError("train.backend = \"cuda\": this build has no CUDA backend yet; use \"cpu\"");
   throw ConfigError("train.backend must be \"auto\", \"cpu\" or \"cuda\", got \"" + name + "\"");
 }

@@ -6,8 +6,8 @@
 
 namespace gpt {
 
-// "cpu", "cuda" or "auto" (CUDA when a device is present, else CPU). Throws ConfigError for a
-// backend this build or machine cannot provide.
-std::unique_ptr<Backend> make_backend(const std::string& name, int cpu_threads);
+// name: "cpu", "cuda" or "auto" (CUDA when a device is present, else CPU); precision: "fp32" or
+// "bf16". Throws ConfigError for a combination this build or machine cannot provide.
+std::unique_ptr<Backend> make_backend(const std::string& name, const std::string& precision, int cpu_threads);
 
 }  // namespace gpt
