@@ -1,6 +1,6 @@
 // CPU throughput figures: the machine's best sgemm rate, the tiny config's tokens/s, and a GPT-2
 // 124M training step at B=4, T=64 with its achieved GFLOP/s against that sgemm rate.
-//   bench_cpu [--steps N]
+//   bench_cpu [--steps N] [--profile]   (--profile adds the time per op of the 124M step)
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -19,6 +19,7 @@
 #include "train/optimizer.h"
 #include "train/run_config.h"
 #include "train/trainer.h"
+#include "tests/bench/timed_backend.h"
 
 namespace {
 
@@ -73,6 +74,33 @@ StepTimes time_gpt2_step(std::int64_t B, std::int64_t T, int steps) {
   return best;
 }
 
+// Time per op over `steps` GPT-2 124M steps, largest first.
+void print_op_profile(std::int64_t B, std::int64_t T, int steps) {
+  gpt::ModelConfig config;
+  gpt::CpuBackend<float> cpu;
+  gpt::bench::TimedBackend backend(cpu);
+  gpt::GPT model(config, backend);
+  model.init_weights(1);
+  gpt::AdamW adamw(model, gpt::OptimConfig{});
+  std::vector<std::int32_t> x(static_cast<std::size_t>(B * T), 11), y(x.size(), 12);
+  for (int s = 0; s <= steps; ++s) {
+    if (s == 1) backend.seconds.clear();  // drop the warm-up step
+    model.zero_grads();
+    model.forward({x.data(), y.data(), B, T}, {.training = true, .loss_scale = 1.0 / static_cast<double>(B * T)});
+    model.backward();
+    adamw.step(6e-4, 1.0);
+  }
+  std::vector<std::pair<double, std::string>> rows;
+  double total = 0;
+  for (const auto& [op, sec] : backend.seconds) {
+    rows.emplace_back(sec / steps, op);
+    total += sec / steps;
+  }
+  std::sort(rows.rbegin(), rows.rend());
+  std::printf("per-op time of one step (%.3f s in ops):\n", total);
+  for (const auto& [sec, op] : rows) std::printf("  %-20s %8.1f ms  %5.1f%%\n", op.c_str(), 1e3 * sec, 100 * sec / total);
+}
+
 double tiny_tokens_per_second(int steps) {
   const std::string data = GPT_DATA_DIR "/tinystories/";
   const gpt::RunConfig config = gpt::load_run_config(
@@ -91,7 +119,11 @@ double tiny_tokens_per_second(int steps) {
 
 int main(int argc, char** argv) {
   int steps = 3;
-  if (argc == 3 && std::strcmp(argv[1], "--steps") == 0) steps = std::stoi(argv[2]);
+  bool profile = false;
+  for (int i = 1; i < argc; ++i) {
+    if (std::strcmp(argv[i], "--steps") == 0 && i + 1 < argc) steps = std::stoi(argv[++i]);
+    if (std::strcmp(argv[i], "--profile") == 0) profile = true;
+  }
   std::printf("threads: %d, matmul: %s\n", omp_get_max_threads(),
               gpt::cpu::have_onednn() ? "oneDNN sgemm" : "plain loops");
 
@@ -113,5 +145,6 @@ int main(int argc, char** argv) {
               static_cast<double>(B * T) / t.total());
   std::printf("gpt2-124m step: %.1f GFLOP/s achieved = %.0f%% of the best sgemm rate (%.1f GFLOP/s)\n", achieved,
               100.0 * achieved / best, best);
+  if (profile) print_op_profile(B, T, steps);
   return 0;
 }

@@ -2,7 +2,10 @@
 // Here the fp32 CPU backend against the fp64 one, forward outputs and gradients, ≤ 1e-5 relative.
 #include <gtest/gtest.h>
 
+#include <omp.h>
+
 #include <chrono>
+#include <cmath>
 
 #include "core/ops/cpu/cpu_backend.h"
 #include "tests/unit/op_harness.h"
@@ -31,6 +34,69 @@ TEST_P(BackendOps, Fp32MatchesFp64) {
 
 INSTANTIATE_TEST_SUITE_P(AllOps, BackendOps, ::testing::ValuesIn(all_op_cases()),
                          [](const auto& info) { return info.param.name; });
+
+}  // namespace
+}  // namespace gpt::test
+
+namespace gpt::test {
+namespace {
+
+TEST(AdamWOp, MatchesTorchFormulaOverSeveralSteps) {
+  CpuBackend<double> be;
+  const std::vector<double> g = {0.3, -1.5, 0.0, 2e-3};
+  std::vector<double> p = {1.0, -2.0, 0.5, 0.25}, m(4, 0.0), v(4, 0.0);
+  std::vector<double> ref_p = p, ref_m = m, ref_v = v;
+  AdamWStep s{.lr = 0.01, .beta1 = 0.9, .beta2 = 0.95, .eps = 1e-8, .weight_decay = 0.1, .grad_scale = 0.5};
+  auto t = [](std::vector<double>& x) { return Tensor(x.data(), DType::f64, {4}); };
+  std::vector<double> grad = g;
+  for (std::int64_t step = 1; step <= 3; ++step) {
+    s.step = step;
+    be.adamw(t(p), t(grad), t(m), t(v), s);
+    for (std::size_t i = 0; i < 4; ++i) {
+      const double gi = g[i] * s.grad_scale;
+      ref_p[i] *= 1 - s.lr * s.weight_decay;
+      ref_m[i] = s.beta1 * ref_m[i] + (1 - s.beta1) * gi;
+      ref_v[i] = s.beta2 * ref_v[i] + (1 - s.beta2) * gi * gi;
+      const double mhat = ref_m[i] / (1 - std::pow(s.beta1, step));
+      const double vhat = ref_v[i] / (1 - std::pow(s.beta2, step));
+      ref_p[i] -= s.lr * mhat / (std::sqrt(vhat) + s.eps);
+    }
+  }
+  for (std::size_t i = 0; i < 4; ++i) EXPECT_NEAR(p[i], ref_p[i], 1e-14) << i;
+}
+
+TEST(DropoutOp, KeepsAboutOneMinusPScaledAndRepeatsPerKey) {
+  CpuBackend<float> be;
+  const std::int64_t n = 100000;
+  std::vector<float> x(n, 1.0f), a(n), b(n), c(n);
+  auto t = [&](std::vector<float>& v) { return Tensor(v.data(), DType::f32, {n}); };
+  be.dropout_forward(t(a), t(x), 0.25, 7);
+  be.dropout_forward(t(b), t(x), 0.25, 7);
+  be.dropout_forward(t(c), t(x), 0.25, 8);
+  EXPECT_EQ(a, b);
+  EXPECT_NE(a, c);
+  std::int64_t kept = 0;
+  for (float v : a) {
+    ASSERT_TRUE(v == 0.0f || std::abs(v - 1.0f / 0.75f) < 1e-6f);
+    kept += v != 0.0f;
+  }
+  EXPECT_NEAR(static_cast<double>(kept) / n, 0.75, 0.01);
+}
+
+TEST(Reductions, IndependentOfThreadCount) {
+  CpuBackend<float> be;
+  std::vector<float> x(1 << 20);
+  for (std::size_t i = 0; i < x.size(); ++i) x[i] = static_cast<float>(rng::normal(3, i));
+  const Tensor t(x.data(), DType::f32, {static_cast<std::int64_t>(x.size())});
+  const double two = be.sum_squares(t);
+  omp_set_num_threads(1);
+  const double one = be.sum_squares(t);
+  omp_set_num_threads(2);
+  EXPECT_EQ(one, two);
+  double naive = 0;
+  for (float v : x) naive += static_cast<double>(v) * v;
+  EXPECT_NEAR(two, naive, 1e-9 * naive);
+}
 
 }  // namespace
 }  // namespace gpt::test

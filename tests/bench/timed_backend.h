@@ -1,0 +1,85 @@
+#pragma once
+// A Backend decorator that times every op it forwards, to show where a training step's time goes.
+#include <chrono>
+#include <map>
+#include <string>
+
+#include "core/ops/backend.h"
+
+namespace gpt::bench {
+
+class TimedBackend final : public Backend {
+ public:
+  explicit TimedBackend(Backend& inner) : in_(inner) {}
+  std::map<std::string, double> seconds;  // per op name
+
+  std::string name() const override { return in_.name(); }
+  DType dtype() const override { return in_.dtype(); }
+  void* allocate(std::size_t bytes) override { return in_.allocate(bytes); }
+  void release(void* p) noexcept override { in_.release(p); }
+  void upload(Tensor d, const float* s) override { in_.upload(d, s); }
+  void download(Tensor s, float* d) override { in_.download(s, d); }
+  void upload_bytes(void* d, const void* s, std::size_t n) override { in_.upload_bytes(d, s, n); }
+  void download_bytes(void* d, const void* s, std::size_t n) override { in_.download_bytes(d, s, n); }
+  void synchronize() override { in_.synchronize(); }
+  std::int64_t attention_saved_numel(std::int64_t B, std::int64_t T, std::int64_t nh) const override {
+    return in_.attention_saved_numel(B, T, nh);
+  }
+
+#define GPT_TIMED(op, ...)                                            \
+  const auto t0 = std::chrono::steady_clock::now();                   \
+  in_.op(__VA_ARGS__);                                                \
+  in_.synchronize();                                                  \
+  seconds[#op] += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+
+  void zero(Tensor t) override { GPT_TIMED(zero, t) }
+  void embedding_forward(Tensor o, Tensor t, Tensor w, Tensor p) override { GPT_TIMED(embedding_forward, o, t, w, p) }
+  void embedding_backward(Tensor dw, Tensor dp, Tensor d, Tensor t) override {
+    GPT_TIMED(embedding_backward, dw, dp, d, t)
+  }
+  void layernorm_forward(Tensor o, Tensor m, Tensor r, Tensor x, Tensor w, Tensor b) override {
+    GPT_TIMED(layernorm_forward, o, m, r, x, w, b)
+  }
+  void layernorm_backward(Tensor dx, Tensor dw, Tensor db, Tensor d, Tensor x, Tensor w, Tensor m, Tensor r) override {
+    GPT_TIMED(layernorm_backward, dx, dw, db, d, x, w, m, r)
+  }
+  void matmul_forward(Tensor o, Tensor x, Tensor w, Tensor b) override { GPT_TIMED(matmul_forward, o, x, w, b) }
+  void matmul_backward(Tensor dx, Tensor dw, Tensor db, Tensor d, Tensor x, Tensor w) override {
+    GPT_TIMED(matmul_backward, dx, dw, db, d, x, w)
+  }
+  void attention_forward(Tensor o, Tensor s, Tensor qkv, int nh) override { GPT_TIMED(attention_forward, o, s, qkv, nh) }
+  void attention_backward(Tensor dqkv, Tensor d, Tensor qkv, Tensor o, Tensor s, int nh) override {
+    GPT_TIMED(attention_backward, dqkv, d, qkv, o, s, nh)
+  }
+  void gelu_forward(Tensor o, Tensor x) override { GPT_TIMED(gelu_forward, o, x) }
+  void gelu_backward(Tensor dx, Tensor d, Tensor x) override { GPT_TIMED(gelu_backward, dx, d, x) }
+  void swiglu_forward(Tensor o, Tensor x) override { GPT_TIMED(swiglu_forward, o, x) }
+  void swiglu_backward(Tensor dx, Tensor d, Tensor x) override { GPT_TIMED(swiglu_backward, dx, d, x) }
+  void add(Tensor o, Tensor a, Tensor b) override { GPT_TIMED(add, o, a, b) }
+  void dropout_forward(Tensor o, Tensor x, double p, std::uint64_t k) override { GPT_TIMED(dropout_forward, o, x, p, k) }
+  void dropout_backward(Tensor dx, Tensor d, double p, std::uint64_t k) override {
+    GPT_TIMED(dropout_backward, dx, d, p, k)
+  }
+  void cross_entropy(Tensor l, Tensor dl, Tensor lg, Tensor t, std::int64_t rv, double s) override {
+    GPT_TIMED(cross_entropy, l, dl, lg, t, rv, s)
+  }
+  void adamw(Tensor p, Tensor g, Tensor m, Tensor v, const AdamWStep& s) override { GPT_TIMED(adamw, p, g, m, v, s) }
+  double sum(Tensor x) override {
+    const auto t0 = std::chrono::steady_clock::now();
+    const double r = in_.sum(x);
+    seconds["sum"] += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    return r;
+  }
+  double sum_squares(Tensor x) override {
+    const auto t0 = std::chrono::steady_clock::now();
+    const double r = in_.sum_squares(x);
+    seconds["sum_squares"] += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    return r;
+  }
+#undef GPT_TIMED
+
+ private:
+  Backend& in_;
+};
+
+}  // namespace gpt::bench
