@@ -46,7 +46,7 @@ Trainer::Trainer(const RunConfig& config, Backend& backend, Communicator& comm)
   model_.init_weights(config.train.seed);
 }
 
-double Trainer::train_step(std::int64_t step) {
+StepResult Trainer::train_step(std::int64_t step) {
   const TrainConfig& t = config_.train;
   const std::int64_t world = comm_->world_size(), rank = comm_->rank();
   const std::int64_t accum = t.accumulation_steps(world);
@@ -70,9 +70,9 @@ double Trainer::train_step(std::int64_t step) {
   const double loss = comm_->all_reduce_sum(loss_sum / static_cast<double>(accum)) / static_cast<double>(world);
   if (!std::isfinite(loss)) throw std::runtime_error("training loss is " + std::to_string(loss) + " at step " +
                                                      std::to_string(step + 1) + "; lower optim.lr or check the data");
-  const double lr = learning_rate(config_.optim, t.max_steps, step);
-  last_grad_norm_ = optimizer_.step(lr, t.grad_clip);
-  return loss;
+  StepResult result{.loss = loss, .lr = learning_rate(config_.optim, t.max_steps, step)};
+  result.grad_norm = optimizer_.step(result.lr, t.grad_clip);
+  return result;
 }
 
 double Trainer::evaluate() {
@@ -107,8 +107,8 @@ TrainSummary Trainer::run(std::ostream& console) {
   }
   for (std::int64_t step = 0; step < t.max_steps; ++step) {
     const auto start = std::chrono::steady_clock::now();
-    const double lr = learning_rate(config_.optim, t.max_steps, step);
-    summary.last_loss = train_step(step);
+    const StepResult result = train_step(step);
+    summary.last_loss = result.loss;
     model_.backend().synchronize();
     const double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
     summary.steps = step + 1;
@@ -119,9 +119,9 @@ TrainSummary Trainer::run(std::ostream& console) {
     const bool log_now = last || done % config_.log.interval == 0;
     StepRecord record{.step = done};
     if (log_now) {
-      record.loss = summary.last_loss;
-      record.lr = lr;
-      record.grad_norm = last_grad_norm_;
+      record.loss = result.loss;
+      record.lr = result.lr;
+      record.grad_norm = result.grad_norm;
       record.ms = ms;
       record.tokens_per_s = static_cast<double>(t.batch_tokens) / (ms / 1000.0);
     }

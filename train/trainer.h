@@ -16,6 +16,12 @@
 
 namespace gpt {
 
+struct StepResult {
+  double loss = 0;       // mean training loss over the global batch
+  double lr = 0;         // learning rate the update used
+  double grad_norm = 0;  // global gradient norm before clipping
+};
+
 struct TrainSummary {
   std::int64_t steps = 0;
   double last_loss = 0;
@@ -31,13 +37,12 @@ class Trainer {
   // Creates run.dir, writes the resolved config and metrics.jsonl, and trains to max_steps.
   TrainSummary run(std::ostream& console);
 
-  // One optimizer step (0-based index); returns the mean training loss over the global batch.
-  double train_step(std::int64_t step);
+  // One optimizer step (0-based index).
+  StepResult train_step(std::int64_t step);
   // Mean validation loss over eval.batches micro-batches of fixed windows.
   double evaluate();
 
   GPT& model() { return model_; }
-  double last_grad_norm() const { return last_grad_norm_; }
 
  private:
   RunConfig config_;
@@ -49,7 +54,6 @@ class Trainer {
   GPT model_;
   AdamW optimizer_;
   std::vector<std::int32_t> inputs_, targets_;
-  double last_grad_norm_ = 0;
 };
 
 }  // namespace gpt

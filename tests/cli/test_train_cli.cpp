@@ -193,6 +193,14 @@ int line_of(const std::string& text, const std::string& needle) {
   return at == std::string::npos ? -1 : 1 + static_cast<int>(std::count(text.begin(), text.begin() + at, '\n'));
 }
 
+// ":LINE:" as a "file:LINE: message" error shows it.
+std::string line_tag(int line) {
+  std::string tag = ":";
+  tag += std::to_string(line);
+  tag += ':';
+  return tag;
+}
+
 std::string raw_tokens(const std::vector<std::uint16_t>& tokens) {
   return std::string(reinterpret_cast<const char*>(tokens.data()), tokens.size() * sizeof(std::uint16_t));
 }
@@ -214,7 +222,7 @@ TEST_F(TrainCli, UnknownKeyInConfigNamesKeyAndLine) {
   const std::string text = small_toml("", "lrr = 0.5\n");
   const fs::path cfg = write_config(text);
   const int line = line_of(text, "lrr = 0.5");
-  expect_bad_input(run_train({cfg.string(), run_dir_arg()}), {"lrr", ":" + std::to_string(line) + ":"});
+  expect_bad_input(run_train({cfg.string(), run_dir_arg()}), {"lrr", line_tag(line)});
 }
 
 TEST_F(TrainCli, WrongTypeNamesKey) {
@@ -222,7 +230,7 @@ TEST_F(TrainCli, WrongTypeNamesKey) {
   text.replace(text.find("n_layer = 1"), 11, "n_layer = \"four\"");
   const fs::path cfg = write_config(text);
   expect_bad_input(run_train({cfg.string(), run_dir_arg()}),
-                   {"model.n_layer", ":" + std::to_string(line_of(text, "n_layer")) + ":"});
+                   {"model.n_layer", line_tag(line_of(text, "n_layer"))});
 }
 
 TEST_F(TrainCli, OutOfRangeLearningRate) {
@@ -281,16 +289,15 @@ TEST_F(TrainCli, OddSizedRawTokenFile) {
 }
 
 TEST_F(TrainCli, UnwritableRunDirFailsCleanly) {
-  std::vector<std::string> args = tiny_args({"--train.max_steps=1", "--run.dir=/proc/nope/x"});
-  const RunResult r = run_train(args);
+  const RunResult r = run_train(tiny_args({"--train.max_steps=1", "--run.dir=/proc/nope/x"}));
   ASSERT_TRUE(r.exited) << describe(r);
   EXPECT_TRUE(r.exit_code == 1 || r.exit_code == 2) << describe(r);
   EXPECT_TRUE(one_error_line(r, {"/proc/nope/x"}));
 }
 
 TEST_F(TrainCli, ShortRunWritesConfigAndMetrics) {
-  const RunResult r =
-      run_train(tiny_args({"--train.max_steps=3", "--eval.interval=2", "--eval.batches=1", "--log.interval=1"}));
+  const RunResult r = run_train(tiny_args({"--train.max_steps=3", "--eval.interval=2",
+                                           "--eval.batches=1", "--log.interval=1"}));
   ASSERT_TRUE(r.exited && r.exit_code == 0) << describe(r);
   EXPECT_TRUE(r.err.empty()) << r.err;
   EXPECT_NE(r.out.find("step"), std::string::npos) << r.out;

@@ -2,6 +2,7 @@
 // gelu and swiglu, with and without biases, tied and untied embeddings, with and without dropout.
 #include <gtest/gtest.h>
 
+#include <ostream>
 #include <span>
 #include <string>
 
@@ -23,6 +24,8 @@ std::string variant_name(const Variant& v) {
   return std::string(v.act == Activation::gelu ? "gelu" : "swiglu") + (v.bias ? "_bias" : "_nobias") +
          (v.tied ? "_tied" : "_untied") + (v.dropout > 0 ? "_dropout" : "");
 }
+
+void PrintTo(const Variant& v, std::ostream* os) { *os << variant_name(v); }
 
 class ModelGradCheck : public ::testing::TestWithParam<Variant> {};
 

@@ -32,7 +32,7 @@ std::vector<double> losses_of(const RunConfig& config, std::vector<float>* final
   SingleRank comm;
   Trainer trainer(config, backend, comm);
   std::vector<double> losses;
-  for (std::int64_t s = 0; s < config.train.max_steps; ++s) losses.push_back(trainer.train_step(s));
+  for (std::int64_t s = 0; s < config.train.max_steps; ++s) losses.push_back(trainer.train_step(s).loss);
   if (final_params) {
     final_params->resize(static_cast<std::size_t>(trainer.model().params().numel()));
     backend.download(trainer.model().params(), final_params->data());

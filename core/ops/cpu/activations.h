@@ -3,6 +3,8 @@
 #include <cmath>
 #include <cstdint>
 
+#include "core/ops/cpu/fast_math.h"
+
 namespace gpt::cpu {
 
 constexpr double kSqrt2OverPi = 0.7978845608028654;
@@ -14,7 +16,7 @@ void gelu_forward(T* out, const T* x, std::int64_t n) {
 #pragma omp parallel for simd schedule(static)
   for (std::int64_t i = 0; i < n; ++i) {
     const T v = x[i];
-    out[i] = T(0.5) * v * (T(1) + std::tanh(a * (v + b * v * v * v)));
+    out[i] = T(0.5) * v * (T(1) + tanh_fast(a * (v + b * v * v * v)));
   }
 }
 
@@ -24,7 +26,7 @@ void gelu_backward(T* dx, const T* dout, const T* x, std::int64_t n) {
 #pragma omp parallel for simd schedule(static)
   for (std::int64_t i = 0; i < n; ++i) {
     const T v = x[i];
-    const T th = std::tanh(a * (v + b * v * v * v));
+    const T th = tanh_fast(a * (v + b * v * v * v));
     const T sech2 = T(1) - th * th;
     const T grad = T(0.5) * (T(1) + th) + T(0.5) * v * sech2 * a * (T(1) + T(3) * b * v * v);
     dx[i] = grad * dout[i];
@@ -33,7 +35,7 @@ void gelu_backward(T* dx, const T* dout, const T* x, std::int64_t n) {
 
 template <class T>
 T sigmoid(T v) {
-  return T(1) / (T(1) + std::exp(-v));
+  return T(1) / (T(1) + exp_fast(-v));
 }
 
 template <class T>

@@ -6,6 +6,9 @@
 #include <cmath>
 #include <cstdint>
 #include <limits>
+#include <vector>
+
+#include "core/ops/cpu/fast_math.h"
 
 namespace gpt::cpu {
 
@@ -30,7 +33,7 @@ void attention_forward(T* out, T* probs, const T* qkv, std::int64_t B, std::int6
         }
         double sum = 0;
         for (std::int64_t s = 0; s <= t; ++s) {
-          p[s] = std::exp(p[s] - maxv);
+          p[s] = exp_fast(p[s] - maxv);
           sum += p[s];
         }
         const T inv = static_cast<T>(1.0 / sum);

@@ -6,6 +6,8 @@
 #include <cstdint>
 #include <limits>
 
+#include "core/ops/cpu/fast_math.h"
+
 namespace gpt::cpu {
 
 template <class T>
@@ -21,8 +23,9 @@ void cross_entropy(T* losses, T* dlogits, const T* logits, const std::int32_t* t
     double sum = 0;
     if (dlogits) {
       T* d = dlogits + i * V;
+#pragma omp simd reduction(+ : sum)
       for (std::int64_t j = 0; j < real_vocab; ++j) {
-        d[j] = std::exp(l[j] - maxv);
+        d[j] = exp_fast(l[j] - maxv);
         sum += d[j];
       }
       const T scale = static_cast<T>(dloss / sum);
@@ -30,7 +33,8 @@ void cross_entropy(T* losses, T* dlogits, const T* logits, const std::int32_t* t
       d[target] -= static_cast<T>(dloss);
       for (std::int64_t j = real_vocab; j < V; ++j) d[j] = 0;
     } else {
-      for (std::int64_t j = 0; j < real_vocab; ++j) sum += std::exp(l[j] - maxv);
+#pragma omp simd reduction(+ : sum)
+      for (std::int64_t j = 0; j < real_vocab; ++j) sum += exp_fast(l[j] - maxv);
     }
     losses[i] = static_cast<T>(std::log(sum) + static_cast<double>(maxv) - static_cast<double>(target_logit));
   }
