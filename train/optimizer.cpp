@@ -16,12 +16,7 @@ AdamW::AdamW(GPT& model, const OptimConfig& config) : model_(&model), config_(co
 }
 
 Tensor AdamW::flat(const Buffer& b) const {
-  return Tensor(b.get(), model_->backend().dtype(), {model_->table().buffer_numel()});
-}
-
-Tensor AdamW::at(const Buffer& b, const ParamInfo& p) const {
-  return Tensor(static_cast<char*>(b.get()) + static_cast<std::size_t>(p.offset) * dtype_size(model_->backend().dtype()),
-                model_->backend().dtype(), p.shape);
+  return Tensor(b.get(), model_->backend().param_dtype(), {model_->table().buffer_numel()});
 }
 
 double AdamW::grad_norm() const { return std::sqrt(model_->backend().sum_squares(model_->grads())); }
@@ -36,10 +31,12 @@ double AdamW::step(double lr, double max_norm) {
   s.eps = config_.eps;
   s.grad_scale = clip_scale(norm, max_norm);
   s.step = step_;
+  const DType dtype = model_->backend().param_dtype();
   for (const ParamInfo& p : model_->table().entries()) {
     s.weight_decay = p.decay ? config_.weight_decay : 0.0;
-    model_->backend().adamw(model_->param(p), model_->grad(p), at(m_, p), at(v_, p), s);
+    model_->backend().adamw(model_->param(p), model_->grad(p), tensor_in(m_.get(), dtype, p), tensor_in(v_.get(), dtype, p), s);
   }
+  model_->refresh_weights();
   return norm;
 }
 

@@ -24,7 +24,6 @@ class AdamW {
 
  private:
   Tensor flat(const Buffer& b) const;
-  Tensor at(const Buffer& b, const ParamInfo& p) const;
 
   GPT* model_;
   OptimConfig config_;

@@ -20,8 +20,9 @@ std::uint64_t hash_name(const std::string& s) {
 // Hands out consecutive, aligned tensors from one allocation; with a null base it only counts.
 class Arena {
  public:
-  Arena(char* base, DType dtype) : base_(base), dtype_(dtype) {}
-  Tensor take(std::initializer_list<std::int64_t> dims) { return take(dims, dtype_); }
+  Arena(char* base, DType act, DType stats) : base_(base), act_(act), stats_(stats) {}
+  Tensor take(std::initializer_list<std::int64_t> dims) { return take(dims, act_); }
+  Tensor take_stats(std::initializer_list<std::int64_t> dims) { return take(dims, stats_); }
   Tensor take(std::initializer_list<std::int64_t> dims, DType dtype) {
     Tensor t(base_ ? base_ + used_ : reinterpret_cast<char*>(kActAlign), dtype, dims);
     used_ += (t.bytes() + kActAlign - 1) / kActAlign * kActAlign;
@@ -31,7 +32,7 @@ class Arena {
 
  private:
   char* base_;
-  DType dtype_;
+  DType act_, stats_;
   std::size_t used_ = 0;
 };
 
@@ -39,22 +40,18 @@ class Arena {
 
 GPT::GPT(const ModelConfig& config, Backend& backend) : config_(config), backend_(&backend), table_(config) {
   config_.validate();
-  const std::size_t bytes = static_cast<std::size_t>(table_.buffer_numel()) * dtype_size(backend.dtype());
-  params_ = Buffer(backend, bytes);
-  grads_ = Buffer(backend, bytes);
+  const auto numel = static_cast<std::size_t>(table_.buffer_numel());
+  params_ = Buffer(backend, numel * dtype_size(param_dtype()));
+  grads_ = Buffer(backend, numel * dtype_size(param_dtype()));
+  if (act_dtype() != param_dtype()) weights_ = Buffer(backend, numel * dtype_size(act_dtype()));
 }
 
-Tensor GPT::flat(const Buffer& b) const {
-  return Tensor(b.get(), backend_->dtype(), {table_.buffer_numel()});
-}
+Tensor GPT::flat(const Buffer& b, DType dtype) const { return Tensor(b.get(), dtype, {table_.buffer_numel()}); }
 
-Tensor GPT::view(const Buffer& b, const ParamInfo& p) const {
-  return Tensor(static_cast<char*>(b.get()) + static_cast<std::size_t>(p.offset) * dtype_size(backend_->dtype()),
-                backend_->dtype(), p.shape);
-}
+const ParamInfo& GPT::lm_head() const { return table_.at(config_.tie_embeddings ? "wte.weight" : "lm_head.weight"); }
 
-Tensor GPT::lm_head(const Buffer& b) const {
-  return view(b, table_.at(config_.tie_embeddings ? "wte.weight" : "lm_head.weight"));
+void GPT::refresh_weights() {
+  if (weights_.get()) backend_->convert(weights(), params());
 }
 
 void GPT::init_weights(std::uint64_t seed) {
@@ -77,6 +74,7 @@ void GPT::init_weights(std::uint64_t seed) {
     }
     backend_->upload(param(p), host.data());
   }
+  refresh_weights();
   zero_grads();
 }
 
@@ -86,7 +84,7 @@ void GPT::lay_out(Activations& a, char* base, std::size_t& bytes) const {
   const std::int64_t B = a.B, T = a.T, C = config_.n_embd, H = config_.hidden(), V = config_.vocab_size;
   const std::int64_t fc_out = config_.activation == Activation::swiglu ? 2 * H : H;
   const std::int64_t saved = backend_->attention_saved_numel(B, T, config_.n_head);
-  Arena arena(base, backend_->dtype());
+  Arena arena(base, act_dtype(), param_dtype());
   a.inputs = arena.take({B, T}, DType::i32);
   a.targets = arena.take({B, T}, DType::i32);
   a.residual.clear();
@@ -95,24 +93,24 @@ void GPT::lay_out(Activations& a, char* base, std::size_t& bytes) const {
   for (std::int64_t l = 0; l < config_.n_layer; ++l) {
     Layer y;
     y.ln1 = arena.take({B, T, C});
-    y.ln1_mean = arena.take({B * T});
-    y.ln1_rstd = arena.take({B * T});
+    y.ln1_mean = arena.take_stats({B * T});
+    y.ln1_rstd = arena.take_stats({B * T});
     y.qkv = arena.take({B, T, 3 * C});
     y.atty = arena.take({B, T, C});
-    y.att_saved = arena.take({saved});
+    y.att_saved = arena.take_stats({saved});
     y.resid_mid = arena.take({B, T, C});
     y.ln2 = arena.take({B, T, C});
-    y.ln2_mean = arena.take({B * T});
-    y.ln2_rstd = arena.take({B * T});
+    y.ln2_mean = arena.take_stats({B * T});
+    y.ln2_rstd = arena.take_stats({B * T});
     y.fch = arena.take({B, T, fc_out});
     y.act = arena.take({B, T, H});
     a.layers.push_back(y);
   }
   a.lnf = arena.take({B, T, C});
-  a.lnf_mean = arena.take({B * T});
-  a.lnf_rstd = arena.take({B * T});
+  a.lnf_mean = arena.take_stats({B * T});
+  a.lnf_rstd = arena.take_stats({B * T});
   a.logits = arena.take({B, T, V});
-  a.losses = arena.take({B * T});
+  a.losses = arena.take_stats({B * T});
   a.proj = arena.take({B, T, C});
   a.dresid = arena.take({B, T, C});
   a.dproj = arena.take({B, T, C});
@@ -151,38 +149,38 @@ double GPT::forward(const Batch& batch, const ForwardOptions& options) {
   const std::size_t token_bytes = static_cast<std::size_t>(batch.B * batch.T) * sizeof(std::int32_t);
   be.upload_bytes(a.inputs.ptr, batch.inputs, token_bytes);
 
-  be.embedding_forward(a.residual[0], a.inputs, param("wte.weight"), param("wpe.weight"));
+  be.embedding_forward(a.residual[0], a.inputs, weight("wte.weight"), weight("wpe.weight"));
   if (dropout_on()) be.dropout_forward(a.residual[0], a.residual[0], config_.dropout, dropout_site(0));
 
   auto bias = [&](std::int64_t l, const char* name) {
-    return config_.bias ? param(layer_param(l, name)) : Tensor();
+    return config_.bias ? weight(layer_param(l, name)) : Tensor();
   };
   for (std::int64_t l = 0; l < config_.n_layer; ++l) {
     Layer& y = a.layers[static_cast<std::size_t>(l)];
     const std::uint64_t site = 1 + 2 * static_cast<std::uint64_t>(l);
-    be.layernorm_forward(y.ln1, y.ln1_mean, y.ln1_rstd, a.residual[l], param(layer_param(l, "ln_1.weight")),
+    be.layernorm_forward(y.ln1, y.ln1_mean, y.ln1_rstd, a.residual[l], weight(layer_param(l, "ln_1.weight")),
                          bias(l, "ln_1.bias"));
-    be.matmul_forward(y.qkv, y.ln1, param(layer_param(l, "attn.c_attn.weight")), bias(l, "attn.c_attn.bias"));
+    be.matmul_forward(y.qkv, y.ln1, weight(layer_param(l, "attn.c_attn.weight")), bias(l, "attn.c_attn.bias"));
     be.attention_forward(y.atty, y.att_saved, y.qkv, NH);
-    be.matmul_forward(a.proj, y.atty, param(layer_param(l, "attn.c_proj.weight")), bias(l, "attn.c_proj.bias"));
+    be.matmul_forward(a.proj, y.atty, weight(layer_param(l, "attn.c_proj.weight")), bias(l, "attn.c_proj.bias"));
     if (dropout_on()) be.dropout_forward(a.proj, a.proj, config_.dropout, dropout_site(site));
     be.add(y.resid_mid, a.residual[l], a.proj);
 
-    be.layernorm_forward(y.ln2, y.ln2_mean, y.ln2_rstd, y.resid_mid, param(layer_param(l, "ln_2.weight")),
+    be.layernorm_forward(y.ln2, y.ln2_mean, y.ln2_rstd, y.resid_mid, weight(layer_param(l, "ln_2.weight")),
                          bias(l, "ln_2.bias"));
-    be.matmul_forward(y.fch, y.ln2, param(layer_param(l, "mlp.c_fc.weight")), bias(l, "mlp.c_fc.bias"));
+    be.matmul_forward(y.fch, y.ln2, weight(layer_param(l, "mlp.c_fc.weight")), bias(l, "mlp.c_fc.bias"));
     if (config_.activation == Activation::gelu) {
       be.gelu_forward(y.act, y.fch);
     } else {
       be.swiglu_forward(y.act, y.fch);
     }
-    be.matmul_forward(a.proj, y.act, param(layer_param(l, "mlp.c_proj.weight")), bias(l, "mlp.c_proj.bias"));
+    be.matmul_forward(a.proj, y.act, weight(layer_param(l, "mlp.c_proj.weight")), bias(l, "mlp.c_proj.bias"));
     if (dropout_on()) be.dropout_forward(a.proj, a.proj, config_.dropout, dropout_site(site + 1));
     be.add(a.residual[l + 1], y.resid_mid, a.proj);
   }
-  be.layernorm_forward(a.lnf, a.lnf_mean, a.lnf_rstd, a.residual[config_.n_layer], param("ln_f.weight"),
-                       config_.bias ? param("ln_f.bias") : Tensor());
-  be.matmul_forward(a.logits, a.lnf, lm_head(params_), Tensor());
+  be.layernorm_forward(a.lnf, a.lnf_mean, a.lnf_rstd, a.residual[config_.n_layer], weight("ln_f.weight"),
+                       config_.bias ? weight("ln_f.bias") : Tensor());
+  be.matmul_forward(a.logits, a.lnf, weight(lm_head()), Tensor());
 
   if (!batch.targets) return 0.0;
   be.upload_bytes(a.targets.ptr, batch.targets, token_bytes);
@@ -205,34 +203,34 @@ void GPT::backward() {
   };
 
   // a.logits holds dloss/dlogits (written by the training forward).
-  be.matmul_backward(a.dln, lm_head(grads_), Tensor(), a.logits, a.lnf, lm_head(params_));
+  be.matmul_backward(a.dln, grad(lm_head()), Tensor(), a.logits, a.lnf, weight(lm_head()));
   be.zero(a.dresid);
   be.layernorm_backward(a.dresid, grad("ln_f.weight"), config_.bias ? grad("ln_f.bias") : Tensor(), a.dln,
-                        a.residual[config_.n_layer], param("ln_f.weight"), a.lnf_mean, a.lnf_rstd);
+                        a.residual[config_.n_layer], weight("ln_f.weight"), a.lnf_mean, a.lnf_rstd);
 
   for (std::int64_t l = config_.n_layer - 1; l >= 0; --l) {
     Layer& y = a.layers[static_cast<std::size_t>(l)];
     const std::uint64_t site = 1 + 2 * static_cast<std::uint64_t>(l);
     // residual[l+1] = resid_mid + mlp(ln_2(resid_mid)): dresid flows to both.
     be.matmul_backward(a.dact, grad(layer_param(l, "mlp.c_proj.weight")), dbias(l, "mlp.c_proj.bias"),
-                       branch_grad(site + 1), y.act, param(layer_param(l, "mlp.c_proj.weight")));
+                       branch_grad(site + 1), y.act, weight(layer_param(l, "mlp.c_proj.weight")));
     if (config_.activation == Activation::gelu) {
       be.gelu_backward(a.dfch, a.dact, y.fch);
     } else {
       be.swiglu_backward(a.dfch, a.dact, y.fch);
     }
     be.matmul_backward(a.dln, grad(layer_param(l, "mlp.c_fc.weight")), dbias(l, "mlp.c_fc.bias"), a.dfch, y.ln2,
-                       param(layer_param(l, "mlp.c_fc.weight")));
+                       weight(layer_param(l, "mlp.c_fc.weight")));
     be.layernorm_backward(a.dresid, grad(layer_param(l, "ln_2.weight")), dbias(l, "ln_2.bias"), a.dln, y.resid_mid,
-                          param(layer_param(l, "ln_2.weight")), y.ln2_mean, y.ln2_rstd);
+                          weight(layer_param(l, "ln_2.weight")), y.ln2_mean, y.ln2_rstd);
     // resid_mid = residual[l] + attn(ln_1(residual[l])).
     be.matmul_backward(a.datty, grad(layer_param(l, "attn.c_proj.weight")), dbias(l, "attn.c_proj.bias"),
-                       branch_grad(site), y.atty, param(layer_param(l, "attn.c_proj.weight")));
+                       branch_grad(site), y.atty, weight(layer_param(l, "attn.c_proj.weight")));
     be.attention_backward(a.dqkv, a.datty, y.qkv, y.atty, y.att_saved, NH);
     be.matmul_backward(a.dln, grad(layer_param(l, "attn.c_attn.weight")), dbias(l, "attn.c_attn.bias"), a.dqkv,
-                       y.ln1, param(layer_param(l, "attn.c_attn.weight")));
+                       y.ln1, weight(layer_param(l, "attn.c_attn.weight")));
     be.layernorm_backward(a.dresid, grad(layer_param(l, "ln_1.weight")), dbias(l, "ln_1.bias"), a.dln,
-                          a.residual[l], param(layer_param(l, "ln_1.weight")), y.ln1_mean, y.ln1_rstd);
+                          a.residual[l], weight(layer_param(l, "ln_1.weight")), y.ln1_mean, y.ln1_rstd);
   }
   if (dropout_on()) be.dropout_backward(a.dresid, a.dresid, config_.dropout, dropout_site(0));
   be.embedding_backward(grad("wte.weight"), grad("wpe.weight"), a.dresid, a.inputs);

@@ -34,13 +34,21 @@ class GPT {
   const ParamTable& table() const { return table_; }
   Backend& backend() const { return *backend_; }
 
-  // The flat buffers (backend dtype, table().buffer_numel() elements) and views of one tensor.
-  Tensor params() const { return flat(params_); }
-  Tensor grads() const { return flat(grads_); }
-  Tensor param(const ParamInfo& p) const { return view(params_, p); }
-  Tensor grad(const ParamInfo& p) const { return view(grads_, p); }
+  // The flat buffers (table().buffer_numel() elements) and views of one tensor: master
+  // parameters and gradients in the backend's param_dtype, and the compute copy of the weights
+  // the ops read, in its act_dtype (the same memory as the masters when the dtypes agree).
+  Tensor params() const { return flat(params_, param_dtype()); }
+  Tensor grads() const { return flat(grads_, param_dtype()); }
+  Tensor weights() const { return flat(weights_buffer(), act_dtype()); }
+  Tensor param(const ParamInfo& p) const { return tensor_in(params_.get(), param_dtype(), p); }
+  Tensor grad(const ParamInfo& p) const { return tensor_in(grads_.get(), param_dtype(), p); }
+  Tensor weight(const ParamInfo& p) const { return tensor_in(weights_buffer().get(), act_dtype(), p); }
   Tensor param(const std::string& name) const { return param(table_.at(name)); }
   Tensor grad(const std::string& name) const { return grad(table_.at(name)); }
+  Tensor weight(const std::string& name) const { return weight(table_.at(name)); }
+
+  // Copies the masters into the compute weights; call after every change to params().
+  void refresh_weights();
 
   // GPT-2's initialisation: N(0, 0.02) weights, residual projections scaled by 1/√(2·n_layer),
   // zero biases, unit LayerNorm gains, zero padding rows. Element i of tensor `name` is a pure
@@ -71,9 +79,11 @@ class GPT {
     Tensor dresid, dproj, dln, datty, dqkv, dact, dfch;
   };
 
-  Tensor flat(const Buffer& b) const;
-  Tensor view(const Buffer& b, const ParamInfo& p) const;
-  Tensor lm_head(const Buffer& b) const;
+  DType param_dtype() const { return backend_->param_dtype(); }
+  DType act_dtype() const { return backend_->act_dtype(); }
+  const Buffer& weights_buffer() const { return weights_.get() ? weights_ : params_; }
+  Tensor flat(const Buffer& b, DType dtype) const;
+  const ParamInfo& lm_head() const;
   void ensure_activations(std::int64_t B, std::int64_t T);
   void lay_out(Activations& a, char* base, std::size_t& bytes) const;
   bool dropout_on() const { return last_.training && config_.dropout > 0; }
@@ -83,6 +93,7 @@ class GPT {
   Backend* backend_;
   ParamTable table_;
   Buffer params_, grads_;
+  Buffer weights_;  // allocated only when act_dtype differs from param_dtype
   Buffer act_buffer_;
   Activations acts_;
   ForwardOptions last_;

@@ -8,6 +8,10 @@ std::string layer_param(std::int64_t layer, const char* suffix) {
   return "h." + std::to_string(layer) + "." + suffix;
 }
 
+Tensor tensor_in(void* base, DType dtype, const ParamInfo& p) {
+  return Tensor(static_cast<char*>(base) + static_cast<std::size_t>(p.offset) * dtype_size(dtype), dtype, p.shape);
+}
+
 ParamTable::ParamTable(const ModelConfig& c) {
   const std::int64_t C = c.n_embd;
   const std::int64_t fc_out = c.activation == Activation::swiglu ? 2 * c.hidden() : c.hidden();

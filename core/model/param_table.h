@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "core/model/model_config.h"
+#include "core/tensor.h"
 
 namespace gpt {
 
@@ -42,6 +43,9 @@ class ParamTable {
   std::unordered_map<std::string, std::size_t> index_;
   std::int64_t buffer_numel_ = 0;
 };
+
+// The tensor `p` inside a flat buffer that starts at `base` and holds elements of `dtype`.
+Tensor tensor_in(void* base, DType dtype, const ParamInfo& p);
 
 // Name of layer l's tensor, e.g. layer_param(3, "attn.c_attn.weight") = "h.3.attn.c_attn.weight".
 std::string layer_param(std::int64_t layer, const char* suffix);

@@ -3,6 +3,10 @@
 // the numerics and holds no model logic. Conventions shared by every op:
 //   * Matrices are row-major; a linear layer's weight is (out_features, in_features), as in
 //     torch.nn.Linear, so y = x · Wᵀ + b.
+//   * Two element types: act_dtype for activations, their gradients and the compute copy of the
+//     weights that ops read; param_dtype for master parameters, parameter gradients, optimizer
+//     moments and per-row statistics (LayerNorm mean/rstd, losses, attention's saved state).
+//     They are equal on the CPU; the CUDA backend computes in bf16 with fp32 masters.
 //   * Parameter gradients always accumulate (+=), so micro-batches add up without extra passes.
 //   * Activation gradients are overwritten, except layernorm_backward, which accumulates into dx
 //     because its dx is the residual stream's gradient.
@@ -31,8 +35,8 @@ class Backend {
   virtual ~Backend() = default;
 
   virtual std::string name() const = 0;
-  // Element type of parameters, gradients, optimizer states and activations on this backend.
-  virtual DType dtype() const = 0;
+  virtual DType param_dtype() const = 0;
+  virtual DType act_dtype() const = 0;
 
   // ---- memory ----
   virtual void* allocate(std::size_t bytes) = 0;  // zero-filled, 256-byte aligned
@@ -42,6 +46,8 @@ class Backend {
   virtual void upload_bytes(void* dst, const void* src, std::size_t bytes) = 0;
   virtual void download_bytes(void* dst, const void* src, std::size_t bytes) = 0;
   virtual void zero(Tensor t) = 0;
+  // dst = src, element by element, converted to dst.dtype.
+  virtual void convert(Tensor dst, Tensor src) = 0;
   virtual void synchronize() {}
 
   // ---- ops ----

@@ -14,7 +14,9 @@ class TimedBackend final : public Backend {
   std::map<std::string, double> seconds;  // per op name
 
   std::string name() const override { return in_.name(); }
-  DType dtype() const override { return in_.dtype(); }
+  DType param_dtype() const override { return in_.param_dtype(); }
+  DType act_dtype() const override { return in_.act_dtype(); }
+  void convert(Tensor d, Tensor s) override { in_.convert(d, s); }
   void* allocate(std::size_t bytes) override { return in_.allocate(bytes); }
   void release(void* p) noexcept override { in_.release(p); }
   void upload(Tensor d, const float* s) override { in_.upload(d, s); }

@@ -14,7 +14,7 @@ namespace gpt::test {
 class OpHarness {
  public:
   OpHarness(Backend& be, const OpCase& c, std::uint64_t seed) : be_(be), case_(c) {
-    const DType dt = be.dtype();
+    const DType dt = be.act_dtype();
     std::uint64_t stream = 0;
     auto seeded = [&](const Shape& s, double scale, bool uniform) {
       Tensor t = make(s, dt);

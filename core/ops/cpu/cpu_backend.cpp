@@ -88,6 +88,12 @@ void CpuBackend<T>::zero(Tensor t) {
 }
 
 template <class T>
+void CpuBackend<T>::convert(Tensor dst, Tensor src) {
+  require(dst.numel() == src.numel(), "convert shapes");
+  if (dst.ptr != src.ptr) std::memcpy(dst.data<T>(), src.data<T>(), dst.bytes());  // one dtype on the CPU
+}
+
+template <class T>
 void CpuBackend<T>::embedding_forward(Tensor out, Tensor tokens, Tensor wte, Tensor wpe) {
   require(tokens.ndim == 2 && out.numel() == tokens.numel() * wte.dim(1), "embedding_forward shapes");
   require(tokens.dim(1) <= wpe.dim(0), "embedding_forward: sequence longer than wpe");

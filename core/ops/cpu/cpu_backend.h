@@ -12,7 +12,8 @@ class CpuBackend final : public Backend {
   explicit CpuBackend(int threads = 0);
 
   std::string name() const override;
-  DType dtype() const override { return dtype_of<T>(); }
+  DType param_dtype() const override { return dtype_of<T>(); }
+  DType act_dtype() const override { return dtype_of<T>(); }
 
   void* allocate(std::size_t bytes) override;
   void release(void* ptr) noexcept override;
@@ -21,6 +22,7 @@ class CpuBackend final : public Backend {
   void upload_bytes(void* dst, const void* src, std::size_t bytes) override;
   void download_bytes(void* dst, const void* src, std::size_t bytes) override;
   void zero(Tensor t) override;
+  void convert(Tensor dst, Tensor src) override;
 
   void embedding_forward(Tensor out, Tensor tokens, Tensor wte, Tensor wpe) override;
   void embedding_backward(Tensor dwte, Tensor dwpe, Tensor dout, Tensor tokens) override;
