@@ -1,30 +1,89 @@
-# Third-party libraries, all from Debian packages (see README). Everything the CPU build needs is
-# required; the GPU pieces are found when present and reported, never required.
+# Third-party libraries. Normally Debian's packages (see README). With GPT_STAGED_DEPS pointing at
+# the folder tests/gpu/stage.sh fills, header-only toml++, nlohmann-json and CLI11 and the
+# GoogleTest sources come from there instead and system packages are ignored: that is how the
+# bare GPU machine builds, and how we prove here that it can.
+set(GPT_STAGED_DEPS "" CACHE PATH "Folder made by tests/gpu/stage.sh; empty: use system packages")
+
 find_package(OpenMP REQUIRED COMPONENTS CXX)
-find_package(tomlplusplus REQUIRED)  # Debian ships a compiled library: no TOML_HEADER_ONLY
-find_package(nlohmann_json 3 REQUIRED)
-find_package(CLI11 REQUIRED)
+
+if(GPT_STAGED_DEPS)
+  if(NOT EXISTS "${GPT_STAGED_DEPS}/include/toml++/toml.h")
+    message(FATAL_ERROR "GPT_STAGED_DEPS=${GPT_STAGED_DEPS} has no include/toml++: run tests/gpu/stage.sh")
+  endif()
+  message(STATUS "Using staged dependencies from ${GPT_STAGED_DEPS}; system packages ignored")
+  add_library(gpt_staged_headers INTERFACE)
+  target_include_directories(gpt_staged_headers SYSTEM BEFORE INTERFACE "${GPT_STAGED_DEPS}/include")
+  add_library(gpt_staged_toml INTERFACE)
+  target_link_libraries(gpt_staged_toml INTERFACE gpt_staged_headers)
+  target_compile_definitions(gpt_staged_toml INTERFACE TOML_HEADER_ONLY=1)
+  add_library(tomlplusplus::tomlplusplus ALIAS gpt_staged_toml)
+  add_library(nlohmann_json::nlohmann_json ALIAS gpt_staged_headers)
+  add_library(CLI11::CLI11 ALIAS gpt_staged_headers)
+  set(dnnl_FOUND FALSE)
+  if(GPT_BUILD_TESTS)
+    set(INSTALL_GTEST OFF CACHE BOOL "" FORCE)
+    # GoogleTest's own CMake defines GTest::gtest and GTest::gtest_main.
+    add_subdirectory("${GPT_STAGED_DEPS}/googletest" "${CMAKE_BINARY_DIR}/googletest" EXCLUDE_FROM_ALL SYSTEM)
+    target_compile_options(gtest PRIVATE -w)  # third-party code: its warnings are not ours to fix
+  endif()
+else()
+  find_package(tomlplusplus REQUIRED)  # Debian ships a compiled library: no TOML_HEADER_ONLY
+  find_package(nlohmann_json 3 REQUIRED)
+  find_package(CLI11 REQUIRED)
+  find_package(dnnl CONFIG QUIET)
+  if(GPT_BUILD_TESTS)
+    find_package(GTest REQUIRED)
+  endif()
+endif()
 
 # oneDNN gives the CPU backend its AVX-512 sgemm; without it a plain loop matmul is used.
-find_package(dnnl CONFIG QUIET)
 if(dnnl_FOUND)
   message(STATUS "oneDNN ${dnnl_VERSION}: CPU matmuls use dnnl_sgemm")
 else()
-  message(WARNING "oneDNN not found: CPU matmuls fall back to plain loops (slow)")
+  message(STATUS "oneDNN not used: CPU matmuls fall back to plain loops (slow, fine for op tests)")
 endif()
 
-# CUDA toolkit, cuBLASLt and NCCL, for the CUDA backend. Only the runtime API is linked (never
-# libcuda), so binaries start on machines without a driver.
-find_package(CUDAToolkit QUIET)
-if(CUDAToolkit_FOUND)
-  find_library(GPT_NCCL_LIBRARY nccl HINTS "${CUDAToolkit_LIBRARY_ROOT}/lib" "${CUDAToolkit_LIBRARY_DIR}"
-               "${CUDAToolkit_TARGET_DIR}/lib")
-  find_path(GPT_NCCL_INCLUDE nccl.h HINTS "${CUDAToolkit_INCLUDE_DIRS}")
-  set(_lt "no")
-  if(TARGET CUDA::cublasLt)
-    set(_lt "yes")
+# CUDA: the backend is built whenever nvcc is found (CI compiles it without a GPU). Only the
+# runtime API and cuBLASLt are linked, never libcuda, so binaries start on machines without a
+# driver.
+option(GPT_CUDA "Build the CUDA backend when a CUDA compiler is found" ON)
+set(GPT_HAVE_CUDA OFF)
+if(GPT_CUDA)
+  include(CheckLanguage)
+  check_language(CUDA)
+  if(CMAKE_CUDA_COMPILER)
+    enable_language(CUDA)
+    set(CMAKE_CUDA_STANDARD 20)
+    set(CMAKE_CUDA_STANDARD_REQUIRED ON)
+    find_package(CUDAToolkit REQUIRED)
+    set(GPT_HAVE_CUDA ON)
+    message(STATUS "CUDA ${CUDAToolkit_VERSION} for architectures ${CMAKE_CUDA_ARCHITECTURES}")
+  else()
+    message(STATUS "No CUDA compiler: CPU backend only")
   endif()
-  message(STATUS "CUDA ${CUDAToolkit_VERSION}: cuBLASLt ${_lt}, NCCL ${GPT_NCCL_LIBRARY}")
-else()
-  message(STATUS "CUDA toolkit not found: CPU backend only")
+endif()
+
+# NCCL: in the toolkit here; on the GPU machine it may come from PyTorch's nvidia-nccl package.
+if(GPT_HAVE_CUDA)
+  set(_nccl_hints "${CUDAToolkit_LIBRARY_ROOT}/lib" "${CUDAToolkit_LIBRARY_DIR}" "${CUDAToolkit_TARGET_DIR}/lib")
+  set(_nccl_include_hints ${CUDAToolkit_INCLUDE_DIRS})
+  find_program(_gpt_python NAMES python3)
+  if(_gpt_python)
+    execute_process(COMMAND "${_gpt_python}" -c "import nvidia.nccl, os; print(os.path.dirname(nvidia.nccl.__file__) if nvidia.nccl.__file__ else list(nvidia.nccl.__path__)[0])"
+                    OUTPUT_VARIABLE _py_nccl OUTPUT_STRIP_TRAILING_WHITESPACE ERROR_QUIET)
+    if(_py_nccl)
+      list(APPEND _nccl_hints "${_py_nccl}/lib")
+      list(APPEND _nccl_include_hints "${_py_nccl}/include")
+    endif()
+  endif()
+  find_library(GPT_NCCL_LIBRARY NAMES nccl libnccl.so.2 HINTS ${_nccl_hints})
+  find_path(GPT_NCCL_INCLUDE nccl.h HINTS ${_nccl_include_hints})
+  if(GPT_NCCL_LIBRARY AND GPT_NCCL_INCLUDE)
+    add_library(gpt_nccl INTERFACE)
+    target_link_libraries(gpt_nccl INTERFACE "${GPT_NCCL_LIBRARY}")
+    target_include_directories(gpt_nccl INTERFACE "${GPT_NCCL_INCLUDE}")
+    message(STATUS "NCCL: ${GPT_NCCL_LIBRARY}")
+  else()
+    message(STATUS "NCCL not found: no NCCL communicator")
+  endif()
 endif()
