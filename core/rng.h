@@ -5,9 +5,16 @@
 #include <cmath>
 #include <cstdint>
 
+// Callable from CUDA kernels too (dropout masks must be the same on every backend).
+#ifdef __CUDACC__
+#define GPT_HOST_DEVICE __host__ __device__
+#else
+#define GPT_HOST_DEVICE
+#endif
+
 namespace gpt::rng {
 
-constexpr std::uint64_t mix64(std::uint64_t z) {
+GPT_HOST_DEVICE constexpr std::uint64_t mix64(std::uint64_t z) {
   z += 0x9E3779B97F4A7C15ull;
   z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
   z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
@@ -15,12 +22,12 @@ constexpr std::uint64_t mix64(std::uint64_t z) {
 }
 
 // Derives an independent key from a parent key and a label (layer, site, step, ...).
-constexpr std::uint64_t derive(std::uint64_t key, std::uint64_t label) { return mix64(key ^ mix64(label)); }
+GPT_HOST_DEVICE constexpr std::uint64_t derive(std::uint64_t key, std::uint64_t label) { return mix64(key ^ mix64(label)); }
 
-constexpr std::uint64_t bits(std::uint64_t key, std::uint64_t counter) { return mix64(key + mix64(counter)); }
+GPT_HOST_DEVICE constexpr std::uint64_t bits(std::uint64_t key, std::uint64_t counter) { return mix64(key + mix64(counter)); }
 
 // Uniform in [0, 1) with 24 random bits: exact in float and double.
-inline double uniform(std::uint64_t key, std::uint64_t counter) {
+GPT_HOST_DEVICE inline double uniform(std::uint64_t key, std::uint64_t counter) {
   return static_cast<double>(bits(key, counter) >> 40) * (1.0 / 16777216.0);
 }
 

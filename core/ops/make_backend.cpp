@@ -2,16 +2,41 @@
 
 #include "core/errors.h"
 #include "core/ops/cpu/cpu_backend.h"
+#ifdef GPT_HAVE_CUDA
+#include "core/ops/cuda/cuda_backend.h"
+#endif
 
 namespace gpt {
+namespace {
+
+std::unique_ptr<Backend> make_cuda(const std::string& precision) {
+#ifdef GPT_HAVE_CUDA
+  if (cuda_device_count() == 0)
+    throw ConfigError("train.backend = \"cuda\": no CUDA device is visible (no GPU, or no driver)");
+  return std::make_unique<CudaBackend>(precision == "bf16" ? DType::bf16 : DType::f32);
+#else
+  (void)precision;
+  throw ConfigError("train.backend = \"cuda\": this build has no CUDA backend (nvcc was not found when configuring)");
+#endif
+}
+
+bool cuda_available() {
+#ifdef GPT_HAVE_CUDA
+  return cuda_device_count() > 0;
+#else
+  return false;
+#endif
+}
+
+}  // namespace
 
 std::unique_ptr<Backend> make_backend(const std::string& name, const std::string& precision, int cpu_threads) {
+  if (name == "cuda" || (name == "auto" && cuda_available())) return make_cuda(precision);
   if (name == "cpu" || name == "auto") {
     if (precision != "fp32")
       throw ConfigError("train.precision = \"" + precision + "\": the CPU backend computes in fp32 only");
     return std::make_unique<CpuBackend<float>>(cpu_threads);
   }
-  if (name == "cuda") throw ConfigError("train.backend = \"cuda\": this build has no CUDA backend yet; use \"cpu\"");
   throw ConfigError("train.backend must be \"auto\", \"cpu\" or \"cuda\", got \"" + name + "\"");
 }
 

@@ -25,7 +25,9 @@ struct OpCase {
   std::string name;
   std::vector<Shape> inputs;   // differentiable, filled with N(0, input_scale)
   std::vector<Shape> outputs;  // the objective is Σ out ⊙ R with random R (uniform R if uniform_dout)
-  std::vector<Shape> aux;      // zeroed working tensors (saved statistics, probabilities)
+  std::vector<Shape> aux;      // zeroed per-row statistics (param_dtype): mean/rstd, saved state
+  std::vector<bool> input_is_param;  // its gradient is a parameter gradient (param_dtype)
+  bool outputs_are_stats = false;    // outputs in param_dtype (the per-row losses)
   Shape ints_shape;
   std::int32_t ints_limit = 0;  // ints drawn in [0, ints_limit)
   double input_scale = 1.0;
@@ -46,6 +48,7 @@ inline std::vector<OpCase> all_op_cases() {
   cases.push_back({.name = "embedding",
                    .inputs = {{V, C}, {T + 2, C}},
                    .outputs = {{B, T, C}},
+                   .input_is_param = {true, true},
                    .ints_shape = {B, T},
                    .ints_limit = static_cast<std::int32_t>(RV),
                    .forward = [](Backend& be, OpArgs& a) { be.embedding_forward(a.out[0], a.ints, a.in[0], a.in[1]); },
@@ -57,6 +60,7 @@ inline std::vector<OpCase> all_op_cases() {
                      .inputs = {{B, T, C}, {C}, {C}},
                      .outputs = {{B, T, C}},
                      .aux = {{B * T}, {B * T}},
+                     .input_is_param = {false, true, true},
                      .forward = [with_bias](Backend& be, OpArgs& a) {
                        be.layernorm_forward(a.out[0], a.aux[0], a.aux[1], a.in[0], a.in[1], with_bias ? a.in[2] : none());
                      },
@@ -69,6 +73,7 @@ inline std::vector<OpCase> all_op_cases() {
     cases.push_back({.name = with_bias ? "matmul" : "matmul_nobias",
                      .inputs = {{B, T, C}, {H, C}, {H}},
                      .outputs = {{B, T, H}},
+                     .input_is_param = {false, true, true},
                      .forward = [with_bias](Backend& be, OpArgs& a) {
                        be.matmul_forward(a.out[0], a.in[0], a.in[1], with_bias ? a.in[2] : none());
                      },
@@ -105,11 +110,9 @@ inline std::vector<OpCase> all_op_cases() {
                    .forward = [](Backend& be, OpArgs& a) { be.add(a.out[0], a.in[0], a.in[1]); },
                    .backward = [](Backend& be, OpArgs& a) {
                      // The residual add passes its gradient to both inputs unchanged.
-                     be.add(a.din[0], a.dout[0], a.aux[0]);
-                     be.add(a.din[1], a.dout[0], a.aux[0]);
-                   },
-  });
-  cases.back().aux = {{B, T, C}};  // zeros
+                     be.convert(a.din[0], a.dout[0]);
+                     be.convert(a.din[1], a.dout[0]);
+                   }});
   cases.push_back({.name = "dropout",
                    .inputs = {{B, T, C}},
                    .outputs = {{B, T, C}},
@@ -119,6 +122,7 @@ inline std::vector<OpCase> all_op_cases() {
                    .inputs = {{B * T, V}},
                    .outputs = {{B * T}},
                    .aux = {{B * T}},
+                   .outputs_are_stats = true,
                    .ints_shape = {B * T},
                    .ints_limit = static_cast<std::int32_t>(RV),
                    .input_scale = 3.0,

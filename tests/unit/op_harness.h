@@ -1,7 +1,9 @@
 #pragma once
 // Runs an OpCase on a backend: allocates its tensors there, fills inputs from a seed (the same
-// float values on every backend), poisons outputs with NaN so an op that skips an element is
+// float values on every backend; rounded to bf16 first with bf16_inputs, so a reference sees
+// exactly what a bf16 backend sees), poisons outputs with NaN so an op that skips an element is
 // caught, and reads results back as double.
+#include <cstring>
 #include <limits>
 #include <vector>
 
@@ -11,25 +13,40 @@
 
 namespace gpt::test {
 
+// Round-to-nearest-even to bf16's 8-bit mantissa, kept in a float.
+inline float round_to_bf16(float f) {
+  std::uint32_t u;
+  std::memcpy(&u, &f, 4);
+  u = (u + 0x7fffu + ((u >> 16) & 1u)) & 0xffff0000u;
+  std::memcpy(&f, &u, 4);
+  return f;
+}
+
 class OpHarness {
  public:
-  OpHarness(Backend& be, const OpCase& c, std::uint64_t seed) : be_(be), case_(c) {
-    const DType dt = be.act_dtype();
+  OpHarness(Backend& be, const OpCase& c, std::uint64_t seed, bool bf16_inputs = false) : be_(be), case_(c) {
+    const DType dt = be.act_dtype(), pt = be.param_dtype();
     std::uint64_t stream = 0;
-    auto seeded = [&](const Shape& s, double scale, bool uniform) {
-      Tensor t = make(s, dt);
+    auto seeded = [&](const Shape& s, DType type, double scale, bool uniform) {
+      Tensor t = make(s, type);
       std::vector<float> host(static_cast<std::size_t>(t.numel()));
       const std::uint64_t key = rng::derive(seed, ++stream);
       for (std::size_t i = 0; i < host.size(); ++i)
         host[i] = static_cast<float>(scale * rng::normal(key, uniform ? 0 : i));
+      if (bf16_inputs)
+        for (float& x : host) x = round_to_bf16(x);
       be.upload(t, host.data());
       return t;
     };
-    for (const Shape& s : c.inputs) args.in.push_back(seeded(s, c.input_scale, false));
-    for (const Shape& s : c.outputs) args.out.push_back(make(s, dt));
-    for (const Shape& s : c.aux) args.aux.push_back(make(s, dt));
-    for (const Shape& s : c.outputs) args.dout.push_back(seeded(s, 1.0, c.uniform_dout));
-    for (const Shape& s : c.inputs) args.din.push_back(make(s, dt));
+    const DType out_type = c.outputs_are_stats ? pt : dt;
+    for (const Shape& s : c.inputs) args.in.push_back(seeded(s, dt, c.input_scale, false));
+    for (const Shape& s : c.outputs) args.out.push_back(make(s, out_type));
+    for (const Shape& s : c.aux) args.aux.push_back(make(s, pt));
+    for (const Shape& s : c.outputs) args.dout.push_back(seeded(s, out_type, 1.0, c.uniform_dout));
+    for (std::size_t k = 0; k < c.inputs.size(); ++k) {
+      const bool param = k < c.input_is_param.size() && c.input_is_param[k];
+      args.din.push_back(make(c.inputs[k], param ? pt : dt));
+    }
     if (!c.ints_shape.empty()) {
       args.ints = make(c.ints_shape, DType::i32);
       std::vector<std::int32_t> host(static_cast<std::size_t>(args.ints.numel()));

@@ -1,0 +1,478 @@
+#include "core/ops/cuda/cuda_backend.h"
+
+#include <cublasLt.h>
+
+#include <algorithm>
+#include <cstring>
+#include <vector>
+
+#include "core/ops/cuda/common.cuh"
+#include "core/ops/cuda/kernels.h"
+
+namespace gpt {
+
+template <>
+constexpr DType dtype_of<cuda::bf16>() {
+  return DType::bf16;
+}
+
+namespace {
+
+using cuda::bf16;
+using cuda::i64;
+
+constexpr std::size_t kLtWorkspaceBytes = 32u << 20;
+
+void check_lt(cublasStatus_t status, const char* what) {
+  if (status != CUBLAS_STATUS_SUCCESS)
+    throw std::runtime_error(std::string("cuBLASLt ") + what + " failed with status " + std::to_string(status));
+}
+
+void require(bool ok, const char* what) {
+  if (!ok) throw std::logic_error(std::string("cuda backend: ") + what);
+}
+
+i64 rows_of(const Tensor& t) { return t.numel() / t.dim(-1); }
+
+float* f32(const Tensor& t) { return t.empty() ? nullptr : t.data<float>(); }
+
+// Round-to-nearest-even fp32 -> bf16 on the host (NaN stays NaN).
+std::uint16_t to_bf16_bits(float f) {
+  std::uint32_t u;
+  std::memcpy(&u, &f, 4);
+  if ((u & 0x7fffffffu) > 0x7f800000u) return static_cast<std::uint16_t>((u >> 16) | 0x40);
+  u += 0x7fffu + ((u >> 16) & 1u);
+  return static_cast<std::uint16_t>(u >> 16);
+}
+
+float from_bf16_bits(std::uint16_t b) {
+  const std::uint32_t u = static_cast<std::uint32_t>(b) << 16;
+  float f;
+  std::memcpy(&f, &u, 4);
+  return f;
+}
+
+std::uint64_t pointer_alignment(const void* p) {
+  const auto a = reinterpret_cast<std::uintptr_t>(p);
+  std::uint64_t align = 256;
+  while (align > 1 && a % align != 0) align /= 2;
+  return align;
+}
+
+}  // namespace
+
+int cuda_device_count() {
+  int count = 0;
+  if (cudaGetDeviceCount(&count) != cudaSuccess) {
+    (void)cudaGetLastError();  // clear the sticky "no driver" error
+    return 0;
+  }
+  return count;
+}
+
+struct CudaBackend::Impl {
+  int device = 0;
+  cudaStream_t stream = nullptr;
+  cublasLtHandle_t lt = nullptr;
+  void* lt_workspace = nullptr;
+  float* scratch = nullptr;
+  std::size_t scratch_floats = 0;
+  double* reduce = nullptr;  // kReduceBlocks partials + 1 result
+  std::int32_t* buckets = nullptr;
+  std::size_t bucket_ints = 0;
+  std::string device_name;
+
+  float* scratch_for(std::size_t floats) {
+    if (floats > scratch_floats) {
+      GPT_CUDA_CHECK(cudaStreamSynchronize(stream));  // kernels may still use the old one
+      GPT_CUDA_CHECK(cudaFree(scratch));
+      GPT_CUDA_CHECK(cudaMalloc(&scratch, floats * sizeof(float)));
+      scratch_floats = floats;
+    }
+    return scratch;
+  }
+  std::int32_t* buckets_for(std::size_t ints) {
+    if (ints > bucket_ints) {
+      GPT_CUDA_CHECK(cudaStreamSynchronize(stream));
+      GPT_CUDA_CHECK(cudaFree(buckets));
+      GPT_CUDA_CHECK(cudaMalloc(&buckets, ints * sizeof(std::int32_t)));
+      bucket_ints = ints;
+    }
+    return buckets;
+  }
+
+  // Column-major D(m×n) = op(A)·op(B) + beta·D (+ bias over rows), the cuBLAS view of our
+  // row-major products. A and B have type ab, D has type d; compute in fp32 (no TF32).
+  void matmul(bool trans_a, bool trans_b, i64 m, i64 n, i64 k, const void* A, i64 lda, const void* B, i64 ldb,
+              void* D, i64 ldd, cudaDataType ab, cudaDataType d, float beta, const void* bias) {
+    cublasLtMatmulDesc_t op = nullptr;
+    cublasLtMatrixLayout_t la = nullptr, lb = nullptr, ld = nullptr;
+    cublasLtMatmulPreference_t pref = nullptr;
+    try {
+      check_lt(cublasLtMatmulDescCreate(&op, CUBLAS_COMPUTE_32F, CUDA_R_32F), "MatmulDescCreate");
+      const cublasOperation_t ta = trans_a ? CUBLAS_OP_T : CUBLAS_OP_N, tb = trans_b ? CUBLAS_OP_T : CUBLAS_OP_N;
+      check_lt(cublasLtMatmulDescSetAttribute(op, CUBLASLT_MATMUL_DESC_TRANSA, &ta, sizeof ta), "TRANSA");
+      check_lt(cublasLtMatmulDescSetAttribute(op, CUBLASLT_MATMUL_DESC_TRANSB, &tb, sizeof tb), "TRANSB");
+      if (bias) {
+        const cublasLtEpilogue_t epi = CUBLASLT_EPILOGUE_BIAS;
+        check_lt(cublasLtMatmulDescSetAttribute(op, CUBLASLT_MATMUL_DESC_EPILOGUE, &epi, sizeof epi), "EPILOGUE");
+        check_lt(cublasLtMatmulDescSetAttribute(op, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &bias, sizeof bias), "BIAS");
+      }
+      check_lt(cublasLtMatrixLayoutCreate(&la, ab, trans_a ? k : m, trans_a ? m : k, lda), "layout A");
+      check_lt(cublasLtMatrixLayoutCreate(&lb, ab, trans_b ? n : k, trans_b ? k : n, ldb), "layout B");
+      check_lt(cublasLtMatrixLayoutCreate(&ld, d, m, n, ldd), "layout D");
+      check_lt(cublasLtMatmulPreferenceCreate(&pref), "PreferenceCreate");
+      const std::uint64_t ws = kLtWorkspaceBytes;
+      check_lt(cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &ws, sizeof ws),
+               "workspace");
+      const std::uint64_t align_a = pointer_alignment(A), align_b = pointer_alignment(B),
+                          align_d = pointer_alignment(D);
+      check_lt(cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_A_BYTES, &align_a,
+                                                    sizeof align_a), "align A");
+      check_lt(cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_B_BYTES, &align_b,
+                                                    sizeof align_b), "align B");
+      check_lt(cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_C_BYTES, &align_d,
+                                                    sizeof align_d), "align C");
+      check_lt(cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES, &align_d,
+                                                    sizeof align_d), "align D");
+      cublasLtMatmulHeuristicResult_t heuristic{};
+      int found = 0;
+      check_lt(cublasLtMatmulAlgoGetHeuristic(lt, op, la, lb, ld, ld, pref, 1, &heuristic, &found), "heuristic");
+      if (found == 0) throw std::runtime_error("cuBLASLt has no algorithm for this matmul");
+      const float alpha = 1.0f;
+      check_lt(cublasLtMatmul(lt, op, &alpha, A, la, B, lb, &beta, D, ld, D, ld, &heuristic.algo, lt_workspace,
+                              kLtWorkspaceBytes, stream),
+               "Matmul");
+    } catch (...) {
+      cublasLtMatmulPreferenceDestroy(pref);
+      cublasLtMatrixLayoutDestroy(ld);
+      cublasLtMatrixLayoutDestroy(lb);
+      cublasLtMatrixLayoutDestroy(la);
+      cublasLtMatmulDescDestroy(op);
+      throw;
+    }
+    cublasLtMatmulPreferenceDestroy(pref);
+    cublasLtMatrixLayoutDestroy(ld);
+    cublasLtMatrixLayoutDestroy(lb);
+    cublasLtMatrixLayoutDestroy(la);
+    cublasLtMatmulDescDestroy(op);
+  }
+};
+
+CudaBackend::CudaBackend(DType act, int device) : act_(act), impl_(std::make_unique<Impl>()) {
+  if (act != DType::bf16 && act != DType::f32) throw std::invalid_argument("CUDA activations are bf16 or f32");
+  if (device >= cuda_device_count()) throw std::runtime_error("no CUDA device " + std::to_string(device));
+  impl_->device = device;
+  GPT_CUDA_CHECK(cudaSetDevice(device));
+  cudaDeviceProp prop{};
+  GPT_CUDA_CHECK(cudaGetDeviceProperties(&prop, device));
+  impl_->device_name = prop.name;
+  GPT_CUDA_CHECK(cudaStreamCreateWithFlags(&impl_->stream, cudaStreamNonBlocking));
+  check_lt(cublasLtCreate(&impl_->lt), "Create");
+  GPT_CUDA_CHECK(cudaMalloc(&impl_->lt_workspace, kLtWorkspaceBytes));
+  GPT_CUDA_CHECK(cudaMalloc(&impl_->reduce, (cuda::kReduceBlocks + 1) * sizeof(double)));
+}
+
+CudaBackend::~CudaBackend() {
+  cudaStreamSynchronize(impl_->stream);
+  cudaFree(impl_->buckets);
+  cudaFree(impl_->scratch);
+  cudaFree(impl_->reduce);
+  cudaFree(impl_->lt_workspace);
+  cublasLtDestroy(impl_->lt);
+  cudaStreamDestroy(impl_->stream);
+}
+
+std::string CudaBackend::name() const {
+  return std::string("cuda-") + dtype_name(act_) + " (" + impl_->device_name + ")";
+}
+
+// Calls f with a value of the activation type, so one generic lambda serves bf16 and fp32.
+template <class F>
+void with_act_type(DType act, F&& f) {
+  if (act == DType::bf16) {
+    f(bf16{});
+  } else {
+    f(float{});
+  }
+}
+
+void* CudaBackend::allocate(std::size_t bytes) {
+  void* p = nullptr;
+  GPT_CUDA_CHECK(cudaMalloc(&p, std::max<std::size_t>(bytes, 256)));
+  GPT_CUDA_CHECK(cudaMemset(p, 0, std::max<std::size_t>(bytes, 256)));
+  return p;
+}
+
+void CudaBackend::release(void* ptr) noexcept {
+  cudaStreamSynchronize(impl_->stream);
+  cudaFree(ptr);
+}
+
+void CudaBackend::upload(Tensor dst, const float* src) {
+  const std::size_t n = static_cast<std::size_t>(dst.numel());
+  if (dst.dtype == DType::f32) return upload_bytes(dst.ptr, src, n * sizeof(float));
+  require(dst.dtype == DType::bf16, "upload to f32 or bf16 only");
+  std::vector<std::uint16_t> host(n);
+  for (std::size_t i = 0; i < n; ++i) host[i] = to_bf16_bits(src[i]);
+  upload_bytes(dst.ptr, host.data(), n * sizeof(std::uint16_t));
+}
+
+void CudaBackend::download(Tensor src, float* dst) {
+  const std::size_t n = static_cast<std::size_t>(src.numel());
+  if (src.dtype == DType::f32) return download_bytes(dst, src.ptr, n * sizeof(float));
+  require(src.dtype == DType::bf16, "download from f32 or bf16 only");
+  std::vector<std::uint16_t> host(n);
+  download_bytes(host.data(), src.ptr, n * sizeof(std::uint16_t));
+  for (std::size_t i = 0; i < n; ++i) dst[i] = from_bf16_bits(host[i]);
+}
+
+void CudaBackend::upload_bytes(void* dst, const void* src, std::size_t bytes) {
+  GPT_CUDA_CHECK(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyHostToDevice, impl_->stream));
+  GPT_CUDA_CHECK(cudaStreamSynchronize(impl_->stream));  // src is pageable host memory the caller may reuse
+}
+
+void CudaBackend::download_bytes(void* dst, const void* src, std::size_t bytes) {
+  GPT_CUDA_CHECK(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToHost, impl_->stream));
+  GPT_CUDA_CHECK(cudaStreamSynchronize(impl_->stream));
+}
+
+void CudaBackend::zero(Tensor t) { GPT_CUDA_CHECK(cudaMemsetAsync(t.ptr, 0, t.bytes(), impl_->stream)); }
+
+void CudaBackend::convert(Tensor dst, Tensor src) {
+  require(dst.numel() == src.numel(), "convert shapes");
+  const i64 n = dst.numel();
+  auto run = [&](auto* d, const auto* s) { cuda::convert(d, s, n, impl_->stream); };
+  if (dst.dtype == DType::f32 && src.dtype == DType::f32) run(dst.data<float>(), src.data<float>());
+  else if (dst.dtype == DType::bf16 && src.dtype == DType::f32) run(dst.data<bf16>(), src.data<float>());
+  else if (dst.dtype == DType::f32 && src.dtype == DType::bf16) run(dst.data<float>(), src.data<bf16>());
+  else run(dst.data<bf16>(), src.data<bf16>());
+}
+
+void CudaBackend::synchronize() { GPT_CUDA_CHECK(cudaStreamSynchronize(impl_->stream)); }
+
+void CudaBackend::embedding_forward(Tensor out, Tensor tokens, Tensor wte, Tensor wpe) {
+  require(tokens.ndim == 2 && out.numel() == tokens.numel() * wte.dim(1) && tokens.dim(1) <= wpe.dim(0),
+          "embedding_forward shapes");
+  with_act_type(act_, [&](auto tag) {
+    using T = decltype(tag);
+    cuda::embedding_forward(out.data<T>(), tokens.data<std::int32_t>(), wte.data<T>(), wpe.data<T>(), tokens.dim(0),
+                            tokens.dim(1), wte.dim(1), impl_->stream);
+  });
+}
+
+void CudaBackend::embedding_backward(Tensor dwte, Tensor dwpe, Tensor dout, Tensor tokens) {
+  const i64 B = tokens.dim(0), T_ = tokens.dim(1), C = dwte.dim(1), n = B * T_;
+  require(tokens.ndim == 2 && dout.numel() == n * C, "embedding_backward shapes");
+  // Group positions by token on the host (stable counting sort), so each vocabulary row is
+  // summed by one block in position order: deterministic, no atomics.
+  std::vector<std::int32_t> ids(static_cast<std::size_t>(n));
+  download_bytes(ids.data(), tokens.ptr, ids.size() * sizeof(std::int32_t));
+  std::vector<std::int32_t> order(ids.size());
+  for (std::size_t i = 0; i < order.size(); ++i) order[i] = static_cast<std::int32_t>(i);
+  std::stable_sort(order.begin(), order.end(), [&](std::int32_t a, std::int32_t b) { return ids[a] < ids[b]; });
+  std::vector<std::int32_t> run_start, run_token;
+  for (std::size_t k = 0; k < order.size(); ++k) {
+    if (k == 0 || ids[order[k]] != ids[order[k - 1]]) {
+      run_start.push_back(static_cast<std::int32_t>(k));
+      run_token.push_back(ids[order[k]]);
+    }
+  }
+  const i64 runs = static_cast<i64>(run_token.size());
+  run_start.push_back(static_cast<std::int32_t>(n));
+  std::vector<std::int32_t> packed(order);
+  packed.insert(packed.end(), run_start.begin(), run_start.end());
+  packed.insert(packed.end(), run_token.begin(), run_token.end());
+  std::int32_t* dev = impl_->buckets_for(packed.size());
+  upload_bytes(dev, packed.data(), packed.size() * sizeof(std::int32_t));
+  with_act_type(act_, [&](auto tag) {
+    using T = decltype(tag);
+    cuda::embedding_backward_wte(dwte.data<float>(), dout.data<T>(), dev, dev + n, dev + n + runs + 1, runs, C,
+                                 impl_->stream);
+    cuda::embedding_backward_wpe(dwpe.data<float>(), dout.data<T>(), B, T_, C, impl_->stream);
+  });
+}
+
+void CudaBackend::layernorm_forward(Tensor out, Tensor mean, Tensor rstd, Tensor x, Tensor weight, Tensor bias) {
+  const i64 C = x.dim(-1), N = rows_of(x);
+  require(weight.numel() == C && mean.numel() == N && rstd.numel() == N, "layernorm_forward shapes");
+  with_act_type(act_, [&](auto tag) {
+    using T = decltype(tag);
+    cuda::layernorm_forward(out.data<T>(), mean.data<float>(), rstd.data<float>(), x.data<T>(), weight.data<T>(),
+                            bias.empty() ? nullptr : bias.data<T>(), N, C, impl_->stream);
+  });
+}
+
+void CudaBackend::layernorm_backward(Tensor dx, Tensor dweight, Tensor dbias, Tensor dout, Tensor x, Tensor weight,
+                                     Tensor mean, Tensor rstd) {
+  const i64 C = x.dim(-1), N = rows_of(x);
+  require(dx.numel() == x.numel() && dweight.numel() == C, "layernorm_backward shapes");
+  float* partials = impl_->scratch_for(static_cast<std::size_t>(cuda::layernorm_partials_numel(N, C)));
+  with_act_type(act_, [&](auto tag) {
+    using T = decltype(tag);
+    cuda::layernorm_backward(dx.data<T>(), dweight.data<float>(), f32(dbias), dout.data<T>(), x.data<T>(),
+                             weight.data<T>(), mean.data<float>(), rstd.data<float>(), N, C, partials, impl_->stream);
+  });
+}
+
+void CudaBackend::matmul_forward(Tensor out, Tensor x, Tensor weight, Tensor bias) {
+  const i64 IC = x.dim(-1), N = rows_of(x), OC = weight.dim(0);
+  require(weight.dim(1) == IC && out.numel() == N * OC && (bias.empty() || bias.numel() == OC),
+          "matmul_forward shapes");
+  const cudaDataType t = act_ == DType::bf16 ? CUDA_R_16BF : CUDA_R_32F;
+  with_act_type(act_, [&](auto tag) {
+    using T = decltype(tag);
+    impl_->matmul(true, false, OC, N, IC, weight.data<T>(), IC, x.data<T>(), IC, out.data<T>(), OC, t, t, 0.0f,
+                  bias.empty() ? nullptr : bias.data<T>());
+  });
+}
+
+void CudaBackend::matmul_backward(Tensor dx, Tensor dweight, Tensor dbias, Tensor dout, Tensor x, Tensor weight) {
+  const i64 IC = x.dim(-1), N = rows_of(x), OC = weight.dim(0);
+  require(dout.numel() == N * OC && dweight.numel() == OC * IC && (dx.empty() || dx.numel() == N * IC),
+          "matmul_backward shapes");
+  const cudaDataType t = act_ == DType::bf16 ? CUDA_R_16BF : CUDA_R_32F;
+  with_act_type(act_, [&](auto tag) {
+    using T = decltype(tag);
+    if (!dx.empty())
+      impl_->matmul(false, false, IC, N, OC, weight.data<T>(), IC, dout.data<T>(), OC, dx.data<T>(), IC, t, t, 0.0f,
+                    nullptr);
+    // The weight gradient accumulates in fp32 straight from bf16 operands (beta = 1).
+    impl_->matmul(false, true, IC, OC, N, x.data<T>(), IC, dout.data<T>(), OC, dweight.data<float>(), IC, t,
+                  CUDA_R_32F, 1.0f, nullptr);
+    if (!dbias.empty()) {
+      float* partials = impl_->scratch_for(static_cast<std::size_t>(cuda::column_chunks(N) * OC));
+      cuda::column_sum_accumulate(dbias.data<float>(), dout.data<T>(), N, OC, partials, impl_->stream);
+    }
+  });
+}
+
+std::int64_t CudaBackend::attention_saved_numel(std::int64_t B, std::int64_t T_, std::int64_t n_head) const {
+  return B * n_head * T_;  // the log-sum-exp of each query row
+}
+
+void CudaBackend::attention_forward(Tensor out, Tensor saved, Tensor qkv, int n_head) {
+  const i64 B = qkv.dim(0), T_ = qkv.dim(1), C = qkv.dim(2) / 3;
+  require(qkv.ndim == 3 && out.numel() == B * T_ * C && C % n_head == 0 &&
+              saved.numel() >= attention_saved_numel(B, T_, n_head),
+          "attention_forward shapes");
+  with_act_type(act_, [&](auto tag) {
+    using T = decltype(tag);
+    cuda::attention_forward(out.data<T>(), saved.data<float>(), qkv.data<T>(), B, T_, C, n_head, impl_->stream);
+  });
+}
+
+void CudaBackend::attention_backward(Tensor dqkv, Tensor dout, Tensor qkv, Tensor out, Tensor saved, int n_head) {
+  const i64 B = qkv.dim(0), T_ = qkv.dim(1), C = qkv.dim(2) / 3;
+  require(qkv.ndim == 3 && dqkv.numel() == qkv.numel() && dout.numel() == B * T_ * C, "attention_backward shapes");
+  float* delta = impl_->scratch_for(static_cast<std::size_t>(B * n_head * T_));
+  with_act_type(act_, [&](auto tag) {
+    using T = decltype(tag);
+    cuda::attention_backward(dqkv.data<T>(), dout.data<T>(), qkv.data<T>(), out.data<T>(), saved.data<float>(), delta,
+                             B, T_, C, n_head, impl_->stream);
+  });
+}
+
+void CudaBackend::gelu_forward(Tensor out, Tensor x) {
+  require(out.numel() == x.numel(), "gelu_forward shapes");
+  with_act_type(act_, [&](auto tag) {
+    using T = decltype(tag);
+    cuda::gelu_forward(out.data<T>(), x.data<T>(), x.numel(), impl_->stream);
+  });
+}
+
+void CudaBackend::gelu_backward(Tensor dx, Tensor dout, Tensor x) {
+  require(dx.numel() == x.numel() && dout.numel() == x.numel(), "gelu_backward shapes");
+  with_act_type(act_, [&](auto tag) {
+    using T = decltype(tag);
+    cuda::gelu_backward(dx.data<T>(), dout.data<T>(), x.data<T>(), x.numel(), impl_->stream);
+  });
+}
+
+void CudaBackend::swiglu_forward(Tensor out, Tensor x) {
+  const i64 H = x.dim(-1) / 2, N = rows_of(x);
+  require(x.dim(-1) % 2 == 0 && out.numel() == N * H, "swiglu_forward shapes");
+  with_act_type(act_, [&](auto tag) {
+    using T = decltype(tag);
+    cuda::swiglu_forward(out.data<T>(), x.data<T>(), N, H, impl_->stream);
+  });
+}
+
+void CudaBackend::swiglu_backward(Tensor dx, Tensor dout, Tensor x) {
+  const i64 H = x.dim(-1) / 2, N = rows_of(x);
+  require(dx.numel() == x.numel() && dout.numel() == N * H, "swiglu_backward shapes");
+  with_act_type(act_, [&](auto tag) {
+    using T = decltype(tag);
+    cuda::swiglu_backward(dx.data<T>(), dout.data<T>(), x.data<T>(), N, H, impl_->stream);
+  });
+}
+
+void CudaBackend::add(Tensor out, Tensor a, Tensor b) {
+  require(out.numel() == a.numel() && a.numel() == b.numel(), "add shapes");
+  with_act_type(act_, [&](auto tag) {
+    using T = decltype(tag);
+    cuda::add(out.data<T>(), a.data<T>(), b.data<T>(), out.numel(), impl_->stream);
+  });
+}
+
+void CudaBackend::dropout_forward(Tensor out, Tensor x, double p, std::uint64_t key) {
+  require(out.numel() == x.numel() && p >= 0 && p < 1, "dropout_forward arguments");
+  with_act_type(act_, [&](auto tag) {
+    using T = decltype(tag);
+    cuda::dropout(out.data<T>(), x.data<T>(), x.numel(), p, key, impl_->stream);
+  });
+}
+
+void CudaBackend::dropout_backward(Tensor dx, Tensor dout, double p, std::uint64_t key) {
+  dropout_forward(dx, dout, p, key);  // the same mask and scale
+}
+
+void CudaBackend::cross_entropy(Tensor losses, Tensor dlogits, Tensor logits, Tensor targets, std::int64_t real_vocab,
+                                double dloss) {
+  const i64 V = logits.dim(-1), N = rows_of(logits);
+  require(losses.numel() == N && targets.numel() == N && real_vocab > 0 && real_vocab <= V &&
+              (dlogits.empty() || dlogits.numel() == logits.numel()),
+          "cross_entropy shapes");
+  with_act_type(act_, [&](auto tag) {
+    using T = decltype(tag);
+    cuda::cross_entropy(losses.data<float>(), dlogits.empty() ? nullptr : dlogits.data<T>(), logits.data<T>(),
+                        targets.data<std::int32_t>(), N, V, real_vocab, static_cast<float>(dloss), impl_->stream);
+  });
+}
+
+namespace {
+template <class F>
+double reduce_any(DType dtype, F&& run) {
+  if (dtype == DType::bf16) return run(bf16{});
+  if (dtype == DType::f32) return run(float{});
+  throw std::logic_error("cuda backend: reductions take f32 or bf16");
+}
+}  // namespace
+
+double CudaBackend::sum(Tensor x) {
+  return reduce_any(x.dtype, [&](auto tag) {
+    using T = decltype(tag);
+    cuda::sum(impl_->reduce + cuda::kReduceBlocks, x.data<T>(), x.numel(), false, impl_->reduce, impl_->stream);
+    double result = 0;
+    download_bytes(&result, impl_->reduce + cuda::kReduceBlocks, sizeof result);
+    return result;
+  });
+}
+
+double CudaBackend::sum_squares(Tensor x) {
+  return reduce_any(x.dtype, [&](auto tag) {
+    using T = decltype(tag);
+    cuda::sum(impl_->reduce + cuda::kReduceBlocks, x.data<T>(), x.numel(), true, impl_->reduce, impl_->stream);
+    double result = 0;
+    download_bytes(&result, impl_->reduce + cuda::kReduceBlocks, sizeof result);
+    return result;
+  });
+}
+
+void CudaBackend::adamw(Tensor param, Tensor grad, Tensor m, Tensor v, const AdamWStep& step) {
+  require(grad.numel() == param.numel() && m.numel() == param.numel() && v.numel() == param.numel(), "adamw shapes");
+  cuda::adamw(param.data<float>(), grad.data<float>(), m.data<float>(), v.data<float>(), param.numel(), step,
+              impl_->stream);
+}
+
+}  // namespace gpt

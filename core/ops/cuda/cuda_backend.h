@@ -1,0 +1,63 @@
+#pragma once
+// The CUDA backend: cuBLASLt matmuls and our kernels, bf16 (or fp32) activations and compute
+// weights with fp32 master parameters, gradients, optimizer state and statistics. This header
+// needs no CUDA headers, so host code can build it wherever CUDA was found at configure time.
+#include <memory>
+
+#include "core/ops/backend.h"
+
+namespace gpt {
+
+// Devices the CUDA runtime sees; 0 without a driver or device (cudaErrorInsufficientDriver, ...).
+int cuda_device_count();
+
+class CudaBackend final : public Backend {
+ public:
+  // act: DType::bf16 (mixed precision) or DType::f32 (everything fp32, for checking against the CPU).
+  explicit CudaBackend(DType act, int device = 0);
+  ~CudaBackend() override;
+
+  std::string name() const override;
+  DType param_dtype() const override { return DType::f32; }
+  DType act_dtype() const override { return act_; }
+
+  void* allocate(std::size_t bytes) override;
+  void release(void* ptr) noexcept override;
+  void upload(Tensor dst, const float* src) override;
+  void download(Tensor src, float* dst) override;
+  void upload_bytes(void* dst, const void* src, std::size_t bytes) override;
+  void download_bytes(void* dst, const void* src, std::size_t bytes) override;
+  void zero(Tensor t) override;
+  void convert(Tensor dst, Tensor src) override;
+  void synchronize() override;
+
+  void embedding_forward(Tensor out, Tensor tokens, Tensor wte, Tensor wpe) override;
+  void embedding_backward(Tensor dwte, Tensor dwpe, Tensor dout, Tensor tokens) override;
+  void layernorm_forward(Tensor out, Tensor mean, Tensor rstd, Tensor x, Tensor weight, Tensor bias) override;
+  void layernorm_backward(Tensor dx, Tensor dweight, Tensor dbias, Tensor dout, Tensor x, Tensor weight, Tensor mean,
+                          Tensor rstd) override;
+  void matmul_forward(Tensor out, Tensor x, Tensor weight, Tensor bias) override;
+  void matmul_backward(Tensor dx, Tensor dweight, Tensor dbias, Tensor dout, Tensor x, Tensor weight) override;
+  std::int64_t attention_saved_numel(std::int64_t B, std::int64_t T, std::int64_t n_head) const override;
+  void attention_forward(Tensor out, Tensor saved, Tensor qkv, int n_head) override;
+  void attention_backward(Tensor dqkv, Tensor dout, Tensor qkv, Tensor out, Tensor saved, int n_head) override;
+  void gelu_forward(Tensor out, Tensor x) override;
+  void gelu_backward(Tensor dx, Tensor dout, Tensor x) override;
+  void swiglu_forward(Tensor out, Tensor x) override;
+  void swiglu_backward(Tensor dx, Tensor dout, Tensor x) override;
+  void add(Tensor out, Tensor a, Tensor b) override;
+  void dropout_forward(Tensor out, Tensor x, double p, std::uint64_t key) override;
+  void dropout_backward(Tensor dx, Tensor dout, double p, std::uint64_t key) override;
+  void cross_entropy(Tensor losses, Tensor dlogits, Tensor logits, Tensor targets, std::int64_t real_vocab,
+                     double dloss) override;
+  double sum(Tensor x) override;
+  double sum_squares(Tensor x) override;
+  void adamw(Tensor param, Tensor grad, Tensor m, Tensor v, const AdamWStep& step) override;
+
+ private:
+  struct Impl;
+  DType act_;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace gpt

@@ -1,0 +1,157 @@
+// Elementwise ops: GELU, SwiGLU, residual add, dropout, dtype conversion and AdamW.
+#include "core/ops/cuda/common.cuh"
+#include "core/ops/cuda/kernels.h"
+#include "core/rng.h"
+
+#include <cmath>
+
+namespace gpt::cuda {
+namespace {
+
+constexpr int kThreads = 256;
+constexpr float kSqrt2OverPi = 0.7978845608028654f;
+constexpr float kGeluCubic = 0.044715f;
+
+// Grid-stride loop so any n fits in the grid blocks_for() caps.
+#define GPT_FOR_EACH(i, n) \
+  for (i64 i = static_cast<i64>(blockIdx.x) * blockDim.x + threadIdx.x; i < (n); i += static_cast<i64>(gridDim.x) * blockDim.x)
+
+template <class T>
+__global__ void gelu_forward_kernel(T* out, const T* x, i64 n) {
+  GPT_FOR_EACH(i, n) {
+    const float v = to_float(x[i]);
+    out[i] = from_float<T>(0.5f * v * (1.0f + tanhf(kSqrt2OverPi * (v + kGeluCubic * v * v * v))));
+  }
+}
+
+template <class T>
+__global__ void gelu_backward_kernel(T* dx, const T* dout, const T* x, i64 n) {
+  GPT_FOR_EACH(i, n) {
+    const float v = to_float(x[i]);
+    const float th = tanhf(kSqrt2OverPi * (v + kGeluCubic * v * v * v));
+    const float grad =
+        0.5f * (1.0f + th) + 0.5f * v * (1.0f - th * th) * kSqrt2OverPi * (1.0f + 3.0f * kGeluCubic * v * v);
+    dx[i] = from_float<T>(grad * to_float(dout[i]));
+  }
+}
+
+template <class T>
+__global__ void swiglu_forward_kernel(T* out, const T* x, i64 N, i64 H) {
+  GPT_FOR_EACH(i, N * H) {
+    const i64 row = i / H, j = i % H;
+    const float gate = to_float(x[row * 2 * H + j]), up = to_float(x[row * 2 * H + H + j]);
+    out[i] = from_float<T>(gate / (1.0f + __expf(-gate)) * up);
+  }
+}
+
+template <class T>
+__global__ void swiglu_backward_kernel(T* dx, const T* dout, const T* x, i64 N, i64 H) {
+  GPT_FOR_EACH(i, N * H) {
+    const i64 row = i / H, j = i % H;
+    const float gate = to_float(x[row * 2 * H + j]), up = to_float(x[row * 2 * H + H + j]);
+    const float s = 1.0f / (1.0f + __expf(-gate));
+    const float d = to_float(dout[i]);
+    dx[row * 2 * H + H + j] = from_float<T>(d * gate * s);
+    dx[row * 2 * H + j] = from_float<T>(d * up * s * (1.0f + gate * (1.0f - s)));
+  }
+}
+
+template <class T>
+__global__ void add_kernel(T* out, const T* a, const T* b, i64 n) {
+  GPT_FOR_EACH(i, n) out[i] = from_float<T>(to_float(a[i]) + to_float(b[i]));
+}
+
+// The keep test is the CPU backend's exactly (rng::uniform of the element index), so a run's
+// masks do not depend on the backend.
+template <class T>
+__global__ void dropout_kernel(T* out, const T* x, i64 n, double p, float keep_scale, std::uint64_t key) {
+  GPT_FOR_EACH(i, n) {
+    const bool keep = rng::uniform(key, static_cast<std::uint64_t>(i)) >= p;
+    out[i] = from_float<T>(keep ? to_float(x[i]) * keep_scale : 0.0f);
+  }
+}
+
+template <class D, class S>
+__global__ void convert_kernel(D* dst, const S* src, i64 n) {
+  GPT_FOR_EACH(i, n) dst[i] = from_float<D>(to_float(src[i]));
+}
+
+__global__ void adamw_kernel(float* param, const float* grad, float* m, float* v, i64 n, float b1, float b2,
+                             float step_size, float inv_sqrt_bc2, float decay, float eps, float grad_scale) {
+  GPT_FOR_EACH(i, n) {
+    const float g = grad[i] * grad_scale;
+    const float mi = b1 * m[i] + (1.0f - b1) * g;
+    const float vi = b2 * v[i] + (1.0f - b2) * g * g;
+    m[i] = mi;
+    v[i] = vi;
+    param[i] = param[i] * decay - step_size * mi / (sqrtf(vi) * inv_sqrt_bc2 + eps);
+  }
+}
+
+#undef GPT_FOR_EACH
+
+}  // namespace
+
+template <class T>
+void gelu_forward(T* out, const T* x, i64 n, cudaStream_t stream) {
+  gelu_forward_kernel<<<blocks_for(n, kThreads), kThreads, 0, stream>>>(out, x, n);
+  GPT_CUDA_LAUNCHED();
+}
+template <class T>
+void gelu_backward(T* dx, const T* dout, const T* x, i64 n, cudaStream_t stream) {
+  gelu_backward_kernel<<<blocks_for(n, kThreads), kThreads, 0, stream>>>(dx, dout, x, n);
+  GPT_CUDA_LAUNCHED();
+}
+template <class T>
+void swiglu_forward(T* out, const T* x, i64 N, i64 H, cudaStream_t stream) {
+  swiglu_forward_kernel<<<blocks_for(N * H, kThreads), kThreads, 0, stream>>>(out, x, N, H);
+  GPT_CUDA_LAUNCHED();
+}
+template <class T>
+void swiglu_backward(T* dx, const T* dout, const T* x, i64 N, i64 H, cudaStream_t stream) {
+  swiglu_backward_kernel<<<blocks_for(N * H, kThreads), kThreads, 0, stream>>>(dx, dout, x, N, H);
+  GPT_CUDA_LAUNCHED();
+}
+template <class T>
+void add(T* out, const T* a, const T* b, i64 n, cudaStream_t stream) {
+  add_kernel<<<blocks_for(n, kThreads), kThreads, 0, stream>>>(out, a, b, n);
+  GPT_CUDA_LAUNCHED();
+}
+template <class T>
+void dropout(T* out, const T* x, i64 n, double p, std::uint64_t key, cudaStream_t stream) {
+  dropout_kernel<<<blocks_for(n, kThreads), kThreads, 0, stream>>>(out, x, n, p, static_cast<float>(1.0 / (1.0 - p)),
+                                                                     key);
+  GPT_CUDA_LAUNCHED();
+}
+template <class D, class S>
+void convert(D* dst, const S* src, i64 n, cudaStream_t stream) {
+  convert_kernel<<<blocks_for(n, kThreads), kThreads, 0, stream>>>(dst, src, n);
+  GPT_CUDA_LAUNCHED();
+}
+
+void adamw(float* param, const float* grad, float* m, float* v, i64 n, const AdamWStep& s, cudaStream_t stream) {
+  const double t = static_cast<double>(s.step);
+  adamw_kernel<<<blocks_for(n, kThreads), kThreads, 0, stream>>>(
+      param, grad, m, v, n, static_cast<float>(s.beta1), static_cast<float>(s.beta2),
+      static_cast<float>(s.lr / (1.0 - std::pow(s.beta1, t))),
+      static_cast<float>(1.0 / std::sqrt(1.0 - std::pow(s.beta2, t))), static_cast<float>(1.0 - s.lr * s.weight_decay),
+      static_cast<float>(s.eps), static_cast<float>(s.grad_scale));
+  GPT_CUDA_LAUNCHED();
+}
+
+#define GPT_INSTANTIATE(T)                                                          \
+  template void gelu_forward<T>(T*, const T*, i64, cudaStream_t);                   \
+  template void gelu_backward<T>(T*, const T*, const T*, i64, cudaStream_t);        \
+  template void swiglu_forward<T>(T*, const T*, i64, i64, cudaStream_t);            \
+  template void swiglu_backward<T>(T*, const T*, const T*, i64, i64, cudaStream_t); \
+  template void add<T>(T*, const T*, const T*, i64, cudaStream_t);                  \
+  template void dropout<T>(T*, const T*, i64, double, std::uint64_t, cudaStream_t);
+GPT_INSTANTIATE(float)
+GPT_INSTANTIATE(bf16)
+#undef GPT_INSTANTIATE
+template void convert<float, float>(float*, const float*, i64, cudaStream_t);
+template void convert<float, bf16>(float*, const bf16*, i64, cudaStream_t);
+template void convert<bf16, float>(bf16*, const float*, i64, cudaStream_t);
+template void convert<bf16, bf16>(bf16*, const bf16*, i64, cudaStream_t);
+
+}  // namespace gpt::cuda

@@ -1,0 +1,82 @@
+#pragma once
+// Launchers of the CUDA kernels, one file per op (T is the activation type: float or bf16).
+// Statistics, parameter gradients and optimizer state are always fp32. All run on `stream`.
+#include <cuda_bf16.h>
+#include <cuda_runtime.h>
+
+#include <cstdint>
+
+#include "core/ops/backend.h"
+
+namespace gpt::cuda {
+
+using i64 = std::int64_t;
+
+// ---- embedding.cu ----
+template <class T>
+void embedding_forward(T* out, const std::int32_t* tokens, const T* wte, const T* wpe, i64 B, i64 T_, i64 C,
+                       cudaStream_t stream);
+// Positions grouped by token on the host (a stable counting sort): run r covers
+// order[run_start[r] .. run_start[r+1]) and belongs to token run_token[r]. One block per run adds
+// its positions in order, so the result is deterministic without atomics.
+template <class T>
+void embedding_backward_wte(float* dwte, const T* dout, const std::int32_t* order, const std::int32_t* run_start,
+                            const std::int32_t* run_token, i64 runs, i64 C, cudaStream_t stream);
+template <class T>
+void embedding_backward_wpe(float* dwpe, const T* dout, i64 B, i64 T_, i64 C, cudaStream_t stream);
+
+// ---- layernorm.cu ----
+template <class T>
+void layernorm_forward(T* out, float* mean, float* rstd, const T* x, const T* weight, const T* bias, i64 N, i64 C,
+                       cudaStream_t stream);
+// `partials` needs layernorm_partials_numel(N, C) floats.
+i64 layernorm_partials_numel(i64 N, i64 C);
+template <class T>
+void layernorm_backward(T* dx, float* dweight, float* dbias, const T* dout, const T* x, const T* weight,
+                        const float* mean, const float* rstd, i64 N, i64 C, float* partials, cudaStream_t stream);
+
+// ---- reduce.cu ----
+// Rows are reduced in chunks of kColumnChunkRows; partial sums per chunk are then added in order.
+constexpr i64 kColumnChunkRows = 256;
+inline i64 column_chunks(i64 N) { return (N + kColumnChunkRows - 1) / kColumnChunkRows; }
+// dst[c] += Σ_chunks partials[chunk·C + c], chunks in order.
+void finish_column_partials(float* dst, const float* partials, i64 chunks, i64 C, cudaStream_t stream);
+// dst[c] += Σ_rows src[row·C + c] (a bias gradient). partials: column_chunks(N)·C floats.
+template <class T>
+void column_sum_accumulate(float* dst, const T* src, i64 N, i64 C, float* partials, cudaStream_t stream);
+// Σ x or Σ x², in double, in a fixed order; partials: kReduceBlocks + 1 doubles on the device.
+constexpr int kReduceBlocks = 512;
+template <class T>
+void sum(double* result_device, const T* x, i64 n, bool squares, double* partials, cudaStream_t stream);
+
+// ---- attention.cu ----  (lse: B·NH·T floats; delta: B·NH·T floats of scratch)
+constexpr int kMaxHeadDim = 128;
+template <class T>
+void attention_forward(T* out, float* lse, const T* qkv, i64 B, i64 T_, i64 C, int NH, cudaStream_t stream);
+template <class T>
+void attention_backward(T* dqkv, const T* dout, const T* qkv, const T* out, const float* lse, float* delta, i64 B,
+                        i64 T_, i64 C, int NH, cudaStream_t stream);
+
+// ---- elementwise.cu ----
+template <class T>
+void gelu_forward(T* out, const T* x, i64 n, cudaStream_t stream);
+template <class T>
+void gelu_backward(T* dx, const T* dout, const T* x, i64 n, cudaStream_t stream);
+template <class T>
+void swiglu_forward(T* out, const T* x, i64 N, i64 H, cudaStream_t stream);
+template <class T>
+void swiglu_backward(T* dx, const T* dout, const T* x, i64 N, i64 H, cudaStream_t stream);
+template <class T>
+void add(T* out, const T* a, const T* b, i64 n, cudaStream_t stream);
+template <class T>
+void dropout(T* out, const T* x, i64 n, double p, std::uint64_t key, cudaStream_t stream);
+template <class D, class S>
+void convert(D* dst, const S* src, i64 n, cudaStream_t stream);
+void adamw(float* param, const float* grad, float* m, float* v, i64 n, const AdamWStep& step, cudaStream_t stream);
+
+// ---- cross_entropy.cu ----
+template <class T>
+void cross_entropy(float* losses, T* dlogits, const T* logits, const std::int32_t* targets, i64 N, i64 V,
+                   i64 real_vocab, float dloss, cudaStream_t stream);
+
+}  // namespace gpt::cuda

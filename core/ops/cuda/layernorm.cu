@@ -1,0 +1,117 @@
+#include "core/ops/cuda/common.cuh"
+#include "core/ops/cuda/kernels.h"
+
+namespace gpt::cuda {
+namespace {
+
+constexpr float kEps = 1e-5f;
+constexpr int kWarpsPerBlock = 4;
+
+// One warp per row: mean, then variance about the mean (two passes over the row, for accuracy).
+template <class T>
+__global__ void layernorm_forward_kernel(T* out, float* mean, float* rstd, const T* x, const T* weight,
+                                         const T* bias, i64 N, i64 C) {
+  const i64 row = static_cast<i64>(blockIdx.x) * kWarpsPerBlock + threadIdx.x / 32;
+  const int lane = threadIdx.x % 32;
+  if (row >= N) return;
+  const T* xr = x + row * C;
+  float s = 0;
+  for (i64 c = lane; c < C; c += 32) s += to_float(xr[c]);
+  const float m = warp_sum(s) / static_cast<float>(C);
+  float v = 0;
+  for (i64 c = lane; c < C; c += 32) {
+    const float d = to_float(xr[c]) - m;
+    v += d * d;
+  }
+  const float r = rsqrtf(warp_sum(v) / static_cast<float>(C) + kEps);
+  T* o = out + row * C;
+  for (i64 c = lane; c < C; c += 32) {
+    const float y = (to_float(xr[c]) - m) * r * to_float(weight[c]) + (bias ? to_float(bias[c]) : 0.0f);
+    o[c] = from_float<T>(y);
+  }
+  if (lane == 0) {
+    mean[row] = m;
+    rstd[row] = r;
+  }
+}
+
+// dx += rstd · (g − mean(g) − x̂ · mean(g·x̂)), g = dout · weight; one warp per row.
+template <class T>
+__global__ void layernorm_backward_dx_kernel(T* dx, const T* dout, const T* x, const T* weight, const float* mean,
+                                             const float* rstd, i64 N, i64 C) {
+  const i64 row = static_cast<i64>(blockIdx.x) * kWarpsPerBlock + threadIdx.x / 32;
+  const int lane = threadIdx.x % 32;
+  if (row >= N) return;
+  const T* xr = x + row * C;
+  const T* dr = dout + row * C;
+  const float m = mean[row], r = rstd[row];
+  float g_sum = 0, gx_sum = 0;
+  for (i64 c = lane; c < C; c += 32) {
+    const float g = to_float(dr[c]) * to_float(weight[c]);
+    g_sum += g;
+    gx_sum += g * (to_float(xr[c]) - m) * r;
+  }
+  const float g_mean = warp_sum(g_sum) / static_cast<float>(C);
+  const float gx_mean = warp_sum(gx_sum) / static_cast<float>(C);
+  T* d = dx + row * C;
+  for (i64 c = lane; c < C; c += 32) {
+    const float xhat = (to_float(xr[c]) - m) * r;
+    const float g = to_float(dr[c]) * to_float(weight[c]);
+    d[c] = from_float<T>(to_float(d[c]) + r * (g - g_mean - xhat * gx_mean));
+  }
+}
+
+// Per chunk of kColumnChunkRows rows, one thread per column: Σ dout·x̂ and Σ dout.
+template <class T>
+__global__ void layernorm_backward_partials_kernel(float* partials, const T* dout, const T* x, const float* mean,
+                                                   const float* rstd, i64 N, i64 C) {
+  const i64 c = static_cast<i64>(blockIdx.x) * blockDim.x + threadIdx.x;
+  const i64 chunk = blockIdx.y;
+  if (c >= C) return;
+  const i64 end = min(N, (chunk + 1) * kColumnChunkRows);
+  float dw = 0, db = 0;
+  for (i64 i = chunk * kColumnChunkRows; i < end; ++i) {
+    const float d = to_float(dout[i * C + c]);
+    dw += d * (to_float(x[i * C + c]) - mean[i]) * rstd[i];
+    db += d;
+  }
+  const i64 chunks = gridDim.y;
+  partials[chunk * C + c] = dw;
+  partials[(chunks + chunk) * C + c] = db;
+}
+
+}  // namespace
+
+i64 layernorm_partials_numel(i64 N, i64 C) { return 2 * column_chunks(N) * C; }
+
+template <class T>
+void layernorm_forward(T* out, float* mean, float* rstd, const T* x, const T* weight, const T* bias, i64 N, i64 C,
+                       cudaStream_t stream) {
+  layernorm_forward_kernel<<<blocks_for(N, kWarpsPerBlock), 32 * kWarpsPerBlock, 0, stream>>>(out, mean, rstd, x,
+                                                                                               weight, bias, N, C);
+  GPT_CUDA_LAUNCHED();
+}
+
+template <class T>
+void layernorm_backward(T* dx, float* dweight, float* dbias, const T* dout, const T* x, const T* weight,
+                        const float* mean, const float* rstd, i64 N, i64 C, float* partials, cudaStream_t stream) {
+  layernorm_backward_dx_kernel<<<blocks_for(N, kWarpsPerBlock), 32 * kWarpsPerBlock, 0, stream>>>(
+      dx, dout, x, weight, mean, rstd, N, C);
+  GPT_CUDA_LAUNCHED();
+  const i64 chunks = column_chunks(N);
+  const dim3 grid(blocks_for(C, 128), static_cast<unsigned>(chunks));
+  layernorm_backward_partials_kernel<<<grid, 128, 0, stream>>>(partials, dout, x, mean, rstd, N, C);
+  GPT_CUDA_LAUNCHED();
+  finish_column_partials(dweight, partials, chunks, C, stream);
+  if (dbias) finish_column_partials(dbias, partials + chunks * C, chunks, C, stream);
+}
+
+#define GPT_INSTANTIATE(T)                                                                                      \
+  template void layernorm_forward<T>(T*, float*, float*, const T*, const T*, const T*, i64, i64, cudaStream_t); \
+  template void layernorm_backward<T>(T*, float*, float*, const T*, const T*, const T*, const float*,          \
+                                      const float*, i64, i64, float*, cudaStream_t);
+GPT_INSTANTIATE(float)
+GPT_INSTANTIATE(bf16)
+#undef GPT_INSTANTIATE
+
+}  // namespace gpt::cuda

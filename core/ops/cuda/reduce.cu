@@ -1,0 +1,81 @@
+// Deterministic reductions: fixed grids and fixed combination orders, never atomics, so the same
+// inputs give bitwise the same sums on every run.
+#include "core/ops/cuda/common.cuh"
+#include "core/ops/cuda/kernels.h"
+
+namespace gpt::cuda {
+namespace {
+
+__global__ void finish_column_partials_kernel(float* dst, const float* partials, i64 chunks, i64 C) {
+  const i64 c = static_cast<i64>(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (c >= C) return;
+  float acc = 0;
+  for (i64 k = 0; k < chunks; ++k) acc += partials[k * C + c];
+  dst[c] += acc;
+}
+
+template <class T>
+__global__ void column_partials_kernel(float* partials, const T* src, i64 N, i64 C) {
+  const i64 c = static_cast<i64>(blockIdx.x) * blockDim.x + threadIdx.x;
+  const i64 chunk = blockIdx.y;
+  if (c >= C) return;
+  const i64 end = min(N, (chunk + 1) * kColumnChunkRows);
+  float acc = 0;
+  for (i64 i = chunk * kColumnChunkRows; i < end; ++i) acc += to_float(src[i * C + c]);
+  partials[chunk * C + c] = acc;
+}
+
+// Block b sums elements b, b + stride, ... (stride = kReduceBlocks · blockDim) into partials[b].
+template <class T>
+__global__ void sum_partials_kernel(double* partials, const T* x, i64 n, bool squares) {
+  __shared__ double scratch[32];
+  double acc = 0;
+  const i64 stride = static_cast<i64>(gridDim.x) * blockDim.x;
+  for (i64 i = static_cast<i64>(blockIdx.x) * blockDim.x + threadIdx.x; i < n; i += stride) {
+    const double v = to_float(x[i]);
+    acc += squares ? v * v : v;
+  }
+  acc = block_reduce(acc, scratch, Add{}, 0.0);
+  if (threadIdx.x == 0) partials[blockIdx.x] = acc;
+}
+
+__global__ void sum_finish_kernel(double* result, const double* partials, int count) {
+  __shared__ double scratch[32];
+  double acc = 0;
+  for (int i = threadIdx.x; i < count; i += blockDim.x) acc += partials[i];
+  acc = block_reduce(acc, scratch, Add{}, 0.0);
+  if (threadIdx.x == 0) *result = acc;
+}
+
+}  // namespace
+
+void finish_column_partials(float* dst, const float* partials, i64 chunks, i64 C, cudaStream_t stream) {
+  finish_column_partials_kernel<<<blocks_for(C, 128), 128, 0, stream>>>(dst, partials, chunks, C);
+  GPT_CUDA_LAUNCHED();
+}
+
+template <class T>
+void column_sum_accumulate(float* dst, const T* src, i64 N, i64 C, float* partials, cudaStream_t stream) {
+  const i64 chunks = column_chunks(N);
+  const dim3 grid(blocks_for(C, 128), static_cast<unsigned>(chunks));
+  column_partials_kernel<<<grid, 128, 0, stream>>>(partials, src, N, C);
+  GPT_CUDA_LAUNCHED();
+  finish_column_partials(dst, partials, chunks, C, stream);
+}
+
+template <class T>
+void sum(double* result_device, const T* x, i64 n, bool squares, double* partials, cudaStream_t stream) {
+  sum_partials_kernel<<<kReduceBlocks, 256, 0, stream>>>(partials, x, n, squares);
+  GPT_CUDA_LAUNCHED();
+  sum_finish_kernel<<<1, 256, 0, stream>>>(result_device, partials, kReduceBlocks);
+  GPT_CUDA_LAUNCHED();
+}
+
+#define GPT_INSTANTIATE(T)                                                                      \
+  template void column_sum_accumulate<T>(float*, const T*, i64, i64, float*, cudaStream_t); \
+  template void sum<T>(double*, const T*, i64, bool, double*, cudaStream_t);
+GPT_INSTANTIATE(float)
+GPT_INSTANTIATE(bf16)
+#undef GPT_INSTANTIATE
+
+}  // namespace gpt::cuda
