@@ -4,6 +4,7 @@
 #include <cmath>
 #include <filesystem>
 #include <fstream>
+#include <iomanip>
 #include <stdexcept>
 #include <string>
 
@@ -97,6 +98,12 @@ TrainSummary Trainer::run(std::ostream& console) {
     console << "model: " << model_.table().parameter_count() << " parameters, backend " << model_.backend().name()
             << ", " << t.accumulation_steps(comm_->world_size()) << " micro-batch(es) of " << t.micro_batch << "x"
             << t.seq_len << " per step\n";
+    const double mib = 1.0 / (1 << 20);
+    console << std::fixed << std::setprecision(1) << "memory: " << static_cast<double>(model_.parameter_buffer_bytes()) * mib
+            << " MiB parameters and gradients, " << 2.0 * static_cast<double>(model_.params().bytes()) * mib
+            << " MiB AdamW moments, " << static_cast<double>(model_.activation_bytes(t.micro_batch, t.seq_len)) * mib
+            << " MiB activations\n"
+            << std::defaultfloat;
   }
 
   TrainSummary summary;

@@ -122,6 +122,15 @@ void GPT::lay_out(Activations& a, char* base, std::size_t& bytes) const {
   bytes = arena.used();
 }
 
+std::size_t GPT::activation_bytes(std::int64_t B, std::int64_t T) const {
+  Activations a;
+  a.B = B;
+  a.T = T;
+  std::size_t bytes = 0;
+  lay_out(a, nullptr, bytes);
+  return bytes;
+}
+
 void GPT::ensure_activations(std::int64_t B, std::int64_t T) {
   if (B == acts_.B && T == acts_.T) return;
   if (B <= 0 || T <= 0 || T > config_.block_size)

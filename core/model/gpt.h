@@ -61,6 +61,11 @@ class GPT {
   // Accumulates parameter gradients of the last forward's objective (needs loss_scale > 0).
   void backward();
 
+  // Bytes of the one activation buffer for micro-batches of B sequences of T tokens, and of the
+  // flat parameter-shaped buffers (masters, gradients, compute weights when separate).
+  std::size_t activation_bytes(std::int64_t B, std::int64_t T) const;
+  std::size_t parameter_buffer_bytes() const { return params_.bytes() + grads_.bytes() + weights_.bytes(); }
+
   // Logits (B, T, vocab_size) of the last forward; a training forward overwrote them with
   // their gradient.
   Tensor logits() const { return acts_.logits; }

@@ -199,8 +199,12 @@ void with_act_type(DType act, F&& f) {
 
 void* CudaBackend::allocate(std::size_t bytes) {
   void* p = nullptr;
-  GPT_CUDA_CHECK(cudaMalloc(&p, std::max<std::size_t>(bytes, 256)));
-  GPT_CUDA_CHECK(cudaMemset(p, 0, std::max<std::size_t>(bytes, 256)));
+  const std::size_t n = std::max<std::size_t>(bytes, 256);
+  if (cudaMalloc(&p, n) != cudaSuccess) {
+    (void)cudaGetLastError();  // not sticky, but it would surface at the next launch check
+    throw std::runtime_error("out of GPU memory: cannot allocate " + std::to_string(n >> 20) + " MiB");
+  }
+  GPT_CUDA_CHECK(cudaMemset(p, 0, n));
   return p;
 }
 

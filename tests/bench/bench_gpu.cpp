@@ -1,0 +1,126 @@
+// GPU throughput: the card's measured bf16 matmul rate (cuBLASLt through the backend), then GPT-2
+// 124M at T=1024 in bf16 at the largest micro-batch that fits: tokens/s, ms/step, memory, MFU
+// against the measured rate, and the ops taking the most time.
+//   bench_gpu [--steps N] [--seq T]
+#include <cuda_runtime.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "core/model/flops.h"
+#include "core/model/gpt.h"
+#include "core/ops/cuda/cuda_backend.h"
+#include "core/rng.h"
+#include "tests/bench/timed_backend.h"
+#include "train/optimizer.h"
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double bf16_matmul_tflops(gpt::Backend& be, std::int64_t n) {
+  gpt::Buffer a(be, static_cast<std::size_t>(n * n * 2)), b(be, static_cast<std::size_t>(n * n * 2)),
+      c(be, static_cast<std::size_t>(n * n * 2));
+  const gpt::Tensor ta = a.tensor(0, gpt::DType::bf16, {n, n}), tb = b.tensor(0, gpt::DType::bf16, {n, n}),
+                    tc = c.tensor(0, gpt::DType::bf16, {n, n});
+  be.matmul_forward(tc, ta, tb, gpt::Tensor());  // warm-up, algorithm choice
+  be.synchronize();
+  const int reps = 20;
+  const auto t0 = Clock::now();
+  for (int r = 0; r < reps; ++r) be.matmul_forward(tc, ta, tb, gpt::Tensor());
+  be.synchronize();
+  const double s = std::chrono::duration<double>(Clock::now() - t0).count();
+  return 2.0 * static_cast<double>(n) * n * n * reps / s / 1e12;
+}
+
+struct Run {
+  double ms_per_step = 0, tokens_per_s = 0, used_gib = 0;
+};
+
+Run time_training(gpt::Backend& be, std::int64_t B, std::int64_t T, int steps) {
+  gpt::ModelConfig config;
+  gpt::GPT model(config, be);
+  model.init_weights(1);
+  gpt::AdamW adamw(model, gpt::OptimConfig{});
+  std::vector<std::int32_t> x(static_cast<std::size_t>(B * T)), y(x.size());
+  for (std::size_t i = 0; i < x.size(); ++i) {
+    x[i] = static_cast<std::int32_t>(gpt::rng::below(1, i, 50257));
+    y[i] = static_cast<std::int32_t>(gpt::rng::below(2, i, 50257));
+  }
+  auto step = [&] {
+    model.zero_grads();
+    model.forward({x.data(), y.data(), B, T}, {.training = true, .loss_scale = 1.0 / static_cast<double>(B * T)});
+    model.backward();
+    adamw.step(6e-4, 1.0);
+  };
+  step();  // warm-up: allocations, cuBLASLt heuristics
+  be.synchronize();
+  std::size_t free_bytes = 0, total_bytes = 0;
+  cudaMemGetInfo(&free_bytes, &total_bytes);
+  const auto t0 = Clock::now();
+  for (int s = 0; s < steps; ++s) step();
+  be.synchronize();
+  const double sec = std::chrono::duration<double>(Clock::now() - t0).count() / steps;
+  return {1e3 * sec, static_cast<double>(B * T) / sec, static_cast<double>(total_bytes - free_bytes) / (1 << 30)};
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  int steps = 10;
+  std::int64_t T = 1024;
+  for (int i = 1; i + 1 < argc; ++i) {
+    if (std::strcmp(argv[i], "--steps") == 0) steps = std::stoi(argv[++i]);
+    else if (std::strcmp(argv[i], "--seq") == 0) T = std::stoll(argv[++i]);
+  }
+  if (gpt::cuda_device_count() == 0) {
+    std::printf("bench_gpu: no CUDA device visible; nothing to measure\n");
+    return 0;
+  }
+  gpt::CudaBackend be(gpt::DType::bf16);
+  std::printf("device: %s\n", be.name().c_str());
+  const double peak = std::max(bf16_matmul_tflops(be, 4096), bf16_matmul_tflops(be, 8192));
+  std::printf("measured bf16 matmul (cuBLASLt): %.1f TFLOP/s\n", peak);
+
+  const double flops_per_token = gpt::training_flops_per_token(gpt::ModelConfig{}, T);
+  for (std::int64_t B : {64, 48, 32, 24, 16, 12, 8, 4, 2, 1}) {
+    try {
+      const Run r = time_training(be, B, T, steps);
+      const double mfu = flops_per_token * r.tokens_per_s / (peak * 1e12);
+      std::printf("gpt2-124m bf16 B=%lld T=%lld: %.1f ms/step, %.0f tokens/s, %.1f GiB in use, MFU %.1f%%\n",
+                  static_cast<long long>(B), static_cast<long long>(T), r.ms_per_step, r.tokens_per_s, r.used_gib,
+                  100 * mfu);
+      gpt::bench::TimedBackend timed(be);  // per-op shares at the same size
+      {
+        gpt::GPT model(gpt::ModelConfig{}, timed);
+        model.init_weights(1);
+        gpt::AdamW adamw(model, gpt::OptimConfig{});
+        std::vector<std::int32_t> x(static_cast<std::size_t>(B * T), 11), y(x.size(), 12);
+        for (int s = 0; s < 3; ++s) {
+          if (s == 1) timed.seconds.clear();
+          model.zero_grads();
+          model.forward({x.data(), y.data(), B, T}, {.training = true, .loss_scale = 1.0 / static_cast<double>(B * T)});
+          model.backward();
+          adamw.step(6e-4, 1.0);
+        }
+      }
+      std::vector<std::pair<double, std::string>> rows;
+      double total = 0;
+      for (const auto& [op, sec] : timed.seconds) {
+        rows.emplace_back(sec, op);
+        total += sec;
+      }
+      std::sort(rows.rbegin(), rows.rend());
+      std::printf("time per op (synchronised after each op):\n");
+      for (const auto& [sec, op] : rows) std::printf("  %-20s %8.2f ms  %5.1f%%\n", op.c_str(), 1e3 * sec / 2, 100 * sec / total);
+      return 0;
+    } catch (const std::exception& e) {
+      std::printf("B=%lld does not fit (%s); trying smaller\n", static_cast<long long>(B), e.what());
+    }
+  }
+  return 1;
+}
