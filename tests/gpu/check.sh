@@ -35,6 +35,8 @@ train_args=(configs/tiny.toml --train.backend=cuda --train.precision=bf16
 if command -v compute-sanitizer >/dev/null; then
   step memcheck memcheck.log 180 compute-sanitizer --tool memcheck --error-exitcode 9 \
     build-gpu/launch/train "${train_args[@]}" --train.max_steps=2 --eval.batches=1 --run.dir=/tmp/gpu-memcheck
+  step racecheck racecheck.log 180 compute-sanitizer --tool racecheck --error-exitcode 9 \
+    build-gpu/tests/gpu_tests --gtest_filter='AllOps*'
 else
   record memcheck "skipped: compute-sanitizer not found"
 fi

@@ -5,6 +5,7 @@
 
 #include <chrono>
 #include <cmath>
+#include <ostream>
 #include <string>
 #include <vector>
 
@@ -30,6 +31,8 @@ struct Precision {
   DType act;
   double tolerance;
 };
+
+void PrintTo(const Precision& p, std::ostream* os) { *os << (p.act == DType::bf16 ? "bf16" : "fp32"); }
 
 class CudaOps : public ::testing::TestWithParam<std::tuple<OpCase, Precision>> {};
 

@@ -39,6 +39,7 @@ __global__ void cross_entropy_kernel(float* losses, T* dlogits, const T* logits,
 template <class T>
 void cross_entropy(float* losses, T* dlogits, const T* logits, const std::int32_t* targets, i64 N, i64 V,
                    i64 real_vocab, float dloss, cudaStream_t stream) {
+  if (N == 0) return;
   cross_entropy_kernel<<<static_cast<unsigned>(N), kThreads, 0, stream>>>(losses, dlogits, logits, targets, V,
                                                                            real_vocab, dloss);
   GPT_CUDA_LAUNCHED();

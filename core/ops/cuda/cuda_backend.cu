@@ -4,6 +4,9 @@
 
 #include <algorithm>
 #include <cstring>
+#include <tuple>
+#include <unordered_map>
+#include <utility>
 #include <vector>
 
 #include "core/ops/cuda/common.cuh"
@@ -52,9 +55,9 @@ float from_bf16_bits(std::uint16_t b) {
   return f;
 }
 
-std::uint64_t pointer_alignment(const void* p) {
+std::uint32_t pointer_alignment(const void* p) {
   const auto a = reinterpret_cast<std::uintptr_t>(p);
-  std::uint64_t align = 256;
+  std::uint32_t align = 256;
   while (align > 1 && a % align != 0) align /= 2;
   return align;
 }
@@ -102,60 +105,113 @@ struct CudaBackend::Impl {
   }
 
   // Column-major D(m×n) = op(A)·op(B) + beta·D (+ bias over rows), the cuBLAS view of our
-  // row-major products. A and B have type ab, D has type d; compute in fp32 (no TF32).
-  void matmul(bool trans_a, bool trans_b, i64 m, i64 n, i64 k, const void* A, i64 lda, const void* B, i64 ldb,
-              void* D, i64 ldd, cudaDataType ab, cudaDataType d, float beta, const void* bias) {
+  // row-major products. A and B have type ab, D has type d; compute in fp32 (no TF32). The
+  // descriptors and the heuristic's algorithm are made once per shape and reused.
+  struct PlanKey {
+    bool trans_a, trans_b, bias;
+    i64 m, n, k, lda, ldb, ldd;
+    cudaDataType ab, d;
+    std::uint32_t align_a, align_b, align_d;
+    auto tied() const {
+      return std::tie(trans_a, trans_b, bias, m, n, k, lda, ldb, ldd, ab, d, align_a, align_b, align_d);
+    }
+    bool operator==(const PlanKey& o) const { return tied() == o.tied(); }
+  };
+  struct PlanHash {
+    std::size_t operator()(const PlanKey& key) const {
+      std::size_t h = 0;
+      for (i64 v : {key.m, key.n, key.k, key.lda, key.ldb, key.ldd,
+                    static_cast<i64>(key.trans_a) | static_cast<i64>(key.trans_b) << 1 | static_cast<i64>(key.bias) << 2,
+                    static_cast<i64>(key.ab) << 8 | static_cast<i64>(key.d),
+                    static_cast<i64>(key.align_a) << 32 | static_cast<i64>(key.align_b) << 16 | key.align_d})
+        h = h * 1000003u ^ std::hash<i64>{}(v);
+      return h;
+    }
+  };
+  struct Plan {
     cublasLtMatmulDesc_t op = nullptr;
     cublasLtMatrixLayout_t la = nullptr, lb = nullptr, ld = nullptr;
-    cublasLtMatmulPreference_t pref = nullptr;
-    try {
-      check_lt(cublasLtMatmulDescCreate(&op, CUBLAS_COMPUTE_32F, CUDA_R_32F), "MatmulDescCreate");
-      const cublasOperation_t ta = trans_a ? CUBLAS_OP_T : CUBLAS_OP_N, tb = trans_b ? CUBLAS_OP_T : CUBLAS_OP_N;
-      check_lt(cublasLtMatmulDescSetAttribute(op, CUBLASLT_MATMUL_DESC_TRANSA, &ta, sizeof ta), "TRANSA");
-      check_lt(cublasLtMatmulDescSetAttribute(op, CUBLASLT_MATMUL_DESC_TRANSB, &tb, sizeof tb), "TRANSB");
-      if (bias) {
-        const cublasLtEpilogue_t epi = CUBLASLT_EPILOGUE_BIAS;
-        check_lt(cublasLtMatmulDescSetAttribute(op, CUBLASLT_MATMUL_DESC_EPILOGUE, &epi, sizeof epi), "EPILOGUE");
-        check_lt(cublasLtMatmulDescSetAttribute(op, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &bias, sizeof bias), "BIAS");
-      }
-      check_lt(cublasLtMatrixLayoutCreate(&la, ab, trans_a ? k : m, trans_a ? m : k, lda), "layout A");
-      check_lt(cublasLtMatrixLayoutCreate(&lb, ab, trans_b ? n : k, trans_b ? k : n, ldb), "layout B");
-      check_lt(cublasLtMatrixLayoutCreate(&ld, d, m, n, ldd), "layout D");
-      check_lt(cublasLtMatmulPreferenceCreate(&pref), "PreferenceCreate");
-      const std::uint64_t ws = kLtWorkspaceBytes;
-      check_lt(cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &ws, sizeof ws),
-               "workspace");
-      const std::uint64_t align_a = pointer_alignment(A), align_b = pointer_alignment(B),
-                          align_d = pointer_alignment(D);
-      check_lt(cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_A_BYTES, &align_a,
-                                                    sizeof align_a), "align A");
-      check_lt(cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_B_BYTES, &align_b,
-                                                    sizeof align_b), "align B");
-      check_lt(cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_C_BYTES, &align_d,
-                                                    sizeof align_d), "align C");
-      check_lt(cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES, &align_d,
-                                                    sizeof align_d), "align D");
-      cublasLtMatmulHeuristicResult_t heuristic{};
-      int found = 0;
-      check_lt(cublasLtMatmulAlgoGetHeuristic(lt, op, la, lb, ld, ld, pref, 1, &heuristic, &found), "heuristic");
-      if (found == 0) throw std::runtime_error("cuBLASLt has no algorithm for this matmul");
-      const float alpha = 1.0f;
-      check_lt(cublasLtMatmul(lt, op, &alpha, A, la, B, lb, &beta, D, ld, D, ld, &heuristic.algo, lt_workspace,
-                              kLtWorkspaceBytes, stream),
-               "Matmul");
-    } catch (...) {
-      cublasLtMatmulPreferenceDestroy(pref);
+    cublasLtMatmulAlgo_t algo{};
+    void destroy() {
       cublasLtMatrixLayoutDestroy(ld);
       cublasLtMatrixLayoutDestroy(lb);
       cublasLtMatrixLayoutDestroy(la);
       cublasLtMatmulDescDestroy(op);
+    }
+  };
+  std::unordered_map<PlanKey, Plan, PlanHash> plans;
+
+  Plan make_plan(const PlanKey& key) {
+    Plan plan;
+    cublasLtMatmulPreference_t pref = nullptr;
+    try {
+      check_lt(cublasLtMatmulDescCreate(&plan.op, CUBLAS_COMPUTE_32F, CUDA_R_32F), "MatmulDescCreate");
+      const cublasOperation_t ta = key.trans_a ? CUBLAS_OP_T : CUBLAS_OP_N, tb = key.trans_b ? CUBLAS_OP_T : CUBLAS_OP_N;
+      check_lt(cublasLtMatmulDescSetAttribute(plan.op, CUBLASLT_MATMUL_DESC_TRANSA, &ta, sizeof ta), "TRANSA");
+      check_lt(cublasLtMatmulDescSetAttribute(plan.op, CUBLASLT_MATMUL_DESC_TRANSB, &tb, sizeof tb), "TRANSB");
+      if (key.bias) {
+        const cublasLtEpilogue_t epi = CUBLASLT_EPILOGUE_BIAS;
+        check_lt(cublasLtMatmulDescSetAttribute(plan.op, CUBLASLT_MATMUL_DESC_EPILOGUE, &epi, sizeof epi), "EPILOGUE");
+      }
+      const i64 m = key.m, n = key.n, k = key.k;
+      check_lt(cublasLtMatrixLayoutCreate(&plan.la, key.ab, key.trans_a ? k : m, key.trans_a ? m : k, key.lda),
+               "layout A");
+      check_lt(cublasLtMatrixLayoutCreate(&plan.lb, key.ab, key.trans_b ? n : k, key.trans_b ? k : n, key.ldb),
+               "layout B");
+      check_lt(cublasLtMatrixLayoutCreate(&plan.ld, key.d, m, n, key.ldd), "layout D");
+      check_lt(cublasLtMatmulPreferenceCreate(&pref), "PreferenceCreate");
+      const std::uint64_t ws = kLtWorkspaceBytes;
+      check_lt(cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &ws, sizeof ws),
+               "workspace");
+      // These four attributes are uint32_t: a wrongly sized value is rejected with INVALID_VALUE.
+      const std::pair<cublasLtMatmulPreferenceAttributes_t, std::uint32_t> alignments[] = {
+          {CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_A_BYTES, key.align_a},
+          {CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_B_BYTES, key.align_b},
+          {CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_C_BYTES, key.align_d},
+          {CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES, key.align_d}};
+      for (const auto& [attribute, value] : alignments)
+        check_lt(cublasLtMatmulPreferenceSetAttribute(pref, attribute, &value, sizeof value), "alignment");
+      cublasLtMatmulHeuristicResult_t heuristic{};
+      int found = 0;
+      check_lt(cublasLtMatmulAlgoGetHeuristic(lt, plan.op, plan.la, plan.lb, plan.ld, plan.ld, pref, 1, &heuristic,
+                                              &found),
+               "heuristic");
+      if (found == 0) throw std::runtime_error("cuBLASLt has no algorithm for this matmul");
+      plan.algo = heuristic.algo;
+    } catch (...) {
+      cublasLtMatmulPreferenceDestroy(pref);
+      plan.destroy();
       throw;
     }
     cublasLtMatmulPreferenceDestroy(pref);
-    cublasLtMatrixLayoutDestroy(ld);
-    cublasLtMatrixLayoutDestroy(lb);
-    cublasLtMatrixLayoutDestroy(la);
-    cublasLtMatmulDescDestroy(op);
+    return plan;
+  }
+
+  void matmul(bool trans_a, bool trans_b, i64 m, i64 n, i64 k, const void* A, i64 lda, const void* B, i64 ldb,
+              void* D, i64 ldd, cudaDataType ab, cudaDataType d, float beta, const void* bias) {
+    const PlanKey key{trans_a,
+                      trans_b,
+                      bias != nullptr,
+                      m,
+                      n,
+                      k,
+                      lda,
+                      ldb,
+                      ldd,
+                      ab,
+                      d,
+                      pointer_alignment(A),
+                      pointer_alignment(B),
+                      pointer_alignment(D)};
+    auto it = plans.find(key);
+    if (it == plans.end()) it = plans.emplace(key, make_plan(key)).first;
+    Plan& plan = it->second;
+    if (bias)
+      check_lt(cublasLtMatmulDescSetAttribute(plan.op, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &bias, sizeof bias), "BIAS");
+    const float alpha = 1.0f;
+    check_lt(cublasLtMatmul(lt, plan.op, &alpha, A, plan.la, B, plan.lb, &beta, D, plan.ld, D, plan.ld, &plan.algo,
+                            lt_workspace, kLtWorkspaceBytes, stream),
+             "Matmul");
   }
 };
 
@@ -175,6 +231,7 @@ CudaBackend::CudaBackend(DType act, int device) : act_(act), impl_(std::make_uni
 
 CudaBackend::~CudaBackend() {
   cudaStreamSynchronize(impl_->stream);
+  for (auto& [key, plan] : impl_->plans) plan.destroy();
   cudaFree(impl_->buckets);
   cudaFree(impl_->scratch);
   cudaFree(impl_->reduce);
@@ -204,7 +261,10 @@ void* CudaBackend::allocate(std::size_t bytes) {
     (void)cudaGetLastError();  // not sticky, but it would surface at the next launch check
     throw std::runtime_error("out of GPU memory: cannot allocate " + std::to_string(n >> 20) + " MiB");
   }
-  GPT_CUDA_CHECK(cudaMemset(p, 0, n));
+  // On our stream, not the legacy default one: our stream is non-blocking, so a plain cudaMemset
+  // could still be running when the first upload or kernel touches the buffer.
+  GPT_CUDA_CHECK(cudaMemsetAsync(p, 0, n, impl_->stream));
+  GPT_CUDA_CHECK(cudaStreamSynchronize(impl_->stream));
   return p;
 }
 
@@ -272,6 +332,7 @@ void CudaBackend::embedding_backward(Tensor dwte, Tensor dwpe, Tensor dout, Tens
   // summed by one block in position order: deterministic, no atomics.
   std::vector<std::int32_t> ids(static_cast<std::size_t>(n));
   download_bytes(ids.data(), tokens.ptr, ids.size() * sizeof(std::int32_t));
+  for (std::int32_t id : ids) require(id >= 0 && id < dwte.dim(0), "embedding_backward: token id out of range");
   std::vector<std::int32_t> order(ids.size());
   for (std::size_t i = 0; i < order.size(); ++i) order[i] = static_cast<std::int32_t>(i);
   std::stable_sort(order.begin(), order.end(), [&](std::int32_t a, std::int32_t b) { return ids[a] < ids[b]; });
@@ -299,7 +360,8 @@ void CudaBackend::embedding_backward(Tensor dwte, Tensor dwpe, Tensor dout, Tens
 
 void CudaBackend::layernorm_forward(Tensor out, Tensor mean, Tensor rstd, Tensor x, Tensor weight, Tensor bias) {
   const i64 C = x.dim(-1), N = rows_of(x);
-  require(weight.numel() == C && mean.numel() == N && rstd.numel() == N, "layernorm_forward shapes");
+  require(weight.numel() == C && mean.numel() == N && rstd.numel() == N && out.numel() == x.numel(),
+          "layernorm_forward shapes");
   with_act_type(act_, [&](auto tag) {
     using T = decltype(tag);
     cuda::layernorm_forward(out.data<T>(), mean.data<float>(), rstd.data<float>(), x.data<T>(), weight.data<T>(),
@@ -368,7 +430,8 @@ void CudaBackend::attention_forward(Tensor out, Tensor saved, Tensor qkv, int n_
 
 void CudaBackend::attention_backward(Tensor dqkv, Tensor dout, Tensor qkv, Tensor out, Tensor saved, int n_head) {
   const i64 B = qkv.dim(0), T_ = qkv.dim(1), C = qkv.dim(2) / 3;
-  require(qkv.ndim == 3 && dqkv.numel() == qkv.numel() && dout.numel() == B * T_ * C, "attention_backward shapes");
+  require(qkv.ndim == 3 && dqkv.numel() == qkv.numel() && dout.numel() == B * T_ * C && C % n_head == 0,
+          "attention_backward shapes");
   float* delta = impl_->scratch_for(static_cast<std::size_t>(B * n_head * T_));
   with_act_type(act_, [&](auto tag) {
     using T = decltype(tag);

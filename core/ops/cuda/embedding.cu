@@ -40,6 +40,7 @@ __global__ void embedding_backward_wpe_kernel(float* dwpe, const T* dout, i64 B,
 template <class T>
 void embedding_forward(T* out, const std::int32_t* tokens, const T* wte, const T* wpe, i64 B, i64 T_, i64 C,
                        cudaStream_t stream) {
+  if (B * T_ == 0) return;
   embedding_forward_kernel<<<static_cast<unsigned>(B * T_), 256, 0, stream>>>(out, tokens, wte, wpe, T_, C);
   GPT_CUDA_LAUNCHED();
 }

@@ -64,20 +64,20 @@ __global__ void layernorm_backward_dx_kernel(T* dx, const T* dout, const T* x, c
 // Per chunk of kColumnChunkRows rows, one thread per column: Σ dout·x̂ and Σ dout.
 template <class T>
 __global__ void layernorm_backward_partials_kernel(float* partials, const T* dout, const T* x, const float* mean,
-                                                   const float* rstd, i64 N, i64 C) {
+                                                   const float* rstd, i64 N, i64 C, i64 chunks) {
   const i64 c = static_cast<i64>(blockIdx.x) * blockDim.x + threadIdx.x;
-  const i64 chunk = blockIdx.y;
   if (c >= C) return;
-  const i64 end = min(N, (chunk + 1) * kColumnChunkRows);
-  float dw = 0, db = 0;
-  for (i64 i = chunk * kColumnChunkRows; i < end; ++i) {
-    const float d = to_float(dout[i * C + c]);
-    dw += d * (to_float(x[i * C + c]) - mean[i]) * rstd[i];
-    db += d;
+  for (i64 chunk = blockIdx.y; chunk < chunks; chunk += gridDim.y) {
+    const i64 end = min(N, (chunk + 1) * kColumnChunkRows);
+    float dw = 0, db = 0;
+    for (i64 i = chunk * kColumnChunkRows; i < end; ++i) {
+      const float d = to_float(dout[i * C + c]);
+      dw += d * (to_float(x[i * C + c]) - mean[i]) * rstd[i];
+      db += d;
+    }
+    partials[chunk * C + c] = dw;
+    partials[(chunks + chunk) * C + c] = db;
   }
-  const i64 chunks = gridDim.y;
-  partials[chunk * C + c] = dw;
-  partials[(chunks + chunk) * C + c] = db;
 }
 
 }  // namespace
@@ -87,6 +87,7 @@ i64 layernorm_partials_numel(i64 N, i64 C) { return 2 * column_chunks(N) * C; }
 template <class T>
 void layernorm_forward(T* out, float* mean, float* rstd, const T* x, const T* weight, const T* bias, i64 N, i64 C,
                        cudaStream_t stream) {
+  if (N == 0) return;
   layernorm_forward_kernel<<<blocks_for(N, kWarpsPerBlock), 32 * kWarpsPerBlock, 0, stream>>>(out, mean, rstd, x,
                                                                                                weight, bias, N, C);
   GPT_CUDA_LAUNCHED();
@@ -95,12 +96,13 @@ void layernorm_forward(T* out, float* mean, float* rstd, const T* x, const T* we
 template <class T>
 void layernorm_backward(T* dx, float* dweight, float* dbias, const T* dout, const T* x, const T* weight,
                         const float* mean, const float* rstd, i64 N, i64 C, float* partials, cudaStream_t stream) {
+  if (N == 0) return;
   layernorm_backward_dx_kernel<<<blocks_for(N, kWarpsPerBlock), 32 * kWarpsPerBlock, 0, stream>>>(
       dx, dout, x, weight, mean, rstd, N, C);
   GPT_CUDA_LAUNCHED();
   const i64 chunks = column_chunks(N);
-  const dim3 grid(blocks_for(C, 128), static_cast<unsigned>(chunks));
-  layernorm_backward_partials_kernel<<<grid, 128, 0, stream>>>(partials, dout, x, mean, rstd, N, C);
+  const dim3 grid(blocks_for(C, 128), chunk_grid_rows(chunks));
+  layernorm_backward_partials_kernel<<<grid, 128, 0, stream>>>(partials, dout, x, mean, rstd, N, C, chunks);
   GPT_CUDA_LAUNCHED();
   finish_column_partials(dweight, partials, chunks, C, stream);
   if (dbias) finish_column_partials(dbias, partials + chunks * C, chunks, C, stream);

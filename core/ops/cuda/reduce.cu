@@ -15,14 +15,15 @@ __global__ void finish_column_partials_kernel(float* dst, const float* partials,
 }
 
 template <class T>
-__global__ void column_partials_kernel(float* partials, const T* src, i64 N, i64 C) {
+__global__ void column_partials_kernel(float* partials, const T* src, i64 N, i64 C, i64 chunks) {
   const i64 c = static_cast<i64>(blockIdx.x) * blockDim.x + threadIdx.x;
-  const i64 chunk = blockIdx.y;
   if (c >= C) return;
-  const i64 end = min(N, (chunk + 1) * kColumnChunkRows);
-  float acc = 0;
-  for (i64 i = chunk * kColumnChunkRows; i < end; ++i) acc += to_float(src[i * C + c]);
-  partials[chunk * C + c] = acc;
+  for (i64 chunk = blockIdx.y; chunk < chunks; chunk += gridDim.y) {
+    const i64 end = min(N, (chunk + 1) * kColumnChunkRows);
+    float acc = 0;
+    for (i64 i = chunk * kColumnChunkRows; i < end; ++i) acc += to_float(src[i * C + c]);
+    partials[chunk * C + c] = acc;
+  }
 }
 
 // Block b sums elements b, b + stride, ... (stride = kReduceBlocks · blockDim) into partials[b].
@@ -56,9 +57,10 @@ void finish_column_partials(float* dst, const float* partials, i64 chunks, i64 C
 
 template <class T>
 void column_sum_accumulate(float* dst, const T* src, i64 N, i64 C, float* partials, cudaStream_t stream) {
+  if (N == 0) return;
   const i64 chunks = column_chunks(N);
-  const dim3 grid(blocks_for(C, 128), static_cast<unsigned>(chunks));
-  column_partials_kernel<<<grid, 128, 0, stream>>>(partials, src, N, C);
+  const dim3 grid(blocks_for(C, 128), chunk_grid_rows(chunks));
+  column_partials_kernel<<<grid, 128, 0, stream>>>(partials, src, N, C, chunks);
   GPT_CUDA_LAUNCHED();
   finish_column_partials(dst, partials, chunks, C, stream);
 }
