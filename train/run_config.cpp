@@ -270,6 +270,7 @@ const std::vector<Key>& keys() {
       text("train.backend", &R::train, &TrainConfig::backend, {"auto", "cpu", "cuda"}),
       text("train.precision", &R::train, &TrainConfig::precision, {"fp32", "bf16"}),
       integer("train.threads", &R::train, &TrainConfig::threads, 0),
+      boolean("train.recompute_mlp", &R::train, &TrainConfig::recompute_mlp),
 
       number("optim.lr", &R::optim, &OptimConfig::lr, kPositive),
       number("optim.min_lr", &R::optim, &OptimConfig::min_lr, kNonNegative),

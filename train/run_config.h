@@ -28,6 +28,7 @@ struct TrainConfig {
   std::string backend = "auto";    // auto | cpu | cuda
   std::string precision = "fp32";  // fp32 | bf16
   std::int64_t threads = 0;        // CPU threads per rank; 0: OpenMP's default
+  bool recompute_mlp = false;      // recompute the MLP activation in the backward instead of storing it
 
   std::int64_t accumulation_steps(std::int64_t world_size = 1) const {
     return batch_tokens / (micro_batch * seq_len * world_size);

@@ -38,7 +38,7 @@ Trainer::Trainer(const RunConfig& config, Backend& backend, Communicator& comm)
       train_file_(config.data.train, config.model.real_vocab_size),
       val_file_(open_optional(config.data.val, config.model.real_vocab_size)),
       train_sampler_(train_file_, config.data.sampling, config.train.seq_len, config.train.seed),
-      model_(config.model, backend),
+      model_(config.model, backend, {.recompute_mlp = config.train.recompute_mlp}),
       optimizer_(model_, config.optim) {
   if (val_file_) val_sampler_.emplace(*val_file_, Sampling::epoch, config.train.seq_len, kValidationSeed);
   const std::size_t n = static_cast<std::size_t>(config.train.micro_batch * config.train.seq_len);

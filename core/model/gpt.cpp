@@ -38,7 +38,8 @@ class Arena {
 
 }  // namespace
 
-GPT::GPT(const ModelConfig& config, Backend& backend) : config_(config), backend_(&backend), table_(config) {
+GPT::GPT(const ModelConfig& config, Backend& backend, ExecutionOptions execution)
+    : config_(config), execution_(execution), backend_(&backend), table_(config) {
   config_.validate();
   const auto numel = static_cast<std::size_t>(table_.buffer_numel());
   params_ = Buffer(backend, numel * dtype_size(param_dtype()));
@@ -90,6 +91,7 @@ void GPT::lay_out(Activations& a, char* base, std::size_t& bytes) const {
   a.residual.clear();
   a.layers.clear();
   for (std::int64_t l = 0; l <= config_.n_layer; ++l) a.residual.push_back(arena.take({B, T, C}));
+  const Tensor shared_act = execution_.recompute_mlp ? arena.take({B, T, H}) : Tensor();
   for (std::int64_t l = 0; l < config_.n_layer; ++l) {
     Layer y;
     y.ln1 = arena.take({B, T, C});
@@ -103,7 +105,7 @@ void GPT::lay_out(Activations& a, char* base, std::size_t& bytes) const {
     y.ln2_mean = arena.take_stats({B * T});
     y.ln2_rstd = arena.take_stats({B * T});
     y.fch = arena.take({B, T, fc_out});
-    y.act = arena.take({B, T, H});
+    y.act = execution_.recompute_mlp ? shared_act : arena.take({B, T, H});
     a.layers.push_back(y);
   }
   a.lnf = arena.take({B, T, C});
@@ -221,6 +223,13 @@ void GPT::backward() {
     Layer& y = a.layers[static_cast<std::size_t>(l)];
     const std::uint64_t site = 1 + 2 * static_cast<std::uint64_t>(l);
     // residual[l+1] = resid_mid + mlp(ln_2(resid_mid)): dresid flows to both.
+    if (execution_.recompute_mlp) {
+      if (config_.activation == Activation::gelu) {
+        be.gelu_forward(y.act, y.fch);
+      } else {
+        be.swiglu_forward(y.act, y.fch);
+      }
+    }
     be.matmul_backward(a.dact, grad(layer_param(l, "mlp.c_proj.weight")), dbias(l, "mlp.c_proj.bias"),
                        branch_grad(site + 1), y.act, weight(layer_param(l, "mlp.c_proj.weight")));
     if (config_.activation == Activation::gelu) {

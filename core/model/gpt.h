@@ -18,6 +18,13 @@ struct Batch {
   std::int64_t T = 0;
 };
 
+// How the model runs, as opposed to what it is (ModelConfig).
+struct ExecutionOptions {
+  // Keep one shared buffer for the MLP's activation output (B·T·hidden, the largest per-layer
+  // activation) and recompute it from the stored pre-activation in the backward.
+  bool recompute_mlp = false;
+};
+
 struct ForwardOptions {
   bool training = false;          // enables dropout
   std::uint64_t dropout_key = 0;  // distinct per micro-batch, so every mask is new but reproducible
@@ -28,7 +35,7 @@ struct ForwardOptions {
 
 class GPT {
  public:
-  GPT(const ModelConfig& config, Backend& backend);
+  GPT(const ModelConfig& config, Backend& backend, ExecutionOptions execution = {});
 
   const ModelConfig& config() const { return config_; }
   const ParamTable& table() const { return table_; }
@@ -95,6 +102,7 @@ class GPT {
   std::uint64_t dropout_site(std::uint64_t site) const;
 
   ModelConfig config_;
+  ExecutionOptions execution_;
   Backend* backend_;
   ParamTable table_;
   Buffer params_, grads_;

@@ -148,3 +148,31 @@ TEST(Flops, Gpt2SmallPerTokenCount) {
 
 }  // namespace
 }  // namespace gpt::test
+
+namespace gpt::test {
+namespace {
+
+TEST(Recompute, MlpRecomputationGivesBitwiseTheSameGradientsWithLessMemory) {
+  for (Activation act : {Activation::gelu, Activation::swiglu}) {
+    ModelConfig c = tiny_model(act, true, true);
+    c.n_layer = 3;
+    CpuBackend<float> be;
+    const HostBatch batch = random_batch(2, 8, c.real_vocab_size, 21);
+    std::vector<std::vector<char>> grads;
+    std::vector<std::size_t> bytes;
+    for (bool recompute : {false, true}) {
+      GPT model(c, be, {.recompute_mlp = recompute});
+      model.init_weights(4);
+      model.forward(batch.view(), {.loss_scale = 1.0 / 16});
+      model.backward();
+      const char* p = static_cast<const char*>(model.grads().ptr);
+      grads.emplace_back(p, p + model.grads().bytes());
+      bytes.push_back(model.activation_bytes(2, 8));
+    }
+    EXPECT_EQ(grads[0], grads[1]);
+    EXPECT_LT(bytes[1], bytes[0]);
+  }
+}
+
+}  // namespace
+}  // namespace gpt::test
