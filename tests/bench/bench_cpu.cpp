@@ -74,33 +74,6 @@ StepTimes time_gpt2_step(std::int64_t B, std::int64_t T, int steps) {
   return best;
 }
 
-// Time per op over `steps` GPT-2 124M steps, largest first.
-void print_op_profile(std::int64_t B, std::int64_t T, int steps) {
-  gpt::ModelConfig config;
-  gpt::CpuBackend<float> cpu;
-  gpt::bench::TimedBackend backend(cpu);
-  gpt::GPT model(config, backend);
-  model.init_weights(1);
-  gpt::AdamW adamw(model, gpt::OptimConfig{});
-  std::vector<std::int32_t> x(static_cast<std::size_t>(B * T), 11), y(x.size(), 12);
-  for (int s = 0; s <= steps; ++s) {
-    if (s == 1) backend.seconds.clear();  // drop the warm-up step
-    model.zero_grads();
-    model.forward({x.data(), y.data(), B, T}, {.training = true, .loss_scale = 1.0 / static_cast<double>(B * T)});
-    model.backward();
-    adamw.step(6e-4, 1.0);
-  }
-  std::vector<std::pair<double, std::string>> rows;
-  double total = 0;
-  for (const auto& [op, sec] : backend.seconds) {
-    rows.emplace_back(sec / steps, op);
-    total += sec / steps;
-  }
-  std::sort(rows.rbegin(), rows.rend());
-  std::printf("per-op time of one step (%.3f s in ops):\n", total);
-  for (const auto& [sec, op] : rows) std::printf("  %-20s %8.1f ms  %5.1f%%\n", op.c_str(), 1e3 * sec, 100 * sec / total);
-}
-
 double tiny_tokens_per_second(int steps) {
   const std::string data = GPT_DATA_DIR "/tinystories/";
   const gpt::RunConfig config = gpt::load_run_config(
@@ -145,6 +118,9 @@ int main(int argc, char** argv) {
               static_cast<double>(B * T) / t.total());
   std::printf("gpt2-124m step: %.1f GFLOP/s achieved = %.0f%% of the best sgemm rate (%.1f GFLOP/s)\n", achieved,
               100.0 * achieved / best, best);
-  if (profile) print_op_profile(B, T, steps);
+  if (profile) {
+    gpt::CpuBackend<float> cpu;
+    gpt::bench::print_op_profile(cpu, B, T, steps);
+  }
   return 0;
 }

@@ -94,29 +94,7 @@ int main(int argc, char** argv) {
       std::printf("gpt2-124m bf16 B=%lld T=%lld: %.1f ms/step, %.0f tokens/s, %.1f GiB in use, MFU %.1f%%\n",
                   static_cast<long long>(B), static_cast<long long>(T), r.ms_per_step, r.tokens_per_s, r.used_gib,
                   100 * mfu);
-      gpt::bench::TimedBackend timed(be);  // per-op shares at the same size
-      {
-        gpt::GPT model(gpt::ModelConfig{}, timed);
-        model.init_weights(1);
-        gpt::AdamW adamw(model, gpt::OptimConfig{});
-        std::vector<std::int32_t> x(static_cast<std::size_t>(B * T), 11), y(x.size(), 12);
-        for (int s = 0; s < 3; ++s) {
-          if (s == 1) timed.seconds.clear();
-          model.zero_grads();
-          model.forward({x.data(), y.data(), B, T}, {.training = true, .loss_scale = 1.0 / static_cast<double>(B * T)});
-          model.backward();
-          adamw.step(6e-4, 1.0);
-        }
-      }
-      std::vector<std::pair<double, std::string>> rows;
-      double total = 0;
-      for (const auto& [op, sec] : timed.seconds) {
-        rows.emplace_back(sec, op);
-        total += sec;
-      }
-      std::sort(rows.rbegin(), rows.rend());
-      std::printf("time per op (synchronised after each op):\n");
-      for (const auto& [sec, op] : rows) std::printf("  %-20s %8.2f ms  %5.1f%%\n", op.c_str(), 1e3 * sec / 2, 100 * sec / total);
+      gpt::bench::print_op_profile(be, B, T, 2);  // per-op shares at the same size
       return 0;
     } catch (const std::exception& e) {
       std::printf("B=%lld does not fit (%s); trying smaller\n", static_cast<long long>(B), e.what());

@@ -507,34 +507,21 @@ void CudaBackend::cross_entropy(Tensor losses, Tensor dlogits, Tensor logits, Te
   });
 }
 
-namespace {
-template <class F>
-double reduce_any(DType dtype, F&& run) {
-  if (dtype == DType::bf16) return run(bf16{});
-  if (dtype == DType::f32) return run(float{});
-  throw std::logic_error("cuda backend: reductions take f32 or bf16");
-}
-}  // namespace
-
-double CudaBackend::sum(Tensor x) {
-  return reduce_any(x.dtype, [&](auto tag) {
-    using T = decltype(tag);
-    cuda::sum(impl_->reduce + cuda::kReduceBlocks, x.data<T>(), x.numel(), false, impl_->reduce, impl_->stream);
-    double result = 0;
-    download_bytes(&result, impl_->reduce + cuda::kReduceBlocks, sizeof result);
-    return result;
-  });
+double CudaBackend::reduce(Tensor x, bool squares) {
+  double* result = impl_->reduce + cuda::kReduceBlocks;
+  if (x.dtype == DType::bf16) {
+    cuda::sum(result, x.data<bf16>(), x.numel(), squares, impl_->reduce, impl_->stream);
+  } else {
+    cuda::sum(result, x.data<float>(), x.numel(), squares, impl_->reduce, impl_->stream);
+  }
+  double host = 0;
+  download_bytes(&host, result, sizeof host);
+  return host;
 }
 
-double CudaBackend::sum_squares(Tensor x) {
-  return reduce_any(x.dtype, [&](auto tag) {
-    using T = decltype(tag);
-    cuda::sum(impl_->reduce + cuda::kReduceBlocks, x.data<T>(), x.numel(), true, impl_->reduce, impl_->stream);
-    double result = 0;
-    download_bytes(&result, impl_->reduce + cuda::kReduceBlocks, sizeof result);
-    return result;
-  });
-}
+double CudaBackend::sum(Tensor x) { return reduce(x, false); }
+
+double CudaBackend::sum_squares(Tensor x) { return reduce(x, true); }
 
 void CudaBackend::adamw(Tensor param, Tensor grad, Tensor m, Tensor v, const AdamWStep& step) {
   require(grad.numel() == param.numel() && m.numel() == param.numel() && v.numel() == param.numel(), "adamw shapes");

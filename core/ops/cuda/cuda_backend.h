@@ -55,6 +55,8 @@ class CudaBackend final : public Backend {
   void adamw(Tensor param, Tensor grad, Tensor m, Tensor v, const AdamWStep& step) override;
 
  private:
+  double reduce(Tensor x, bool squares);  // Σ x or Σ x² of an f32 or bf16 tensor
+
   struct Impl;
   DType act_;
   std::unique_ptr<Impl> impl_;
