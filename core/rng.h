@@ -22,9 +22,13 @@ GPT_HOST_DEVICE constexpr std::uint64_t mix64(std::uint64_t z) {
 }
 
 // Derives an independent key from a parent key and a label (layer, site, step, ...).
-GPT_HOST_DEVICE constexpr std::uint64_t derive(std::uint64_t key, std::uint64_t label) { return mix64(key ^ mix64(label)); }
+GPT_HOST_DEVICE constexpr std::uint64_t derive(std::uint64_t key, std::uint64_t label) {
+  return mix64(key ^ mix64(label));
+}
 
-GPT_HOST_DEVICE constexpr std::uint64_t bits(std::uint64_t key, std::uint64_t counter) { return mix64(key + mix64(counter)); }
+GPT_HOST_DEVICE constexpr std::uint64_t bits(std::uint64_t key, std::uint64_t counter) {
+  return mix64(key + mix64(counter));
+}
 
 // Uniform in [0, 1) with 24 random bits: exact in float and double.
 GPT_HOST_DEVICE inline double uniform(std::uint64_t key, std::uint64_t counter) {

@@ -4,10 +4,14 @@ namespace gpt {
 
 const char* dtype_name(DType t) {
   switch (t) {
-    case DType::f32: return "f32";
-    case DType::f64: return "f64";
-    case DType::bf16: return "bf16";
-    case DType::i32: return "i32";
+    case DType::f32:
+      return "f32";
+    case DType::f64:
+      return "f64";
+    case DType::bf16:
+      return "bf16";
+    case DType::i32:
+      return "i32";
   }
   return "?";
 }
@@ -38,7 +42,8 @@ Tensor Tensor::rows(std::int64_t begin, std::int64_t count) const {
   if (ndim < 1 || begin < 0 || begin + count > shape[0]) throw std::logic_error("row range out of bounds");
   Tensor t = *this;
   t.shape[0] = count;
-  t.ptr = static_cast<char*>(ptr) + static_cast<std::size_t>(begin) * static_cast<std::size_t>(numel() / shape[0]) * dtype_size(dtype);
+  t.ptr = static_cast<char*>(ptr) +
+          static_cast<std::size_t>(begin) * static_cast<std::size_t>(numel() / shape[0]) * dtype_size(dtype);
   return t;
 }
 

@@ -15,20 +15,34 @@ enum class DType : std::uint8_t { f32, f64, bf16, i32 };
 
 constexpr std::size_t dtype_size(DType t) {
   switch (t) {
-    case DType::f32: return 4;
-    case DType::f64: return 8;
-    case DType::bf16: return 2;
-    case DType::i32: return 4;
+    case DType::f32:
+      return 4;
+    case DType::f64:
+      return 8;
+    case DType::bf16:
+      return 2;
+    case DType::i32:
+      return 4;
   }
   return 0;
 }
 
 const char* dtype_name(DType t);
 
-template <class T> constexpr DType dtype_of();
-template <> constexpr DType dtype_of<float>() { return DType::f32; }
-template <> constexpr DType dtype_of<double>() { return DType::f64; }
-template <> constexpr DType dtype_of<std::int32_t>() { return DType::i32; }
+template <class T>
+constexpr DType dtype_of();
+template <>
+constexpr DType dtype_of<float>() {
+  return DType::f32;
+}
+template <>
+constexpr DType dtype_of<double>() {
+  return DType::f64;
+}
+template <>
+constexpr DType dtype_of<std::int32_t>() {
+  return DType::i32;
+}
 
 struct Tensor {
   static constexpr int kMaxDims = 4;
@@ -48,7 +62,8 @@ struct Tensor {
   bool empty() const { return ptr == nullptr; }
 
   // Typed access; throws if the element type differs, so a backend never misreads a buffer.
-  template <class T> T* data() const {
+  template <class T>
+  T* data() const {
     if (dtype != dtype_of<T>()) throw std::logic_error(std::string("tensor holds ") + dtype_name(dtype));
     return static_cast<T*>(ptr);
   }

@@ -89,8 +89,8 @@ TokenFile::TokenFile(const std::filesystem::path& path, std::int64_t vocab_limit
       format_ = TokenFileFormat::llmc;
       header_bytes = kLlmcHeaderBytes;
       if (head[1] != kLlmcVersion)
-        fail(path, "llm.c header has version " + std::to_string(head[1]) + ", expected " +
-                       std::to_string(kLlmcVersion));
+        fail(path,
+             "llm.c header has version " + std::to_string(head[1]) + ", expected " + std::to_string(kLlmcVersion));
       if (head[2] < 0) fail(path, "llm.c header has a negative token count " + std::to_string(head[2]));
       const auto count = static_cast<std::size_t>(head[2]);
       const std::size_t expected = kLlmcHeaderBytes + 2 * count;
@@ -114,8 +114,8 @@ TokenFile::TokenFile(const std::filesystem::path& path, std::int64_t vocab_limit
     ::madvise(map_, map_bytes_, MADV_NORMAL);
     if (bad != count_)
       throw DataError("token " + std::to_string(tokens_[bad]) + " at index " + std::to_string(bad) + " (byte offset " +
-                      std::to_string(header_bytes + 2 * bad) + ") of " + path.string() +
-                      " is >= the vocabulary size " + std::to_string(vocab_limit));
+                      std::to_string(header_bytes + 2 * bad) + ") of " + path.string() + " is >= the vocabulary size " +
+                      std::to_string(vocab_limit));
   } catch (...) {
     ::munmap(map_, map_bytes_);
     throw;

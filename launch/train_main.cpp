@@ -22,8 +22,9 @@ int fail(int code, const std::string& message) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  CLI::App app{"Train a GPT-2-style model from one TOML run description.\n"
-               "Any config key can be overridden as --section.key=value, e.g. --optim.lr=3e-4."};
+  CLI::App app{
+      "Train a GPT-2-style model from one TOML run description.\n"
+      "Any config key can be overridden as --section.key=value, e.g. --optim.lr=3e-4."};
   std::string config_path;
   app.add_option("config", config_path, "the run's TOML file")->required();
   app.allow_extras();
@@ -43,7 +44,8 @@ int main(int argc, char** argv) {
       overrides.push_back(arg);
     }
     const gpt::RunConfig config = gpt::load_run_config(config_path, overrides);
-    auto backend = gpt::make_backend(config.train.backend, config.train.precision, static_cast<int>(config.train.threads));
+    auto backend =
+        gpt::make_backend(config.train.backend, config.train.precision, static_cast<int>(config.train.threads));
     gpt::SingleRank comm;
     gpt::Trainer trainer(config, *backend, comm);
     const gpt::TrainSummary summary = trainer.run(std::cout);

@@ -32,7 +32,8 @@ void MetricsLog::write(const StepRecord& r) {
   int n = std::snprintf(line, sizeof line, "step %*lld/%lld", width, static_cast<long long>(r.step),
                         static_cast<long long>(max_steps_));
   auto add = [&](const char* fmt, double v) {
-    if (n < static_cast<int>(sizeof line)) n += std::snprintf(line + n, sizeof line - static_cast<std::size_t>(n), fmt, v);
+    if (n < static_cast<int>(sizeof line))
+      n += std::snprintf(line + n, sizeof line - static_cast<std::size_t>(n), fmt, v);
   };
   if (r.loss) add(" | loss %.4f", *r.loss);
   if (r.val_loss) add(" | val_loss %.4f", *r.val_loss);

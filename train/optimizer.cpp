@@ -19,7 +19,9 @@ Tensor AdamW::flat(const Buffer& b) const {
   return Tensor(b.get(), model_->backend().param_dtype(), {model_->table().buffer_numel()});
 }
 
-double AdamW::grad_norm() const { return std::sqrt(model_->backend().sum_squares(model_->grads())); }
+double AdamW::grad_norm() const {
+  return std::sqrt(model_->backend().sum_squares(model_->grads()));
+}
 
 double AdamW::step(double lr, double max_norm) {
   const double norm = grad_norm();
@@ -34,7 +36,8 @@ double AdamW::step(double lr, double max_norm) {
   const DType dtype = model_->backend().param_dtype();
   for (const ParamInfo& p : model_->table().entries()) {
     s.weight_decay = p.decay ? config_.weight_decay : 0.0;
-    model_->backend().adamw(model_->param(p), model_->grad(p), tensor_in(m_.get(), dtype, p), tensor_in(v_.get(), dtype, p), s);
+    model_->backend().adamw(model_->param(p), model_->grad(p), tensor_in(m_.get(), dtype, p),
+                            tensor_in(v_.get(), dtype, p), s);
   }
   model_->refresh_weights();
   return norm;

@@ -69,8 +69,9 @@ StepResult Trainer::train_step(std::int64_t step) {
   }
   comm_->all_reduce_mean(model_.grads());
   const double loss = comm_->all_reduce_sum(loss_sum / static_cast<double>(accum)) / static_cast<double>(world);
-  if (!std::isfinite(loss)) throw std::runtime_error("training loss is " + std::to_string(loss) + " at step " +
-                                                     std::to_string(step + 1) + "; lower optim.lr or check the data");
+  if (!std::isfinite(loss))
+    throw std::runtime_error("training loss is " + std::to_string(loss) + " at step " + std::to_string(step + 1) +
+                             "; lower optim.lr or check the data");
   StepResult result{.loss = loss, .lr = learning_rate(config_.optim, t.max_steps, step)};
   result.grad_norm = optimizer_.step(result.lr, t.grad_clip);
   return result;
@@ -99,7 +100,8 @@ TrainSummary Trainer::run(std::ostream& console) {
             << ", " << t.accumulation_steps(comm_->world_size()) << " micro-batch(es) of " << t.micro_batch << "x"
             << t.seq_len << " per step\n";
     const double mib = 1.0 / (1 << 20);
-    console << std::fixed << std::setprecision(1) << "memory: " << static_cast<double>(model_.parameter_buffer_bytes()) * mib
+    console << std::fixed << std::setprecision(1)
+            << "memory: " << static_cast<double>(model_.parameter_buffer_bytes()) * mib
             << " MiB parameters and gradients, " << 2.0 * static_cast<double>(model_.params().bytes()) * mib
             << " MiB AdamW moments, " << static_cast<double>(model_.activation_bytes(t.micro_batch, t.seq_len)) * mib
             << " MiB activations\n"

@@ -47,9 +47,13 @@ GPT::GPT(const ModelConfig& config, Backend& backend, ExecutionOptions execution
   if (act_dtype() != param_dtype()) weights_ = Buffer(backend, numel * dtype_size(act_dtype()));
 }
 
-Tensor GPT::flat(const Buffer& b, DType dtype) const { return Tensor(b.get(), dtype, {table_.buffer_numel()}); }
+Tensor GPT::flat(const Buffer& b, DType dtype) const {
+  return Tensor(b.get(), dtype, {table_.buffer_numel()});
+}
 
-const ParamInfo& GPT::lm_head() const { return table_.at(config_.tie_embeddings ? "wte.weight" : "lm_head.weight"); }
+const ParamInfo& GPT::lm_head() const {
+  return table_.at(config_.tie_embeddings ? "wte.weight" : "lm_head.weight");
+}
 
 void GPT::refresh_weights() {
   if (weights_.get()) backend_->convert(weights(), params());
@@ -71,7 +75,8 @@ void GPT::init_weights(std::uint64_t seed) {
       if (p.name == "wte.weight" || p.name == "lm_head.weight") live = config_.real_vocab_size * p.shape[1];
 #pragma omp parallel for schedule(static)
       for (std::int64_t i = 0; i < live; ++i)
-        host[static_cast<std::size_t>(i)] = static_cast<float>(stddev * rng::normal(key, static_cast<std::uint64_t>(i)));
+        host[static_cast<std::size_t>(i)] =
+            static_cast<float>(stddev * rng::normal(key, static_cast<std::uint64_t>(i)));
     }
     backend_->upload(param(p), host.data());
   }
@@ -79,7 +84,9 @@ void GPT::init_weights(std::uint64_t seed) {
   zero_grads();
 }
 
-void GPT::zero_grads() { backend_->zero(grads()); }
+void GPT::zero_grads() {
+  backend_->zero(grads());
+}
 
 void GPT::lay_out(Activations& a, char* base, std::size_t& bytes) const {
   const std::int64_t B = a.B, T = a.T, C = config_.n_embd, H = config_.hidden(), V = config_.vocab_size;
@@ -149,7 +156,9 @@ void GPT::ensure_activations(std::int64_t B, std::int64_t T) {
   acts_ = std::move(a);
 }
 
-std::uint64_t GPT::dropout_site(std::uint64_t site) const { return rng::derive(last_.dropout_key, site); }
+std::uint64_t GPT::dropout_site(std::uint64_t site) const {
+  return rng::derive(last_.dropout_key, site);
+}
 
 double GPT::forward(const Batch& batch, const ForwardOptions& options) {
   ensure_activations(batch.B, batch.T);
@@ -163,9 +172,7 @@ double GPT::forward(const Batch& batch, const ForwardOptions& options) {
   be.embedding_forward(a.residual[0], a.inputs, weight("wte.weight"), weight("wpe.weight"));
   if (dropout_on()) be.dropout_forward(a.residual[0], a.residual[0], config_.dropout, dropout_site(0));
 
-  auto bias = [&](std::int64_t l, const char* name) {
-    return config_.bias ? weight(layer_param(l, name)) : Tensor();
-  };
+  auto bias = [&](std::int64_t l, const char* name) { return config_.bias ? weight(layer_param(l, name)) : Tensor(); };
   for (std::int64_t l = 0; l < config_.n_layer; ++l) {
     Layer& y = a.layers[static_cast<std::size_t>(l)];
     const std::uint64_t site = 1 + 2 * static_cast<std::uint64_t>(l);
@@ -195,8 +202,8 @@ double GPT::forward(const Batch& batch, const ForwardOptions& options) {
 
   if (!batch.targets) return 0.0;
   be.upload_bytes(a.targets.ptr, batch.targets, token_bytes);
-  be.cross_entropy(a.losses, options.loss_scale > 0 ? a.logits : Tensor(), a.logits, a.targets,
-                   config_.real_vocab_size, options.loss_scale);
+  be.cross_entropy(a.losses, options.loss_scale > 0 ? a.logits : Tensor(), a.logits, a.targets, config_.real_vocab_size,
+                   options.loss_scale);
   return be.sum(a.losses) / static_cast<double>(batch.B * batch.T);
 }
 
@@ -245,10 +252,10 @@ void GPT::backward() {
     be.matmul_backward(a.datty, grad(layer_param(l, "attn.c_proj.weight")), dbias(l, "attn.c_proj.bias"),
                        branch_grad(site), y.atty, weight(layer_param(l, "attn.c_proj.weight")));
     be.attention_backward(a.dqkv, a.datty, y.qkv, y.atty, y.att_saved, NH);
-    be.matmul_backward(a.dln, grad(layer_param(l, "attn.c_attn.weight")), dbias(l, "attn.c_attn.bias"), a.dqkv,
-                       y.ln1, weight(layer_param(l, "attn.c_attn.weight")));
-    be.layernorm_backward(a.dresid, grad(layer_param(l, "ln_1.weight")), dbias(l, "ln_1.bias"), a.dln,
-                          a.residual[l], weight(layer_param(l, "ln_1.weight")), y.ln1_mean, y.ln1_rstd);
+    be.matmul_backward(a.dln, grad(layer_param(l, "attn.c_attn.weight")), dbias(l, "attn.c_attn.bias"), a.dqkv, y.ln1,
+                       weight(layer_param(l, "attn.c_attn.weight")));
+    be.layernorm_backward(a.dresid, grad(layer_param(l, "ln_1.weight")), dbias(l, "ln_1.bias"), a.dln, a.residual[l],
+                          weight(layer_param(l, "ln_1.weight")), y.ln1_mean, y.ln1_rstd);
   }
   if (dropout_on()) be.dropout_backward(a.dresid, a.dresid, config_.dropout, dropout_site(0));
   be.embedding_backward(grad("wte.weight"), grad("wpe.weight"), a.dresid, a.inputs);

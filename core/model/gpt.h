@@ -83,7 +83,7 @@ class GPT {
   };
   struct Activations {
     std::int64_t B = 0, T = 0;
-    Tensor inputs, targets;   // i32 (B, T)
+    Tensor inputs, targets;        // i32 (B, T)
     std::vector<Tensor> residual;  // n_layer + 1 residual streams (B, T, C)
     std::vector<Layer> layers;
     Tensor lnf, lnf_mean, lnf_rstd, logits, losses, proj;

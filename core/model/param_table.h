@@ -35,7 +35,7 @@ class ParamTable {
   const ParamInfo& at(const std::string& name) const;
   const ParamInfo* find(const std::string& name) const;
   std::int64_t buffer_numel() const { return buffer_numel_; }  // including alignment gaps
-  std::int64_t parameter_count() const;                         // real parameters only
+  std::int64_t parameter_count() const;                        // real parameters only
 
  private:
   void add(std::string name, std::vector<std::int64_t> shape, ParamInit init);

@@ -41,8 +41,8 @@ class Backend {
   // ---- memory ----
   virtual void* allocate(std::size_t bytes) = 0;  // zero-filled, 256-byte aligned
   virtual void release(void* ptr) noexcept = 0;
-  virtual void upload(Tensor dst, const float* src) = 0;    // converts to dst.dtype
-  virtual void download(Tensor src, float* dst) = 0;        // converts from src.dtype
+  virtual void upload(Tensor dst, const float* src) = 0;  // converts to dst.dtype
+  virtual void download(Tensor src, float* dst) = 0;      // converts from src.dtype
   virtual void upload_bytes(void* dst, const void* src, std::size_t bytes) = 0;
   virtual void download_bytes(void* dst, const void* src, std::size_t bytes) = 0;
   virtual void zero(Tensor t) = 0;

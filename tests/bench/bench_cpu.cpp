@@ -16,16 +16,18 @@
 #include "core/ops/cpu/matmul.h"
 #include "core/rng.h"
 #include "dist/communicator.h"
+#include "tests/bench/timed_backend.h"
 #include "train/optimizer.h"
 #include "train/run_config.h"
 #include "train/trainer.h"
-#include "tests/bench/timed_backend.h"
 
 namespace {
 
 using Clock = std::chrono::steady_clock;
 
-double seconds_since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
+double seconds_since(Clock::time_point t0) {
+  return std::chrono::duration<double>(Clock::now() - t0).count();
+}
 
 // Best of `reps` timings of C(M,N) = A(M,K)·B(N,K)ᵀ, the layout of our linear layers.
 double sgemm_gflops(std::int64_t M, std::int64_t N, std::int64_t K, int reps) {
@@ -104,8 +106,8 @@ int main(int argc, char** argv) {
   const double qkv = sgemm_gflops(256, 2304, 768, 20);
   const double head = sgemm_gflops(256, 50304, 768, 5);
   const double best = std::max({square, qkv, head});
-  std::printf("sgemm GFLOP/s: 2048^3 %.1f | 256x2304x768 (c_attn) %.1f | 256x50304x768 (lm_head) %.1f\n", square,
-              qkv, head);
+  std::printf("sgemm GFLOP/s: 2048^3 %.1f | 256x2304x768 (c_attn) %.1f | 256x50304x768 (lm_head) %.1f\n", square, qkv,
+              head);
 
   std::printf("tiny config: %.0f tokens/s\n", tiny_tokens_per_second(10 * steps));
 

@@ -74,8 +74,10 @@ int main(int argc, char** argv) {
   int steps = 10;
   std::int64_t T = 1024;
   for (int i = 1; i + 1 < argc; ++i) {
-    if (std::strcmp(argv[i], "--steps") == 0) steps = std::stoi(argv[++i]);
-    else if (std::strcmp(argv[i], "--seq") == 0) T = std::stoll(argv[++i]);
+    if (std::strcmp(argv[i], "--steps") == 0)
+      steps = std::stoi(argv[++i]);
+    else if (std::strcmp(argv[i], "--seq") == 0)
+      T = std::stoll(argv[++i]);
   }
   if (gpt::cuda_device_count() == 0) {
     std::printf("bench_gpu: no CUDA device visible; nothing to measure\n");

@@ -34,14 +34,18 @@ class TimedBackend final : public Backend {
     return in_.attention_saved_numel(B, T, nh);
   }
 
-#define GPT_TIMED(op, ...)                                            \
-  const auto t0 = std::chrono::steady_clock::now();                   \
-  in_.op(__VA_ARGS__);                                                \
-  in_.synchronize();                                                  \
+#define GPT_TIMED(op, ...)                          \
+  const auto t0 = std::chrono::steady_clock::now(); \
+  in_.op(__VA_ARGS__);                              \
+  in_.synchronize();                                \
   seconds[#op] += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 
-  void zero(Tensor t) override { GPT_TIMED(zero, t) }
-  void embedding_forward(Tensor o, Tensor t, Tensor w, Tensor p) override { GPT_TIMED(embedding_forward, o, t, w, p) }
+  void zero(Tensor t) override {
+    GPT_TIMED(zero, t)
+  }
+  void embedding_forward(Tensor o, Tensor t, Tensor w, Tensor p) override {
+    GPT_TIMED(embedding_forward, o, t, w, p)
+  }
   void embedding_backward(Tensor dw, Tensor dp, Tensor d, Tensor t) override {
     GPT_TIMED(embedding_backward, dw, dp, d, t)
   }
@@ -51,27 +55,45 @@ class TimedBackend final : public Backend {
   void layernorm_backward(Tensor dx, Tensor dw, Tensor db, Tensor d, Tensor x, Tensor w, Tensor m, Tensor r) override {
     GPT_TIMED(layernorm_backward, dx, dw, db, d, x, w, m, r)
   }
-  void matmul_forward(Tensor o, Tensor x, Tensor w, Tensor b) override { GPT_TIMED(matmul_forward, o, x, w, b) }
+  void matmul_forward(Tensor o, Tensor x, Tensor w, Tensor b) override {
+    GPT_TIMED(matmul_forward, o, x, w, b)
+  }
   void matmul_backward(Tensor dx, Tensor dw, Tensor db, Tensor d, Tensor x, Tensor w) override {
     GPT_TIMED(matmul_backward, dx, dw, db, d, x, w)
   }
-  void attention_forward(Tensor o, Tensor s, Tensor qkv, int nh) override { GPT_TIMED(attention_forward, o, s, qkv, nh) }
+  void attention_forward(Tensor o, Tensor s, Tensor qkv, int nh) override {
+    GPT_TIMED(attention_forward, o, s, qkv, nh)
+  }
   void attention_backward(Tensor dqkv, Tensor d, Tensor qkv, Tensor o, Tensor s, int nh) override {
     GPT_TIMED(attention_backward, dqkv, d, qkv, o, s, nh)
   }
-  void gelu_forward(Tensor o, Tensor x) override { GPT_TIMED(gelu_forward, o, x) }
-  void gelu_backward(Tensor dx, Tensor d, Tensor x) override { GPT_TIMED(gelu_backward, dx, d, x) }
-  void swiglu_forward(Tensor o, Tensor x) override { GPT_TIMED(swiglu_forward, o, x) }
-  void swiglu_backward(Tensor dx, Tensor d, Tensor x) override { GPT_TIMED(swiglu_backward, dx, d, x) }
-  void add(Tensor o, Tensor a, Tensor b) override { GPT_TIMED(add, o, a, b) }
-  void dropout_forward(Tensor o, Tensor x, double p, std::uint64_t k) override { GPT_TIMED(dropout_forward, o, x, p, k) }
+  void gelu_forward(Tensor o, Tensor x) override {
+    GPT_TIMED(gelu_forward, o, x)
+  }
+  void gelu_backward(Tensor dx, Tensor d, Tensor x) override {
+    GPT_TIMED(gelu_backward, dx, d, x)
+  }
+  void swiglu_forward(Tensor o, Tensor x) override {
+    GPT_TIMED(swiglu_forward, o, x)
+  }
+  void swiglu_backward(Tensor dx, Tensor d, Tensor x) override {
+    GPT_TIMED(swiglu_backward, dx, d, x)
+  }
+  void add(Tensor o, Tensor a, Tensor b) override {
+    GPT_TIMED(add, o, a, b)
+  }
+  void dropout_forward(Tensor o, Tensor x, double p, std::uint64_t k) override {
+    GPT_TIMED(dropout_forward, o, x, p, k)
+  }
   void dropout_backward(Tensor dx, Tensor d, double p, std::uint64_t k) override {
     GPT_TIMED(dropout_backward, dx, d, p, k)
   }
   void cross_entropy(Tensor l, Tensor dl, Tensor lg, Tensor t, std::int64_t rv, double s) override {
     GPT_TIMED(cross_entropy, l, dl, lg, t, rv, s)
   }
-  void adamw(Tensor p, Tensor g, Tensor m, Tensor v, const AdamWStep& s) override { GPT_TIMED(adamw, p, g, m, v, s) }
+  void adamw(Tensor p, Tensor g, Tensor m, Tensor v, const AdamWStep& s) override {
+    GPT_TIMED(adamw, p, g, m, v, s)
+  }
   double sum(Tensor x) override {
     const auto t0 = std::chrono::steady_clock::now();
     const double r = in_.sum(x);
@@ -115,7 +137,8 @@ inline void print_op_profile(Backend& inner, std::int64_t B, std::int64_t T, int
   }
   std::sort(rows.rbegin(), rows.rend());
   std::printf("time per op of one step (%.1f ms in ops, synchronised after each):\n", 1e3 * total);
-  for (const auto& [sec, op] : rows) std::printf("  %-20s %8.2f ms  %5.1f%%\n", op.c_str(), 1e3 * sec, 100 * sec / total);
+  for (const auto& [sec, op] : rows)
+    std::printf("  %-20s %8.2f ms  %5.1f%%\n", op.c_str(), 1e3 * sec, 100 * sec / total);
 }
 
 }  // namespace gpt::bench

@@ -63,7 +63,8 @@ std::string describe(const RunResult& r) {
     s << "exit code " << r.exit_code;
   else
     s << "killed by signal " << r.signal;
-  s << "\n--- stderr ---\n" << r.err << "--- stdout (tail) ---\n"
+  s << "\n--- stderr ---\n"
+    << r.err << "--- stdout (tail) ---\n"
     << (r.out.size() > 2000 ? r.out.substr(r.out.size() - 2000) : r.out);
   return s.str();
 }
@@ -93,8 +94,12 @@ std::string small_toml(const std::string& model_extra = "", const std::string& o
          model_extra +
          "\n"
          "[data]\n"
-         "train = \"" + kTrainData.string() + "\"\n"
-         "val = \"" + kValData.string() + "\"\n"
+         "train = \"" +
+         kTrainData.string() +
+         "\"\n"
+         "val = \"" +
+         kValData.string() +
+         "\"\n"
          "\n"
          "[train]\n"
          "max_steps = 1\n"
@@ -229,8 +234,7 @@ TEST_F(TrainCli, WrongTypeNamesKey) {
   std::string text = small_toml();
   text.replace(text.find("n_layer = 1"), 11, "n_layer = \"four\"");
   const fs::path cfg = write_config(text);
-  expect_bad_input(run_train({cfg.string(), run_dir_arg()}),
-                   {"model.n_layer", line_tag(line_of(text, "n_layer"))});
+  expect_bad_input(run_train({cfg.string(), run_dir_arg()}), {"model.n_layer", line_tag(line_of(text, "n_layer"))});
 }
 
 TEST_F(TrainCli, OutOfRangeLearningRate) {
@@ -296,8 +300,8 @@ TEST_F(TrainCli, UnwritableRunDirFailsCleanly) {
 }
 
 TEST_F(TrainCli, ShortRunWritesConfigAndMetrics) {
-  const RunResult r = run_train(tiny_args({"--train.max_steps=3", "--eval.interval=2",
-                                           "--eval.batches=1", "--log.interval=1"}));
+  const RunResult r =
+      run_train(tiny_args({"--train.max_steps=3", "--eval.interval=2", "--eval.batches=1", "--log.interval=1"}));
   ASSERT_TRUE(r.exited && r.exit_code == 0) << describe(r);
   EXPECT_TRUE(r.err.empty()) << r.err;
   EXPECT_NE(r.out.find("step"), std::string::npos) << r.out;

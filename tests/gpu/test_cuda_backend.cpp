@@ -19,8 +19,8 @@
 namespace gpt::test {
 namespace {
 
-#define GPT_REQUIRE_GPU()                                                                                  \
-  if (cuda_device_count() == 0)                                                                           \
+#define GPT_REQUIRE_GPU()       \
+  if (cuda_device_count() == 0) \
   GTEST_SKIP() << "no CUDA device visible (cudaGetDeviceCount failed or found none): GPU tests need a GPU"
 
 std::uint64_t fresh_seed() {
@@ -32,7 +32,9 @@ struct Precision {
   double tolerance;
 };
 
-void PrintTo(const Precision& p, std::ostream* os) { *os << (p.act == DType::bf16 ? "bf16" : "fp32"); }
+void PrintTo(const Precision& p, std::ostream* os) {
+  *os << (p.act == DType::bf16 ? "bf16" : "fp32");
+}
 
 class CudaOps : public ::testing::TestWithParam<std::tuple<OpCase, Precision>> {};
 
@@ -105,9 +107,9 @@ TEST(CudaTraining, Fp32StepMatchesCpu) {
   std::vector<float> p_gpu, p_cpu;
   const std::vector<double> l_gpu = train_losses(gpu, 1, &p_gpu), l_cpu = train_losses(cpu, 1, &p_cpu);
   EXPECT_NEAR(l_gpu[0], l_cpu[0], 1e-4 * l_cpu[0]);
-  EXPECT_LT(relative_error(std::vector<double>(p_gpu.begin(), p_gpu.end()),
-                           std::vector<double>(p_cpu.begin(), p_cpu.end())),
-            1e-4);
+  EXPECT_LT(
+      relative_error(std::vector<double>(p_gpu.begin(), p_gpu.end()), std::vector<double>(p_cpu.begin(), p_cpu.end())),
+      1e-4);
 }
 
 TEST(CudaTraining, Bf16FollowsTheFp32LossCurve) {

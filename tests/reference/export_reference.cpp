@@ -97,8 +97,10 @@ int main(int argc, char** argv) {
 
   std::vector<std::int32_t> tokens, targets;
   for (std::int64_t i = 0; i < c.B * c.T; ++i) {
-    tokens.push_back(static_cast<std::int32_t>(gpt::rng::below(9, static_cast<std::uint64_t>(i), c.model.real_vocab_size)));
-    targets.push_back(static_cast<std::int32_t>(gpt::rng::below(10, static_cast<std::uint64_t>(i), c.model.real_vocab_size)));
+    tokens.push_back(
+        static_cast<std::int32_t>(gpt::rng::below(9, static_cast<std::uint64_t>(i), c.model.real_vocab_size)));
+    targets.push_back(
+        static_cast<std::int32_t>(gpt::rng::below(10, static_cast<std::uint64_t>(i), c.model.real_vocab_size)));
   }
   write_ints(dir / "tokens.bin", tokens);
   write_ints(dir / "targets.bin", targets);
@@ -122,17 +124,25 @@ int main(int argc, char** argv) {
   write_floats(dir / "final_params.bin", model.params());
 
   const gpt::ModelConfig& m = c.model;
-  j["model"] = {{"vocab_size", m.vocab_size},   {"real_vocab_size", m.real_vocab_size},
-                {"block_size", m.block_size},   {"n_layer", m.n_layer},
-                {"n_head", m.n_head},           {"n_embd", m.n_embd},
-                {"hidden", m.hidden()},         {"bias", m.bias},
+  j["model"] = {{"vocab_size", m.vocab_size},
+                {"real_vocab_size", m.real_vocab_size},
+                {"block_size", m.block_size},
+                {"n_layer", m.n_layer},
+                {"n_head", m.n_head},
+                {"n_embd", m.n_embd},
+                {"hidden", m.hidden()},
+                {"bias", m.bias},
                 {"activation", m.activation == Activation::gelu ? "gelu" : "swiglu"},
                 {"tie_embeddings", m.tie_embeddings}};
   j["B"] = c.B;
   j["T"] = c.T;
   j["steps"] = steps;
-  j["optim"] = {{"lr", optim.lr},     {"beta1", optim.beta1},   {"beta2", optim.beta2},
-                {"eps", optim.eps},   {"weight_decay", optim.weight_decay}, {"grad_clip", grad_clip}};
+  j["optim"] = {{"lr", optim.lr},
+                {"beta1", optim.beta1},
+                {"beta2", optim.beta2},
+                {"eps", optim.eps},
+                {"weight_decay", optim.weight_decay},
+                {"grad_clip", grad_clip}};
   j["param_numel"] = model.table().buffer_numel();
   for (const gpt::ParamInfo& p : model.table().entries())
     j["params"].push_back({{"name", p.name}, {"shape", p.shape}, {"offset", p.offset}, {"decay", p.decay}});

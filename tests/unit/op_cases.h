@@ -23,9 +23,9 @@ struct OpArgs {
 
 struct OpCase {
   std::string name;
-  std::vector<Shape> inputs;   // differentiable, filled with N(0, input_scale)
-  std::vector<Shape> outputs;  // the objective is Σ out ⊙ R with random R (uniform R if uniform_dout)
-  std::vector<Shape> aux;      // zeroed per-row statistics (param_dtype): mean/rstd, saved state
+  std::vector<Shape> inputs;         // differentiable, filled with N(0, input_scale)
+  std::vector<Shape> outputs;        // the objective is Σ out ⊙ R with random R (uniform R if uniform_dout)
+  std::vector<Shape> aux;            // zeroed per-row statistics (param_dtype): mean/rstd, saved state
   std::vector<bool> input_is_param;  // its gradient is a parameter gradient (param_dtype)
   bool outputs_are_stats = false;    // outputs in param_dtype (the per-row losses)
   Shape ints_shape;
@@ -36,62 +36,68 @@ struct OpCase {
   std::function<void(Backend&, OpArgs&)> backward;  // writes din[i] = dObjective/d in[i]
 };
 
-inline Tensor none() { return Tensor(); }
+inline Tensor none() {
+  return Tensor();
+}
 
 // gtest prints a failing case by name rather than as bytes.
-inline void PrintTo(const OpCase& c, std::ostream* os) { *os << c.name; }
+inline void PrintTo(const OpCase& c, std::ostream* os) {
+  *os << c.name;
+}
 
 inline std::vector<OpCase> all_op_cases() {
   std::vector<OpCase> cases;
   const std::int64_t B = 2, T = 7, C = 12, NH = 3, V = 11, RV = 9, H = 10;
 
-  cases.push_back({.name = "embedding",
-                   .inputs = {{V, C}, {T + 2, C}},
-                   .outputs = {{B, T, C}},
-                   .input_is_param = {true, true},
-                   .ints_shape = {B, T},
-                   .ints_limit = static_cast<std::int32_t>(RV),
-                   .forward = [](Backend& be, OpArgs& a) { be.embedding_forward(a.out[0], a.ints, a.in[0], a.in[1]); },
-                   .backward = [](Backend& be, OpArgs& a) {
-                     be.embedding_backward(a.din[0], a.din[1], a.dout[0], a.ints);
-                   }});
+  cases.push_back(
+      {.name = "embedding",
+       .inputs = {{V, C}, {T + 2, C}},
+       .outputs = {{B, T, C}},
+       .input_is_param = {true, true},
+       .ints_shape = {B, T},
+       .ints_limit = static_cast<std::int32_t>(RV),
+       .forward = [](Backend& be, OpArgs& a) { be.embedding_forward(a.out[0], a.ints, a.in[0], a.in[1]); },
+       .backward = [](Backend& be, OpArgs& a) { be.embedding_backward(a.din[0], a.din[1], a.dout[0], a.ints); }});
   for (bool with_bias : {true, false}) {
     cases.push_back({.name = with_bias ? "layernorm" : "layernorm_nobias",
                      .inputs = {{B, T, C}, {C}, {C}},
                      .outputs = {{B, T, C}},
                      .aux = {{B * T}, {B * T}},
                      .input_is_param = {false, true, true},
-                     .forward = [with_bias](Backend& be, OpArgs& a) {
-                       be.layernorm_forward(a.out[0], a.aux[0], a.aux[1], a.in[0], a.in[1], with_bias ? a.in[2] : none());
-                     },
-                     .backward = [with_bias](Backend& be, OpArgs& a) {
-                       be.layernorm_backward(a.din[0], a.din[1], with_bias ? a.din[2] : none(), a.dout[0], a.in[0],
-                                             a.in[1], a.aux[0], a.aux[1]);
-                     }});
+                     .forward =
+                         [with_bias](Backend& be, OpArgs& a) {
+                           be.layernorm_forward(a.out[0], a.aux[0], a.aux[1], a.in[0], a.in[1],
+                                                with_bias ? a.in[2] : none());
+                         },
+                     .backward =
+                         [with_bias](Backend& be, OpArgs& a) {
+                           be.layernorm_backward(a.din[0], a.din[1], with_bias ? a.din[2] : none(), a.dout[0], a.in[0],
+                                                 a.in[1], a.aux[0], a.aux[1]);
+                         }});
   }
   for (bool with_bias : {true, false}) {
     cases.push_back({.name = with_bias ? "matmul" : "matmul_nobias",
                      .inputs = {{B, T, C}, {H, C}, {H}},
                      .outputs = {{B, T, H}},
                      .input_is_param = {false, true, true},
-                     .forward = [with_bias](Backend& be, OpArgs& a) {
-                       be.matmul_forward(a.out[0], a.in[0], a.in[1], with_bias ? a.in[2] : none());
-                     },
-                     .backward = [with_bias](Backend& be, OpArgs& a) {
-                       be.matmul_backward(a.din[0], a.din[1], with_bias ? a.din[2] : none(), a.dout[0], a.in[0],
-                                          a.in[1]);
-                     }});
+                     .forward =
+                         [with_bias](Backend& be, OpArgs& a) {
+                           be.matmul_forward(a.out[0], a.in[0], a.in[1], with_bias ? a.in[2] : none());
+                         },
+                     .backward =
+                         [with_bias](Backend& be, OpArgs& a) {
+                           be.matmul_backward(a.din[0], a.din[1], with_bias ? a.din[2] : none(), a.dout[0], a.in[0],
+                                              a.in[1]);
+                         }});
   }
-  cases.push_back({.name = "attention",
-                   .inputs = {{B, T, 3 * C}},
-                   .outputs = {{B, T, C}},
-                   .aux = {{B * NH * T * T}},  // at least the CPU's saved size; checked by the op
-                   .forward = [](Backend& be, OpArgs& a) {
-                     be.attention_forward(a.out[0], a.aux[0], a.in[0], 3);
-                   },
-                   .backward = [](Backend& be, OpArgs& a) {
-                     be.attention_backward(a.din[0], a.dout[0], a.in[0], a.out[0], a.aux[0], 3);
-                   }});
+  cases.push_back(
+      {.name = "attention",
+       .inputs = {{B, T, 3 * C}},
+       .outputs = {{B, T, C}},
+       .aux = {{B * NH * T * T}},  // at least the CPU's saved size; checked by the op
+       .forward = [](Backend& be, OpArgs& a) { be.attention_forward(a.out[0], a.aux[0], a.in[0], 3); },
+       .backward = [](Backend& be,
+                      OpArgs& a) { be.attention_backward(a.din[0], a.dout[0], a.in[0], a.out[0], a.aux[0], 3); }});
   cases.push_back({.name = "gelu",
                    .inputs = {{B, T, H}},
                    .outputs = {{B, T, H}},
@@ -108,33 +114,36 @@ inline std::vector<OpCase> all_op_cases() {
                    .inputs = {{B, T, C}, {B, T, C}},
                    .outputs = {{B, T, C}},
                    .forward = [](Backend& be, OpArgs& a) { be.add(a.out[0], a.in[0], a.in[1]); },
-                   .backward = [](Backend& be, OpArgs& a) {
-                     // The residual add passes its gradient to both inputs unchanged.
-                     be.convert(a.din[0], a.dout[0]);
-                     be.convert(a.din[1], a.dout[0]);
-                   }});
+                   .backward =
+                       [](Backend& be, OpArgs& a) {
+                         // The residual add passes its gradient to both inputs unchanged.
+                         be.convert(a.din[0], a.dout[0]);
+                         be.convert(a.din[1], a.dout[0]);
+                       }});
   cases.push_back({.name = "dropout",
                    .inputs = {{B, T, C}},
                    .outputs = {{B, T, C}},
                    .forward = [](Backend& be, OpArgs& a) { be.dropout_forward(a.out[0], a.in[0], 0.3, 42); },
                    .backward = [](Backend& be, OpArgs& a) { be.dropout_backward(a.din[0], a.dout[0], 0.3, 42); }});
-  cases.push_back({.name = "cross_entropy",
-                   .inputs = {{B * T, V}},
-                   .outputs = {{B * T}},
-                   .aux = {{B * T}},
-                   .outputs_are_stats = true,
-                   .ints_shape = {B * T},
-                   .ints_limit = static_cast<std::int32_t>(RV),
-                   .input_scale = 3.0,
-                   .uniform_dout = true,
-                   .forward = [](Backend& be, OpArgs& a) { be.cross_entropy(a.out[0], none(), a.in[0], a.ints, RV, 0.0); },
-                   .backward = [](Backend& be, OpArgs& a) {
-                     // The fused op takes one dloss for every position (dout is uniform here) and
-                     // recomputes the losses alongside the gradient.
-                     float dloss = 0;
-                     be.download(a.dout[0].rows(0, 1), &dloss);
-                     be.cross_entropy(a.aux[0], a.din[0], a.in[0], a.ints, RV, dloss);
-                   }});
+  cases.push_back(
+      {.name = "cross_entropy",
+       .inputs = {{B * T, V}},
+       .outputs = {{B * T}},
+       .aux = {{B * T}},
+       .outputs_are_stats = true,
+       .ints_shape = {B * T},
+       .ints_limit = static_cast<std::int32_t>(RV),
+       .input_scale = 3.0,
+       .uniform_dout = true,
+       .forward = [](Backend& be, OpArgs& a) { be.cross_entropy(a.out[0], none(), a.in[0], a.ints, RV, 0.0); },
+       .backward =
+           [](Backend& be, OpArgs& a) {
+             // The fused op takes one dloss for every position (dout is uniform here) and
+             // recomputes the losses alongside the gradient.
+             float dloss = 0;
+             be.download(a.dout[0].rows(0, 1), &dloss);
+             be.cross_entropy(a.aux[0], a.din[0], a.in[0], a.ints, RV, dloss);
+           }});
   return cases;
 }
 

@@ -25,7 +25,9 @@ std::string variant_name(const Variant& v) {
          (v.tied ? "_tied" : "_untied") + (v.dropout > 0 ? "_dropout" : "");
 }
 
-void PrintTo(const Variant& v, std::ostream* os) { *os << variant_name(v); }
+void PrintTo(const Variant& v, std::ostream* os) {
+  *os << variant_name(v);
+}
 
 class ModelGradCheck : public ::testing::TestWithParam<Variant> {};
 
@@ -37,8 +39,7 @@ TEST_P(ModelGradCheck, EveryParameterMatchesFiniteDifferences) {
   GPT model(config, be);
   model.init_weights(7);
   // Larger weights than GPT-2's init make every nonlinearity matter to the gradient.
-  for (double& x : std::span(model.params().data<double>(), static_cast<std::size_t>(model.params().numel())))
-    x *= 10;
+  for (double& x : std::span(model.params().data<double>(), static_cast<std::size_t>(model.params().numel()))) x *= 10;
   const HostBatch batch = random_batch(2, 5, config.real_vocab_size, 99);
   ForwardOptions train{.training = true, .dropout_key = 1234, .loss_scale = 1.0 / 10};
   ForwardOptions probe{.training = true, .dropout_key = 1234, .loss_scale = 0};
@@ -65,18 +66,14 @@ TEST_P(ModelGradCheck, EveryParameterMatchesFiniteDifferences) {
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(Variants, ModelGradCheck,
-                         ::testing::Values(Variant{Activation::gelu, true, true, 0.0},
-                                           Variant{Activation::gelu, false, true, 0.0},
-                                           Variant{Activation::gelu, true, false, 0.0},
-                                           Variant{Activation::gelu, false, false, 0.0},
-                                           Variant{Activation::swiglu, true, true, 0.0},
-                                           Variant{Activation::swiglu, false, true, 0.0},
-                                           Variant{Activation::swiglu, true, false, 0.0},
-                                           Variant{Activation::swiglu, false, false, 0.0},
-                                           Variant{Activation::gelu, true, true, 0.25},
-                                           Variant{Activation::swiglu, false, false, 0.25}),
-                         [](const auto& info) { return variant_name(info.param); });
+INSTANTIATE_TEST_SUITE_P(
+    Variants, ModelGradCheck,
+    ::testing::Values(Variant{Activation::gelu, true, true, 0.0}, Variant{Activation::gelu, false, true, 0.0},
+                      Variant{Activation::gelu, true, false, 0.0}, Variant{Activation::gelu, false, false, 0.0},
+                      Variant{Activation::swiglu, true, true, 0.0}, Variant{Activation::swiglu, false, true, 0.0},
+                      Variant{Activation::swiglu, true, false, 0.0}, Variant{Activation::swiglu, false, false, 0.0},
+                      Variant{Activation::gelu, true, true, 0.25}, Variant{Activation::swiglu, false, false, 0.25}),
+    [](const auto& info) { return variant_name(info.param); });
 
 }  // namespace
 }  // namespace gpt::test

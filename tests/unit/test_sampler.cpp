@@ -28,9 +28,8 @@ class SamplerTest : public ::testing::Test {
  protected:
   void SetUp() override {
     const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
-    dir_ = fs::temp_directory_path() /
-           ("gpt_sampler_test_" + std::to_string(::getpid()) + "_" + info->name() + "_" +
-            std::to_string(std::random_device{}()));
+    dir_ = fs::temp_directory_path() / ("gpt_sampler_test_" + std::to_string(::getpid()) + "_" + info->name() + "_" +
+                                        std::to_string(std::random_device{}()));
     fs::create_directories(dir_);
   }
   void TearDown() override {
@@ -85,8 +84,8 @@ TEST_F(SamplerTest, RandomStartMatchesDocumentedFormula) {
   TokenFile f(write_counting("f.bin", n), kVocab);
   BatchSampler s(f, Sampling::random, T, seed);
   for (std::int64_t g : {0, 1, 2, 999, 123456789}) {
-    const auto want = rng::below(rng::derive(seed, 0x72616e64), static_cast<std::uint64_t>(g),
-                                 static_cast<std::uint64_t>(n - T));
+    const auto want =
+        rng::below(rng::derive(seed, 0x72616e64), static_cast<std::uint64_t>(g), static_cast<std::uint64_t>(n - T));
     EXPECT_EQ(s.window_start(g), static_cast<std::int64_t>(want)) << "g=" << g;
   }
 }

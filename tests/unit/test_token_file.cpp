@@ -32,9 +32,8 @@ class TokenFileTest : public ::testing::Test {
  protected:
   void SetUp() override {
     const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
-    dir_ = fs::temp_directory_path() /
-           ("gpt_token_file_test_" + std::to_string(::getpid()) + "_" + info->name() + "_" +
-            std::to_string(std::random_device{}()));
+    dir_ = fs::temp_directory_path() / ("gpt_token_file_test_" + std::to_string(::getpid()) + "_" + info->name() + "_" +
+                                        std::to_string(std::random_device{}()));
     fs::create_directories(dir_);
   }
   void TearDown() override {
@@ -98,7 +97,9 @@ class TokenFileTest : public ::testing::Test {
   fs::path dir_;
 };
 
-bool contains(const std::string& s, const std::string& part) { return s.find(part) != std::string::npos; }
+bool contains(const std::string& s, const std::string& part) {
+  return s.find(part) != std::string::npos;
+}
 
 TEST_F(TokenFileTest, RawReadsExactTokens) {
   const auto tokens = sample_tokens(3001);
@@ -216,8 +217,8 @@ TEST_F(TokenFileTest, LlmcTokenAtLimitOffsetIncludesHeader) {
   tokens[1234] = static_cast<std::uint16_t>(kVocab);  // exactly the limit is already out of range
   const auto p = write_llmc("bad_llmc.bin", tokens, 5000);
   const auto msg = data_error([&] { TokenFile f(p, kVocab); });
-  EXPECT_TRUE(contains(msg, "token 50257 at index 1234 (byte offset 3492) of " + p.string() +
-                                " is >= the vocabulary size 50257"))
+  EXPECT_TRUE(contains(
+      msg, "token 50257 at index 1234 (byte offset 3492) of " + p.string() + " is >= the vocabulary size 50257"))
       << msg;
 }
 

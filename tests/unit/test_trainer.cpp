@@ -17,10 +17,9 @@ namespace {
 
 RunConfig small_run(const std::vector<std::string>& extra) {
   const std::string data = GPT_DATA_DIR "/tinystories/";
-  std::vector<std::string> overrides = {
-      "--model.vocab_size=50304", "--model.block_size=16", "--model.n_layer=2", "--model.n_head=2",
-      "--model.n_embd=32",        "--train.seq_len=16",    "--train.max_steps=3", "--optim.lr=1e-3",
-      "--eval.batches=2"};
+  std::vector<std::string> overrides = {"--model.vocab_size=50304", "--model.block_size=16", "--model.n_layer=2",
+                                        "--model.n_head=2",         "--model.n_embd=32",     "--train.seq_len=16",
+                                        "--train.max_steps=3",      "--optim.lr=1e-3",       "--eval.batches=2"};
   overrides.insert(overrides.end(), extra.begin(), extra.end());
   const std::string toml = "[data]\ntrain = \"" + data + "TinyStories-train-sample.bin\"\nval = \"" + data +
                            "TinyStories-valid-sample.bin\"\n";
@@ -54,8 +53,8 @@ TEST(Trainer, SameConfigSameRunBitForBit) {
   std::vector<float> a, b;
   EXPECT_EQ(losses_of(config, &a), losses_of(config, &b));
   EXPECT_EQ(a, b);
-  const std::vector<double> other_seed = losses_of(small_run(
-      {"--train.micro_batch=2", "--train.batch_tokens=64", "--model.dropout=0.1", "--train.seed=2"}));
+  const std::vector<double> other_seed = losses_of(
+      small_run({"--train.micro_batch=2", "--train.batch_tokens=64", "--model.dropout=0.1", "--train.seed=2"}));
   EXPECT_NE(losses_of(config), other_seed);
 }
 

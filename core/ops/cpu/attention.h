@@ -61,8 +61,7 @@ void attention_backward(T* dqkv, const T* dout, const T* qkv, const T* probs, st
   for (std::int64_t b = 0; b < B; ++b) {
     for (std::int64_t h = 0; h < NH; ++h) {
       for (std::int64_t t = 0; t < T_; ++t)
-        for (int part = 0; part < 3; ++part)
-          std::fill_n(dqkv + (b * T_ + t) * 3 * C + part * C + h * hd, hd, T(0));
+        for (int part = 0; part < 3; ++part) std::fill_n(dqkv + (b * T_ + t) * 3 * C + part * C + h * hd, hd, T(0));
       std::vector<T> dscore(static_cast<std::size_t>(T_));
       for (std::int64_t t = 0; t < T_; ++t) {
         const T* p = probs + ((b * NH + h) * T_ + t) * T_;

@@ -32,7 +32,9 @@ T* opt(const Tensor& t) {
   return t.empty() ? nullptr : t.data<T>();
 }
 
-std::int64_t rows_of(const Tensor& t) { return t.numel() / t.dim(-1); }
+std::int64_t rows_of(const Tensor& t) {
+  return t.numel() / t.dim(-1);
+}
 
 }  // namespace
 
@@ -104,8 +106,8 @@ void CpuBackend<T>::embedding_forward(Tensor out, Tensor tokens, Tensor wte, Ten
 template <class T>
 void CpuBackend<T>::embedding_backward(Tensor dwte, Tensor dwpe, Tensor dout, Tensor tokens) {
   require(tokens.ndim == 2 && dout.numel() == tokens.numel() * dwte.dim(1), "embedding_backward shapes");
-  cpu::embedding_backward(dwte.data<T>(), dwpe.data<T>(), dout.data<T>(), tokens.data<std::int32_t>(),
-                          tokens.dim(0), tokens.dim(1), dwte.dim(1));
+  cpu::embedding_backward(dwte.data<T>(), dwpe.data<T>(), dout.data<T>(), tokens.data<std::int32_t>(), tokens.dim(0),
+                          tokens.dim(1), dwte.dim(1));
 }
 
 template <class T>
@@ -113,8 +115,8 @@ void CpuBackend<T>::layernorm_forward(Tensor out, Tensor mean, Tensor rstd, Tens
   const std::int64_t C = x.dim(-1), N = rows_of(x);
   require(weight.numel() == C && mean.numel() == N && rstd.numel() == N && out.numel() == x.numel(),
           "layernorm_forward shapes");
-  cpu::layernorm_forward(out.data<T>(), mean.data<T>(), rstd.data<T>(), x.data<T>(), weight.data<T>(), opt<T>(bias),
-                         N, C);
+  cpu::layernorm_forward(out.data<T>(), mean.data<T>(), rstd.data<T>(), x.data<T>(), weight.data<T>(), opt<T>(bias), N,
+                         C);
 }
 
 template <class T>
@@ -122,8 +124,8 @@ void CpuBackend<T>::layernorm_backward(Tensor dx, Tensor dweight, Tensor dbias, 
                                        Tensor mean, Tensor rstd) {
   const std::int64_t C = x.dim(-1), N = rows_of(x);
   require(dx.numel() == x.numel() && dout.numel() == x.numel() && dweight.numel() == C, "layernorm_backward shapes");
-  cpu::layernorm_backward(dx.data<T>(), dweight.data<T>(), opt<T>(dbias), dout.data<T>(), x.data<T>(),
-                          weight.data<T>(), mean.data<T>(), rstd.data<T>(), N, C);
+  cpu::layernorm_backward(dx.data<T>(), dweight.data<T>(), opt<T>(dbias), dout.data<T>(), x.data<T>(), weight.data<T>(),
+                          mean.data<T>(), rstd.data<T>(), N, C);
 }
 
 template <class T>
@@ -158,8 +160,7 @@ void CpuBackend<T>::attention_forward(Tensor out, Tensor saved, Tensor qkv, int 
 }
 
 template <class T>
-void CpuBackend<T>::attention_backward(Tensor dqkv, Tensor dout, Tensor qkv, Tensor /*out*/, Tensor saved,
-                                       int n_head) {
+void CpuBackend<T>::attention_backward(Tensor dqkv, Tensor dout, Tensor qkv, Tensor /*out*/, Tensor saved, int n_head) {
   const std::int64_t B = qkv.dim(0), T_ = qkv.dim(1), C = qkv.dim(2) / 3;
   require(qkv.ndim == 3 && dqkv.numel() == qkv.numel() && dout.numel() == B * T_ * C, "attention_backward shapes");
   cpu::attention_backward(dqkv.data<T>(), dout.data<T>(), qkv.data<T>(), saved.data<T>(), B, T_, C, n_head);
@@ -215,8 +216,8 @@ void CpuBackend<T>::dropout_backward(Tensor dx, Tensor dout, double p, std::uint
 }
 
 template <class T>
-void CpuBackend<T>::cross_entropy(Tensor losses, Tensor dlogits, Tensor logits, Tensor targets,
-                                  std::int64_t real_vocab, double dloss) {
+void CpuBackend<T>::cross_entropy(Tensor losses, Tensor dlogits, Tensor logits, Tensor targets, std::int64_t real_vocab,
+                                  double dloss) {
   const std::int64_t V = logits.dim(-1), N = rows_of(logits);
   require(losses.numel() == N && targets.numel() == N && real_vocab > 0 && real_vocab <= V &&
               (dlogits.empty() || dlogits.numel() == logits.numel()),

@@ -11,8 +11,8 @@
 namespace gpt::cpu {
 
 template <class T>
-void cross_entropy(T* losses, T* dlogits, const T* logits, const std::int32_t* targets, std::int64_t N,
-                   std::int64_t V, std::int64_t real_vocab, double dloss) {
+void cross_entropy(T* losses, T* dlogits, const T* logits, const std::int32_t* targets, std::int64_t N, std::int64_t V,
+                   std::int64_t real_vocab, double dloss) {
 #pragma omp parallel for schedule(static)
   for (std::int64_t i = 0; i < N; ++i) {
     const T* l = logits + i * V;

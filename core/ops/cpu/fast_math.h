@@ -26,11 +26,17 @@ inline float exp_fast(float x) {
   const std::int32_t bits = (static_cast<std::int32_t>(n) + 127) << 23;
   return p * std::bit_cast<float>(bits);
 }
-inline double exp_fast(double x) { return std::exp(x); }
+inline double exp_fast(double x) {
+  return std::exp(x);
+}
 
 // tanh with small absolute error (not relative: near 0 it is the difference of two numbers near
 // 1), which is what GELU needs: its output is x·(1 + tanh(...))/2.
-inline float tanh_fast(float x) { return 1.0f - 2.0f / (exp_fast(2.0f * x) + 1.0f); }
-inline double tanh_fast(double x) { return std::tanh(x); }
+inline float tanh_fast(float x) {
+  return 1.0f - 2.0f / (exp_fast(2.0f * x) + 1.0f);
+}
+inline double tanh_fast(double x) {
+  return std::tanh(x);
+}
 
 }  // namespace gpt::cpu

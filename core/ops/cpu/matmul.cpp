@@ -14,8 +14,8 @@ namespace gpt::cpu {
 namespace {
 
 template <class T>
-void gemm_loops(bool ta, bool tb, std::int64_t M, std::int64_t N, std::int64_t K, T alpha, const T* A,
-                std::int64_t lda, const T* B, std::int64_t ldb, T beta, T* C, std::int64_t ldc) {
+void gemm_loops(bool ta, bool tb, std::int64_t M, std::int64_t N, std::int64_t K, T alpha, const T* A, std::int64_t lda,
+                const T* B, std::int64_t ldb, T beta, T* C, std::int64_t ldc) {
 #pragma omp parallel for schedule(static)
   for (std::int64_t i = 0; i < M; ++i) {
     T* c = C + i * ldc;
@@ -52,8 +52,7 @@ template <>
 void gemm<float>(bool ta, bool tb, std::int64_t M, std::int64_t N, std::int64_t K, float alpha, const float* A,
                  std::int64_t lda, const float* B, std::int64_t ldb, float beta, float* C, std::int64_t ldc) {
 #ifdef GPT_HAVE_DNNL
-  const dnnl_status_t status =
-      dnnl_sgemm(ta ? 'T' : 'N', tb ? 'T' : 'N', M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+  const dnnl_status_t status = dnnl_sgemm(ta ? 'T' : 'N', tb ? 'T' : 'N', M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
   if (status != dnnl_success) throw std::runtime_error("dnnl_sgemm failed with status " + std::to_string(status));
 #else
   gemm_loops(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);

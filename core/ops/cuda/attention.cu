@@ -9,8 +9,8 @@
 namespace gpt::cuda {
 namespace {
 
-constexpr int kWarps = 4;                     // warps (rows) per block
-constexpr int kPerLane = kMaxHeadDim / 32;    // head elements each lane holds
+constexpr int kWarps = 4;                   // warps (rows) per block
+constexpr int kPerLane = kMaxHeadDim / 32;  // head elements each lane holds
 
 struct Layout {
   i64 T, C, hd;
@@ -180,10 +180,10 @@ void attention_backward(T* dqkv, const T* dout, const T* qkv, const T* out, cons
   GPT_CUDA_LAUNCHED();
 }
 
-#define GPT_INSTANTIATE(T)                                                                               \
-  template void attention_forward<T>(T*, float*, const T*, i64, i64, i64, int, cudaStream_t);            \
-  template void attention_backward<T>(T*, const T*, const T*, const T*, const float*, float*, i64, i64, i64, \
-                                      int, cudaStream_t);
+#define GPT_INSTANTIATE(T)                                                                                        \
+  template void attention_forward<T>(T*, float*, const T*, i64, i64, i64, int, cudaStream_t);                     \
+  template void attention_backward<T>(T*, const T*, const T*, const T*, const float*, float*, i64, i64, i64, int, \
+                                      cudaStream_t);
 GPT_INSTANTIATE(float)
 GPT_INSTANTIATE(bf16)
 #undef GPT_INSTANTIATE

@@ -21,8 +21,12 @@ inline void check(cudaError_t status, const char* what, const char* file, int li
 // After a launch: catches bad configurations at once (asynchronous faults surface at the next sync).
 #define GPT_CUDA_LAUNCHED() ::gpt::cuda::check(cudaGetLastError(), "kernel launch", __FILE__, __LINE__)
 
-__device__ __forceinline__ float to_float(float x) { return x; }
-__device__ __forceinline__ float to_float(bf16 x) { return __bfloat162float(x); }
+__device__ __forceinline__ float to_float(float x) {
+  return x;
+}
+__device__ __forceinline__ float to_float(bf16 x) {
+  return __bfloat162float(x);
+}
 template <class T>
 __device__ __forceinline__ T from_float(float x);
 template <>

@@ -41,13 +41,12 @@ void cross_entropy(float* losses, T* dlogits, const T* logits, const std::int32_
                    i64 real_vocab, float dloss, cudaStream_t stream) {
   if (N == 0) return;
   cross_entropy_kernel<<<static_cast<unsigned>(N), kThreads, 0, stream>>>(losses, dlogits, logits, targets, V,
-                                                                           real_vocab, dloss);
+                                                                          real_vocab, dloss);
   GPT_CUDA_LAUNCHED();
 }
 
 template void cross_entropy<float>(float*, float*, const float*, const std::int32_t*, i64, i64, i64, float,
                                    cudaStream_t);
-template void cross_entropy<bf16>(float*, bf16*, const bf16*, const std::int32_t*, i64, i64, i64, float,
-                                  cudaStream_t);
+template void cross_entropy<bf16>(float*, bf16*, const bf16*, const std::int32_t*, i64, i64, i64, float, cudaStream_t);
 
 }  // namespace gpt::cuda

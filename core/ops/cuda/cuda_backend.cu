@@ -35,9 +35,13 @@ void require(bool ok, const char* what) {
   if (!ok) throw std::logic_error(std::string("cuda backend: ") + what);
 }
 
-i64 rows_of(const Tensor& t) { return t.numel() / t.dim(-1); }
+i64 rows_of(const Tensor& t) {
+  return t.numel() / t.dim(-1);
+}
 
-float* f32(const Tensor& t) { return t.empty() ? nullptr : t.data<float>(); }
+float* f32(const Tensor& t) {
+  return t.empty() ? nullptr : t.data<float>();
+}
 
 // Round-to-nearest-even fp32 -> bf16 on the host (NaN stays NaN).
 std::uint16_t to_bf16_bits(float f) {
@@ -120,10 +124,11 @@ struct CudaBackend::Impl {
   struct PlanHash {
     std::size_t operator()(const PlanKey& key) const {
       std::size_t h = 0;
-      for (i64 v : {key.m, key.n, key.k, key.lda, key.ldb, key.ldd,
-                    static_cast<i64>(key.trans_a) | static_cast<i64>(key.trans_b) << 1 | static_cast<i64>(key.bias) << 2,
-                    static_cast<i64>(key.ab) << 8 | static_cast<i64>(key.d),
-                    static_cast<i64>(key.align_a) << 32 | static_cast<i64>(key.align_b) << 16 | key.align_d})
+      for (i64 v :
+           {key.m, key.n, key.k, key.lda, key.ldb, key.ldd,
+            static_cast<i64>(key.trans_a) | static_cast<i64>(key.trans_b) << 1 | static_cast<i64>(key.bias) << 2,
+            static_cast<i64>(key.ab) << 8 | static_cast<i64>(key.d),
+            static_cast<i64>(key.align_a) << 32 | static_cast<i64>(key.align_b) << 16 | key.align_d})
         h = h * 1000003u ^ std::hash<i64>{}(v);
       return h;
     }
@@ -146,7 +151,8 @@ struct CudaBackend::Impl {
     cublasLtMatmulPreference_t pref = nullptr;
     try {
       check_lt(cublasLtMatmulDescCreate(&plan.op, CUBLAS_COMPUTE_32F, CUDA_R_32F), "MatmulDescCreate");
-      const cublasOperation_t ta = key.trans_a ? CUBLAS_OP_T : CUBLAS_OP_N, tb = key.trans_b ? CUBLAS_OP_T : CUBLAS_OP_N;
+      const cublasOperation_t ta = key.trans_a ? CUBLAS_OP_T : CUBLAS_OP_N,
+                              tb = key.trans_b ? CUBLAS_OP_T : CUBLAS_OP_N;
       check_lt(cublasLtMatmulDescSetAttribute(plan.op, CUBLASLT_MATMUL_DESC_TRANSA, &ta, sizeof ta), "TRANSA");
       check_lt(cublasLtMatmulDescSetAttribute(plan.op, CUBLASLT_MATMUL_DESC_TRANSB, &tb, sizeof tb), "TRANSB");
       if (key.bias) {
@@ -173,9 +179,9 @@ struct CudaBackend::Impl {
         check_lt(cublasLtMatmulPreferenceSetAttribute(pref, attribute, &value, sizeof value), "alignment");
       cublasLtMatmulHeuristicResult_t heuristic{};
       int found = 0;
-      check_lt(cublasLtMatmulAlgoGetHeuristic(lt, plan.op, plan.la, plan.lb, plan.ld, plan.ld, pref, 1, &heuristic,
-                                              &found),
-               "heuristic");
+      check_lt(
+          cublasLtMatmulAlgoGetHeuristic(lt, plan.op, plan.la, plan.lb, plan.ld, plan.ld, pref, 1, &heuristic, &found),
+          "heuristic");
       if (found == 0) throw std::runtime_error("cuBLASLt has no algorithm for this matmul");
       plan.algo = heuristic.algo;
     } catch (...) {
@@ -187,8 +193,8 @@ struct CudaBackend::Impl {
     return plan;
   }
 
-  void matmul(bool trans_a, bool trans_b, i64 m, i64 n, i64 k, const void* A, i64 lda, const void* B, i64 ldb,
-              void* D, i64 ldd, cudaDataType ab, cudaDataType d, float beta, const void* bias) {
+  void matmul(bool trans_a, bool trans_b, i64 m, i64 n, i64 k, const void* A, i64 lda, const void* B, i64 ldb, void* D,
+              i64 ldd, cudaDataType ab, cudaDataType d, float beta, const void* bias) {
     const PlanKey key{trans_a,
                       trans_b,
                       bias != nullptr,
@@ -301,19 +307,27 @@ void CudaBackend::download_bytes(void* dst, const void* src, std::size_t bytes) 
   GPT_CUDA_CHECK(cudaStreamSynchronize(impl_->stream));
 }
 
-void CudaBackend::zero(Tensor t) { GPT_CUDA_CHECK(cudaMemsetAsync(t.ptr, 0, t.bytes(), impl_->stream)); }
+void CudaBackend::zero(Tensor t) {
+  GPT_CUDA_CHECK(cudaMemsetAsync(t.ptr, 0, t.bytes(), impl_->stream));
+}
 
 void CudaBackend::convert(Tensor dst, Tensor src) {
   require(dst.numel() == src.numel(), "convert shapes");
   const i64 n = dst.numel();
   auto run = [&](auto* d, const auto* s) { cuda::convert(d, s, n, impl_->stream); };
-  if (dst.dtype == DType::f32 && src.dtype == DType::f32) run(dst.data<float>(), src.data<float>());
-  else if (dst.dtype == DType::bf16 && src.dtype == DType::f32) run(dst.data<bf16>(), src.data<float>());
-  else if (dst.dtype == DType::f32 && src.dtype == DType::bf16) run(dst.data<float>(), src.data<bf16>());
-  else run(dst.data<bf16>(), src.data<bf16>());
+  if (dst.dtype == DType::f32 && src.dtype == DType::f32)
+    run(dst.data<float>(), src.data<float>());
+  else if (dst.dtype == DType::bf16 && src.dtype == DType::f32)
+    run(dst.data<bf16>(), src.data<float>());
+  else if (dst.dtype == DType::f32 && src.dtype == DType::bf16)
+    run(dst.data<float>(), src.data<bf16>());
+  else
+    run(dst.data<bf16>(), src.data<bf16>());
 }
 
-void CudaBackend::synchronize() { GPT_CUDA_CHECK(cudaStreamSynchronize(impl_->stream)); }
+void CudaBackend::synchronize() {
+  GPT_CUDA_CHECK(cudaStreamSynchronize(impl_->stream));
+}
 
 void CudaBackend::embedding_forward(Tensor out, Tensor tokens, Tensor wte, Tensor wpe) {
   require(tokens.ndim == 2 && out.numel() == tokens.numel() * wte.dim(1) && tokens.dim(1) <= wpe.dim(0),
@@ -404,8 +418,8 @@ void CudaBackend::matmul_backward(Tensor dx, Tensor dweight, Tensor dbias, Tenso
       impl_->matmul(false, false, IC, N, OC, weight.data<T>(), IC, dout.data<T>(), OC, dx.data<T>(), IC, t, t, 0.0f,
                     nullptr);
     // The weight gradient accumulates in fp32 straight from bf16 operands (beta = 1).
-    impl_->matmul(false, true, IC, OC, N, x.data<T>(), IC, dout.data<T>(), OC, dweight.data<float>(), IC, t,
-                  CUDA_R_32F, 1.0f, nullptr);
+    impl_->matmul(false, true, IC, OC, N, x.data<T>(), IC, dout.data<T>(), OC, dweight.data<float>(), IC, t, CUDA_R_32F,
+                  1.0f, nullptr);
     if (!dbias.empty()) {
       float* partials = impl_->scratch_for(static_cast<std::size_t>(cuda::column_chunks(N) * OC));
       cuda::column_sum_accumulate(dbias.data<float>(), dout.data<T>(), N, OC, partials, impl_->stream);
@@ -519,9 +533,13 @@ double CudaBackend::reduce(Tensor x, bool squares) {
   return host;
 }
 
-double CudaBackend::sum(Tensor x) { return reduce(x, false); }
+double CudaBackend::sum(Tensor x) {
+  return reduce(x, false);
+}
 
-double CudaBackend::sum_squares(Tensor x) { return reduce(x, true); }
+double CudaBackend::sum_squares(Tensor x) {
+  return reduce(x, true);
+}
 
 void CudaBackend::adamw(Tensor param, Tensor grad, Tensor m, Tensor v, const AdamWStep& step) {
   require(grad.numel() == param.numel() && m.numel() == param.numel() && v.numel() == param.numel(), "adamw shapes");

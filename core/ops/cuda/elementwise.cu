@@ -13,8 +13,9 @@ constexpr float kSqrt2OverPi = 0.7978845608028654f;
 constexpr float kGeluCubic = 0.044715f;
 
 // Grid-stride loop so any n fits in the grid blocks_for() caps.
-#define GPT_FOR_EACH(i, n) \
-  for (i64 i = static_cast<i64>(blockIdx.x) * blockDim.x + threadIdx.x; i < (n); i += static_cast<i64>(gridDim.x) * blockDim.x)
+#define GPT_FOR_EACH(i, n)                                                       \
+  for (i64 i = static_cast<i64>(blockIdx.x) * blockDim.x + threadIdx.x; i < (n); \
+       i += static_cast<i64>(gridDim.x) * blockDim.x)
 
 template <class T>
 __global__ void gelu_forward_kernel(T* out, const T* x, i64 n) {
@@ -120,7 +121,7 @@ void add(T* out, const T* a, const T* b, i64 n, cudaStream_t stream) {
 template <class T>
 void dropout(T* out, const T* x, i64 n, double p, std::uint64_t key, cudaStream_t stream) {
   dropout_kernel<<<blocks_for(n, kThreads), kThreads, 0, stream>>>(out, x, n, p, static_cast<float>(1.0 / (1.0 - p)),
-                                                                     key);
+                                                                   key);
   GPT_CUDA_LAUNCHED();
 }
 template <class D, class S>

@@ -50,7 +50,7 @@ void embedding_backward_wte(float* dwte, const T* dout, const std::int32_t* orde
                             const std::int32_t* run_token, i64 runs, i64 C, cudaStream_t stream) {
   if (runs == 0) return;
   embedding_backward_wte_kernel<<<static_cast<unsigned>(runs), 256, 0, stream>>>(dwte, dout, order, run_start,
-                                                                                   run_token, C);
+                                                                                 run_token, C);
   GPT_CUDA_LAUNCHED();
 }
 
@@ -60,10 +60,10 @@ void embedding_backward_wpe(float* dwpe, const T* dout, i64 B, i64 T_, i64 C, cu
   GPT_CUDA_LAUNCHED();
 }
 
-#define GPT_INSTANTIATE(T)                                                                                     \
+#define GPT_INSTANTIATE(T)                                                                                      \
   template void embedding_forward<T>(T*, const std::int32_t*, const T*, const T*, i64, i64, i64, cudaStream_t); \
-  template void embedding_backward_wte<T>(float*, const T*, const std::int32_t*, const std::int32_t*,         \
-                                          const std::int32_t*, i64, i64, cudaStream_t);                       \
+  template void embedding_backward_wte<T>(float*, const T*, const std::int32_t*, const std::int32_t*,           \
+                                          const std::int32_t*, i64, i64, cudaStream_t);                         \
   template void embedding_backward_wpe<T>(float*, const T*, i64, i64, i64, cudaStream_t);
 GPT_INSTANTIATE(float)
 GPT_INSTANTIATE(bf16)

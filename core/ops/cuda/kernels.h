@@ -38,9 +38,13 @@ void layernorm_backward(T* dx, float* dweight, float* dbias, const T* dout, cons
 // ---- reduce.cu ----
 // Rows are reduced in chunks of kColumnChunkRows; partial sums per chunk are then added in order.
 constexpr i64 kColumnChunkRows = 256;
-inline i64 column_chunks(i64 N) { return (N + kColumnChunkRows - 1) / kColumnChunkRows; }
+inline i64 column_chunks(i64 N) {
+  return (N + kColumnChunkRows - 1) / kColumnChunkRows;
+}
 // Grid rows for a chunked reduction: at most 65535 (the grid.y limit); kernels stride over chunks.
-inline unsigned chunk_grid_rows(i64 chunks) { return static_cast<unsigned>(chunks < 65535 ? chunks : 65535); }
+inline unsigned chunk_grid_rows(i64 chunks) {
+  return static_cast<unsigned>(chunks < 65535 ? chunks : 65535);
+}
 // dst[c] += Σ_chunks partials[chunk·C + c], chunks in order.
 void finish_column_partials(float* dst, const float* partials, i64 chunks, i64 C, cudaStream_t stream);
 // dst[c] += Σ_rows src[row·C + c] (a bias gradient). partials: column_chunks(N)·C floats.

@@ -9,8 +9,8 @@ constexpr int kWarpsPerBlock = 4;
 
 // One warp per row: mean, then variance about the mean (two passes over the row, for accuracy).
 template <class T>
-__global__ void layernorm_forward_kernel(T* out, float* mean, float* rstd, const T* x, const T* weight,
-                                         const T* bias, i64 N, i64 C) {
+__global__ void layernorm_forward_kernel(T* out, float* mean, float* rstd, const T* x, const T* weight, const T* bias,
+                                         i64 N, i64 C) {
   const i64 row = static_cast<i64>(blockIdx.x) * kWarpsPerBlock + threadIdx.x / 32;
   const int lane = threadIdx.x % 32;
   if (row >= N) return;
@@ -82,14 +82,16 @@ __global__ void layernorm_backward_partials_kernel(float* partials, const T* dou
 
 }  // namespace
 
-i64 layernorm_partials_numel(i64 N, i64 C) { return 2 * column_chunks(N) * C; }
+i64 layernorm_partials_numel(i64 N, i64 C) {
+  return 2 * column_chunks(N) * C;
+}
 
 template <class T>
 void layernorm_forward(T* out, float* mean, float* rstd, const T* x, const T* weight, const T* bias, i64 N, i64 C,
                        cudaStream_t stream) {
   if (N == 0) return;
   layernorm_forward_kernel<<<blocks_for(N, kWarpsPerBlock), 32 * kWarpsPerBlock, 0, stream>>>(out, mean, rstd, x,
-                                                                                               weight, bias, N, C);
+                                                                                              weight, bias, N, C);
   GPT_CUDA_LAUNCHED();
 }
 
@@ -97,8 +99,8 @@ template <class T>
 void layernorm_backward(T* dx, float* dweight, float* dbias, const T* dout, const T* x, const T* weight,
                         const float* mean, const float* rstd, i64 N, i64 C, float* partials, cudaStream_t stream) {
   if (N == 0) return;
-  layernorm_backward_dx_kernel<<<blocks_for(N, kWarpsPerBlock), 32 * kWarpsPerBlock, 0, stream>>>(
-      dx, dout, x, weight, mean, rstd, N, C);
+  layernorm_backward_dx_kernel<<<blocks_for(N, kWarpsPerBlock), 32 * kWarpsPerBlock, 0, stream>>>(dx, dout, x, weight,
+                                                                                                  mean, rstd, N, C);
   GPT_CUDA_LAUNCHED();
   const i64 chunks = column_chunks(N);
   const dim3 grid(blocks_for(C, 128), chunk_grid_rows(chunks));
@@ -108,10 +110,10 @@ void layernorm_backward(T* dx, float* dweight, float* dbias, const T* dout, cons
   if (dbias) finish_column_partials(dbias, partials + chunks * C, chunks, C, stream);
 }
 
-#define GPT_INSTANTIATE(T)                                                                                      \
-  template void layernorm_forward<T>(T*, float*, float*, const T*, const T*, const T*, i64, i64, cudaStream_t); \
-  template void layernorm_backward<T>(T*, float*, float*, const T*, const T*, const T*, const float*,          \
-                                      const float*, i64, i64, float*, cudaStream_t);
+#define GPT_INSTANTIATE(T)                                                                                          \
+  template void layernorm_forward<T>(T*, float*, float*, const T*, const T*, const T*, i64, i64, cudaStream_t);     \
+  template void layernorm_backward<T>(T*, float*, float*, const T*, const T*, const T*, const float*, const float*, \
+                                      i64, i64, float*, cudaStream_t);
 GPT_INSTANTIATE(float)
 GPT_INSTANTIATE(bf16)
 #undef GPT_INSTANTIATE

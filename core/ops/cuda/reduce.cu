@@ -73,7 +73,7 @@ void sum(double* result_device, const T* x, i64 n, bool squares, double* partial
   GPT_CUDA_LAUNCHED();
 }
 
-#define GPT_INSTANTIATE(T)                                                                      \
+#define GPT_INSTANTIATE(T)                                                                  \
   template void column_sum_accumulate<T>(float*, const T*, i64, i64, float*, cudaStream_t); \
   template void sum<T>(double*, const T*, i64, bool, double*, cudaStream_t);
 GPT_INSTANTIATE(float)
