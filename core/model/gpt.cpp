@@ -160,7 +160,16 @@ std::uint64_t GPT::dropout_site(std::uint64_t site) const {
   return rng::derive(last_.dropout_key, site);
 }
 
+void GPT::mlp_activation(const Layer& y) {
+  if (config_.activation == Activation::gelu) {
+    backend_->gelu_forward(y.act, y.fch);
+  } else {
+    backend_->swiglu_forward(y.act, y.fch);
+  }
+}
+
 double GPT::forward(const Batch& batch, const ForwardOptions& options) {
+  if (options.loss_scale > 0 && !batch.targets) throw std::logic_error("a training forward needs targets");
   ensure_activations(batch.B, batch.T);
   last_ = options;
   Backend& be = *backend_;
@@ -187,11 +196,7 @@ double GPT::forward(const Batch& batch, const ForwardOptions& options) {
     be.layernorm_forward(y.ln2, y.ln2_mean, y.ln2_rstd, y.resid_mid, weight(layer_param(l, "ln_2.weight")),
                          bias(l, "ln_2.bias"));
     be.matmul_forward(y.fch, y.ln2, weight(layer_param(l, "mlp.c_fc.weight")), bias(l, "mlp.c_fc.bias"));
-    if (config_.activation == Activation::gelu) {
-      be.gelu_forward(y.act, y.fch);
-    } else {
-      be.swiglu_forward(y.act, y.fch);
-    }
+    mlp_activation(y);
     be.matmul_forward(a.proj, y.act, weight(layer_param(l, "mlp.c_proj.weight")), bias(l, "mlp.c_proj.bias"));
     if (dropout_on()) be.dropout_forward(a.proj, a.proj, config_.dropout, dropout_site(site + 1));
     be.add(a.residual[l + 1], y.resid_mid, a.proj);
@@ -230,13 +235,7 @@ void GPT::backward() {
     Layer& y = a.layers[static_cast<std::size_t>(l)];
     const std::uint64_t site = 1 + 2 * static_cast<std::uint64_t>(l);
     // residual[l+1] = resid_mid + mlp(ln_2(resid_mid)): dresid flows to both.
-    if (execution_.recompute_mlp) {
-      if (config_.activation == Activation::gelu) {
-        be.gelu_forward(y.act, y.fch);
-      } else {
-        be.swiglu_forward(y.act, y.fch);
-      }
-    }
+    if (execution_.recompute_mlp) mlp_activation(y);
     be.matmul_backward(a.dact, grad(layer_param(l, "mlp.c_proj.weight")), dbias(l, "mlp.c_proj.bias"),
                        branch_grad(site + 1), y.act, weight(layer_param(l, "mlp.c_proj.weight")));
     if (config_.activation == Activation::gelu) {

@@ -100,6 +100,7 @@ class GPT {
   void lay_out(Activations& a, char* base, std::size_t& bytes) const;
   bool dropout_on() const { return last_.training && config_.dropout > 0; }
   std::uint64_t dropout_site(std::uint64_t site) const;
+  void mlp_activation(const Layer& y);  // y.act = gelu(y.fch) or swiglu(y.fch)
 
   ModelConfig config_;
   ExecutionOptions execution_;

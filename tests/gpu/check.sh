@@ -32,10 +32,13 @@ step unit-tests unit-tests.log 120 ctest --test-dir build-gpu -L unit -j 8 --out
 data="$GPT_DATA_DIR/tinystories"
 train_args=(configs/tiny.toml --train.backend=cuda --train.precision=bf16
             --data.train="$data/TinyStories-train-sample.bin" --data.val="$data/TinyStories-valid-sample.bin")
-if command -v compute-sanitizer >/dev/null; then
-  step memcheck memcheck.log 180 compute-sanitizer --tool memcheck --error-exitcode 9 \
+# The toolkit keeps compute-sanitizer outside bin/ in some layouts.
+sanitizer=$(command -v compute-sanitizer || ls /usr/local/cuda*/bin/compute-sanitizer \
+            /usr/local/cuda*/compute-sanitizer/compute-sanitizer 2>/dev/null | head -n 1)
+if [[ -n "$sanitizer" ]]; then
+  step memcheck memcheck.log 180 "$sanitizer" --tool memcheck --error-exitcode 9 \
     build-gpu/launch/train "${train_args[@]}" --train.max_steps=2 --eval.batches=1 --run.dir=/tmp/gpu-memcheck
-  step racecheck racecheck.log 180 compute-sanitizer --tool racecheck --error-exitcode 9 \
+  step racecheck racecheck.log 180 "$sanitizer" --tool racecheck --error-exitcode 9 \
     build-gpu/tests/gpu_tests --gtest_filter='AllOps*'
 else
   record memcheck "skipped: compute-sanitizer not found"
