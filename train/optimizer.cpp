@@ -15,10 +15,6 @@ AdamW::AdamW(GPT& model, const OptimConfig& config) : model_(&model), config_(co
   v_ = Buffer(model.backend(), bytes);
 }
 
-Tensor AdamW::flat(const Buffer& b) const {
-  return Tensor(b.get(), model_->backend().param_dtype(), {model_->table().buffer_numel()});
-}
-
 double AdamW::grad_norm() const {
   return std::sqrt(model_->backend().sum_squares(model_->grads()));
 }

@@ -18,13 +18,7 @@ class AdamW {
   // Returns the pre-clip gradient norm.
   double step(double lr, double max_norm);
 
-  std::int64_t steps_taken() const { return step_; }
-  Tensor m() const { return flat(m_); }
-  Tensor v() const { return flat(v_); }
-
  private:
-  Tensor flat(const Buffer& b) const;
-
   GPT* model_;
   OptimConfig config_;
   Buffer m_, v_;

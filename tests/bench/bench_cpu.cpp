@@ -11,13 +11,10 @@
 #include <omp.h>
 
 #include "core/model/flops.h"
-#include "core/model/gpt.h"
 #include "core/ops/cpu/cpu_backend.h"
 #include "core/ops/cpu/matmul.h"
-#include "core/rng.h"
 #include "dist/communicator.h"
 #include "tests/bench/timed_backend.h"
-#include "train/optimizer.h"
 #include "train/run_config.h"
 #include "train/trainer.h"
 
@@ -48,28 +45,19 @@ struct StepTimes {
 };
 
 StepTimes time_gpt2_step(std::int64_t B, std::int64_t T, int steps) {
-  gpt::ModelConfig config;  // GPT-2 small
   gpt::CpuBackend<float> backend;
-  gpt::GPT model(config, backend);
-  model.init_weights(1);
-  gpt::AdamW adamw(model, gpt::OptimConfig{});
-  std::vector<std::int32_t> x(static_cast<std::size_t>(B * T)), y(x.size());
-  for (std::size_t i = 0; i < x.size(); ++i) {
-    x[i] = static_cast<std::int32_t>(gpt::rng::below(1, i, 50257));
-    y[i] = static_cast<std::int32_t>(gpt::rng::below(2, i, 50257));
-  }
+  gpt::bench::Gpt2Step step(backend, B, T);
   StepTimes best{1e30, 1e30, 1e30};
   for (int s = 0; s <= steps; ++s) {  // step 0 warms up (allocation, first touch)
     StepTimes t;
     auto t0 = Clock::now();
-    model.zero_grads();
-    model.forward({x.data(), y.data(), B, T}, {.training = true, .loss_scale = 1.0 / static_cast<double>(B * T)});
+    step.forward();
     t.forward = seconds_since(t0);
     t0 = Clock::now();
-    model.backward();
+    step.backward();
     t.backward = seconds_since(t0);
     t0 = Clock::now();
-    adamw.step(6e-4, 1.0);
+    step.update();
     t.optimizer = seconds_since(t0);
     if (s > 0 && t.total() < best.total()) best = t;
   }

@@ -12,11 +12,8 @@
 #include <vector>
 
 #include "core/model/flops.h"
-#include "core/model/gpt.h"
 #include "core/ops/cuda/cuda_backend.h"
-#include "core/rng.h"
 #include "tests/bench/timed_backend.h"
-#include "train/optimizer.h"
 
 namespace {
 
@@ -42,27 +39,13 @@ struct Run {
 };
 
 Run time_training(gpt::Backend& be, std::int64_t B, std::int64_t T, int steps) {
-  gpt::ModelConfig config;
-  gpt::GPT model(config, be);
-  model.init_weights(1);
-  gpt::AdamW adamw(model, gpt::OptimConfig{});
-  std::vector<std::int32_t> x(static_cast<std::size_t>(B * T)), y(x.size());
-  for (std::size_t i = 0; i < x.size(); ++i) {
-    x[i] = static_cast<std::int32_t>(gpt::rng::below(1, i, 50257));
-    y[i] = static_cast<std::int32_t>(gpt::rng::below(2, i, 50257));
-  }
-  auto step = [&] {
-    model.zero_grads();
-    model.forward({x.data(), y.data(), B, T}, {.training = true, .loss_scale = 1.0 / static_cast<double>(B * T)});
-    model.backward();
-    adamw.step(6e-4, 1.0);
-  };
-  step();  // warm-up: allocations, cuBLASLt heuristics
+  gpt::bench::Gpt2Step step(be, B, T);
+  step.run();  // warm-up: allocations, cuBLASLt plans
   be.synchronize();
   std::size_t free_bytes = 0, total_bytes = 0;
   cudaMemGetInfo(&free_bytes, &total_bytes);
   const auto t0 = Clock::now();
-  for (int s = 0; s < steps; ++s) step();
+  for (int s = 0; s < steps; ++s) step.run();
   be.synchronize();
   const double sec = std::chrono::duration<double>(Clock::now() - t0).count() / steps;
   return {1e3 * sec, static_cast<double>(B * T) / sec, static_cast<double>(total_bytes - free_bytes) / (1 << 30)};

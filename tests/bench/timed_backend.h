@@ -8,9 +8,8 @@
 #include <utility>
 #include <vector>
 
-#include "core/model/gpt.h"
 #include "core/ops/backend.h"
-#include "train/optimizer.h"
+#include "tests/bench/gpt2_step.h"
 
 namespace gpt::bench {
 
@@ -117,16 +116,10 @@ class TimedBackend final : public Backend {
 inline void print_op_profile(Backend& inner, std::int64_t B, std::int64_t T, int steps) {
   TimedBackend timed(inner);
   {
-    GPT model(ModelConfig{}, timed);
-    model.init_weights(1);
-    AdamW adamw(model, OptimConfig{});
-    std::vector<std::int32_t> x(static_cast<std::size_t>(B * T), 11), y(x.size(), 12);
+    Gpt2Step step(timed, B, T);
     for (int s = 0; s <= steps; ++s) {
       if (s == 1) timed.seconds.clear();  // drop the warm-up step
-      model.zero_grads();
-      model.forward({x.data(), y.data(), B, T}, {.training = true, .loss_scale = 1.0 / static_cast<double>(B * T)});
-      model.backward();
-      adamw.step(6e-4, 1.0);
+      step.run();
     }
   }
   std::vector<std::pair<double, std::string>> rows;
