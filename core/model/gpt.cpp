@@ -73,7 +73,7 @@ void GPT::init_weights(std::uint64_t seed) {
       // Rows past the real vocabulary (wte, lm_head) are padding: they stay zero.
       std::int64_t live = p.numel;
       if (p.name == "wte.weight" || p.name == "lm_head.weight") live = config_.real_vocab_size * p.shape[1];
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (live >= 4096)
       for (std::int64_t i = 0; i < live; ++i)
         host[static_cast<std::size_t>(i)] =
             static_cast<float>(stddev * rng::normal(key, static_cast<std::uint64_t>(i)));

@@ -6,8 +6,10 @@
 
 #include <chrono>
 #include <cmath>
+#include <thread>
 
 #include "core/ops/cpu/cpu_backend.h"
+#include "core/ops/cpu/cpu_count.h"
 #include "tests/unit/op_harness.h"
 
 namespace gpt::test {
@@ -96,6 +98,16 @@ TEST(Reductions, IndependentOfThreadCount) {
   double naive = 0;
   for (float v : x) naive += static_cast<double>(v) * v;
   EXPECT_NEAR(two, naive, 1e-9 * naive);
+}
+
+TEST(CpuCount, WithinTheMachineAndFollowedByDefault) {
+  const int cpus = cpu::available_cpus();
+  EXPECT_GE(cpus, 1);
+  EXPECT_LE(cpus, static_cast<int>(std::thread::hardware_concurrency()));
+  if (std::getenv("OMP_NUM_THREADS")) GTEST_SKIP() << "OMP_NUM_THREADS is set, so it decides the default";
+  omp_set_num_threads(64);
+  CpuBackend<float> be;  // threads = 0: the default
+  EXPECT_EQ(omp_get_max_threads(), cpus);
 }
 
 }  // namespace

@@ -5,6 +5,7 @@
 #include <cstdint>
 
 #include "core/ops/backend.h"
+#include "core/ops/cpu/parallel.h"
 
 namespace gpt::cpu {
 
@@ -16,7 +17,7 @@ void adamw(T* param, const T* grad, T* m, T* v, std::int64_t n, const AdamWStep&
   const T inv_sqrt_bc2 = static_cast<T>(1.0 / std::sqrt(1.0 - std::pow(s.beta2, t)));
   const T decay = static_cast<T>(1.0 - s.lr * s.weight_decay);
   const T eps = static_cast<T>(s.eps), gscale = static_cast<T>(s.grad_scale);
-#pragma omp parallel for simd schedule(static)
+#pragma omp parallel for simd schedule(static) if (worth_parallel(n))
   for (std::int64_t i = 0; i < n; ++i) {
     const T g = grad[i] * gscale;
     m[i] = b1 * m[i] + (T(1) - b1) * g;

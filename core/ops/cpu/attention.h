@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "core/ops/cpu/fast_math.h"
+#include "core/ops/cpu/parallel.h"
 
 namespace gpt::cpu {
 
@@ -17,7 +18,7 @@ void attention_forward(T* out, T* probs, const T* qkv, std::int64_t B, std::int6
                        std::int64_t NH) {
   const std::int64_t hd = C / NH;
   const T scale = static_cast<T>(1.0 / std::sqrt(static_cast<double>(hd)));
-#pragma omp parallel for collapse(2) schedule(static)
+#pragma omp parallel for collapse(2) schedule(static) if (worth_parallel(B * NH * T_ * T_ * hd))
   for (std::int64_t b = 0; b < B; ++b) {
     for (std::int64_t h = 0; h < NH; ++h) {
       for (std::int64_t t = 0; t < T_; ++t) {
@@ -57,7 +58,7 @@ void attention_backward(T* dqkv, const T* dout, const T* qkv, const T* probs, st
                         std::int64_t C, std::int64_t NH) {
   const std::int64_t hd = C / NH;
   const T scale = static_cast<T>(1.0 / std::sqrt(static_cast<double>(hd)));
-#pragma omp parallel for collapse(2) schedule(static)
+#pragma omp parallel for collapse(2) schedule(static) if (worth_parallel(B * NH * T_ * T_ * hd))
   for (std::int64_t b = 0; b < B; ++b) {
     for (std::int64_t h = 0; h < NH; ++h) {
       for (std::int64_t t = 0; t < T_; ++t)

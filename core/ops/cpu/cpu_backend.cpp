@@ -10,6 +10,7 @@
 #include "core/ops/cpu/activations.h"
 #include "core/ops/cpu/adamw.h"
 #include "core/ops/cpu/attention.h"
+#include "core/ops/cpu/cpu_count.h"
 #include "core/ops/cpu/cross_entropy.h"
 #include "core/ops/cpu/dropout.h"
 #include "core/ops/cpu/embedding.h"
@@ -40,7 +41,11 @@ std::int64_t rows_of(const Tensor& t) {
 
 template <class T>
 CpuBackend<T>::CpuBackend(int threads) {
-  if (threads > 0) omp_set_num_threads(threads);
+  // An explicit count wins, then the user's OMP_NUM_THREADS, then the CPUs the process may use.
+  if (threads > 0)
+    omp_set_num_threads(threads);
+  else if (!std::getenv("OMP_NUM_THREADS"))
+    omp_set_num_threads(cpu::available_cpus());
 }
 
 template <class T>
@@ -199,7 +204,7 @@ void CpuBackend<T>::add(Tensor out, Tensor a, Tensor b) {
   const T* pa = a.data<T>();
   const T* pb = b.data<T>();
   const std::int64_t n = out.numel();
-#pragma omp parallel for simd schedule(static)
+#pragma omp parallel for simd schedule(static) if (cpu::worth_parallel(n))
   for (std::int64_t i = 0; i < n; ++i) o[i] = pa[i] + pb[i];
 }
 

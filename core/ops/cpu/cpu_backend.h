@@ -8,7 +8,8 @@ namespace gpt {
 template <class T>
 class CpuBackend final : public Backend {
  public:
-  // threads: OpenMP threads for this process; 0 keeps OpenMP's default.
+  // threads: OpenMP threads for this process; 0 means OMP_NUM_THREADS if set, else every CPU
+  // the process may use (affinity mask and cgroup quota).
   explicit CpuBackend(int threads = 0);
 
   std::string name() const override;

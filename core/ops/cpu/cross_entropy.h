@@ -7,13 +7,14 @@
 #include <limits>
 
 #include "core/ops/cpu/fast_math.h"
+#include "core/ops/cpu/parallel.h"
 
 namespace gpt::cpu {
 
 template <class T>
 void cross_entropy(T* losses, T* dlogits, const T* logits, const std::int32_t* targets, std::int64_t N, std::int64_t V,
                    std::int64_t real_vocab, double dloss) {
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (worth_parallel(N * V))
   for (std::int64_t i = 0; i < N; ++i) {
     const T* l = logits + i * V;
     T maxv = -std::numeric_limits<T>::infinity();

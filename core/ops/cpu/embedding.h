@@ -9,7 +9,7 @@ namespace gpt::cpu {
 template <class T>
 void embedding_forward(T* out, const std::int32_t* tokens, const T* wte, const T* wpe, std::int64_t B, std::int64_t T_,
                        std::int64_t C) {
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (worth_parallel(B * T_ * C))
   for (std::int64_t i = 0; i < B * T_; ++i) {
     const T* w = wte + static_cast<std::int64_t>(tokens[i]) * C;
     const T* p = wpe + (i % T_) * C;
@@ -24,7 +24,7 @@ template <class T>
 void embedding_backward(T* dwte, T* dwpe, const T* dout, const std::int32_t* tokens, std::int64_t B, std::int64_t T_,
                         std::int64_t C) {
   const std::int64_t blocks = (C + kColumnBlock - 1) / kColumnBlock;
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (worth_parallel(B * T_ * C))
   for (std::int64_t blk = 0; blk < blocks; ++blk) {
     const std::int64_t c0 = blk * kColumnBlock, c1 = std::min(C, c0 + kColumnBlock);
     for (std::int64_t i = 0; i < B * T_; ++i) {

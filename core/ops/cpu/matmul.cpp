@@ -16,7 +16,7 @@ namespace {
 template <class T>
 void gemm_loops(bool ta, bool tb, std::int64_t M, std::int64_t N, std::int64_t K, T alpha, const T* A, std::int64_t lda,
                 const T* B, std::int64_t ldb, T beta, T* C, std::int64_t ldc) {
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (worth_parallel(M * N * K))
   for (std::int64_t i = 0; i < M; ++i) {
     T* c = C + i * ldc;
     for (std::int64_t j = 0; j < N; ++j) c[j] = beta == T(0) ? T(0) : beta * c[j];
@@ -63,7 +63,7 @@ template <class T>
 void matmul_forward(T* out, const T* x, const T* w, const T* bias, std::int64_t N, std::int64_t IC, std::int64_t OC) {
   // Broadcasting the bias first lets the gemm add onto it (beta = 1): one pass over out, not two.
   if (bias) {
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (worth_parallel(N * OC))
     for (std::int64_t i = 0; i < N; ++i) std::copy_n(bias, OC, out + i * OC);
   }
   gemm<T>(false, true, N, OC, IC, T(1), x, IC, w, IC, bias ? T(1) : T(0), out, OC);
@@ -76,7 +76,7 @@ void matmul_backward(T* dx, T* dw, T* dbias, const T* dout, const T* x, const T*
   gemm<T>(true, false, OC, IC, N, T(1), dout, OC, x, IC, T(1), dw, IC);
   if (dbias) {
     const std::int64_t blocks = (OC + kColumnBlock - 1) / kColumnBlock;
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (worth_parallel(N * OC))
     for (std::int64_t blk = 0; blk < blocks; ++blk) {
       const std::int64_t c0 = blk * kColumnBlock, c1 = std::min(OC, c0 + kColumnBlock);
       for (std::int64_t i = 0; i < N; ++i)

@@ -7,13 +7,21 @@
 
 namespace gpt::cpu {
 
+// Below this much work (elements times inner loop length) a parallel region costs more than it
+// saves; with more threads than free cores far more, as each barrier waits for a thread that is
+// not running. Small tensors (the gradient checks' models, the biases) therefore run serially.
+constexpr std::int64_t kParallelMinWork = 1 << 15;
+inline bool worth_parallel(std::int64_t work) {
+  return work >= kParallelMinWork;
+}
+
 constexpr std::int64_t kReduceChunk = 1 << 14;
 
 template <class T, class F>
 double chunked_sum(const T* x, std::int64_t n, F term) {
   const std::int64_t chunks = (n + kReduceChunk - 1) / kReduceChunk;
   std::vector<double> partial(static_cast<std::size_t>(chunks), 0.0);
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (chunks > 1)
   for (std::int64_t c = 0; c < chunks; ++c) {
     const std::int64_t end = std::min(n, (c + 1) * kReduceChunk);
     double s = 0;
