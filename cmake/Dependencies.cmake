@@ -87,3 +87,16 @@ if(GPT_HAVE_CUDA)
     message(STATUS "NCCL not found: no NCCL communicator")
   endif()
 endif()
+
+# MPI (Debian's OpenMPI): CPU ranks' all-reduce and every multi-rank job's bootstrap. Optional,
+# since the bare GPU machine has none; without it `train` runs one rank.
+if(GPT_STAGED_DEPS)
+  set(MPI_CXX_FOUND FALSE)
+else()
+  find_package(MPI COMPONENTS CXX QUIET)
+endif()
+if(MPI_CXX_FOUND)
+  message(STATUS "MPI ${MPI_CXX_VERSION}: multi-rank training; mpiexec is ${MPIEXEC_EXECUTABLE}")
+else()
+  message(STATUS "MPI not found: single-rank training only")
+endif()

@@ -1,62 +1,148 @@
-// `train CONFIG.toml [--section.key=value ...]`: one training run described by a TOML file.
-// Exit codes: 0 done, 2 bad input (config, data, command line), 1 internal failure.
+// `train CONFIG.toml [--section.key=value ...]`: one training run described by a TOML file, on
+// one process or on every rank of `mpirun -np N` / `srun --mpi=pmix`.
+// Exit codes: 0 done, 2 bad input (config, data, command line), 1 internal failure. In a
+// multi-rank job a rank that fails during training ends the whole job (MPI_Abort).
 #include <CLI/CLI.hpp>
+#include <algorithm>
 #include <filesystem>
+#include <functional>
 #include <iostream>
+#include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "core/errors.h"
 #include "core/ops/make_backend.h"
 #include "dist/communicator.h"
+#include "dist/mpi_runtime.h"
 #include "train/run_config.h"
 #include "train/trainer.h"
+#ifdef GPT_HAVE_MPI
+#include "dist/mpi_communicator.h"
+#endif
+#ifdef GPT_HAVE_NCCL
+#include "core/ops/cuda/cuda_backend.h"
+#include "dist/nccl_communicator.h"
+#endif
 
 namespace {
 
-int fail(int code, const std::string& message) {
-  std::cerr << "error: " << message << std::endl;
-  return code;
+struct Failure {
+  int code = 0;  // 0: none
+  std::string message;
+};
+
+// Runs `work`, turning an exception into the exit code it deserves and its message.
+Failure attempt(const std::function<void()>& work) {
+  try {
+    work();
+    return {};
+  } catch (const gpt::InputError& e) {
+    return {2, e.what()};
+  } catch (const std::filesystem::filesystem_error& e) {
+    return {2, e.what()};
+  } catch (const std::exception& e) {
+    return {1, e.what()};
+  }
+}
+
+std::string rank_prefix(const gpt::Communicator& comm) {
+  return comm.world_size() > 1 ? "rank " + std::to_string(comm.rank()) + ": " : "";
+}
+
+// Setup failures are agreed on before anyone sends data, so no rank is left waiting: every rank
+// learns the worst exit code, and only the lowest failing rank prints (ranks usually fail alike,
+// e.g. on a bad config, and one line is enough).
+int agree_on_setup(gpt::Communicator& comm, const Failure& mine) {
+  const std::vector<std::uint64_t> codes = comm.all_gather_u64(static_cast<std::uint64_t>(mine.code));
+  const auto first = std::find_if(codes.begin(), codes.end(), [](std::uint64_t c) { return c != 0; });
+  if (first == codes.end()) return 0;
+  const bool everyone = std::all_of(codes.begin(), codes.end(), [](std::uint64_t c) { return c != 0; });
+  if (first - codes.begin() == comm.rank())
+    std::cerr << "error: " << (everyone ? "" : rank_prefix(comm)) << mine.message << std::endl;
+  return static_cast<int>(*std::max_element(codes.begin(), codes.end()));
+}
+
+std::vector<std::string> parse_overrides(const std::vector<std::string>& args) {
+  std::vector<std::string> overrides;
+  for (const std::string& arg : args) {
+    if (arg.rfind("--", 0) != 0 || arg.find('=') == std::string::npos || arg.find('.') == std::string::npos)
+      throw gpt::ConfigError("command line: '" + arg + "' is not of the form --section.key=value");
+    overrides.push_back(arg);
+  }
+  return overrides;
+}
+
+std::unique_ptr<gpt::Communicator> host_communicator() {
+#ifdef GPT_HAVE_MPI
+  if (gpt::MpiRuntime::launched()) return std::make_unique<gpt::MpiCommunicator>();
+#endif
+  return std::make_unique<gpt::SingleRank>();
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
+  std::optional<gpt::MpiRuntime> mpi;
+  std::unique_ptr<gpt::Communicator> host;
+  if (const Failure f = attempt([&] {
+        if (gpt::MpiRuntime::launched()) mpi.emplace(&argc, &argv);
+        host = host_communicator();
+      });
+      f.code) {
+    std::cerr << "error: " << f.message << std::endl;
+    return f.code;
+  }
+  const bool leader = host->rank() == 0;
+
   CLI::App app{
       "Train a GPT-2-style model from one TOML run description.\n"
-      "Any config key can be overridden as --section.key=value, e.g. --optim.lr=3e-4."};
+      "Any config key can be overridden as --section.key=value, e.g. --optim.lr=3e-4.\n"
+      "Several ranks: mpirun -np N train run.toml (or launch/train-mpi, or srun --mpi=pmix)."};
   std::string config_path;
   app.add_option("config", config_path, "the run's TOML file")->required();
   app.allow_extras();
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {
-    return app.exit(e);
+    return leader ? app.exit(e) : 0;
   } catch (const CLI::ParseError& e) {
-    return fail(2, e.what());
+    if (leader) std::cerr << "error: " << e.what() << std::endl;
+    return 2;  // every rank parsed the same command line
   }
 
-  try {
-    std::vector<std::string> overrides;
-    for (const std::string& arg : app.remaining()) {
-      if (arg.rfind("--", 0) != 0 || arg.find('=') == std::string::npos || arg.find('.') == std::string::npos)
-        throw gpt::ConfigError("command line: '" + arg + "' is not of the form --section.key=value");
-      overrides.push_back(arg);
-    }
-    const gpt::RunConfig config = gpt::load_run_config(config_path, overrides);
-    auto backend =
-        gpt::make_backend(config.train.backend, config.train.precision, static_cast<int>(config.train.threads));
-    gpt::SingleRank comm;
-    gpt::Trainer trainer(config, *backend, comm);
-    const gpt::TrainSummary summary = trainer.run(std::cout);
-    if (summary.first_val_loss)
-      std::cout << "val_loss " << *summary.first_val_loss << " -> " << *summary.last_val_loss << std::endl;
-    return 0;
-  } catch (const gpt::InputError& e) {
-    return fail(2, e.what());
-  } catch (const std::filesystem::filesystem_error& e) {
-    return fail(2, e.what());
-  } catch (const std::exception& e) {
-    return fail(1, e.what());
+  // Setup, rank-local: config, backend, data, model. Then the (collective) device communicator.
+  gpt::RunConfig config;
+  std::unique_ptr<gpt::Backend> backend;
+  std::unique_ptr<gpt::Communicator> device_comm;
+  std::optional<gpt::Trainer> trainer;
+  Failure setup = attempt([&] {
+    config = gpt::load_run_config(config_path, parse_overrides(app.remaining()));
+    backend = gpt::make_backend(config.train.backend, config.train.precision, static_cast<int>(config.train.threads),
+                                host->local_rank());
+  });
+  if (const int code = agree_on_setup(*host, setup)) return code;
+#ifdef GPT_HAVE_NCCL
+  if (auto* cuda = dynamic_cast<gpt::CudaBackend*>(backend.get()); cuda && host->world_size() > 1) {
+    setup =
+        attempt([&] { device_comm = std::make_unique<gpt::NcclCommunicator>(*host, *cuda, config.dist.timeout_s); });
+    if (const int code = agree_on_setup(*host, setup)) return code;
   }
+#endif
+  gpt::Communicator& comm = device_comm ? *device_comm : *host;
+  setup = attempt([&] { trainer.emplace(config, *backend, comm); });
+  if (const int code = agree_on_setup(*host, setup)) return code;
+
+  // Training: a failure on one rank must not leave the others blocked in a collective.
+  const Failure run = attempt([&] {
+    const gpt::TrainSummary summary = trainer->run(std::cout);
+    if (leader && summary.first_val_loss)
+      std::cout << "val_loss " << *summary.first_val_loss << " -> " << *summary.last_val_loss << std::endl;
+  });
+  if (run.code) {
+    std::cerr << "error: " << rank_prefix(comm) << run.message << std::endl;
+    if (comm.world_size() > 1) gpt::MpiRuntime::abort(run.code);
+  }
+  return run.code;
 }

@@ -24,6 +24,7 @@ void MetricsLog::write(const StepRecord& r) {
   put("grad_norm", r.grad_norm);
   put("ms", r.ms);
   put("tokens_per_s", r.tokens_per_s);
+  put("comm_ms", r.comm_ms);
   jsonl_ << j.dump() << '\n';
   jsonl_.flush();
 
@@ -41,6 +42,7 @@ void MetricsLog::write(const StepRecord& r) {
   if (r.grad_norm) add(" | norm %.3f", *r.grad_norm);
   if (r.ms) add(" | %.1f ms", *r.ms);
   if (r.tokens_per_s) add(" | %.0f tok/s", *r.tokens_per_s);
+  if (r.comm_ms) add(" | comm %.1f ms", *r.comm_ms);
   *console_ << line << std::endl;
 }
 

@@ -1,6 +1,7 @@
 #pragma once
 // What a run reports: one console line per log interval and the same as one JSON object per line
-// in <run.dir>/metrics.jsonl (keys: step, loss, val_loss, lr, grad_norm, ms, tokens_per_s).
+// in <run.dir>/metrics.jsonl (keys: step, loss, val_loss, lr, grad_norm, ms, tokens_per_s, and comm_ms on several
+// ranks).
 #include <cstdint>
 #include <filesystem>
 #include <fstream>
@@ -11,7 +12,7 @@ namespace gpt {
 
 struct StepRecord {
   std::int64_t step = 0;
-  std::optional<double> loss, val_loss, lr, grad_norm, ms, tokens_per_s;
+  std::optional<double> loss, val_loss, lr, grad_norm, ms, tokens_per_s, comm_ms;
 };
 
 class MetricsLog {

@@ -1,40 +1,76 @@
 #include "train/optimizer.h"
 
+#include <algorithm>
 #include <cmath>
 
 namespace gpt {
+namespace {
+
+Tensor range_of(const Tensor& flat, std::int64_t begin, std::int64_t size) {
+  return Tensor(static_cast<char*>(flat.ptr) + static_cast<std::size_t>(begin) * dtype_size(flat.dtype), flat.dtype,
+                {size});
+}
+
+}  // namespace
 
 double clip_scale(double norm, double max_norm) {
   if (max_norm <= 0 || norm <= max_norm) return 1.0;
   return max_norm / (norm + 1e-6);
 }
 
-AdamW::AdamW(GPT& model, const OptimConfig& config) : model_(&model), config_(config) {
-  const std::size_t bytes = model.params().bytes();
+AdamW::AdamW(GPT& model, const OptimConfig& config) : AdamW(model, config, {{0, model.flat_numel()}}) {}
+
+AdamW::AdamW(GPT& model, const OptimConfig& config, std::vector<FlatRange> owned)
+    : model_(&model), config_(config), owned_(std::move(owned)) {
+  std::int64_t numel = 0;
+  for (const FlatRange& r : owned_) {
+    state_offset_.push_back(numel);
+    numel += r.size();
+  }
+  const std::size_t bytes = static_cast<std::size_t>(numel) * dtype_size(model.backend().param_dtype());
   m_ = Buffer(model.backend(), bytes);
   v_ = Buffer(model.backend(), bytes);
+  model.backend().zero(Tensor(m_.get(), model.backend().param_dtype(), {numel}));
+  model.backend().zero(Tensor(v_.get(), model.backend().param_dtype(), {numel}));
 }
 
-double AdamW::grad_norm() const {
-  return std::sqrt(model_->backend().sum_squares(model_->grads()));
+double AdamW::grad_sum_squares() const {
+  double total = 0;
+  for (const FlatRange& r : owned_)
+    total += model_->backend().sum_squares(range_of(model_->grads(), r.begin, r.size()));
+  return total;
 }
 
-double AdamW::step(double lr, double max_norm) {
-  const double norm = grad_norm();
+void AdamW::update(double lr, double grad_scale) {
   ++step_;
   AdamWStep s;
   s.lr = lr;
   s.beta1 = config_.beta1;
   s.beta2 = config_.beta2;
   s.eps = config_.eps;
-  s.grad_scale = clip_scale(norm, max_norm);
+  s.grad_scale = grad_scale;
   s.step = step_;
-  const DType dtype = model_->backend().param_dtype();
-  for (const ParamInfo& p : model_->table().entries()) {
-    s.weight_decay = p.decay ? config_.weight_decay : 0.0;
-    model_->backend().adamw(model_->param(p), model_->grad(p), tensor_in(m_.get(), dtype, p),
-                            tensor_in(v_.get(), dtype, p), s);
+  Backend& be = model_->backend();
+  const DType dtype = be.param_dtype();
+  const std::int64_t total = static_cast<std::int64_t>(m_.bytes() / dtype_size(dtype));
+  const Tensor m(m_.get(), dtype, {total}), v(v_.get(), dtype, {total});
+  // Each owned range, cut at tensor boundaries: weight decay depends on the tensor.
+  for (std::size_t k = 0; k < owned_.size(); ++k) {
+    const FlatRange& r = owned_[k];
+    for (const ParamInfo& p : model_->table().entries()) {
+      const std::int64_t begin = std::max(r.begin, p.offset), end = std::min(r.end, p.offset + p.numel);
+      if (begin >= end) continue;
+      s.weight_decay = p.decay ? config_.weight_decay : 0.0;
+      const std::int64_t state = state_offset_[k] + (begin - r.begin);
+      be.adamw(range_of(model_->params(), begin, end - begin), range_of(model_->grads(), begin, end - begin),
+               range_of(m, state, end - begin), range_of(v, state, end - begin), s);
+    }
   }
+}
+
+double AdamW::step(double lr, double max_norm) {
+  const double norm = std::sqrt(grad_sum_squares());
+  update(lr, clip_scale(norm, max_norm));
   model_->refresh_weights();
   return norm;
 }

@@ -1,7 +1,9 @@
 #pragma once
-// AdamW over a model's parameter table with global-norm gradient clipping. The two moments are
-// flat buffers with the parameters' layout.
+// AdamW over ranges of a model's flat buffers with global-norm gradient clipping. A rank updates
+// either the whole buffer (data parallelism: every rank the same update) or only its own ZeRO-1
+// slices, and then holds moments for those slices alone.
 #include <cstdint>
+#include <vector>
 
 #include "core/model/gpt.h"
 #include "train/run_config.h"
@@ -10,17 +12,27 @@ namespace gpt {
 
 class AdamW {
  public:
-  AdamW(GPT& model, const OptimConfig& config);
+  AdamW(GPT& model, const OptimConfig& config);  // owns the whole flat buffer
+  AdamW(GPT& model, const OptimConfig& config, std::vector<FlatRange> owned);
 
-  // √(Σ g²) over every gradient.
-  double grad_norm() const;
-  // Clips to max_norm (0: no clipping) and applies one update at learning rate lr.
-  // Returns the pre-clip gradient norm.
+  const std::vector<FlatRange>& owned() const { return owned_; }
+  std::size_t state_bytes() const { return m_.bytes() + v_.bytes(); }
+
+  // Σ g² over the owned ranges.
+  double grad_sum_squares() const;
+  // One update of the owned ranges at learning rate lr, gradients multiplied by grad_scale
+  // (the clip factor). Does not refresh the model's compute weights.
+  void update(double lr, double grad_scale);
+
+  // The one-process step: clip to max_norm (0: no clipping) by the norm over everything owned,
+  // update, refresh the compute weights. Returns the pre-clip gradient norm.
   double step(double lr, double max_norm);
 
  private:
   GPT* model_;
   OptimConfig config_;
+  std::vector<FlatRange> owned_;
+  std::vector<std::int64_t> state_offset_;  // where each owned range starts in m_ and v_
   Buffer m_, v_;
   std::int64_t step_ = 0;
 };

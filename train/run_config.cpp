@@ -309,6 +309,10 @@ const std::vector<Key>& keys() {
       integer("checkpoint.interval", &R::checkpoint, &CheckpointConfig::interval, 0),
       integer("checkpoint.keep_last", &R::checkpoint, &CheckpointConfig::keep_last, 0),
 
+      integer("dist.zero_stage", &R::dist, &DistConfig::zero_stage, 0, 1),
+      number("dist.bucket_mb", &R::dist, &DistConfig::bucket_mb, kPositive),
+      number("dist.timeout_s", &R::dist, &DistConfig::timeout_s, kPositive),
+
       path("run.dir", &R::run, &RunDirConfig::dir),
 
       integer("log.interval", &R::log, &LogConfig::interval, 1),
@@ -563,6 +567,17 @@ RunConfig parse_run_config(const std::string& toml_text, const std::string& sour
   cfg.data.val = resolve(cfg.data.val, base_dir);
   cfg.resolved_toml = to_resolved_toml(cfg);
   return cfg;
+}
+
+void check_world_size(const RunConfig& config, int world_size) {
+  const TrainConfig& t = config.train;
+  const std::int64_t per_step = t.micro_batch * t.seq_len * world_size;
+  if (t.batch_tokens % per_step == 0) return;
+  throw ConfigError("train.batch_tokens (" + std::to_string(t.batch_tokens) +
+                    ") must be a whole multiple of train.micro_batch * train.seq_len * ranks (" +
+                    std::to_string(t.micro_batch) + " * " + std::to_string(t.seq_len) + " * " +
+                    std::to_string(world_size) + " = " + std::to_string(per_step) +
+                    "): every rank runs the same whole number of micro-batches per step");
 }
 
 RunConfig load_run_config(const fs::path& path, const std::vector<std::string>& overrides) {

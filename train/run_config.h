@@ -27,7 +27,7 @@ struct TrainConfig {
   std::uint64_t seed = 1337;
   std::string backend = "auto";    // auto | cpu | cuda
   std::string precision = "fp32";  // fp32 | bf16
-  std::int64_t threads = 0;        // CPU threads per rank; 0: OpenMP's default
+  std::int64_t threads = 0;        // CPU threads per rank; 0: OMP_NUM_THREADS, else the CPUs available
   bool recompute_mlp = false;      // recompute the MLP activation in the backward instead of storing it
 
   std::int64_t accumulation_steps(std::int64_t world_size = 1) const {
@@ -57,6 +57,12 @@ struct CheckpointConfig {
   std::int64_t keep_last = 3;
 };
 
+struct DistConfig {
+  std::int64_t zero_stage = 0;  // 0: plain data parallelism; 1: optimizer state sharded over ranks (ZeRO-1)
+  double bucket_mb = 25;        // gradients travel in buckets of about this many MiB
+  double timeout_s = 300;       // a collective pending longer than this ends the job (NCCL watchdog)
+};
+
 struct RunDirConfig {
   std::filesystem::path dir = "runs/default";  // relative to the working directory
 };
@@ -73,6 +79,7 @@ struct RunConfig {
   OptimConfig optim;
   EvalConfig eval;
   CheckpointConfig checkpoint;
+  DistConfig dist;
   RunDirConfig run;
   LogConfig log;
 
@@ -83,6 +90,10 @@ struct RunConfig {
 // ConfigError naming the key and its line (or "command line") for unknown keys, wrong types and
 // out-of-range values, and when the file cannot be read or parsed.
 RunConfig load_run_config(const std::filesystem::path& path, const std::vector<std::string>& overrides);
+
+// Throws ConfigError unless train.batch_tokens splits into whole micro-batches on every one of
+// world_size ranks (the accumulation steps per rank).
+void check_world_size(const RunConfig& config, int world_size);
 
 // The same from TOML text; relative data paths resolve against `base_dir`.
 RunConfig parse_run_config(const std::string& toml_text, const std::string& source_name,

@@ -5,11 +5,13 @@
 #include <filesystem>
 #include <fstream>
 #include <iomanip>
+#include <sstream>
 #include <stdexcept>
 #include <string>
 
 #include "core/errors.h"
 #include "core/rng.h"
+#include "train/consistency.h"
 #include "train/metrics.h"
 #include "train/schedule.h"
 
@@ -24,6 +26,17 @@ std::optional<TokenFile> open_optional(const std::filesystem::path& path, std::i
   return std::optional<TokenFile>(std::in_place, path, vocab);
 }
 
+std::int64_t bucket_elements(const RunConfig& c, const Backend& backend) {
+  return static_cast<std::int64_t>(c.dist.bucket_mb * (1 << 20) /
+                                   static_cast<double>(dtype_size(backend.param_dtype())));
+}
+
+// The comparison all ranks must pass before they can exchange anything.
+const RunConfig& checked(const RunConfig& config, const Communicator& comm) {
+  check_world_size(config, comm.world_size());
+  return config;
+}
+
 void write_text_file(const std::filesystem::path& path, const std::string& text) {
   std::ofstream out(path, std::ios::trunc);
   out << text;
@@ -33,13 +46,16 @@ void write_text_file(const std::filesystem::path& path, const std::string& text)
 }  // namespace
 
 Trainer::Trainer(const RunConfig& config, Backend& backend, Communicator& comm)
-    : config_(config),
+    : config_(checked(config, comm)),
       comm_(&comm),
       train_file_(config.data.train, config.model.real_vocab_size),
       val_file_(open_optional(config.data.val, config.model.real_vocab_size)),
       train_sampler_(train_file_, config.data.sampling, config.train.seq_len, config.train.seed),
-      model_(config.model, backend, {.recompute_mlp = config.train.recompute_mlp}),
-      optimizer_(model_, config.optim) {
+      model_(config.model, backend,
+             {.recompute_mlp = config.train.recompute_mlp, .flat_multiple = BucketPlan::unit(comm.world_size())}),
+      sync_(comm, model_, bucket_elements(config, backend), config.dist.zero_stage == 1),
+      optimizer_(sync_.sharded() ? AdamW(model_, config.optim, sync_.plan().slices(comm.rank()))
+                                 : AdamW(model_, config.optim)) {
   if (val_file_) val_sampler_.emplace(*val_file_, Sampling::epoch, config.train.seq_len, kValidationSeed);
   const std::size_t n = static_cast<std::size_t>(config.train.micro_batch * config.train.seq_len);
   inputs_.resize(n);
@@ -47,45 +63,82 @@ Trainer::Trainer(const RunConfig& config, Backend& backend, Communicator& comm)
   model_.init_weights(config.train.seed);
 }
 
-StepResult Trainer::train_step(std::int64_t step) {
+void Trainer::join_ranks() {
+  if (joined_) return;
+  joined_ = true;
+  if (comm_->world_size() == 1) return;
+  // Every rank computes the same init; broadcasting rank 0's makes that a fact, not a hope.
+  comm_->broadcast(model_.params(), 0);
+  comm_->wait();
+  model_.refresh_weights();
+  check_same_parameters(*comm_, model_, "at start");
+}
+
+std::int64_t Trainer::first_sequence(std::int64_t step, std::int64_t micro) const {
   const TrainConfig& t = config_.train;
-  const std::int64_t world = comm_->world_size(), rank = comm_->rank();
-  const std::int64_t accum = t.accumulation_steps(world);
   const std::int64_t sequences_per_step = t.batch_tokens / t.seq_len;
+  return step * sequences_per_step + (micro * comm_->world_size() + comm_->rank()) * t.micro_batch;
+}
+
+StepResult Trainer::train_step(std::int64_t step) {
+  join_ranks();
+  const TrainConfig& t = config_.train;
+  const std::int64_t world = comm_->world_size();
+  const std::int64_t accum = t.accumulation_steps(world);
   const std::uint64_t dropout_root = rng::derive(t.seed, kDropoutStream);
 
   model_.zero_grads();
   double loss_sum = 0;
   for (std::int64_t micro = 0; micro < accum; ++micro) {
-    // Rank r's share of micro-batch m: global sequences interleave ranks within each micro-batch.
-    const std::int64_t first = step * sequences_per_step + (micro * world + rank) * t.micro_batch;
+    const std::int64_t first = first_sequence(step, micro);
     train_sampler_.fill(first, t.micro_batch, inputs_.data(), targets_.data());
     ForwardOptions options;
     options.training = true;
     options.dropout_key = rng::derive(dropout_root, static_cast<std::uint64_t>(first));
     options.loss_scale = 1.0 / static_cast<double>(t.micro_batch * t.seq_len * accum * world);
     loss_sum += model_.forward({inputs_.data(), targets_.data(), t.micro_batch, t.seq_len}, options);
-    model_.backward();
+    // Gradients travel once per step: during the last micro-batch's backward.
+    const bool last = micro + 1 == accum;
+    model_.backward(last && world > 1 ? sync_.listener() : GradReadyFn());
   }
-  comm_->all_reduce_mean(model_.grads());
+  sync_.finish();
+  double comm_ms = sync_.blocked_ms();
   const double loss = comm_->all_reduce_sum(loss_sum / static_cast<double>(accum)) / static_cast<double>(world);
   if (!std::isfinite(loss))
     throw std::runtime_error("training loss is " + std::to_string(loss) + " at step " + std::to_string(step + 1) +
                              "; lower optim.lr or check the data");
   StepResult result{.loss = loss, .lr = learning_rate(config_.optim, t.max_steps, step)};
-  result.grad_norm = optimizer_.step(result.lr, t.grad_clip);
+  // ZeRO-1: each rank holds the summed gradients of its own slices only.
+  double squares = optimizer_.grad_sum_squares();
+  if (sync_.sharded()) squares = comm_->all_reduce_sum(squares);
+  result.grad_norm = std::sqrt(squares);
+  optimizer_.update(result.lr, clip_scale(result.grad_norm, t.grad_clip));
+  if (sync_.sharded() && world > 1) {
+    const auto start = std::chrono::steady_clock::now();
+    const Tensor params = model_.params();
+    for (const FlatRange& b : sync_.plan().buckets())
+      comm_->all_gather(
+          Tensor(static_cast<char*>(params.ptr) + static_cast<std::size_t>(b.begin) * dtype_size(params.dtype),
+                 params.dtype, {b.size()}));
+    comm_->wait();
+    comm_ms += std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
+  }
+  model_.refresh_weights();
+  result.comm_ms = comm_ms;
   return result;
 }
 
 double Trainer::evaluate() {
   if (!val_sampler_) throw std::logic_error("evaluate() without data.val");
+  join_ranks();
   const TrainConfig& t = config_.train;
   double total = 0;
-  for (std::int64_t b = 0; b < config_.eval.batches; ++b) {
+  // The same windows whatever the world size; ranks take turns.
+  for (std::int64_t b = comm_->rank(); b < config_.eval.batches; b += comm_->world_size()) {
     val_sampler_->fill(b * t.micro_batch, t.micro_batch, inputs_.data(), targets_.data());
     total += model_.forward({inputs_.data(), targets_.data(), t.micro_batch, t.seq_len}, ForwardOptions{});
   }
-  return total / static_cast<double>(config_.eval.batches);
+  return comm_->all_reduce_sum(total) / static_cast<double>(config_.eval.batches);
 }
 
 TrainSummary Trainer::run(std::ostream& console) {
@@ -97,15 +150,17 @@ TrainSummary Trainer::run(std::ostream& console) {
     write_text_file(config_.run.dir / "config.toml", config_.resolved_toml);
     log.emplace(console, config_.run.dir / "metrics.jsonl", t.max_steps);
     console << "model: " << model_.table().parameter_count() << " parameters, backend " << model_.backend().name()
-            << ", " << t.accumulation_steps(comm_->world_size()) << " micro-batch(es) of " << t.micro_batch << "x"
-            << t.seq_len << " per step\n";
+            << ", " << comm_->world_size() << " rank(s) (" << comm_->name() << "), "
+            << t.accumulation_steps(comm_->world_size()) << " micro-batch(es) of " << t.micro_batch << "x" << t.seq_len
+            << " per rank per step\n";
     const double mib = 1.0 / (1 << 20);
-    console << std::fixed << std::setprecision(1)
-            << "memory: " << static_cast<double>(model_.parameter_buffer_bytes()) * mib
-            << " MiB parameters and gradients, " << 2.0 * static_cast<double>(model_.params().bytes()) * mib
-            << " MiB AdamW moments, " << static_cast<double>(model_.activation_bytes(t.micro_batch, t.seq_len)) * mib
-            << " MiB activations\n"
-            << std::defaultfloat;
+    std::ostringstream memory;
+    memory << std::fixed << std::setprecision(1)
+           << "memory: " << static_cast<double>(model_.parameter_buffer_bytes()) * mib
+           << " MiB parameters and gradients, " << static_cast<double>(optimizer_.state_bytes()) * mib
+           << " MiB AdamW moments" << (sync_.sharded() ? " (this rank's ZeRO-1 shard)" : "") << ", "
+           << static_cast<double>(model_.activation_bytes(t.micro_batch, t.seq_len)) * mib << " MiB activations\n";
+    console << memory.str();
   }
 
   TrainSummary summary;
@@ -133,10 +188,12 @@ TrainSummary Trainer::run(std::ostream& console) {
       record.grad_norm = result.grad_norm;
       record.ms = ms;
       record.tokens_per_s = static_cast<double>(t.batch_tokens) / (ms / 1000.0);
+      if (comm_->world_size() > 1) record.comm_ms = result.comm_ms;
     }
     if (eval_now) record.val_loss = summary.last_val_loss = evaluate();
     if (log && (log_now || eval_now)) log->write(record);
   }
+  if (comm_->world_size() > 1) check_same_parameters(*comm_, model_, "after step " + std::to_string(summary.steps));
   return summary;
 }
 

@@ -41,14 +41,17 @@ class Arena {
 GPT::GPT(const ModelConfig& config, Backend& backend, ExecutionOptions execution)
     : config_(config), execution_(execution), backend_(&backend), table_(config) {
   config_.validate();
-  const auto numel = static_cast<std::size_t>(table_.buffer_numel());
+  if (execution_.flat_multiple < 1) throw std::invalid_argument("flat_multiple must be at least 1");
+  flat_numel_ =
+      (table_.buffer_numel() + execution_.flat_multiple - 1) / execution_.flat_multiple * execution_.flat_multiple;
+  const auto numel = static_cast<std::size_t>(flat_numel_);
   params_ = Buffer(backend, numel * dtype_size(param_dtype()));
   grads_ = Buffer(backend, numel * dtype_size(param_dtype()));
   if (act_dtype() != param_dtype()) weights_ = Buffer(backend, numel * dtype_size(act_dtype()));
 }
 
 Tensor GPT::flat(const Buffer& b, DType dtype) const {
-  return Tensor(b.get(), dtype, {table_.buffer_numel()});
+  return Tensor(b.get(), dtype, {flat_numel_});
 }
 
 const ParamInfo& GPT::lm_head() const {
@@ -63,6 +66,7 @@ void GPT::init_weights(std::uint64_t seed) {
   const double std_normal = 0.02;
   const double std_residual = 0.02 / std::sqrt(2.0 * static_cast<double>(config_.n_layer));
   std::vector<float> host;
+  backend_->zero(params());  // alignment gaps and padding too: checksums cover the whole buffer
   for (const ParamInfo& p : table_.entries()) {
     host.assign(static_cast<std::size_t>(p.numel), 0.0f);
     const std::uint64_t key = rng::derive(seed, hash_name(p.name));
@@ -212,9 +216,17 @@ double GPT::forward(const Batch& batch, const ForwardOptions& options) {
   return be.sum(a.losses) / static_cast<double>(batch.B * batch.T);
 }
 
-void GPT::backward() {
+void GPT::backward(const GradReadyFn& ready) {
   if (!(last_.loss_scale > 0)) throw std::logic_error("backward() needs a forward with loss_scale > 0");
   Backend& be = *backend_;
+  // The table is wte, wpe, h.0 ... h.{L-1}, ln_f[, lm_head]: layer l spans from its ln_1 to the
+  // next layer's ln_1 (ln_f after the last), and wte/wpe (tied: also the LM head) finish last.
+  auto layer_start = [&](std::int64_t l) {
+    return l < config_.n_layer ? table_.at(layer_param(l, "ln_1.weight")).offset : table_.at("ln_f.weight").offset;
+  };
+  auto notify = [&](std::int64_t begin, std::int64_t end) {
+    if (ready && end > begin) ready(begin, end);
+  };
   Activations& a = acts_;
   const int NH = static_cast<int>(config_.n_head);
   auto dbias = [&](std::int64_t l, const char* name) { return config_.bias ? grad(layer_param(l, name)) : Tensor(); };
@@ -230,6 +242,7 @@ void GPT::backward() {
   be.zero(a.dresid);
   be.layernorm_backward(a.dresid, grad("ln_f.weight"), config_.bias ? grad("ln_f.bias") : Tensor(), a.dln,
                         a.residual[config_.n_layer], weight("ln_f.weight"), a.lnf_mean, a.lnf_rstd);
+  notify(layer_start(config_.n_layer), flat_numel_);  // ln_f, the untied LM head, the padding
 
   for (std::int64_t l = config_.n_layer - 1; l >= 0; --l) {
     Layer& y = a.layers[static_cast<std::size_t>(l)];
@@ -255,9 +268,11 @@ void GPT::backward() {
                        weight(layer_param(l, "attn.c_attn.weight")));
     be.layernorm_backward(a.dresid, grad(layer_param(l, "ln_1.weight")), dbias(l, "ln_1.bias"), a.dln, a.residual[l],
                           weight(layer_param(l, "ln_1.weight")), y.ln1_mean, y.ln1_rstd);
+    notify(layer_start(l), layer_start(l + 1));
   }
   if (dropout_on()) be.dropout_backward(a.dresid, a.dresid, config_.dropout, dropout_site(0));
   be.embedding_backward(grad("wte.weight"), grad("wpe.weight"), a.dresid, a.inputs);
+  notify(0, layer_start(0));
 }
 
 }  // namespace gpt

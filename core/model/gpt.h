@@ -2,6 +2,7 @@
 // GPT-2, defined once: parameter table, initialisation, forward and backward, all expressed as
 // calls on a Backend. Nothing here knows whether the numbers live on a CPU or a GPU.
 #include <cstdint>
+#include <functional>
 #include <vector>
 
 #include "core/model/model_config.h"
@@ -23,7 +24,15 @@ struct ExecutionOptions {
   // Keep one shared buffer for the MLP's activation output (B·T·hidden, the largest per-layer
   // activation) and recompute it from the stored pre-activation in the backward.
   bool recompute_mlp = false;
+  // The flat buffers are padded with zeros to a multiple of this many elements: sharding them
+  // over W ranks (ZeRO) needs equal slices.
+  std::int64_t flat_multiple = 1;
 };
+
+// Called by backward() each time the gradients of [begin, end) of the flat buffer are final for
+// this micro-batch, in the order they finish (last layer first), so they can travel to the other
+// ranks while the backward goes on.
+using GradReadyFn = std::function<void(std::int64_t begin, std::int64_t end)>;
 
 struct ForwardOptions {
   bool training = false;          // enables dropout
@@ -41,7 +50,9 @@ class GPT {
   const ParamTable& table() const { return table_; }
   Backend& backend() const { return *backend_; }
 
-  // The flat buffers (table().buffer_numel() elements) and views of one tensor: master
+  // Elements of each flat buffer: table().buffer_numel() rounded up to flat_multiple.
+  std::int64_t flat_numel() const { return flat_numel_; }
+  // The flat buffers (flat_numel() elements) and views of one tensor: master
   // parameters and gradients in the backend's param_dtype, and the compute copy of the weights
   // the ops read, in its act_dtype (the same memory as the masters when the dtypes agree).
   Tensor params() const { return flat(params_, param_dtype()); }
@@ -66,7 +77,9 @@ class GPT {
   // Returns the mean loss over B·T positions (0 when batch.targets is null).
   double forward(const Batch& batch, const ForwardOptions& options);
   // Accumulates parameter gradients of the last forward's objective (needs loss_scale > 0).
-  void backward();
+  // `ready`, if given, hears of every range of the flat buffer whose gradients are complete; the
+  // ranges cover [0, flat_numel()) exactly once.
+  void backward(const GradReadyFn& ready = {});
 
   // Bytes of the one activation buffer for micro-batches of B sequences of T tokens, and of the
   // flat parameter-shaped buffers (masters, gradients, compute weights when separate).
@@ -106,6 +119,7 @@ class GPT {
   ExecutionOptions execution_;
   Backend* backend_;
   ParamTable table_;
+  std::int64_t flat_numel_ = 0;
   Buffer params_, grads_;
   Buffer weights_;  // allocated only when act_dtype differs from param_dtype
   Buffer act_buffer_;

@@ -24,6 +24,12 @@ struct ParamInfo {
   ParamInit init = ParamInit::zeros;
 };
 
+// A range [begin, end) of the flat parameter-shaped buffers, in elements.
+struct FlatRange {
+  std::int64_t begin = 0, end = 0;
+  std::int64_t size() const { return end - begin; }
+};
+
 class ParamTable {
  public:
   // Offsets are rounded up to this many elements so every tensor starts 256-byte aligned on any dtype.

@@ -9,13 +9,15 @@
 namespace gpt {
 namespace {
 
-std::unique_ptr<Backend> make_cuda(const std::string& precision) {
+std::unique_ptr<Backend> make_cuda(const std::string& precision, int local_rank) {
 #ifdef GPT_HAVE_CUDA
-  if (cuda_device_count() == 0)
-    throw ConfigError("train.backend = \"cuda\": no CUDA device is visible (no GPU, or no driver)");
-  return std::make_unique<CudaBackend>(precision == "bf16" ? DType::bf16 : DType::f32);
+  const int devices = cuda_device_count();
+  if (devices == 0) throw ConfigError("train.backend = \"cuda\": no CUDA device is visible (no GPU, or no driver)");
+  // One GPU per rank on a node; more ranks than GPUs would share one, which NCCL refuses.
+  return std::make_unique<CudaBackend>(precision == "bf16" ? DType::bf16 : DType::f32, local_rank % devices);
 #else
   (void)precision;
+  (void)local_rank;
   throw ConfigError("train.backend = \"cuda\": this build has no CUDA backend (nvcc was not found when configuring)");
 #endif
 }
@@ -30,8 +32,9 @@ bool cuda_available() {
 
 }  // namespace
 
-std::unique_ptr<Backend> make_backend(const std::string& name, const std::string& precision, int cpu_threads) {
-  if (name == "cuda" || (name == "auto" && cuda_available())) return make_cuda(precision);
+std::unique_ptr<Backend> make_backend(const std::string& name, const std::string& precision, int cpu_threads,
+                                      int local_rank) {
+  if (name == "cuda" || (name == "auto" && cuda_available())) return make_cuda(precision, local_rank);
   if (name == "cpu" || name == "auto") {
     if (precision != "fp32")
       throw ConfigError("train.precision = \"" + precision + "\": the CPU backend computes in fp32 only");

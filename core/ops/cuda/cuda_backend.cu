@@ -325,6 +325,14 @@ void CudaBackend::convert(Tensor dst, Tensor src) {
     run(dst.data<bf16>(), src.data<bf16>());
 }
 
+void* CudaBackend::stream() const {
+  return impl_->stream;
+}
+
+int CudaBackend::device() const {
+  return impl_->device;
+}
+
 void CudaBackend::synchronize() {
   GPT_CUDA_CHECK(cudaStreamSynchronize(impl_->stream));
 }

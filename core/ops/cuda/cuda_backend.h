@@ -21,6 +21,11 @@ class CudaBackend final : public Backend {
   DType param_dtype() const override { return DType::f32; }
   DType act_dtype() const override { return act_; }
 
+  // The cudaStream_t every op is issued on (as void*, so this header needs no CUDA headers), and
+  // the device: a communicator orders its own stream after this one.
+  void* stream() const;
+  int device() const;
+
   void* allocate(std::size_t bytes) override;
   void release(void* ptr) noexcept override;
   void upload(Tensor dst, const float* src) override;

@@ -1,0 +1,60 @@
+#pragma once
+// Gradient averaging across ranks, once per optimizer step, in fixed buckets that start as soon
+// as the backward has finished their layers. Plain data parallelism all-reduces each bucket;
+// ZeRO-1 reduce-scatters it, so each rank ends up with the summed gradients of its own slice.
+#include <chrono>
+#include <cstdint>
+#include <vector>
+
+#include "core/model/gpt.h"
+#include "dist/communicator.h"
+
+namespace gpt {
+
+// The flat buffer cut into consecutive buckets of about bucket_elems. Every bucket's length
+// divides by world·ParamTable::kAlign, so rank r's slice (for ZeRO) is equal-sized and aligned.
+class BucketPlan {
+ public:
+  // flat_numel must be a multiple of unit(world).
+  BucketPlan(std::int64_t flat_numel, std::int64_t bucket_elems, int world);
+  static std::int64_t unit(int world) { return static_cast<std::int64_t>(world) * ParamTable::kAlign; }
+
+  const std::vector<FlatRange>& buckets() const { return buckets_; }
+  FlatRange slice(std::size_t bucket, int rank) const;  // rank's share of one bucket
+  std::vector<FlatRange> slices(int rank) const;        // rank's share of every bucket
+
+ private:
+  std::vector<FlatRange> buckets_;
+  int world_;
+};
+
+class GradientSync {
+ public:
+  // grads: the model's flat gradient buffer. sharded: ZeRO-1 (reduce-scatter) instead of all-reduce.
+  GradientSync(Communicator& comm, const GPT& model, std::int64_t bucket_elems, bool sharded);
+
+  const BucketPlan& plan() const { return plan_; }
+  bool sharded() const { return sharded_; }
+
+  // Give this to the backward of a step's last micro-batch: buckets start as they complete.
+  GradReadyFn listener();
+  // Starts whatever has not started (all of it when no listener ran) and waits for everything.
+  // Gradients are summed over ranks (the loss scale already divides by the global batch).
+  void finish();
+  // Milliseconds this step spent blocked on communication (in finish()).
+  double blocked_ms() const { return blocked_ms_; }
+
+ private:
+  void mark_ready(std::int64_t begin, std::int64_t end);
+  void start(std::size_t bucket);
+
+  Communicator* comm_;
+  Tensor grads_;
+  BucketPlan plan_;
+  bool sharded_;
+  std::vector<std::int64_t> ready_;  // elements of each bucket with final gradients
+  std::vector<bool> started_;
+  double blocked_ms_ = 0;
+};
+
+}  // namespace gpt
