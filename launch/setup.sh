@@ -4,9 +4,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-packages=(cmake ninja-build g++ libgtest-dev libtomlplusplus-dev libdnnl-dev nlohmann-json3-dev libcli11-dev)
+packages=(cmake ninja-build g++ libgtest-dev libtomlplusplus-dev libdnnl-dev nlohmann-json3-dev libcli11-dev
+  openmpi-bin libopenmpi-dev)
 if [[ "${1:-}" == "--tests" ]]; then
-  packages+=(python3-torch python3-numpy)
+  packages+=(python3-torch python3-numpy slurm-wlm munge)
 fi
 
 missing=()

@@ -4,6 +4,8 @@
 // multi-rank job a rank that fails during training ends the whole job (MPI_Abort).
 #include <CLI/CLI.hpp>
 #include <algorithm>
+#include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <functional>
 #include <iostream>
@@ -74,6 +76,18 @@ std::vector<std::string> parse_overrides(const std::vector<std::string>& args) {
   return overrides;
 }
 
+// GPT_INJECT_FAILURE="RANK:STEP" makes that rank throw after that step: how the tests check
+// that one failing rank ends the whole job instead of hanging it.
+std::function<void(std::int64_t)> failure_injection(int rank) {
+  const char* spec = std::getenv("GPT_INJECT_FAILURE");
+  int fail_rank = -1;
+  long long fail_step = -1;
+  if (!spec || std::sscanf(spec, "%d:%lld", &fail_rank, &fail_step) != 2 || fail_rank != rank) return {};
+  return [fail_step](std::int64_t step) {
+    if (step == fail_step) throw std::runtime_error("injected failure after step " + std::to_string(step));
+  };
+}
+
 std::unique_ptr<gpt::Communicator> host_communicator() {
 #ifdef GPT_HAVE_MPI
   if (gpt::MpiRuntime::launched()) return std::make_unique<gpt::MpiCommunicator>();
@@ -136,7 +150,7 @@ int main(int argc, char** argv) {
 
   // Training: a failure on one rank must not leave the others blocked in a collective.
   const Failure run = attempt([&] {
-    const gpt::TrainSummary summary = trainer->run(std::cout);
+    const gpt::TrainSummary summary = trainer->run(std::cout, failure_injection(comm.rank()));
     if (leader && summary.first_val_loss)
       std::cout << "val_loss " << *summary.first_val_loss << " -> " << *summary.last_val_loss << std::endl;
   });

@@ -141,7 +141,7 @@ double Trainer::evaluate() {
   return comm_->all_reduce_sum(total) / static_cast<double>(config_.eval.batches);
 }
 
-TrainSummary Trainer::run(std::ostream& console) {
+TrainSummary Trainer::run(std::ostream& console, const std::function<void(std::int64_t)>& after_step) {
   const bool leader = comm_->rank() == 0;
   const TrainConfig& t = config_.train;
   std::optional<MetricsLog> log;
@@ -192,6 +192,7 @@ TrainSummary Trainer::run(std::ostream& console) {
     }
     if (eval_now) record.val_loss = summary.last_val_loss = evaluate();
     if (log && (log_now || eval_now)) log->write(record);
+    if (after_step) after_step(done);
   }
   if (comm_->world_size() > 1) check_same_parameters(*comm_, model_, "after step " + std::to_string(summary.steps));
   return summary;

@@ -2,6 +2,7 @@
 // The training loop: batches from the sampler, forward/backward per micro-batch, gradient
 // averaging across ranks, one AdamW step, logging and validation.
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <ostream>
@@ -39,7 +40,8 @@ class Trainer {
   Trainer(const RunConfig& config, Backend& backend, Communicator& comm);
 
   // Creates run.dir, writes the resolved config and metrics.jsonl, and trains to max_steps.
-  TrainSummary run(std::ostream& console);
+  // after_step, if given, runs on every rank after each step with the 1-based step number.
+  TrainSummary run(std::ostream& console, const std::function<void(std::int64_t)>& after_step = {});
 
   // One optimizer step (0-based index).
   StepResult train_step(std::int64_t step);
