@@ -49,6 +49,13 @@ Failure attempt(const std::function<void()>& work) {
   }
 }
 
+// One write, so that lines from several ranks sharing the terminal do not interleave mid-line.
+void print_error(const std::string& message) {
+  const std::string line = "error: " + message + "\n";
+  std::fwrite(line.data(), 1, line.size(), stderr);
+  std::fflush(stderr);
+}
+
 std::string rank_prefix(const gpt::Communicator& comm) {
   return comm.world_size() > 1 ? "rank " + std::to_string(comm.rank()) + ": " : "";
 }
@@ -61,8 +68,7 @@ int agree_on_setup(gpt::Communicator& comm, const Failure& mine) {
   const auto first = std::find_if(codes.begin(), codes.end(), [](std::uint64_t c) { return c != 0; });
   if (first == codes.end()) return 0;
   const bool everyone = std::all_of(codes.begin(), codes.end(), [](std::uint64_t c) { return c != 0; });
-  if (first - codes.begin() == comm.rank())
-    std::cerr << "error: " << (everyone ? "" : rank_prefix(comm)) << mine.message << std::endl;
+  if (first - codes.begin() == comm.rank()) print_error((everyone ? "" : rank_prefix(comm)) + mine.message);
   return static_cast<int>(*std::max_element(codes.begin(), codes.end()));
 }
 
@@ -105,7 +111,7 @@ int main(int argc, char** argv) {
         host = host_communicator();
       });
       f.code) {
-    std::cerr << "error: " << f.message << std::endl;
+    print_error(f.message);
     return f.code;
   }
   const bool leader = host->rank() == 0;
@@ -122,7 +128,7 @@ int main(int argc, char** argv) {
   } catch (const CLI::CallForHelp& e) {
     return leader ? app.exit(e) : 0;
   } catch (const CLI::ParseError& e) {
-    if (leader) std::cerr << "error: " << e.what() << std::endl;
+    if (leader) print_error(e.what());
     return 2;  // every rank parsed the same command line
   }
 
@@ -155,7 +161,7 @@ int main(int argc, char** argv) {
       std::cout << "val_loss " << *summary.first_val_loss << " -> " << *summary.last_val_loss << std::endl;
   });
   if (run.code) {
-    std::cerr << "error: " << rank_prefix(comm) << run.message << std::endl;
+    print_error(rank_prefix(comm) + run.message);
     if (comm.world_size() > 1) gpt::MpiRuntime::abort(run.code);
   }
   return run.code;
