@@ -21,8 +21,6 @@ class Communicator {
   // Rank among the ranks on this node (picks the GPU) and how many share the node.
   virtual int local_rank() const = 0;
   virtual int local_size() const = 0;
-  // Gradient bucket size that suits this transport (dist.bucket_mb = 0 picks it).
-  virtual std::size_t preferred_bucket_bytes() const { return std::size_t{25} << 20; }
 
   // Collectives on backend buffers (host memory for CPU ranks, device memory for NCCL), all in
   // place. They start in the order called, which must be the same on every rank, and have

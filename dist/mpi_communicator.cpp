@@ -3,7 +3,6 @@
 #include <mpi.h>
 
 #include <climits>
-#include <cstring>
 #include <functional>
 #include <stdexcept>
 #include <string>
@@ -104,19 +103,12 @@ void MpiCommunicator::all_reduce(Tensor buffer, ReduceOp op) {
 }
 
 void MpiCommunicator::reduce_scatter(Tensor buffer, ReduceOp op) {
-  const std::int64_t slice = slice_of(buffer, world_);
-  MPI_Request request;
-  // In place, MPI leaves this rank's reduced slice at the start of the buffer.
-  check(MPI_Ireduce_scatter_block(MPI_IN_PLACE, buffer.ptr, mpi_count(slice), mpi_type(buffer.dtype, true), MPI_SUM,
-                                  state_->comm, &request),
-        "MPI_Ireduce_scatter_block");
-  state_->requests.push_back(request);
-  state_->after_wait.push_back([buffer, slice, op, rank = rank_, world = world_] {
-    const std::size_t bytes = static_cast<std::size_t>(slice) * dtype_size(buffer.dtype);
-    char* base = static_cast<char*>(buffer.ptr);
-    if (rank != 0) std::memmove(base + static_cast<std::size_t>(rank) * bytes, base, bytes);
-    if (op == ReduceOp::mean) scale_range(buffer, rank * slice, slice, world);
-  });
+  // OpenMPI's nonblocking reduce-scatter (libnbc) reduces everything on rank 0 and scatters:
+  // rank 0 did all the arithmetic, 130-160 ms of a 250 ms tiny-config step on 2 ranks. A
+  // nonblocking all-reduce moves twice the data but shares the work, and leaves this rank's
+  // slice reduced, which is all reduce_scatter promises.
+  slice_of(buffer, world_);
+  all_reduce(buffer, op);
 }
 
 void MpiCommunicator::all_gather(Tensor buffer) {

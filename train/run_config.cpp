@@ -310,7 +310,7 @@ const std::vector<Key>& keys() {
       integer("checkpoint.keep_last", &R::checkpoint, &CheckpointConfig::keep_last, 0),
 
       integer("dist.zero_stage", &R::dist, &DistConfig::zero_stage, 0, 1),
-      number("dist.bucket_mb", &R::dist, &DistConfig::bucket_mb, kNonNegative),
+      number("dist.bucket_mb", &R::dist, &DistConfig::bucket_mb, kPositive),
       number("dist.timeout_s", &R::dist, &DistConfig::timeout_s, kPositive),
 
       path("run.dir", &R::run, &RunDirConfig::dir),

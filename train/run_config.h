@@ -59,7 +59,7 @@ struct CheckpointConfig {
 
 struct DistConfig {
   std::int64_t zero_stage = 0;  // 0: plain data parallelism; 1: optimizer state sharded over ranks (ZeRO-1)
-  double bucket_mb = 0;         // gradients travel in buckets of about this many MiB; 0: the transport's choice
+  double bucket_mb = 25;        // gradients travel in buckets of about this many MiB
   double timeout_s = 300;       // a collective pending longer than this ends the job (NCCL watchdog)
 };
 

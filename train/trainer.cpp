@@ -26,10 +26,9 @@ std::optional<TokenFile> open_optional(const std::filesystem::path& path, std::i
   return std::optional<TokenFile>(std::in_place, path, vocab);
 }
 
-std::int64_t bucket_elements(const RunConfig& c, const Backend& backend, const Communicator& comm) {
-  const double bytes =
-      c.dist.bucket_mb > 0 ? c.dist.bucket_mb * (1 << 20) : static_cast<double>(comm.preferred_bucket_bytes());
-  return static_cast<std::int64_t>(bytes / static_cast<double>(dtype_size(backend.param_dtype())));
+std::int64_t bucket_elements(const RunConfig& c, const Backend& backend) {
+  return static_cast<std::int64_t>(c.dist.bucket_mb * (1 << 20) /
+                                   static_cast<double>(dtype_size(backend.param_dtype())));
 }
 
 // The comparison all ranks must pass before they can exchange anything.
@@ -54,7 +53,7 @@ Trainer::Trainer(const RunConfig& config, Backend& backend, Communicator& comm)
       train_sampler_(train_file_, config.data.sampling, config.train.seq_len, config.train.seed),
       model_(config.model, backend,
              {.recompute_mlp = config.train.recompute_mlp, .flat_multiple = BucketPlan::unit(comm.world_size())}),
-      sync_(comm, model_, bucket_elements(config, backend, comm), config.dist.zero_stage == 1),
+      sync_(comm, model_, bucket_elements(config, backend), config.dist.zero_stage == 1),
       optimizer_(sync_.sharded() ? AdamW(model_, config.optim, sync_.plan().slices(comm.rank()))
                                  : AdamW(model_, config.optim)) {
   if (val_file_) val_sampler_.emplace(*val_file_, Sampling::epoch, config.train.seq_len, kValidationSeed);
