@@ -94,6 +94,20 @@ std::function<void(std::int64_t)> failure_injection(int rank) {
   };
 }
 
+// Several GPU ranks need NCCL (our MPI is not CUDA-aware) and a GPU each (NCCL refuses two
+// ranks on one device).
+void check_device_ranks(const gpt::Backend& backend, const gpt::Communicator& host) {
+  if (host.world_size() == 1 || backend.name().rfind("cuda", 0) != 0) return;
+#ifdef GPT_HAVE_NCCL
+  const int devices = gpt::cuda_device_count();
+  if (host.local_size() > devices)
+    throw gpt::ConfigError(std::to_string(host.local_size()) + " ranks on this node but " + std::to_string(devices) +
+                           " GPU(s) visible: start one rank per GPU (launch/train-mpi counts them)");
+#else
+  throw gpt::ConfigError("several CUDA ranks need NCCL, which this build did not find (see README, 'The GPU path')");
+#endif
+}
+
 std::unique_ptr<gpt::Communicator> host_communicator() {
 #ifdef GPT_HAVE_MPI
   if (gpt::MpiRuntime::launched()) return std::make_unique<gpt::MpiCommunicator>();
@@ -141,6 +155,7 @@ int main(int argc, char** argv) {
     config = gpt::load_run_config(config_path, parse_overrides(app.remaining()));
     backend = gpt::make_backend(config.train.backend, config.train.precision, static_cast<int>(config.train.threads),
                                 host->local_rank());
+    check_device_ranks(*backend, *host);
   });
   if (const int code = agree_on_setup(*host, setup)) return code;
 #ifdef GPT_HAVE_NCCL
