@@ -100,3 +100,23 @@ if(MPI_CXX_FOUND)
 else()
   message(STATUS "MPI not found: single-rank training only")
 endif()
+
+# HDF5 (Debian's serial libhdf5-dev): checkpoint files. Optional, since the bare GPU machine has
+# none; without it checkpoints_supported() is false and writing or reading one throws.
+if(GPT_STAGED_DEPS)
+  set(HDF5_FOUND FALSE)
+else()
+  enable_language(C)  # FindHDF5 test-compiles a C program
+  find_package(HDF5 COMPONENTS C QUIET)
+endif()
+if(HDF5_FOUND)
+  if(NOT TARGET hdf5::hdf5)  # CMake < 3.19 defines no imported target
+    add_library(hdf5::hdf5 INTERFACE IMPORTED)
+    target_include_directories(hdf5::hdf5 SYSTEM INTERFACE ${HDF5_C_INCLUDE_DIRS})
+    target_link_libraries(hdf5::hdf5 INTERFACE ${HDF5_C_LIBRARIES})
+    target_compile_definitions(hdf5::hdf5 INTERFACE ${HDF5_C_DEFINITIONS})
+  endif()
+  message(STATUS "HDF5 ${HDF5_VERSION}: checkpoints")
+else()
+  message(STATUS "HDF5 not found: this build cannot write or read checkpoints")
+endif()

@@ -5,9 +5,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 packages=(cmake ninja-build g++ libgtest-dev libtomlplusplus-dev libdnnl-dev nlohmann-json3-dev libcli11-dev
-  openmpi-bin libopenmpi-dev)
+  openmpi-bin libopenmpi-dev libhdf5-dev)
 if [[ "${1:-}" == "--tests" ]]; then
-  packages+=(python3-torch python3-numpy slurm-wlm munge)
+  packages+=(python3-torch python3-numpy slurm-wlm munge hdf5-tools python3-h5py)
 fi
 
 missing=()

@@ -2,8 +2,12 @@
 // one process or on every rank of `mpirun -np N` / `srun --mpi=pmix`.
 // Exit codes: 0 done, 2 bad input (config, data, command line), 1 internal failure. In a
 // multi-rank job a rank that fails during training ends the whole job (MPI_Abort).
+#include <pthread.h>
 #include <CLI/CLI.hpp>
 #include <algorithm>
+
+#include <atomic>
+#include <csignal>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
@@ -12,6 +16,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "core/errors.h"
@@ -108,6 +113,31 @@ void check_device_ranks(const gpt::Backend& backend, const gpt::Communicator& ho
 #endif
 }
 
+// SIGTERM (how Slurm preempts), SIGINT and SIGUSR1 (which mpirun forwards to every rank, where
+// on SIGTERM it kills the job after a few seconds) ask the run to stop after the current step
+// with a checkpoint. They are blocked in every thread (threads started later inherit the mask)
+// and taken by one thread in sigwait(), so no compute or MPI thread is ever interrupted: an
+// asynchronous handler corrupted the heap under load. A second signal ends the process at once.
+class StopSignals {
+ public:
+  StopSignals() {
+    sigemptyset(&set_);
+    for (int sig : {SIGTERM, SIGINT, SIGUSR1}) sigaddset(&set_, sig);
+    pthread_sigmask(SIG_BLOCK, &set_, nullptr);
+    std::thread([this] {
+      int sig = 0;
+      while (sigwait(&set_, &sig) == 0) {
+        if (requested_.exchange(true)) std::_Exit(128 + sig);
+      }
+    }).detach();
+  }
+  bool requested() const { return requested_.load(); }
+
+ private:
+  sigset_t set_;
+  std::atomic<bool> requested_{false};
+};
+
 std::unique_ptr<gpt::Communicator> host_communicator() {
 #ifdef GPT_HAVE_MPI
   if (gpt::MpiRuntime::launched()) return std::make_unique<gpt::MpiCommunicator>();
@@ -118,6 +148,9 @@ std::unique_ptr<gpt::Communicator> host_communicator() {
 }  // namespace
 
 int main(int argc, char** argv) {
+  // First, before MPI or OpenMP start threads; it lives as long as the process (its thread
+  // outlives main's return, so it is never destroyed).
+  static StopSignals& stop_signals = *new StopSignals;
   std::optional<gpt::MpiRuntime> mpi;
   std::unique_ptr<gpt::Communicator> host;
   if (const Failure f = attempt([&] {
@@ -134,8 +167,13 @@ int main(int argc, char** argv) {
       "Train a GPT-2-style model from one TOML run description.\n"
       "Any config key can be overridden as --section.key=value, e.g. --optim.lr=3e-4.\n"
       "Several ranks: mpirun -np N train run.toml (or launch/train-mpi, or srun --mpi=pmix)."};
-  std::string config_path;
+  std::string config_path, init_from;
+  bool resume = false;
   app.add_option("config", config_path, "the run's TOML file")->required();
+  app.add_flag("--resume", resume,
+               "continue from the newest valid checkpoint in run.dir (an error if there is none); "
+               "checkpoint.resume = \"auto\" does the same when one exists");
+  app.add_option("--init-from", init_from, "start a new run from this checkpoint's parameters only (fine-tuning)");
   app.allow_extras();
   try {
     app.parse(argc, argv);
@@ -166,12 +204,27 @@ int main(int argc, char** argv) {
   }
 #endif
   gpt::Communicator& comm = device_comm ? *device_comm : *host;
-  setup = attempt([&] { trainer.emplace(config, *backend, comm); });
+  setup = attempt([&] {
+    if (resume && !init_from.empty()) throw gpt::ConfigError("--resume and --init-from exclude each other");
+    trainer.emplace(config, *backend, comm);
+  });
+  if (const int code = agree_on_setup(*host, setup)) return code;
+  setup = attempt([&] {
+    if (!init_from.empty()) {
+      trainer->init_from(init_from);
+    } else if (resume || config.checkpoint.resume == "auto") {
+      const bool found = trainer->resume(std::cerr);
+      if (!found && resume)
+        throw gpt::ConfigError("--resume: no valid checkpoint in " + (config.run.dir / "checkpoints").string());
+    }
+  });
   if (const int code = agree_on_setup(*host, setup)) return code;
 
   // Training: a failure on one rank must not leave the others blocked in a collective.
   const Failure run = attempt([&] {
-    const gpt::TrainSummary summary = trainer->run(std::cout, failure_injection(comm.rank()));
+    const gpt::TrainSummary summary = trainer->run(
+        std::cout,
+        {.after_step = failure_injection(comm.rank()), .stop_requested = [&] { return stop_signals.requested(); }});
     if (leader && summary.first_val_loss)
       std::cout << "val_loss " << *summary.first_val_loss << " -> " << *summary.last_val_loss << std::endl;
   });

@@ -1,14 +1,34 @@
 #include "train/metrics.h"
 
 #include <cstdio>
+#include <fstream>
 #include <nlohmann/json.hpp>
 #include <stdexcept>
 #include <string>
 
 namespace gpt {
 
-MetricsLog::MetricsLog(std::ostream& console, const std::filesystem::path& jsonl_path, std::int64_t max_steps)
-    : console_(&console), jsonl_(jsonl_path, std::ios::trunc), max_steps_(max_steps) {
+namespace {
+
+// The records of steps <= last_step: what a run resumed from that step had logged before.
+std::string records_up_to(const std::filesystem::path& path, std::int64_t last_step) {
+  std::ifstream in(path);
+  std::string kept, line;
+  while (std::getline(in, line)) {
+    const nlohmann::json j = nlohmann::json::parse(line, nullptr, false);
+    if (!j.is_discarded() && j.contains("step") && j["step"].get<std::int64_t>() <= last_step) kept += line + '\n';
+  }
+  return kept;
+}
+
+}  // namespace
+
+MetricsLog::MetricsLog(std::ostream& console, const std::filesystem::path& jsonl_path, std::int64_t max_steps,
+                       std::optional<std::int64_t> resumed_step)
+    : console_(&console), max_steps_(max_steps) {
+  const std::string kept = resumed_step ? records_up_to(jsonl_path, *resumed_step) : std::string();
+  jsonl_.open(jsonl_path, std::ios::trunc);
+  jsonl_ << kept;
   if (!jsonl_) throw std::runtime_error("cannot write " + jsonl_path.string());
 }
 

@@ -17,8 +17,9 @@ struct StepRecord {
 
 class MetricsLog {
  public:
-  // Truncates (creates) jsonl_path.
-  MetricsLog(std::ostream& console, const std::filesystem::path& jsonl_path, std::int64_t max_steps);
+  // Creates jsonl_path; a resumed run instead keeps its records up to resumed_step and appends.
+  MetricsLog(std::ostream& console, const std::filesystem::path& jsonl_path, std::int64_t max_steps,
+             std::optional<std::int64_t> resumed_step = std::nullopt);
   void write(const StepRecord& record);
 
  private:

@@ -68,6 +68,29 @@ void AdamW::update(double lr, double grad_scale) {
   }
 }
 
+void AdamW::export_moments(std::vector<float>& m, std::vector<float>& v) const {
+  Backend& be = model_->backend();
+  const DType dtype = be.param_dtype();
+  for (std::size_t k = 0; k < owned_.size(); ++k) {
+    const FlatRange& r = owned_[k];
+    const std::size_t at = static_cast<std::size_t>(state_offset_[k]) * dtype_size(dtype);
+    be.download(Tensor(static_cast<char*>(m_.get()) + at, dtype, {r.size()}), m.data() + r.begin);
+    be.download(Tensor(static_cast<char*>(v_.get()) + at, dtype, {r.size()}), v.data() + r.begin);
+  }
+}
+
+void AdamW::import_moments(const std::vector<float>& m, const std::vector<float>& v, std::int64_t steps_taken) {
+  Backend& be = model_->backend();
+  const DType dtype = be.param_dtype();
+  for (std::size_t k = 0; k < owned_.size(); ++k) {
+    const FlatRange& r = owned_[k];
+    const std::size_t at = static_cast<std::size_t>(state_offset_[k]) * dtype_size(dtype);
+    be.upload(Tensor(static_cast<char*>(m_.get()) + at, dtype, {r.size()}), m.data() + r.begin);
+    be.upload(Tensor(static_cast<char*>(v_.get()) + at, dtype, {r.size()}), v.data() + r.begin);
+  }
+  step_ = steps_taken;
+}
+
 double AdamW::step(double lr, double max_norm) {
   const double norm = std::sqrt(grad_sum_squares());
   update(lr, clip_scale(norm, max_norm));

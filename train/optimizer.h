@@ -24,6 +24,13 @@ class AdamW {
   // (the clip factor). Does not refresh the model's compute weights.
   void update(double lr, double grad_scale);
 
+  // Updates applied so far (Adam's bias correction depends on it).
+  std::int64_t steps_taken() const { return step_; }
+  // Checkpoints: the moments of the owned ranges copied into, or taken from, host arrays laid out
+  // like the flat buffer (elements outside the owned ranges are left alone / ignored).
+  void export_moments(std::vector<float>& m, std::vector<float>& v) const;
+  void import_moments(const std::vector<float>& m, const std::vector<float>& v, std::int64_t steps_taken);
+
   // The one-process step: clip to max_norm (0: no clipping) by the norm over everything owned,
   // update, refresh the compute weights. Returns the pre-clip gradient norm.
   double step(double lr, double max_norm);

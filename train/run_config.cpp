@@ -308,6 +308,7 @@ const std::vector<Key>& keys() {
 
       integer("checkpoint.interval", &R::checkpoint, &CheckpointConfig::interval, 0),
       integer("checkpoint.keep_last", &R::checkpoint, &CheckpointConfig::keep_last, 0),
+      text("checkpoint.resume", &R::checkpoint, &CheckpointConfig::resume, {"never", "auto"}),
 
       integer("dist.zero_stage", &R::dist, &DistConfig::zero_stage, 0, 1),
       number("dist.bucket_mb", &R::dist, &DistConfig::bucket_mb, kPositive),
@@ -567,6 +568,17 @@ RunConfig parse_run_config(const std::string& toml_text, const std::string& sour
   cfg.data.val = resolve(cfg.data.val, base_dir);
   cfg.resolved_toml = to_resolved_toml(cfg);
   return cfg;
+}
+
+std::vector<std::string> changed_keys(const RunConfig& a, const RunConfig& b) {
+  std::vector<std::string> changed;
+  for (const Key& k : keys()) {
+    std::ostringstream va, vb;
+    k.write(a, va);
+    k.write(b, vb);
+    if (va.str() != vb.str()) changed.emplace_back(k.name);
+  }
+  return changed;
 }
 
 void check_world_size(const RunConfig& config, int world_size) {

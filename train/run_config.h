@@ -53,8 +53,9 @@ struct EvalConfig {
 };
 
 struct CheckpointConfig {
-  std::int64_t interval = 0;
-  std::int64_t keep_last = 3;
+  std::int64_t interval = 0;     // steps between checkpoints; 0: only at the end (and when stopped by a signal)
+  std::int64_t keep_last = 3;    // newest checkpoints kept; 0 keeps all
+  std::string resume = "never";  // "never", or "auto": continue from the newest valid checkpoint in run.dir
 };
 
 struct DistConfig {
@@ -90,6 +91,9 @@ struct RunConfig {
 // ConfigError naming the key and its line (or "command line") for unknown keys, wrong types and
 // out-of-range values, and when the file cannot be read or parsed.
 RunConfig load_run_config(const std::filesystem::path& path, const std::vector<std::string>& overrides);
+
+// Keys (as "section.key") whose values differ between two configs.
+std::vector<std::string> changed_keys(const RunConfig& a, const RunConfig& b);
 
 // Throws ConfigError unless train.batch_tokens splits into whole micro-batches on every one of
 // world_size ranks (the accumulation steps per rank).

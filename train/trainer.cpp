@@ -61,6 +61,9 @@ Trainer::Trainer(const RunConfig& config, Backend& backend, Communicator& comm)
   inputs_.resize(n);
   targets_.resize(n);
   model_.init_weights(config.train.seed);
+  if (config.checkpoint.interval > 0 && !checkpoints_supported())
+    throw ConfigError("checkpoint.interval = " + std::to_string(config.checkpoint.interval) +
+                      ": this build has no HDF5, so it cannot write checkpoints (install libhdf5-dev and rebuild)");
 }
 
 void Trainer::join_ranks() {
@@ -141,14 +144,16 @@ double Trainer::evaluate() {
   return comm_->all_reduce_sum(total) / static_cast<double>(config_.eval.batches);
 }
 
-TrainSummary Trainer::run(std::ostream& console, const std::function<void(std::int64_t)>& after_step) {
+TrainSummary Trainer::run(std::ostream& console, const Hooks& hooks) {
   const bool leader = comm_->rank() == 0;
   const TrainConfig& t = config_.train;
+  const bool resumed = start_step_ > 0;
   std::optional<MetricsLog> log;
   if (leader) {
     std::filesystem::create_directories(config_.run.dir);
     write_text_file(config_.run.dir / "config.toml", config_.resolved_toml);
-    log.emplace(console, config_.run.dir / "metrics.jsonl", t.max_steps);
+    log.emplace(console, config_.run.dir / "metrics.jsonl", t.max_steps,
+                resumed ? std::optional<std::int64_t>(start_step_) : std::nullopt);
     console << "model: " << model_.table().parameter_count() << " parameters, backend " << model_.backend().name()
             << ", " << comm_->world_size() << " rank(s) (" << comm_->name() << "), "
             << t.accumulation_steps(comm_->world_size()) << " micro-batch(es) of " << t.micro_batch << "x" << t.seq_len
@@ -161,23 +166,25 @@ TrainSummary Trainer::run(std::ostream& console, const std::function<void(std::i
            << " MiB AdamW moments" << (sync_.sharded() ? " (this rank's ZeRO-1 shard)" : "") << ", "
            << static_cast<double>(model_.activation_bytes(t.micro_batch, t.seq_len)) * mib << " MiB activations\n";
     console << memory.str();
+    if (resumed) console << "resumed at step " << start_step_ << "\n";
   }
 
   TrainSummary summary;
+  summary.steps = start_step_;
   const bool validating = val_sampler_.has_value();
-  if (validating) {
+  if (validating && !resumed) {
     summary.first_val_loss = summary.last_val_loss = evaluate();
     if (log) log->write({.step = 0, .val_loss = summary.last_val_loss});
   }
-  for (std::int64_t step = 0; step < t.max_steps; ++step) {
+  for (std::int64_t step = start_step_; step < t.max_steps; ++step) {
     const auto start = std::chrono::steady_clock::now();
     const StepResult result = train_step(step);
     summary.last_loss = result.loss;
     model_.backend().synchronize();
     const double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
-    summary.steps = step + 1;
-
     const std::int64_t done = step + 1;
+    summary.steps = done;
+
     const bool last = done == t.max_steps;
     const bool eval_now = validating && (last || (config_.eval.interval > 0 && done % config_.eval.interval == 0));
     const bool log_now = last || done % config_.log.interval == 0;
@@ -190,9 +197,25 @@ TrainSummary Trainer::run(std::ostream& console, const std::function<void(std::i
       record.tokens_per_s = static_cast<double>(t.batch_tokens) / (ms / 1000.0);
       if (comm_->world_size() > 1) record.comm_ms = result.comm_ms;
     }
-    if (eval_now) record.val_loss = summary.last_val_loss = evaluate();
+    if (eval_now) {
+      record.val_loss = summary.last_val_loss = evaluate();
+      if (!summary.first_val_loss) summary.first_val_loss = summary.last_val_loss;
+    }
     if (log && (log_now || eval_now)) log->write(record);
-    if (after_step) after_step(done);
+    if (hooks.after_step) hooks.after_step(done);
+
+    // A stop request on any rank stops every rank after the same step.
+    bool stop = hooks.stop_requested && hooks.stop_requested();
+    if (comm_->world_size() > 1 && hooks.stop_requested) stop = comm_->all_reduce_sum(stop ? 1.0 : 0.0) > 0;
+    const bool periodic = config_.checkpoint.interval > 0 && done % config_.checkpoint.interval == 0;
+    if (checkpoints_supported() && (periodic || last || stop)) save_checkpoint(done);
+    if (stop && !last) {
+      summary.stopped = true;
+      if (leader)
+        console << "stopped after step " << done << " on request"
+                << (checkpoints_supported() ? "; checkpoint written\n" : "; no checkpoint: this build has no HDF5\n");
+      break;
+    }
   }
   if (comm_->world_size() > 1) check_same_parameters(*comm_, model_, "after step " + std::to_string(summary.steps));
   return summary;

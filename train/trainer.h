@@ -12,6 +12,7 @@
 #include "data/sampler.h"
 #include "data/token_file.h"
 #include "dist/communicator.h"
+#include "train/checkpoint_file.h"
 #include "train/grad_sync.h"
 #include "train/optimizer.h"
 #include "train/run_config.h"
@@ -26,7 +27,8 @@ struct StepResult {
 };
 
 struct TrainSummary {
-  std::int64_t steps = 0;
+  std::int64_t steps = 0;  // the step the run ended at (counting steps before a resume)
+  bool stopped = false;    // ended early by stop_requested (a checkpoint was written)
   double last_loss = 0;
   std::optional<double> first_val_loss, last_val_loss;
 };
@@ -39,9 +41,29 @@ class Trainer {
   // step or evaluation broadcasts rank 0's parameters and checks every rank holds them.
   Trainer(const RunConfig& config, Backend& backend, Communicator& comm);
 
-  // Creates run.dir, writes the resolved config and metrics.jsonl, and trains to max_steps.
-  // after_step, if given, runs on every rank after each step with the 1-based step number.
-  TrainSummary run(std::ostream& console, const std::function<void(std::int64_t)>& after_step = {});
+  struct Hooks {
+    // Runs on every rank after each step with the 1-based step number.
+    std::function<void(std::int64_t)> after_step;
+    // Polled after each step (a SIGTERM arrived?); when any rank says yes, every rank finishes
+    // the step, a checkpoint is written and run() returns with stopped set.
+    std::function<bool()> stop_requested;
+  };
+  // Creates run.dir, writes the resolved config and metrics.jsonl, and trains from the current
+  // step (0, or where a resume left off) to max_steps, writing checkpoints every
+  // checkpoint.interval steps and at the end.
+  TrainSummary run(std::ostream& console, const Hooks& hooks = {});
+
+  // Continues from a checkpoint: the newest valid one in run.dir (rank 0 picks it, reporting any
+  // it skips on `warnings`; every rank then reads it, so run.dir must be shared across nodes).
+  // Returns false when there is none. Collective. Throws CheckpointError for a bad file and
+  // ConfigError when the checkpoint does not fit this config (a tensor's shape, or a setting that
+  // would silently change the run: the message names the keys).
+  bool resume(std::ostream& warnings);
+  // Starts this run from a checkpoint's parameters only (fine-tuning): step 0, fresh optimizer.
+  void init_from(const std::filesystem::path& checkpoint);
+  // Writes <run.dir>/checkpoints/step_<step>.h5 (rank 0) and prunes old ones. Collective.
+  void save_checkpoint(std::int64_t step);
+  std::int64_t start_step() const { return start_step_; }
 
   // One optimizer step (0-based index).
   StepResult train_step(std::int64_t step);
@@ -68,8 +90,10 @@ class Trainer {
   AdamW optimizer_;
   std::vector<std::int32_t> inputs_, targets_;
   bool joined_ = false;
+  std::int64_t start_step_ = 0;
 
   void join_ranks();
+  void load_parameters(const CheckpointFile& file);
 };
 
 }  // namespace gpt

@@ -1,0 +1,128 @@
+#!/usr/bin/env bash
+# Checkpoints as a user meets them, with the real binary on the tiny config (a shrunken copy for
+# speed). Usage: resume_test.sh MODE TRAIN_BIN CONFIG DATA_DIR MPIEXEC
+#   exact RANKS ZERO  a run SIGKILLed after step 6 and resumed (--resume) logs bitwise the same
+#                     losses for steps 1-12 and ends with bitwise the same parameters and moments
+#                     (h5diff) as the run left alone; checkpoints every 4 steps
+#   elastic FROM TO   the step-4 checkpoint of a FROM-rank run continues on TO ranks with losses
+#                     within fp32 reduction-order noise of the FROM-rank run
+#   sigterm           SIGTERM mid-run: exit 0 and a checkpoint of the last finished step
+#   recovery          a truncated newest checkpoint is reported and the previous one used; a
+#                     changed model is refused naming the key; --init-from starts from weights
+set -uo pipefail
+mode=$1 train=$2 config=$3 data=$4 mpiexec=$5
+shift 5
+work=$(mktemp -d)
+trap 'pkill -9 -f -- "$work/" 2>/dev/null; rm -rf "$work"' EXIT
+export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMP_NUM_THREADS=1
+fail() { echo "FAIL: $*"; exit 1; }
+command -v h5diff >/dev/null || { echo "h5diff (hdf5-tools) missing"; exit 77; }
+
+small=(--model.n_layer=2 --model.n_embd=64 --model.n_head=2 --model.block_size=64 --train.seq_len=64
+  --train.micro_batch=2 --train.batch_tokens=256 --train.max_steps=12 --model.dropout=0.1
+  --optim.warmup_steps=3 --eval.batches=2 --eval.interval=0 --log.interval=1 --checkpoint.interval=4
+  --checkpoint.keep_last=0
+  --data.train="$data/tinystories/TinyStories-train-sample.bin"
+  --data.val="$data/tinystories/TinyStories-valid-sample.bin")
+
+launch() {  # ranks run_dir [extra...]: starts in the background, sets $job
+  local ranks=$1 dir=$2
+  shift 2
+  if [[ $ranks == 1 ]]; then
+    "$train" "$config" "${small[@]}" --run.dir="$dir" "$@" >>"$dir.log" 2>&1 &
+  else
+    "$mpiexec" -np "$ranks" --oversubscribe --bind-to none "$train" "$config" "${small[@]}" --run.dir="$dir" "$@" \
+      >>"$dir.log" 2>&1 &
+  fi
+  job=$!
+}
+run() { launch "$@"; wait "$job"; }
+losses() { python3 -c 'import json,sys
+for l in open(sys.argv[1]):
+    j = json.loads(l)
+    if "loss" in j: print(j["step"], repr(j["loss"]))' "$1/metrics.jsonl"; }
+wait_for_step() {  # dir step
+  for _ in $(seq 1 1200); do
+    grep -q "\"step\":$2," "$1/metrics.jsonl" 2>/dev/null && return 0
+    sleep 0.05
+  done
+  return 1
+}
+
+case $mode in
+exact)
+  ranks=$1 zero=$2
+  run "$ranks" "$work/whole" --dist.zero_stage="$zero" || fail "uninterrupted run failed: $(cat "$work/whole.log")"
+  launch "$ranks" "$work/cut" --dist.zero_stage="$zero"
+  wait_for_step "$work/cut" 6 || fail "interrupted run never reached step 6"
+  pkill -9 -f -- "--run.dir=$work/cut" # every rank, and mpirun
+  wait "$job" 2>/dev/null
+  ls "$work/cut/checkpoints"
+  run "$ranks" "$work/cut" --dist.zero_stage="$zero" --resume || fail "resume failed: $(cat "$work/cut.log")"
+  grep -q "resumed at step" "$work/cut.log" || fail "did not resume"
+  diff <(losses "$work/whole") <(losses "$work/cut") || fail "losses differ"
+  [[ $(losses "$work/cut" | wc -l) == 12 ]] || fail "expected 12 logged steps"
+  for group in /params /optim/m /optim/v; do
+    h5diff "$work/whole/checkpoints/step_00000012.h5" "$work/cut/checkpoints/step_00000012.h5" $group $group ||
+      fail "$group differs after the resumed run"
+  done
+  ;;
+elastic)
+  from=$1 to=$2
+  run "$from" "$work/whole" || fail "run on $from rank(s) failed: $(cat "$work/whole.log")"
+  mkdir -p "$work/moved/checkpoints"
+  cp "$work/whole/checkpoints/step_00000004.h5" "$work/moved/checkpoints/"
+  run "$to" "$work/moved" --resume || fail "resume on $to rank(s) failed: $(cat "$work/moved.log")"
+  python3 - "$work/whole/metrics.jsonl" "$work/moved/metrics.jsonl" <<'PY' || fail "losses diverge"
+import json, sys
+a = {j["step"]: j["loss"] for j in map(json.loads, open(sys.argv[1])) if "loss" in j}
+b = {j["step"]: j["loss"] for j in map(json.loads, open(sys.argv[2])) if "loss" in j}
+assert sorted(b) == list(range(5, 13)), sorted(b)
+for s in range(5, 13):
+    rel = abs(a[s] - b[s]) / abs(a[s])
+    print(s, a[s], b[s], f"{rel:.1e}")
+    assert rel < 1e-5, f"step {s}: {a[s]} vs {b[s]}"
+PY
+  ;;
+sigterm)
+  launch 1 "$work/run" --train.max_steps=100000 --checkpoint.interval=0
+  wait_for_step "$work/run" 3 || fail "never reached step 3"
+  kill -TERM "$job"
+  wait "$job"
+  code=$?
+  cat "$work/run.log" | tail -3
+  [[ $code == 0 ]] || fail "exit code $code after SIGTERM"
+  grep -q "stopped after step" "$work/run.log" || fail "no stop message"
+  last=$(losses "$work/run" | tail -1 | cut -d' ' -f1)
+  [[ -f $work/run/checkpoints/$(printf 'step_%08d.h5' "$last") ]] || fail "no checkpoint of step $last"
+  run 1 "$work/run" --train.max_steps=$((last + 2)) --resume || fail "could not resume after SIGTERM"
+  ;;
+recovery)
+  run 1 "$work/run" || fail "run failed"
+  truncate -s 100000 "$work/run/checkpoints/step_00000012.h5"
+  run 1 "$work/run" --train.max_steps=14 --resume || fail "resume after truncation failed: $(cat "$work/run.log")"
+  grep -q "step_00000012.h5" "$work/run.log" || fail "the truncated checkpoint was not reported"
+  grep -q "resumed at step 8" "$work/run.log" || fail "did not fall back to step 8"
+  "$train" "$config" "${small[@]}" --run.dir="$work/run" --resume --model.n_embd=32 >"$work/refused.log" 2>&1
+  code=$?
+  cat "$work/refused.log"
+  [[ $code == 2 ]] && grep -q "model.n_embd" "$work/refused.log" || fail "a changed model was not refused (code $code)"
+  "$train" "$config" "${small[@]}" --run.dir="$work/ft" --model.n_embd=32 \
+    --init-from="$work/run/checkpoints/step_00000014.h5" >"$work/shape.log" 2>&1
+  code=$?
+  cat "$work/shape.log"
+  [[ $code == 2 ]] && grep -q "wte.weight" "$work/shape.log" || fail "a shape mismatch was not named (code $code)"
+  run 1 "$work/ft" --init-from="$work/run/checkpoints/step_00000014.h5" --train.max_steps=1 ||
+    fail "--init-from failed: $(cat "$work/ft.log")"
+  # Step 0's validation scores the loaded weights: the same windows the source run scored at its end.
+  python3 - "$work/run/metrics.jsonl" "$work/ft/metrics.jsonl" <<'PY' || fail "--init-from did not load the weights"
+import json, sys
+src = [j for j in map(json.loads, open(sys.argv[1])) if "val_loss" in j][-1]
+ft = [j for j in map(json.loads, open(sys.argv[2])) if j["step"] == 0][0]
+print("source", src["step"], src["val_loss"], "fine-tune step 0", ft["val_loss"])
+assert src["step"] == 14 and ft["val_loss"] == src["val_loss"]
+PY
+  ;;
+*) fail "unknown mode $mode" ;;
+esac
+echo PASS

@@ -1,0 +1,181 @@
+// The Trainer's checkpoints: what goes into the HDF5 file, and how a run continues from one.
+// The file does not depend on the world size (ZeRO-1 moments are gathered first), and all
+// randomness is counter-based, so step, parameters, moments and Adam's step count are the whole
+// state: the sampler and dropout continue from the step alone.
+#include <chrono>
+#include <ctime>
+#include <set>
+#include <sstream>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "core/errors.h"
+#include "train/consistency.h"
+#include "train/trainer.h"
+
+namespace gpt {
+namespace {
+
+constexpr std::int64_t kFormatVersion = 1;
+
+// Settings a resumed run may change: they do not alter what the remaining steps compute, or the
+// user changes them on purpose (a longer run, another schedule length, other hardware or ranks).
+const std::set<std::string>& resumable_changes() {
+  static const std::set<std::string> keys = {
+      "train.max_steps",   "optim.decay_steps",   "train.micro_batch",   "train.threads",
+      "train.backend",     "train.recompute_mlp", "data.train",          "data.val",
+      "eval.interval",     "eval.batches",        "checkpoint.interval", "checkpoint.keep_last",
+      "checkpoint.resume", "dist.zero_stage",     "dist.bucket_mb",      "dist.timeout_s",
+      "run.dir",           "log.interval",        "log.sample_interval"};
+  return keys;
+}
+
+std::string utc_now() {
+  const std::time_t now = std::time(nullptr);
+  char text[32];
+  std::strftime(text, sizeof text, "%Y-%m-%dT%H:%M:%SZ", std::gmtime(&now));
+  return text;
+}
+
+Tensor flat_range(const Tensor& flat, std::int64_t begin, std::int64_t size) {
+  return Tensor(static_cast<char*>(flat.ptr) + static_cast<std::size_t>(begin) * dtype_size(flat.dtype), flat.dtype,
+                {size});
+}
+
+}  // namespace
+
+void Trainer::save_checkpoint(std::int64_t step) {
+  join_ranks();
+  check_same_parameters(*comm_, model_, "at the checkpoint after step " + std::to_string(step));
+  const std::size_t n = static_cast<std::size_t>(model_.flat_numel());
+  std::vector<float> m(n, 0.0f), v(n, 0.0f);
+  optimizer_.export_moments(m, v);
+  if (sync_.sharded() && comm_->world_size() > 1) {
+    // Rank r holds slice r of every bucket: exactly what an all-gather per bucket assembles.
+    Backend& be = model_.backend();
+    for (std::vector<float>* moments : {&m, &v}) {
+      Buffer full(be, n * dtype_size(be.param_dtype()));
+      const Tensor t(full.get(), be.param_dtype(), {model_.flat_numel()});
+      be.upload(t, moments->data());
+      for (const FlatRange& b : sync_.plan().buckets()) comm_->all_gather(flat_range(t, b.begin, b.size()));
+      comm_->wait();
+      be.download(t, moments->data());
+    }
+  }
+  if (comm_->rank() != 0) return;
+
+  std::vector<float> params(n);
+  model_.backend().download(model_.params(), params.data());
+  std::vector<TensorRef> tensors;
+  for (const ParamInfo& p : model_.table().entries()) {
+    const auto at = static_cast<std::size_t>(p.offset);
+    tensors.push_back({"params/" + p.name, p.shape, params.data() + at});
+    tensors.push_back({"optim/m/" + p.name, p.shape, m.data() + at});
+    tensors.push_back({"optim/v/" + p.name, p.shape, v.data() + at});
+  }
+  const TrainConfig& t = config_.train;
+  std::map<std::string, Attrs> attrs;
+  attrs["/"] = {{"format_version", kFormatVersion},
+                {"step", step},
+                {"tokens_seen", step * t.batch_tokens},
+                {"world_size", static_cast<std::int64_t>(comm_->world_size())},
+                {"created", utc_now()},
+                {"config", config_.resolved_toml}};
+  attrs["/optim"] = {{"steps_taken", optimizer_.steps_taken()}};
+  // Every random stream is a pure function of the seed and a counter: nothing else to save.
+  attrs["/rng"] = {{"seed", static_cast<std::int64_t>(t.seed)},
+                   {"scheme", std::string("counter-based: init(seed, tensor, index), windows(seed, global sequence), "
+                                          "dropout(seed, first global sequence of the micro-batch, site, index)")}};
+  attrs["/data"] = {{"sampling", std::string(config_.data.sampling == Sampling::epoch ? "epoch" : "random")},
+                    {"seq_len", t.seq_len},
+                    {"next_sequence", step * (t.batch_tokens / t.seq_len)},
+                    {"train_tokens", static_cast<std::int64_t>(train_file_.size())}};
+  write_checkpoint_file(checkpoint_path(config_.run.dir, step), attrs, tensors);
+  prune_checkpoints(config_.run.dir, config_.checkpoint.keep_last);
+}
+
+void Trainer::load_parameters(const CheckpointFile& file) {
+  std::vector<float> params(static_cast<std::size_t>(model_.flat_numel()), 0.0f);
+  for (const ParamInfo& p : model_.table().entries()) {
+    const std::string path = "params/" + p.name;
+    if (!file.has_tensor(path))
+      throw ConfigError("checkpoint " + file.path().string() + " has no tensor " + p.name + " that this model needs");
+    if (file.shape(path) != p.shape) {
+      std::ostringstream message;
+      message << "checkpoint " << file.path().string() << ": tensor " << p.name << " has shape (";
+      for (std::size_t i = 0; i < file.shape(path).size(); ++i) message << (i ? ", " : "") << file.shape(path)[i];
+      message << ") but the config gives (";
+      for (std::size_t i = 0; i < p.shape.size(); ++i) message << (i ? ", " : "") << p.shape[i];
+      message << ")";
+      throw ConfigError(message.str());
+    }
+    const std::vector<float>& values = file.values(path);
+    std::copy(values.begin(), values.end(), params.begin() + p.offset);
+  }
+  model_.backend().upload(model_.params(), params.data());
+  model_.refresh_weights();
+}
+
+bool Trainer::resume(std::ostream& warnings) {
+  // Rank 0 chooses the file; everyone reads the same one. A failure on rank 0 is passed on, so
+  // no rank is left waiting in the broadcast.
+  constexpr std::uint64_t kFailed = ~std::uint64_t{0};
+  std::string chosen, failure;
+  if (comm_->rank() == 0) {
+    try {
+      std::optional<CheckpointFile> newest = open_newest_valid(config_.run.dir, warnings);
+      if (newest) chosen = newest->path().string();
+    } catch (const std::exception& e) {
+      failure = e.what();
+    }
+  }
+  std::uint64_t length = failure.empty() ? chosen.size() : kFailed;
+  comm_->broadcast_bytes(&length, sizeof length, 0);
+  if (length == kFailed) {
+    if (!failure.empty()) throw CheckpointError(failure);
+    throw CheckpointError("rank 0 could not look for checkpoints in " + config_.run.dir.string());
+  }
+  chosen.resize(length);
+  comm_->broadcast_bytes(chosen.data(), length, 0);
+  if (chosen.empty()) return false;
+  const CheckpointFile file(chosen);
+
+  const RunConfig saved = parse_run_config(file.attr_string("/", "config"), chosen + " (its config)", ".", {});
+  std::vector<std::string> refused;
+  for (const std::string& key : changed_keys(saved, config_))
+    if (!resumable_changes().contains(key)) refused.push_back(key);
+  if (!refused.empty()) {
+    std::string keys;
+    for (const std::string& k : refused) keys += (keys.empty() ? "" : ", ") + k;
+    throw ConfigError("cannot resume from " + chosen + ": changing " + keys +
+                      " from the checkpoint's config would change the run (start a new run.dir, or use --init-from "
+                      "to start from its weights)");
+  }
+  if (file.attr_int("/data", "train_tokens") != static_cast<std::int64_t>(train_file_.size()))
+    throw ConfigError("cannot resume from " + chosen + ": data.train has " + std::to_string(train_file_.size()) +
+                      " tokens, the checkpoint's run had " + std::to_string(file.attr_int("/data", "train_tokens")));
+
+  load_parameters(file);
+  const std::size_t n = static_cast<std::size_t>(model_.flat_numel());
+  std::vector<float> m(n, 0.0f), v(n, 0.0f);
+  for (const ParamInfo& p : model_.table().entries()) {
+    const std::vector<float>& fm = file.values("optim/m/" + p.name);
+    const std::vector<float>& fv = file.values("optim/v/" + p.name);
+    std::copy(fm.begin(), fm.end(), m.begin() + p.offset);
+    std::copy(fv.begin(), fv.end(), v.begin() + p.offset);
+  }
+  optimizer_.import_moments(m, v, file.attr_int("/optim", "steps_taken"));
+  start_step_ = file.attr_int("/", "step");
+  // The first step still broadcasts rank 0's parameters and compares checksums: a rank that
+  // read something else is caught there, after setup has been agreed on.
+  return true;
+}
+
+void Trainer::init_from(const std::filesystem::path& checkpoint) {
+  const CheckpointFile file(checkpoint);
+  load_parameters(file);
+  start_step_ = 0;
+}
+
+}  // namespace gpt
