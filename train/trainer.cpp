@@ -166,7 +166,7 @@ TrainSummary Trainer::run(std::ostream& console, const Hooks& hooks) {
            << " MiB AdamW moments" << (sync_.sharded() ? " (this rank's ZeRO-1 shard)" : "") << ", "
            << static_cast<double>(model_.activation_bytes(t.micro_batch, t.seq_len)) * mib << " MiB activations\n";
     console << memory.str();
-    if (resumed) console << "resumed at step " << start_step_ << "\n";
+    if (resumed) console << "resumed at step " << start_step_ << " (" << resumed_from_ << ")\n";
   }
 
   TrainSummary summary;
@@ -208,7 +208,10 @@ TrainSummary Trainer::run(std::ostream& console, const Hooks& hooks) {
     bool stop = hooks.stop_requested && hooks.stop_requested();
     if (comm_->world_size() > 1 && hooks.stop_requested) stop = comm_->all_reduce_sum(stop ? 1.0 : 0.0) > 0;
     const bool periodic = config_.checkpoint.interval > 0 && done % config_.checkpoint.interval == 0;
-    if (checkpoints_supported() && (periodic || last || stop)) save_checkpoint(done);
+    if (checkpoints_supported() && (periodic || last || stop)) {
+      const std::string report = save_checkpoint(done);
+      if (leader) console << report << "\n";
+    }
     if (stop && !last) {
       summary.stopped = true;
       if (leader)

@@ -62,7 +62,8 @@ class Trainer {
   // Starts this run from a checkpoint's parameters only (fine-tuning): step 0, fresh optimizer.
   void init_from(const std::filesystem::path& checkpoint);
   // Writes <run.dir>/checkpoints/step_<step>.h5 (rank 0) and prunes old ones. Collective.
-  void save_checkpoint(std::int64_t step);
+  // Returns, on rank 0, a line saying what was written and how fast.
+  std::string save_checkpoint(std::int64_t step);
   std::int64_t start_step() const { return start_step_; }
 
   // One optimizer step (0-based index).
@@ -91,6 +92,7 @@ class Trainer {
   std::vector<std::int32_t> inputs_, targets_;
   bool joined_ = false;
   std::int64_t start_step_ = 0;
+  std::string resumed_from_;  // what resume() read, for the log
 
   void join_ranks();
   void load_parameters(const CheckpointFile& file);

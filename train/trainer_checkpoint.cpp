@@ -45,7 +45,23 @@ Tensor flat_range(const Tensor& flat, std::int64_t begin, std::int64_t size) {
 
 }  // namespace
 
-void Trainer::save_checkpoint(std::int64_t step) {
+namespace {
+
+std::string io_report(const char* verb, const std::filesystem::path& path,
+                      std::chrono::steady_clock::time_point since) {
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - since).count();
+  std::error_code ec;
+  const double mb = static_cast<double>(std::filesystem::file_size(path, ec)) / 1e6;
+  std::ostringstream line;
+  line.precision(3);
+  line << verb << " " << path.string() << ": " << mb << " MB in " << seconds << " s (" << mb / seconds << " MB/s)";
+  return line.str();
+}
+
+}  // namespace
+
+std::string Trainer::save_checkpoint(std::int64_t step) {
+  const auto start = std::chrono::steady_clock::now();
   join_ranks();
   check_same_parameters(*comm_, model_, "at the checkpoint after step " + std::to_string(step));
   const std::size_t n = static_cast<std::size_t>(model_.flat_numel());
@@ -63,7 +79,7 @@ void Trainer::save_checkpoint(std::int64_t step) {
       be.download(t, moments->data());
     }
   }
-  if (comm_->rank() != 0) return;
+  if (comm_->rank() != 0) return {};
 
   std::vector<float> params(n);
   model_.backend().download(model_.params(), params.data());
@@ -91,8 +107,11 @@ void Trainer::save_checkpoint(std::int64_t step) {
                     {"seq_len", t.seq_len},
                     {"next_sequence", step * (t.batch_tokens / t.seq_len)},
                     {"train_tokens", static_cast<std::int64_t>(train_file_.size())}};
-  write_checkpoint_file(checkpoint_path(config_.run.dir, step), attrs, tensors);
+  const std::filesystem::path path = checkpoint_path(config_.run.dir, step);
+  write_checkpoint_file(path, attrs, tensors);
+  std::string report = io_report("checkpoint", path, start);
   prune_checkpoints(config_.run.dir, config_.checkpoint.keep_last);
+  return report;
 }
 
 void Trainer::load_parameters(const CheckpointFile& file) {
@@ -139,7 +158,9 @@ bool Trainer::resume(std::ostream& warnings) {
   chosen.resize(length);
   comm_->broadcast_bytes(chosen.data(), length, 0);
   if (chosen.empty()) return false;
+  const auto start = std::chrono::steady_clock::now();
   const CheckpointFile file(chosen);
+  resumed_from_ = io_report("read", chosen, start);
 
   const RunConfig saved = parse_run_config(file.attr_string("/", "config"), chosen + " (its config)", ".", {});
   std::vector<std::string> refused;
