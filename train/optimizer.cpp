@@ -91,6 +91,19 @@ void AdamW::import_moments(const std::vector<float>& m, const std::vector<float>
   step_ = steps_taken;
 }
 
+void AdamW::import_moments(std::int64_t begin, const float* m, const float* v, std::int64_t count) {
+  Backend& be = model_->backend();
+  const DType dtype = be.param_dtype();
+  for (std::size_t k = 0; k < owned_.size(); ++k) {
+    const FlatRange& r = owned_[k];
+    const std::int64_t lo = std::max(r.begin, begin), hi = std::min(r.end, begin + count);
+    if (lo >= hi) continue;
+    const std::size_t at = static_cast<std::size_t>(state_offset_[k] + (lo - r.begin)) * dtype_size(dtype);
+    be.upload(Tensor(static_cast<char*>(m_.get()) + at, dtype, {hi - lo}), m + (lo - begin));
+    be.upload(Tensor(static_cast<char*>(v_.get()) + at, dtype, {hi - lo}), v + (lo - begin));
+  }
+}
+
 double AdamW::step(double lr, double max_norm) {
   const double norm = std::sqrt(grad_sum_squares());
   update(lr, clip_scale(norm, max_norm));

@@ -24,12 +24,20 @@ class AdamW {
   // (the clip factor). Does not refresh the model's compute weights.
   void update(double lr, double grad_scale);
 
+  // The moments of owned range k, as stored (param_dtype, the range's length).
+  Tensor moment_m(std::size_t k) const { return state_view(m_, k); }
+  Tensor moment_v(std::size_t k) const { return state_view(v_, k); }
+
   // Updates applied so far (Adam's bias correction depends on it).
   std::int64_t steps_taken() const { return step_; }
   // Checkpoints: the moments of the owned ranges copied into, or taken from, host arrays laid out
   // like the flat buffer (elements outside the owned ranges are left alone / ignored).
   void export_moments(std::vector<float>& m, std::vector<float>& v) const;
   void import_moments(const std::vector<float>& m, const std::vector<float>& v, std::int64_t steps_taken);
+  // The same for the moments of flat elements [begin, begin + count) only (one tensor of a
+  // checkpoint), without a flat-sized host copy.
+  void import_moments(std::int64_t begin, const float* m, const float* v, std::int64_t count);
+  void set_steps_taken(std::int64_t steps) { step_ = steps; }
 
   // The one-process step: clip to max_norm (0: no clipping) by the norm over everything owned,
   // update, refresh the compute weights. Returns the pre-clip gradient norm.
@@ -42,6 +50,12 @@ class AdamW {
   std::vector<std::int64_t> state_offset_;  // where each owned range starts in m_ and v_
   Buffer m_, v_;
   std::int64_t step_ = 0;
+
+  Tensor state_view(const Buffer& b, std::size_t k) const {
+    const DType dtype = model_->backend().param_dtype();
+    return Tensor(static_cast<char*>(b.get()) + static_cast<std::size_t>(state_offset_[k]) * dtype_size(dtype), dtype,
+                  {owned_[k].size()});
+  }
 };
 
 // Multiplier that brings a gradient of norm `norm` down to `max_norm` (1 when within it or when

@@ -1,6 +1,7 @@
 #pragma once
 // The training loop: batches from the sampler, forward/backward per micro-batch, gradient
 // averaging across ranks, one AdamW step, logging and validation.
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -96,6 +97,9 @@ class Trainer {
 
   void join_ranks();
   void load_parameters(const CheckpointFile& file);
+  // Rank 0's part of save_checkpoint: flat fp32 host arrays of parameters and moments to disk.
+  std::string write_checkpoint(std::int64_t step, const float* params, const float* m, const float* v,
+                               std::chrono::steady_clock::time_point start);
 };
 
 }  // namespace gpt

@@ -65,6 +65,16 @@ std::string Trainer::save_checkpoint(std::int64_t step) {
   join_ranks();
   check_same_parameters(*comm_, model_, "at the checkpoint after step " + std::to_string(step));
   const std::size_t n = static_cast<std::size_t>(model_.flat_numel());
+  Backend& backend = model_.backend();
+  // fp32 buffers in host memory holding the whole flat buffer are written in place: copying
+  // 1.5 GB into fresh pages cost more than the write itself.
+  const bool in_place = backend.host_memory() && backend.param_dtype() == DType::f32 &&
+                        optimizer_.owned().size() == 1 && optimizer_.owned()[0].size() == model_.flat_numel();
+  if (in_place) {
+    if (comm_->rank() != 0) return {};
+    return write_checkpoint(step, model_.params().data<float>(), optimizer_.moment_m(0).data<float>(),
+                            optimizer_.moment_v(0).data<float>(), start);
+  }
   std::vector<float> m(n, 0.0f), v(n, 0.0f);
   optimizer_.export_moments(m, v);
   if (sync_.sharded() && comm_->world_size() > 1) {
@@ -83,12 +93,17 @@ std::string Trainer::save_checkpoint(std::int64_t step) {
 
   std::vector<float> params(n);
   model_.backend().download(model_.params(), params.data());
+  return write_checkpoint(step, params.data(), m.data(), v.data(), start);
+}
+
+std::string Trainer::write_checkpoint(std::int64_t step, const float* params, const float* m, const float* v,
+                                      std::chrono::steady_clock::time_point start) {
   std::vector<TensorRef> tensors;
   for (const ParamInfo& p : model_.table().entries()) {
     const auto at = static_cast<std::size_t>(p.offset);
-    tensors.push_back({"params/" + p.name, p.shape, params.data() + at});
-    tensors.push_back({"optim/m/" + p.name, p.shape, m.data() + at});
-    tensors.push_back({"optim/v/" + p.name, p.shape, v.data() + at});
+    tensors.push_back({"params/" + p.name, p.shape, params + at});
+    tensors.push_back({"optim/m/" + p.name, p.shape, m + at});
+    tensors.push_back({"optim/v/" + p.name, p.shape, v + at});
   }
   const TrainConfig& t = config_.train;
   std::map<std::string, Attrs> attrs;
@@ -115,7 +130,6 @@ std::string Trainer::save_checkpoint(std::int64_t step) {
 }
 
 void Trainer::load_parameters(const CheckpointFile& file) {
-  std::vector<float> params(static_cast<std::size_t>(model_.flat_numel()), 0.0f);
   for (const ParamInfo& p : model_.table().entries()) {
     const std::string path = "params/" + p.name;
     if (!file.has_tensor(path))
@@ -129,10 +143,10 @@ void Trainer::load_parameters(const CheckpointFile& file) {
       message << ")";
       throw ConfigError(message.str());
     }
-    const std::vector<float>& values = file.values(path);
-    std::copy(values.begin(), values.end(), params.begin() + p.offset);
   }
-  model_.backend().upload(model_.params(), params.data());
+  // Alignment gaps and padding between tensors stay as init_weights left them: zero.
+  for (const ParamInfo& p : model_.table().entries())
+    model_.backend().upload(model_.param(p), file.values("params/" + p.name).data());
   model_.refresh_weights();
 }
 
@@ -178,15 +192,10 @@ bool Trainer::resume(std::ostream& warnings) {
                       " tokens, the checkpoint's run had " + std::to_string(file.attr_int("/data", "train_tokens")));
 
   load_parameters(file);
-  const std::size_t n = static_cast<std::size_t>(model_.flat_numel());
-  std::vector<float> m(n, 0.0f), v(n, 0.0f);
-  for (const ParamInfo& p : model_.table().entries()) {
-    const std::vector<float>& fm = file.values("optim/m/" + p.name);
-    const std::vector<float>& fv = file.values("optim/v/" + p.name);
-    std::copy(fm.begin(), fm.end(), m.begin() + p.offset);
-    std::copy(fv.begin(), fv.end(), v.begin() + p.offset);
-  }
-  optimizer_.import_moments(m, v, file.attr_int("/optim", "steps_taken"));
+  for (const ParamInfo& p : model_.table().entries())
+    optimizer_.import_moments(p.offset, file.values("optim/m/" + p.name).data(),
+                              file.values("optim/v/" + p.name).data(), p.numel);
+  optimizer_.set_steps_taken(file.attr_int("/optim", "steps_taken"));
   start_step_ = file.attr_int("/", "step");
   // The first step still broadcasts rank 0's parameters and compares checksums: a rank that
   // read something else is caught there, after setup has been agreed on.

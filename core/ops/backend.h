@@ -37,6 +37,9 @@ class Backend {
   virtual std::string name() const = 0;
   virtual DType param_dtype() const = 0;
   virtual DType act_dtype() const = 0;
+  // True when the backend's buffers are ordinary host memory the caller may read directly
+  // (checkpoints then skip a copy).
+  virtual bool host_memory() const { return false; }
 
   // ---- memory ----
   virtual void* allocate(std::size_t bytes) = 0;  // zero-filled, 256-byte aligned

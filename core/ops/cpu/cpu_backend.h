@@ -15,6 +15,7 @@ class CpuBackend final : public Backend {
   std::string name() const override;
   DType param_dtype() const override { return dtype_of<T>(); }
   DType act_dtype() const override { return dtype_of<T>(); }
+  bool host_memory() const override { return true; }
 
   void* allocate(std::size_t bytes) override;
   void release(void* ptr) noexcept override;
