@@ -51,10 +51,7 @@ void GradientSync::mark_ready(std::int64_t begin, std::int64_t end) {
 }
 
 void GradientSync::start(std::size_t bucket) {
-  const FlatRange& r = plan_.buckets()[bucket];
-  const std::size_t elem = dtype_size(grads_.dtype);
-  const Tensor view(static_cast<char*>(grads_.ptr) + static_cast<std::size_t>(r.begin) * elem, grads_.dtype,
-                    {r.size()});
+  const Tensor view = flat_slice(grads_, plan_.buckets()[bucket]);
   if (sharded_) {
     comm_->reduce_scatter(view, ReduceOp::sum);
   } else {

@@ -30,7 +30,7 @@ class BucketPlan {
 
 class GradientSync {
  public:
-  // grads: the model's flat gradient buffer. sharded: ZeRO-1 (reduce-scatter) instead of all-reduce.
+  // Syncs model.grads(); sharded: ZeRO-1 (reduce-scatter) instead of all-reduce.
   GradientSync(Communicator& comm, const GPT& model, std::int64_t bucket_elems, bool sharded);
 
   const BucketPlan& plan() const { return plan_; }

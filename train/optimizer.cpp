@@ -4,15 +4,6 @@
 #include <cmath>
 
 namespace gpt {
-namespace {
-
-Tensor range_of(const Tensor& flat, std::int64_t begin, std::int64_t size) {
-  return Tensor(static_cast<char*>(flat.ptr) + static_cast<std::size_t>(begin) * dtype_size(flat.dtype), flat.dtype,
-                {size});
-}
-
-}  // namespace
-
 double clip_scale(double norm, double max_norm) {
   if (max_norm <= 0 || norm <= max_norm) return 1.0;
   return max_norm / (norm + 1e-6);
@@ -37,7 +28,7 @@ AdamW::AdamW(GPT& model, const OptimConfig& config, std::vector<FlatRange> owned
 double AdamW::grad_sum_squares() const {
   double total = 0;
   for (const FlatRange& r : owned_)
-    total += model_->backend().sum_squares(range_of(model_->grads(), r.begin, r.size()));
+    total += model_->backend().sum_squares(flat_slice(model_->grads(), r.begin, r.size()));
   return total;
 }
 
@@ -51,9 +42,6 @@ void AdamW::update(double lr, double grad_scale) {
   s.grad_scale = grad_scale;
   s.step = step_;
   Backend& be = model_->backend();
-  const DType dtype = be.param_dtype();
-  const std::int64_t total = static_cast<std::int64_t>(m_.bytes() / dtype_size(dtype));
-  const Tensor m(m_.get(), dtype, {total}), v(v_.get(), dtype, {total});
   // Each owned range, cut at tensor boundaries: weight decay depends on the tensor.
   for (std::size_t k = 0; k < owned_.size(); ++k) {
     const FlatRange& r = owned_[k];
@@ -61,46 +49,27 @@ void AdamW::update(double lr, double grad_scale) {
       const std::int64_t begin = std::max(r.begin, p.offset), end = std::min(r.end, p.offset + p.numel);
       if (begin >= end) continue;
       s.weight_decay = p.decay ? config_.weight_decay : 0.0;
-      const std::int64_t state = state_offset_[k] + (begin - r.begin);
-      be.adamw(range_of(model_->params(), begin, end - begin), range_of(model_->grads(), begin, end - begin),
-               range_of(m, state, end - begin), range_of(v, state, end - begin), s);
+      const std::int64_t n = end - begin;
+      be.adamw(flat_slice(model_->params(), begin, n), flat_slice(model_->grads(), begin, n),
+               flat_slice(moment_m(k), begin - r.begin, n), flat_slice(moment_v(k), begin - r.begin, n), s);
     }
   }
 }
 
 void AdamW::export_moments(std::vector<float>& m, std::vector<float>& v) const {
-  Backend& be = model_->backend();
-  const DType dtype = be.param_dtype();
   for (std::size_t k = 0; k < owned_.size(); ++k) {
-    const FlatRange& r = owned_[k];
-    const std::size_t at = static_cast<std::size_t>(state_offset_[k]) * dtype_size(dtype);
-    be.download(Tensor(static_cast<char*>(m_.get()) + at, dtype, {r.size()}), m.data() + r.begin);
-    be.download(Tensor(static_cast<char*>(v_.get()) + at, dtype, {r.size()}), v.data() + r.begin);
+    model_->backend().download(moment_m(k), m.data() + owned_[k].begin);
+    model_->backend().download(moment_v(k), v.data() + owned_[k].begin);
   }
-}
-
-void AdamW::import_moments(const std::vector<float>& m, const std::vector<float>& v, std::int64_t steps_taken) {
-  Backend& be = model_->backend();
-  const DType dtype = be.param_dtype();
-  for (std::size_t k = 0; k < owned_.size(); ++k) {
-    const FlatRange& r = owned_[k];
-    const std::size_t at = static_cast<std::size_t>(state_offset_[k]) * dtype_size(dtype);
-    be.upload(Tensor(static_cast<char*>(m_.get()) + at, dtype, {r.size()}), m.data() + r.begin);
-    be.upload(Tensor(static_cast<char*>(v_.get()) + at, dtype, {r.size()}), v.data() + r.begin);
-  }
-  step_ = steps_taken;
 }
 
 void AdamW::import_moments(std::int64_t begin, const float* m, const float* v, std::int64_t count) {
-  Backend& be = model_->backend();
-  const DType dtype = be.param_dtype();
   for (std::size_t k = 0; k < owned_.size(); ++k) {
     const FlatRange& r = owned_[k];
     const std::int64_t lo = std::max(r.begin, begin), hi = std::min(r.end, begin + count);
     if (lo >= hi) continue;
-    const std::size_t at = static_cast<std::size_t>(state_offset_[k] + (lo - r.begin)) * dtype_size(dtype);
-    be.upload(Tensor(static_cast<char*>(m_.get()) + at, dtype, {hi - lo}), m + (lo - begin));
-    be.upload(Tensor(static_cast<char*>(v_.get()) + at, dtype, {hi - lo}), v + (lo - begin));
+    model_->backend().upload(flat_slice(moment_m(k), lo - r.begin, hi - lo), m + (lo - begin));
+    model_->backend().upload(flat_slice(moment_v(k), lo - r.begin, hi - lo), v + (lo - begin));
   }
 }
 

@@ -30,12 +30,11 @@ class AdamW {
 
   // Updates applied so far (Adam's bias correction depends on it).
   std::int64_t steps_taken() const { return step_; }
-  // Checkpoints: the moments of the owned ranges copied into, or taken from, host arrays laid out
-  // like the flat buffer (elements outside the owned ranges are left alone / ignored).
+  // Checkpoints: the moments of the owned ranges copied into host arrays laid out like the flat
+  // buffer (elements outside the owned ranges are left alone).
   void export_moments(std::vector<float>& m, std::vector<float>& v) const;
-  void import_moments(const std::vector<float>& m, const std::vector<float>& v, std::int64_t steps_taken);
-  // The same for the moments of flat elements [begin, begin + count) only (one tensor of a
-  // checkpoint), without a flat-sized host copy.
+  // The moments of flat elements [begin, begin + count) (one tensor of a checkpoint); elements
+  // outside the owned ranges are skipped.
   void import_moments(std::int64_t begin, const float* m, const float* v, std::int64_t count);
   void set_steps_taken(std::int64_t steps) { step_ = steps; }
 
@@ -53,8 +52,8 @@ class AdamW {
 
   Tensor state_view(const Buffer& b, std::size_t k) const {
     const DType dtype = model_->backend().param_dtype();
-    return Tensor(static_cast<char*>(b.get()) + static_cast<std::size_t>(state_offset_[k]) * dtype_size(dtype), dtype,
-                  {owned_[k].size()});
+    const std::int64_t total = static_cast<std::int64_t>(b.bytes() / dtype_size(dtype));
+    return flat_slice(Tensor(b.get(), dtype, {total}), state_offset_[k], owned_[k].size());
   }
 };
 

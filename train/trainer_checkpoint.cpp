@@ -38,11 +38,6 @@ std::string utc_now() {
   return text;
 }
 
-Tensor flat_range(const Tensor& flat, std::int64_t begin, std::int64_t size) {
-  return Tensor(static_cast<char*>(flat.ptr) + static_cast<std::size_t>(begin) * dtype_size(flat.dtype), flat.dtype,
-                {size});
-}
-
 }  // namespace
 
 namespace {
@@ -84,7 +79,7 @@ std::string Trainer::save_checkpoint(std::int64_t step) {
       Buffer full(be, n * dtype_size(be.param_dtype()));
       const Tensor t(full.get(), be.param_dtype(), {model_.flat_numel()});
       be.upload(t, moments->data());
-      for (const FlatRange& b : sync_.plan().buckets()) comm_->all_gather(flat_range(t, b.begin, b.size()));
+      for (const FlatRange& b : sync_.plan().buckets()) comm_->all_gather(flat_slice(t, b));
       comm_->wait();
       be.download(t, moments->data());
     }

@@ -12,6 +12,11 @@ Tensor tensor_in(void* base, DType dtype, const ParamInfo& p) {
   return Tensor(static_cast<char*>(base) + static_cast<std::size_t>(p.offset) * dtype_size(dtype), dtype, p.shape);
 }
 
+Tensor flat_slice(const Tensor& flat, std::int64_t begin, std::int64_t size) {
+  return Tensor(static_cast<char*>(flat.ptr) + static_cast<std::size_t>(begin) * dtype_size(flat.dtype), flat.dtype,
+                {size});
+}
+
 ParamTable::ParamTable(const ModelConfig& c) {
   const std::int64_t C = c.n_embd;
   const std::int64_t fc_out = c.activation == Activation::swiglu ? 2 * c.hidden() : c.hidden();

@@ -52,6 +52,11 @@ class ParamTable {
 
 // The tensor `p` inside a flat buffer that starts at `base` and holds elements of `dtype`.
 Tensor tensor_in(void* base, DType dtype, const ParamInfo& p);
+// Elements [begin, begin + size) of a flat buffer, as a 1-D tensor.
+Tensor flat_slice(const Tensor& flat, std::int64_t begin, std::int64_t size);
+inline Tensor flat_slice(const Tensor& flat, const FlatRange& r) {
+  return flat_slice(flat, r.begin, r.size());
+}
 
 // Name of layer l's tensor, e.g. layer_param(3, "attn.c_attn.weight") = "h.3.attn.c_attn.weight".
 std::string layer_param(std::int64_t layer, const char* suffix);

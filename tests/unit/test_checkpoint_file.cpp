@@ -2,6 +2,8 @@
 // foreign files, the atomic write, and the run folder's list / fallback / prune.
 #include "train/checkpoint_file.h"
 
+#include "tests/unit/temp_dir_test.h"
+
 #include <gtest/gtest.h>
 #include <unistd.h>
 
@@ -66,20 +68,8 @@ std::string error_of(const fs::path& p) {
   return "";
 }
 
-// A fresh folder per test under the system temp dir, removed afterwards.
-class CheckpointFileTest : public ::testing::Test {
+class CheckpointFileTest : public test::TempDirTest {
  protected:
-  void SetUp() override {
-    const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
-    dir_ = fs::temp_directory_path() / ("gpt_checkpoint_test_" + std::to_string(::getpid()) + "_" + info->name() + "_" +
-                                        std::to_string(std::random_device{}()));
-    fs::create_directories(dir_);
-  }
-  void TearDown() override {
-    std::error_code ec;
-    fs::remove_all(dir_, ec);
-  }
-
   // A small checkpoint whose tensor "params/pattern" holds 257 distinct floats 1000 + i/4 and
   // whose root attribute "marker" is 0x0123456789ABCDEF, both easy to find in the file's bytes.
   void write_small(const fs::path& p, std::int64_t step) {
@@ -93,7 +83,6 @@ class CheckpointFileTest : public ::testing::Test {
                           {{"params/pattern", {257}, pattern_.data()}, {"params/other", {3, 4}, other_.data()}});
   }
 
-  fs::path dir_;
   std::vector<float> pattern_, other_;
 };
 

@@ -16,6 +16,7 @@
 
 #include "core/errors.h"
 #include "core/rng.h"
+#include "tests/unit/temp_dir_test.h"
 
 namespace gpt {
 namespace {
@@ -24,19 +25,8 @@ namespace fs = std::filesystem;
 
 constexpr std::int64_t kVocab = 50257;
 
-class SamplerTest : public ::testing::Test {
+class SamplerTest : public test::TempDirTest {
  protected:
-  void SetUp() override {
-    const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
-    dir_ = fs::temp_directory_path() / ("gpt_sampler_test_" + std::to_string(::getpid()) + "_" + info->name() + "_" +
-                                        std::to_string(std::random_device{}()));
-    fs::create_directories(dir_);
-  }
-  void TearDown() override {
-    std::error_code ec;
-    fs::remove_all(dir_, ec);
-  }
-
   // Raw file whose token i is i (mod the vocabulary), so a window's contents reveal its start.
   fs::path write_counting(const std::string& name, std::size_t n) {
     const fs::path p = dir_ / name;
@@ -51,8 +41,6 @@ class SamplerTest : public ::testing::Test {
     EXPECT_TRUE(f.good());
     return p;
   }
-
-  fs::path dir_;
 };
 
 TEST_F(SamplerTest, RandomWindowsAreInRangeAndCoverBothEnds) {

@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "core/errors.h"
+#include "tests/unit/temp_dir_test.h"
 
 #ifndef GPT_DATA_DIR
 #error "GPT_DATA_DIR must be defined (string literal: the folder holding tinystories/ and gpt2/)"
@@ -27,20 +28,8 @@ namespace fs = std::filesystem;
 
 constexpr std::int64_t kVocab = 50257;
 
-// A fresh folder per test under the system temp dir, removed afterwards.
-class TokenFileTest : public ::testing::Test {
+class TokenFileTest : public test::TempDirTest {
  protected:
-  void SetUp() override {
-    const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
-    dir_ = fs::temp_directory_path() / ("gpt_token_file_test_" + std::to_string(::getpid()) + "_" + info->name() + "_" +
-                                        std::to_string(std::random_device{}()));
-    fs::create_directories(dir_);
-  }
-  void TearDown() override {
-    std::error_code ec;
-    fs::remove_all(dir_, ec);
-  }
-
   fs::path write_bytes(const std::string& name, const std::vector<char>& bytes) {
     const fs::path p = dir_ / name;
     std::ofstream f(p, std::ios::binary);
@@ -93,8 +82,6 @@ class TokenFileTest : public ::testing::Test {
     ADD_FAILURE() << "expected DataError, nothing was thrown";
     return {};
   }
-
-  fs::path dir_;
 };
 
 bool contains(const std::string& s, const std::string& part) {
