@@ -68,6 +68,44 @@ INSTANTIATE_TEST_SUITE_P(AllOps, CudaOps,
                                   (std::get<1>(info.param).act == DType::bf16 ? "_bf16" : "_fp32");
                          });
 
+// The tensor-core attention (bf16, head size 32 or 64; the op cases above use other sizes, so they
+// exercise the CUDA-core kernels) against the fp64 CPU reference, with partial tiles, GPT-2's
+// head size at T = 512, and bitwise-equal repeats.
+OpCase attention_case(std::int64_t B, std::int64_t T, std::int64_t C, int NH) {
+  return {.name = "attention",
+          .inputs = {{B, T, 3 * C}},
+          .outputs = {{B, T, C}},
+          .aux = {{B * NH * T * T}},
+          .forward = [NH](Backend& be, OpArgs& a) { be.attention_forward(a.out[0], a.aux[0], a.in[0], NH); },
+          .backward = [NH](Backend& be, OpArgs& a) {
+            be.attention_backward(a.din[0], a.dout[0], a.in[0], a.out[0], a.aux[0], NH);
+          }};
+}
+
+TEST(CudaAttention, TensorCoreKernelsMatchCpuAndRepeat) {
+  GPT_REQUIRE_GPU();
+  struct Dims {
+    std::int64_t B, T, C;
+    int NH;
+  };
+  for (const Dims d : {Dims{2, 200, 128, 2}, Dims{1, 77, 96, 3}, Dims{3, 64, 64, 1}, Dims{1, 512, 768, 12}}) {
+    const OpCase c = attention_case(d.B, d.T, d.C, d.NH);
+    const std::uint64_t seed = fresh_seed();
+    SCOPED_TRACE("T " + std::to_string(d.T) + ", C " + std::to_string(d.C) + ", seed " + std::to_string(seed));
+    CudaBackend gpu(DType::bf16);
+    CpuBackend<double> cpu;
+    OpHarness a(gpu, c, seed), again(gpu, c, seed), ref(cpu, c, seed, true);
+    for (OpHarness* h : {&a, &again, &ref}) {
+      h->forward();
+      h->backward();
+    }
+    EXPECT_LT(relative_error(a.read(a.args.out[0]), ref.read(ref.args.out[0])), 2e-2) << "output";
+    EXPECT_LT(relative_error(a.read(a.args.din[0]), ref.read(ref.args.din[0])), 2e-2) << "gradient";
+    EXPECT_EQ(a.read(a.args.out[0]), again.read(again.args.out[0])) << "output not bitwise repeatable";
+    EXPECT_EQ(a.read(a.args.din[0]), again.read(again.args.din[0])) << "gradient not bitwise repeatable";
+  }
+}
+
 ModelConfig step_model() {
   ModelConfig c = tiny_model(Activation::gelu, true, true);
   c.vocab_size = 128;

@@ -1,8 +1,11 @@
-// Causal self-attention without a T×T matrix: one warp per query row streams over the keys with an
+// Causal self-attention without a T×T matrix. bf16 with head size 32 or 64 (GPT-2's is 64) runs
+// on the tensor cores (flash_attention.h). Everything else, fp32 above all, which must match the
+// CPU to 1e-5, runs here on CUDA cores: one warp per query row streams over the keys with an
 // online softmax and keeps only the row's log-sum-exp for the backward, which recomputes the
-// probabilities. The backward is two passes, dq by query rows and dk/dv by key rows, so every
-// gradient element is written by one warp and the result is deterministic without atomics.
-// Plain CUDA cores, not tensor cores: correct first; a tiled tensor-core kernel is the next step.
+// probabilities. Both backwards are two passes, dq by query rows and dk/dv by key rows, so every
+// gradient element is written by one thread and the result is deterministic without atomics.
+#include <type_traits>
+
 #include "core/ops/cuda/common.cuh"
 #include "core/ops/cuda/kernels.h"
 
@@ -158,6 +161,9 @@ Layout layout(i64 T_, i64 C, int NH) {
 
 template <class T>
 void attention_forward(T* out, float* lse, const T* qkv, i64 B, i64 T_, i64 C, int NH, cudaStream_t stream) {
+  if constexpr (std::is_same_v<T, bf16>) {
+    if (flash_attention_applies(B, C, NH, {out, qkv})) return flash_attention_forward(out, lse, qkv, B, T_, C, NH, stream);
+  }
   const Layout L = layout(T_, C, NH);
   const i64 rows = B * NH * T_;
   const float scale = 1.0f / sqrtf(static_cast<float>(L.hd));
@@ -174,6 +180,10 @@ void attention_backward(T* dqkv, const T* dout, const T* qkv, const T* out, cons
   const unsigned blocks = blocks_for(rows, kWarps);
   delta_kernel<<<blocks, 32 * kWarps, 0, stream>>>(delta, dout, out, rows, L);
   GPT_CUDA_LAUNCHED();
+  if constexpr (std::is_same_v<T, bf16>) {
+    if (flash_attention_applies(B, C, NH, {dqkv, dout, qkv}))
+      return flash_attention_backward(dqkv, dout, qkv, lse, delta, B, T_, C, NH, stream);
+  }
   dq_kernel<<<blocks, 32 * kWarps, 0, stream>>>(dqkv, dout, qkv, lse, delta, rows, L, scale);
   GPT_CUDA_LAUNCHED();
   dkv_kernel<<<blocks, 32 * kWarps, 0, stream>>>(dqkv, dout, qkv, lse, delta, rows, L, scale);

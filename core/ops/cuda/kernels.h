@@ -5,6 +5,7 @@
 #include <cuda_runtime.h>
 
 #include <cstdint>
+#include <initializer_list>
 
 #include "core/ops/backend.h"
 
@@ -62,6 +63,14 @@ void attention_forward(T* out, float* lse, const T* qkv, i64 B, i64 T_, i64 C, i
 template <class T>
 void attention_backward(T* dqkv, const T* dout, const T* qkv, const T* out, const float* lse, float* delta, i64 B,
                         i64 T_, i64 C, int NH, cudaStream_t stream);
+
+// ---- flash_attention.cu ---- (bf16 on tensor cores; attention_forward/backward pick it themselves)
+bool flash_attention_applies(i64 B, i64 C, int NH, std::initializer_list<const void*> buffers);
+void flash_attention_forward(__nv_bfloat16* out, float* lse, const __nv_bfloat16* qkv, i64 B, i64 T_, i64 C, int NH,
+                             cudaStream_t stream);
+// delta: Σ_d dout·out per query row, computed beforehand.
+void flash_attention_backward(__nv_bfloat16* dqkv, const __nv_bfloat16* dout, const __nv_bfloat16* qkv, const float* lse, const float* delta,
+                              i64 B, i64 T_, i64 C, int NH, cudaStream_t stream);
 
 // ---- elementwise.cu ----
 template <class T>

@@ -1,0 +1,101 @@
+// Launchers of the tensor-core attention kernels; the kernels themselves are in flash_attention.h.
+#include <stdexcept>
+
+#include "core/ops/cuda/common.cuh"
+#include "core/ops/cuda/device_simt.cuh"
+#include "core/ops/cuda/flash_attention.h"
+#include "core/ops/cuda/kernels.h"
+
+namespace gpt::cuda {
+namespace {
+
+using flash::u16;
+
+template <int HD>
+__global__ void __launch_bounds__(flash::kThreads) forward_kernel(bf16* out, float* lse, const bf16* qkv,
+                                                                   flash::Problem p) {
+  extern __shared__ __align__(16) char smem[];
+  DeviceSimt s{smem};
+  flash::forward_block<HD>(s, reinterpret_cast<u16*>(out), lse, reinterpret_cast<const u16*>(qkv), p);
+}
+
+template <int HD>
+__global__ void __launch_bounds__(flash::kThreads) dq_kernel(bf16* dqkv, const bf16* dout, const bf16* qkv,
+                                                              const float* lse, const float* delta, flash::Problem p) {
+  extern __shared__ __align__(16) char smem[];
+  DeviceSimt s{smem};
+  flash::dq_block<HD>(s, reinterpret_cast<u16*>(dqkv), reinterpret_cast<const u16*>(dout),
+                      reinterpret_cast<const u16*>(qkv), lse, delta, p);
+}
+
+template <int HD>
+__global__ void __launch_bounds__(flash::kThreads) dkv_kernel(bf16* dqkv, const bf16* dout, const bf16* qkv,
+                                                               const float* lse, const float* delta, flash::Problem p) {
+  extern __shared__ __align__(16) char smem[];
+  DeviceSimt s{smem};
+  flash::dkv_block<HD>(s, reinterpret_cast<u16*>(dqkv), reinterpret_cast<const u16*>(dout),
+                       reinterpret_cast<const u16*>(qkv), lse, delta, p);
+}
+
+// Within the default 48 KiB of dynamic shared memory, so no opt-in attribute is needed.
+static_assert(flash::forward_smem_bytes<64>() <= 48 * 1024 && flash::backward_smem_bytes<64>() <= 48 * 1024);
+
+flash::Problem problem(i64 B, i64 T_, i64 C, int NH) {
+  const i64 hd = C / NH;
+  return flash::Problem{B, T_, C, NH, 1.0f / sqrtf(static_cast<float>(hd))};
+}
+
+dim3 grid(const flash::Problem& p) {
+  return dim3(static_cast<unsigned>(p.tiles()), static_cast<unsigned>(p.B * p.NH));
+}
+
+bool aligned16(const void* p) {
+  return reinterpret_cast<std::uintptr_t>(p) % 16 == 0;
+}
+
+}  // namespace
+
+// Tensor cores with bf16 mma (sm_80 on), a head size the kernels are built for, 16-byte aligned
+// buffers (the tiles move 16 bytes at a time) and a grid.y within limits.
+bool flash_attention_applies(i64 B, i64 C, int NH, std::initializer_list<const void*> buffers) {
+  int device = 0;
+  GPT_CUDA_CHECK(cudaGetDevice(&device));
+  int cc_major = 0;
+  GPT_CUDA_CHECK(cudaDeviceGetAttribute(&cc_major, cudaDevAttrComputeCapabilityMajor, device));
+  if (cc_major < 8 || C % NH != 0 || !flash::head_dim_supported(C / NH) || B * NH > 65535) return false;
+  for (const void* p : buffers)
+    if (!aligned16(p)) return false;
+  return true;
+}
+
+void flash_attention_forward(bf16* out, float* lse, const bf16* qkv, i64 B, i64 T_, i64 C, int NH,
+                             cudaStream_t stream) {
+  const flash::Problem p = problem(B, T_, C, NH);
+  if (C / NH == 64) {
+    forward_kernel<64><<<grid(p), flash::kThreads, flash::forward_smem_bytes<64>(), stream>>>(out, lse, qkv, p);
+  } else {
+    forward_kernel<32><<<grid(p), flash::kThreads, flash::forward_smem_bytes<32>(), stream>>>(out, lse, qkv, p);
+  }
+  GPT_CUDA_LAUNCHED();
+}
+
+void flash_attention_backward(bf16* dqkv, const bf16* dout, const bf16* qkv, const float* lse, const float* delta,
+                              i64 B, i64 T_, i64 C, int NH, cudaStream_t stream) {
+  const flash::Problem p = problem(B, T_, C, NH);
+  if (C / NH == 64) {
+    dq_kernel<64><<<grid(p), flash::kThreads, flash::backward_smem_bytes<64>(), stream>>>(dqkv, dout, qkv, lse,
+                                                                                         delta, p);
+    GPT_CUDA_LAUNCHED();
+    dkv_kernel<64><<<grid(p), flash::kThreads, flash::backward_smem_bytes<64>(), stream>>>(dqkv, dout, qkv, lse,
+                                                                                          delta, p);
+  } else {
+    dq_kernel<32><<<grid(p), flash::kThreads, flash::backward_smem_bytes<32>(), stream>>>(dqkv, dout, qkv, lse,
+                                                                                         delta, p);
+    GPT_CUDA_LAUNCHED();
+    dkv_kernel<32><<<grid(p), flash::kThreads, flash::backward_smem_bytes<32>(), stream>>>(dqkv, dout, qkv, lse,
+                                                                                          delta, p);
+  }
+  GPT_CUDA_LAUNCHED();
+}
+
+}  // namespace gpt::cuda

@@ -1,0 +1,242 @@
+#pragma once
+// Runs code written against the SIMT primitives of core/ops/cuda/flash_attention.h on the host,
+// so CI (no GPU) tests the tensor-core attention's tiling, masking and fragment bookkeeping.
+// Every CUDA thread of a block is a ucontext fiber scheduled round-robin on this thread:
+// __syncthreads is a barrier among the block's fibers, a shuffle or mma a barrier among a warp's
+// 32, where each lane posts its registers and then reads what it needs. mma.m16n8k16 is computed
+// from the PTX ISA's fragment layouts (the same table the kernels' header quotes). Memory moves
+// check their alignment, and the 16-byte ones that they stay inside shared memory or a buffer
+// the test declared, as the device would fault otherwise. Slow (thousands of context switches a
+// block), exact enough for bf16 tolerances, and deterministic.
+#include <ucontext.h>
+
+#include <cstdint>
+#include <cstring>
+#include <exception>
+#include <functional>
+#include <memory>
+#include <stdexcept>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace gpt::test {
+
+class SimtEmulator {
+  struct Warp;
+
+ public:
+  class Thread;
+  using Body = std::function<void(Thread&)>;
+
+  SimtEmulator(int threads_per_block, std::size_t shared_bytes)
+      : threads_(threads_per_block), shared_(shared_bytes), warps_(static_cast<std::size_t>(threads_per_block / 32)) {
+    if (threads_per_block % 32 != 0) throw std::invalid_argument("threads per block must be whole warps");
+  }
+
+  // Declares [ptr, ptr+bytes) as device memory the kernel may move 16 bytes at a time.
+  void allow(const void* ptr, std::size_t bytes) { allowed_.emplace_back(static_cast<const char*>(ptr), bytes); }
+
+  // Runs `body` on every thread of a grid_x × grid_y grid, one block after another. Shared
+  // memory is filled with a NaN pattern before each block, so reading what no thread wrote shows.
+  void run(int grid_x, int grid_y, const Body& body);
+
+  class Thread {
+   public:
+    int thread() const { return tid_; }
+    int block_x() const { return em_->block_x_; }
+    int block_y() const { return em_->block_y_; }
+    char* shared() const { return em_->shared_.data(); }
+    void sync() { em_->wait(em_->block_barrier_); }
+    float shfl_xor(float v, int mask) {
+      Warp& w = warp();
+      w.f[lane()] = v;
+      em_->wait(w.barrier);
+      const float r = w.f[lane() ^ mask];
+      em_->wait(w.barrier);
+      return r;
+    }
+    // d += A·B for mma.m16n8k16.row.col.f32.bf16.bf16.f32.
+    void mma(float (&d)[4], const std::uint32_t (&a)[4], const std::uint32_t (&b)[2]) {
+      Warp& w = warp();
+      std::memcpy(w.a[lane()], a, sizeof a);
+      std::memcpy(w.b[lane()], b, sizeof b);
+      em_->wait(w.barrier);
+      const int g = lane() / 4, q = lane() % 4;
+      float r[4];
+      for (int i = 0; i < 4; ++i) {
+        const int row = g + (i >= 2 ? 8 : 0), col = 2 * q + (i & 1);
+        float acc = d[i];
+        for (int k = 0; k < 16; ++k) acc += w.a_at(row, k) * w.b_at(k, col);
+        r[i] = acc;
+      }
+      em_->wait(w.barrier);
+      std::memcpy(d, r, sizeof r);
+    }
+    std::uint32_t load_u32(const std::uint16_t* p) {
+      em_->check(p, 4);
+      std::uint32_t v;
+      std::memcpy(&v, p, 4);
+      return v;
+    }
+    void store_u32(std::uint16_t* p, std::uint32_t v) {
+      em_->check(p, 4);
+      std::memcpy(p, &v, 4);
+    }
+    void copy16(std::uint16_t* dst, const std::uint16_t* src) {
+      em_->check(dst, 16);
+      em_->check(src, 16);
+      std::memcpy(dst, src, 16);
+    }
+    void zero16(std::uint16_t* dst) {
+      em_->check(dst, 16);
+      std::memset(dst, 0, 16);
+    }
+    // Two floats to bf16 (round to nearest even), `lo` in the low half, as __floats2bfloat162_rn.
+    static std::uint32_t pack_bf16(float lo, float hi) { return bf16_bits(lo) | bf16_bits(hi) << 16; }
+    static std::uint32_t bf16_bits(float f) {
+      std::uint32_t u;
+      std::memcpy(&u, &f, 4);
+      if ((u & 0x7fffffffu) > 0x7f800000u) return (u >> 16) | 0x40u;  // NaN stays NaN
+      return (u + 0x7fffu + ((u >> 16) & 1u)) >> 16;
+    }
+
+   private:
+    friend class SimtEmulator;
+    int lane() const { return tid_ % 32; }
+    Warp& warp() { return em_->warps_[static_cast<std::size_t>(tid_ / 32)]; }
+    SimtEmulator* em_ = nullptr;
+    int tid_ = 0;
+  };
+
+ private:
+  struct Barrier {
+    int count = 0, arrived = 0;
+    unsigned generation = 0;
+  };
+  struct Fiber {
+    ucontext_t context{};
+    std::unique_ptr<char[]> stack;
+    bool done = false;
+  };
+
+  static float bf16_to_float(std::uint32_t bits) {
+    const std::uint32_t u = (bits & 0xffffu) << 16;
+    float f;
+    std::memcpy(&f, &u, 4);
+    return f;
+  }
+
+  void wait(Barrier& b) {
+    progress_ = true;
+    if (++b.arrived == b.count) {
+      b.arrived = 0;
+      ++b.generation;
+      return;
+    }
+    const unsigned generation = b.generation;
+    while (b.generation == generation) yield();
+    progress_ = true;
+  }
+  void yield() { swapcontext(&fibers_[current_].context, &scheduler_); }
+
+  void check(const void* p, std::size_t bytes) const {
+    const auto address = reinterpret_cast<std::uintptr_t>(p);
+    if (address % bytes != 0) throw std::runtime_error("misaligned " + std::to_string(bytes) + "-byte access");
+    const char* c = static_cast<const char*>(p);
+    if (c >= shared_.data() && c + bytes <= shared_.data() + shared_.size()) return;
+    for (const auto& [begin, size] : allowed_)
+      if (c >= begin && c + bytes <= begin + size) return;
+    throw std::runtime_error("access outside shared memory and the declared buffers");
+  }
+
+  static void trampoline(unsigned hi, unsigned lo) {
+    auto* self = reinterpret_cast<SimtEmulator*>(static_cast<std::uintptr_t>(hi) << 32 | lo);
+    try {
+      (*self->body_)(self->threads_state_[static_cast<std::size_t>(self->current_)]);
+    } catch (...) {
+      if (!self->error_) self->error_ = std::current_exception();
+    }
+    self->fibers_[self->current_].done = true;
+    self->progress_ = true;
+  }
+
+  void run_block();
+  static constexpr std::size_t kStackBytes = 256 * 1024;
+
+  int threads_;
+  std::vector<char> shared_;
+  std::vector<std::pair<const char*, std::size_t>> allowed_;
+  std::vector<Thread> threads_state_;
+  std::vector<Fiber> fibers_;
+  ucontext_t scheduler_{};
+  const Body* body_ = nullptr;
+  int current_ = 0, block_x_ = 0, block_y_ = 0;
+  bool progress_ = false;
+  std::exception_ptr error_;
+  Barrier block_barrier_;
+
+  // A warp's exchange slots for the collectives.
+  struct Warp {
+    Barrier barrier{32, 0, 0};
+    float f[32] = {};
+    std::uint32_t a[32][4] = {}, b[32][2] = {};
+    // A(row, k) and B(k, col) from the posted registers, by the fragment layout.
+    float a_at(int row, int k) const {
+      const int owner = (row % 8) * 4 + (k % 8) / 2, reg = (row >= 8 ? 1 : 0) + (k >= 8 ? 2 : 0);
+      return bf16_to_float(a[owner][reg] >> (16 * (k % 2)));
+    }
+    float b_at(int k, int col) const {
+      const int owner = col * 4 + (k % 8) / 2, reg = k >= 8 ? 1 : 0;
+      return bf16_to_float(b[owner][reg] >> (16 * (k % 2)));
+    }
+  };
+  std::vector<Warp> warps_;
+};
+
+inline void SimtEmulator::run(int grid_x, int grid_y, const Body& body) {
+  fibers_ = std::vector<Fiber>(static_cast<std::size_t>(threads_));
+  for (Fiber& f : fibers_) f.stack = std::make_unique<char[]>(kStackBytes);
+  threads_state_ = std::vector<Thread>(static_cast<std::size_t>(threads_));
+  for (int t = 0; t < threads_; ++t) {
+    threads_state_[static_cast<std::size_t>(t)].em_ = this;
+    threads_state_[static_cast<std::size_t>(t)].tid_ = t;
+  }
+  body_ = &body;
+  for (block_y_ = 0; block_y_ < grid_y; ++block_y_)
+    for (block_x_ = 0; block_x_ < grid_x; ++block_x_) run_block();
+}
+
+inline void SimtEmulator::run_block() {
+  const std::uint32_t nan_pattern = 0x7fc07fc0u;  // two bf16 NaNs, or one float NaN
+  for (std::size_t i = 0; i + 4 <= shared_.size(); i += 4) std::memcpy(&shared_[i], &nan_pattern, 4);
+  block_barrier_ = Barrier{threads_, 0, 0};
+  for (auto& w : warps_) w.barrier = Barrier{32, 0, 0};
+  const auto self = reinterpret_cast<std::uintptr_t>(this);
+  for (Fiber& f : fibers_) {
+    f.done = false;
+    getcontext(&f.context);
+    f.context.uc_stack.ss_sp = f.stack.get();
+    f.context.uc_stack.ss_size = kStackBytes;
+    f.context.uc_link = &scheduler_;
+    makecontext(&f.context, reinterpret_cast<void (*)()>(&trampoline), 2, static_cast<unsigned>(self >> 32),
+                static_cast<unsigned>(self & 0xffffffffu));
+  }
+  for (;;) {
+    progress_ = false;
+    bool live = false;
+    for (current_ = 0; current_ < threads_; ++current_) {
+      if (fibers_[static_cast<std::size_t>(current_)].done) continue;
+      live = true;
+      swapcontext(&scheduler_, &fibers_[static_cast<std::size_t>(current_)].context);
+    }
+    if (!live) break;
+    if (!progress_) {
+      if (error_) break;
+      throw std::runtime_error("emulated block deadlocked: threads wait at barriers others never reach");
+    }
+  }
+  if (error_) std::rethrow_exception(std::exchange(error_, nullptr));
+}
+
+}  // namespace gpt::test
