@@ -186,27 +186,32 @@ double GPT::forward(const Batch& batch, const ForwardOptions& options) {
   if (dropout_on()) be.dropout_forward(a.residual[0], a.residual[0], config_.dropout, dropout_site(0));
 
   auto bias = [&](std::int64_t l, const char* name) { return config_.bias ? weight(layer_param(l, name)) : Tensor(); };
+  // Each residual add is fused with the LayerNorm that reads its result: ln_2 of the same layer,
+  // ln_1 of the next one, and ln_f after the last.
+  be.layernorm_forward(a.layers[0].ln1, a.layers[0].ln1_mean, a.layers[0].ln1_rstd, a.residual[0],
+                       weight(layer_param(0, "ln_1.weight")), bias(0, "ln_1.bias"));
   for (std::int64_t l = 0; l < config_.n_layer; ++l) {
     Layer& y = a.layers[static_cast<std::size_t>(l)];
     const std::uint64_t site = 1 + 2 * static_cast<std::uint64_t>(l);
-    be.layernorm_forward(y.ln1, y.ln1_mean, y.ln1_rstd, a.residual[l], weight(layer_param(l, "ln_1.weight")),
-                         bias(l, "ln_1.bias"));
     be.matmul_forward(y.qkv, y.ln1, weight(layer_param(l, "attn.c_attn.weight")), bias(l, "attn.c_attn.bias"));
     be.attention_forward(y.atty, y.att_saved, y.qkv, NH);
     be.matmul_forward(a.proj, y.atty, weight(layer_param(l, "attn.c_proj.weight")), bias(l, "attn.c_proj.bias"));
     if (dropout_on()) be.dropout_forward(a.proj, a.proj, config_.dropout, dropout_site(site));
-    be.add(y.resid_mid, a.residual[l], a.proj);
-
-    be.layernorm_forward(y.ln2, y.ln2_mean, y.ln2_rstd, y.resid_mid, weight(layer_param(l, "ln_2.weight")),
-                         bias(l, "ln_2.bias"));
+    be.residual_layernorm_forward(y.resid_mid, y.ln2, y.ln2_mean, y.ln2_rstd, a.residual[l], a.proj,
+                                  weight(layer_param(l, "ln_2.weight")), bias(l, "ln_2.bias"));
     be.matmul_forward(y.fch, y.ln2, weight(layer_param(l, "mlp.c_fc.weight")), bias(l, "mlp.c_fc.bias"));
     mlp_activation(y);
     be.matmul_forward(a.proj, y.act, weight(layer_param(l, "mlp.c_proj.weight")), bias(l, "mlp.c_proj.bias"));
     if (dropout_on()) be.dropout_forward(a.proj, a.proj, config_.dropout, dropout_site(site + 1));
-    be.add(a.residual[l + 1], y.resid_mid, a.proj);
+    if (l + 1 < config_.n_layer) {
+      Layer& next = a.layers[static_cast<std::size_t>(l + 1)];
+      be.residual_layernorm_forward(a.residual[l + 1], next.ln1, next.ln1_mean, next.ln1_rstd, y.resid_mid, a.proj,
+                                    weight(layer_param(l + 1, "ln_1.weight")), bias(l + 1, "ln_1.bias"));
+    } else {
+      be.residual_layernorm_forward(a.residual[l + 1], a.lnf, a.lnf_mean, a.lnf_rstd, y.resid_mid, a.proj,
+                                    weight("ln_f.weight"), config_.bias ? weight("ln_f.bias") : Tensor());
+    }
   }
-  be.layernorm_forward(a.lnf, a.lnf_mean, a.lnf_rstd, a.residual[config_.n_layer], weight("ln_f.weight"),
-                       config_.bias ? weight("ln_f.bias") : Tensor());
   be.matmul_forward(a.logits, a.lnf, weight(lm_head()), Tensor());
 
   if (!batch.targets) return 0.0;

@@ -62,6 +62,15 @@ class Backend {
   // LayerNorm over the last dimension (eps 1e-5); mean and rstd (one per row) are saved for the
   // backward. bias may be empty.
   virtual void layernorm_forward(Tensor out, Tensor mean, Tensor rstd, Tensor x, Tensor weight, Tensor bias) = 0;
+  // residual = a + b, then out = LayerNorm(residual): a residual add fused with the LayerNorm that
+  // follows it, which saves a pass over the residual stream. The default composes add() and
+  // layernorm_forward(); a backend that fuses them must give the same result. (The backward
+  // needs no counterpart: layernorm_backward already accumulates into the residual's gradient.)
+  virtual void residual_layernorm_forward(Tensor residual, Tensor out, Tensor mean, Tensor rstd, Tensor a, Tensor b,
+                                          Tensor weight, Tensor bias) {
+    add(residual, a, b);
+    layernorm_forward(out, mean, rstd, residual, weight, bias);
+  }
   // dx += ...; dweight += ...; dbias += ... (dbias may be empty).
   virtual void layernorm_backward(Tensor dx, Tensor dweight, Tensor dbias, Tensor dout, Tensor x, Tensor weight,
                                   Tensor mean, Tensor rstd) = 0;

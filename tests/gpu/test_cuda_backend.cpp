@@ -12,6 +12,7 @@
 #include "core/model/gpt.h"
 #include "core/ops/cpu/cpu_backend.h"
 #include "core/ops/cuda/cuda_backend.h"
+#include "core/rng.h"
 #include "tests/unit/model_test_util.h"
 #include "tests/unit/op_harness.h"
 #include "train/optimizer.h"
@@ -103,6 +104,43 @@ TEST(CudaAttention, TensorCoreKernelsMatchCpuAndRepeat) {
     EXPECT_LT(relative_error(a.read(a.args.din[0]), ref.read(ref.args.din[0])), 2e-2) << "gradient";
     EXPECT_EQ(a.read(a.args.out[0]), again.read(again.args.out[0])) << "output not bitwise repeatable";
     EXPECT_EQ(a.read(a.args.din[0]), again.read(again.args.din[0])) << "gradient not bitwise repeatable";
+  }
+}
+
+// The fused residual add + LayerNorm promises bitwise what add() then layernorm_forward() give.
+TEST(CudaResidualLayerNorm, FusedEqualsUnfusedBitwise) {
+  GPT_REQUIRE_GPU();
+  for (DType act : {DType::bf16, DType::f32}) {
+    CudaBackend gpu(act);
+    const std::int64_t N = 300, C = 768;
+    Buffer mem(gpu, 16 * N * C * 4);
+    std::size_t at = 0;
+    auto take = [&](std::initializer_list<std::int64_t> dims, DType t) {
+      Tensor x = mem.tensor(at, t, dims);
+      at += (x.bytes() + 255) / 256 * 256;
+      return x;
+    };
+    const Tensor a = take({N, C}, act), b = take({N, C}, act), w = take({C}, act), bias = take({C}, act);
+    for (const Tensor& t : {a, b, w, bias}) {
+      std::vector<float> host(static_cast<std::size_t>(t.numel()));
+      const std::uint64_t key = rng::derive(fresh_seed(), at);
+      for (std::size_t i = 0; i < host.size(); ++i) host[i] = static_cast<float>(rng::normal(key, i));
+      gpu.upload(t, host.data());
+    }
+    const Tensor r1 = take({N, C}, act), o1 = take({N, C}, act), m1 = take({N}, DType::f32), s1 = take({N}, DType::f32);
+    const Tensor r2 = take({N, C}, act), o2 = take({N, C}, act), m2 = take({N}, DType::f32), s2 = take({N}, DType::f32);
+    gpu.residual_layernorm_forward(r1, o1, m1, s1, a, b, w, bias);
+    gpu.add(r2, a, b);
+    gpu.layernorm_forward(o2, m2, s2, r2, w, bias);
+    auto bytes = [&](const Tensor& t) {
+      std::vector<unsigned char> host(t.bytes());
+      gpu.download_bytes(host.data(), t.ptr, host.size());
+      return host;
+    };
+    EXPECT_EQ(bytes(r1), bytes(r2)) << "residual";
+    EXPECT_EQ(bytes(o1), bytes(o2)) << "output";
+    EXPECT_EQ(bytes(m1), bytes(m2)) << "mean";
+    EXPECT_EQ(bytes(s1), bytes(s2)) << "rstd";
   }
 }
 

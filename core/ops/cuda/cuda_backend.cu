@@ -87,6 +87,13 @@ struct CudaBackend::Impl {
   double* reduce = nullptr;  // kReduceBlocks partials + 1 result
   std::int32_t* buckets = nullptr;
   std::size_t bucket_ints = 0;
+  // The embedding backward's token grouping is computed on the host while the compute stream
+  // runs on: tokens come down on a side stream, the grouping goes up from pinned memory.
+  cudaStream_t copy_stream = nullptr;
+  std::int32_t* pinned = nullptr;  // token ids, then the grouping to upload
+  std::size_t pinned_ints = 0;
+  cudaEvent_t pinned_free = nullptr;  // the last upload from `pinned` has been read
+  std::vector<std::int32_t> token_count;
   std::string device_name;
 
   float* scratch_for(std::size_t floats) {
@@ -97,6 +104,16 @@ struct CudaBackend::Impl {
       scratch_floats = floats;
     }
     return scratch;
+  }
+  std::int32_t* pinned_for(std::size_t ints) {
+    GPT_CUDA_CHECK(cudaEventSynchronize(pinned_free));
+    if (ints > pinned_ints) {
+      GPT_CUDA_CHECK(cudaFreeHost(pinned));
+      pinned = nullptr;
+      GPT_CUDA_CHECK(cudaMallocHost(&pinned, ints * sizeof(std::int32_t)));
+      pinned_ints = ints;
+    }
+    return pinned;
   }
   std::int32_t* buckets_for(std::size_t ints) {
     if (ints > bucket_ints) {
@@ -230,6 +247,8 @@ CudaBackend::CudaBackend(DType act, int device) : act_(act), impl_(std::make_uni
   GPT_CUDA_CHECK(cudaGetDeviceProperties(&prop, device));
   impl_->device_name = prop.name;
   GPT_CUDA_CHECK(cudaStreamCreateWithFlags(&impl_->stream, cudaStreamNonBlocking));
+  GPT_CUDA_CHECK(cudaStreamCreateWithFlags(&impl_->copy_stream, cudaStreamNonBlocking));
+  GPT_CUDA_CHECK(cudaEventCreateWithFlags(&impl_->pinned_free, cudaEventDisableTiming));
   check_lt(cublasLtCreate(&impl_->lt), "Create");
   GPT_CUDA_CHECK(cudaMalloc(&impl_->lt_workspace, kLtWorkspaceBytes));
   GPT_CUDA_CHECK(cudaMalloc(&impl_->reduce, (cuda::kReduceBlocks + 1) * sizeof(double)));
@@ -239,6 +258,9 @@ CudaBackend::~CudaBackend() {
   cudaStreamSynchronize(impl_->stream);
   for (auto& [key, plan] : impl_->plans) plan.destroy();
   cudaFree(impl_->buckets);
+  cudaFreeHost(impl_->pinned);
+  cudaEventDestroy(impl_->pinned_free);
+  cudaStreamDestroy(impl_->copy_stream);
   cudaFree(impl_->scratch);
   cudaFree(impl_->reduce);
   cudaFree(impl_->lt_workspace);
@@ -348,35 +370,45 @@ void CudaBackend::embedding_forward(Tensor out, Tensor tokens, Tensor wte, Tenso
 }
 
 void CudaBackend::embedding_backward(Tensor dwte, Tensor dwpe, Tensor dout, Tensor tokens) {
-  const i64 B = tokens.dim(0), T_ = tokens.dim(1), C = dwte.dim(1), n = B * T_;
+  const i64 B = tokens.dim(0), T_ = tokens.dim(1), C = dwte.dim(1), n = B * T_, V = dwte.dim(0);
   require(tokens.ndim == 2 && dout.numel() == n * C, "embedding_backward shapes");
-  // Group positions by token on the host (stable counting sort), so each vocabulary row is
-  // summed by one block in position order: deterministic, no atomics.
-  std::vector<std::int32_t> ids(static_cast<std::size_t>(n));
-  download_bytes(ids.data(), tokens.ptr, ids.size() * sizeof(std::int32_t));
-  for (std::int32_t id : ids) require(id >= 0 && id < dwte.dim(0), "embedding_backward: token id out of range");
-  std::vector<std::int32_t> order(ids.size());
-  for (std::size_t i = 0; i < order.size(); ++i) order[i] = static_cast<std::int32_t>(i);
-  std::stable_sort(order.begin(), order.end(), [&](std::int32_t a, std::int32_t b) { return ids[a] < ids[b]; });
-  std::vector<std::int32_t> run_start, run_token;
-  for (std::size_t k = 0; k < order.size(); ++k) {
-    if (k == 0 || ids[order[k]] != ids[order[k - 1]]) {
-      run_start.push_back(static_cast<std::int32_t>(k));
-      run_token.push_back(ids[order[k]]);
-    }
+  if (n == 0) return;
+  // Group positions by token (a counting sort, stable), so each vocabulary row is summed by one
+  // block in position order: deterministic, no atomics. The ids come down on the side stream,
+  // which does not wait for the backward kernels still queued on the compute stream (the
+  // contract: token buffers are written by uploads, which have completed before they return),
+  // and the grouping goes up asynchronously, so the GPU keeps working meanwhile.
+  Impl& im = *impl_;
+  const auto count = static_cast<std::size_t>(n);
+  std::int32_t* ids = im.pinned_for(4 * count + 1);  // ids, order, run_start, run_token
+  GPT_CUDA_CHECK(cudaMemcpyAsync(ids, tokens.ptr, count * sizeof(std::int32_t), cudaMemcpyDeviceToHost, im.copy_stream));
+  GPT_CUDA_CHECK(cudaStreamSynchronize(im.copy_stream));
+  im.token_count.assign(static_cast<std::size_t>(V) + 1, 0);
+  for (std::size_t i = 0; i < count; ++i) {
+    require(ids[i] >= 0 && ids[i] < V, "embedding_backward: token id out of range");
+    ++im.token_count[static_cast<std::size_t>(ids[i]) + 1];
   }
-  const i64 runs = static_cast<i64>(run_token.size());
-  run_start.push_back(static_cast<std::int32_t>(n));
-  std::vector<std::int32_t> packed(order);
-  packed.insert(packed.end(), run_start.begin(), run_start.end());
-  packed.insert(packed.end(), run_token.begin(), run_token.end());
-  std::int32_t* dev = impl_->buckets_for(packed.size());
-  upload_bytes(dev, packed.data(), packed.size() * sizeof(std::int32_t));
+  for (std::size_t v = 1; v <= static_cast<std::size_t>(V); ++v) im.token_count[v] += im.token_count[v - 1];
+  // Packed after the ids: order (n), run_start (runs + 1), run_token (runs).
+  std::int32_t* order = ids + count;
+  for (std::size_t i = 0; i < count; ++i)
+    order[im.token_count[static_cast<std::size_t>(ids[i])]++] = static_cast<std::int32_t>(i);
+  std::int32_t* run_start = order + count;
+  std::size_t runs = 0;
+  for (std::size_t k = 0; k < count; ++k)
+    if (k == 0 || ids[order[k]] != ids[order[k - 1]]) run_start[runs++] = static_cast<std::int32_t>(k);
+  run_start[runs] = static_cast<std::int32_t>(n);
+  std::int32_t* run_token = run_start + runs + 1;
+  for (std::size_t r = 0; r < runs; ++r) run_token[r] = ids[order[run_start[r]]];
+  const std::size_t packed = count + 2 * runs + 1;
+  std::int32_t* dev = im.buckets_for(packed);  // stream-ordered after the previous call's kernel
+  GPT_CUDA_CHECK(cudaMemcpyAsync(dev, order, packed * sizeof(std::int32_t), cudaMemcpyHostToDevice, im.stream));
+  GPT_CUDA_CHECK(cudaEventRecord(im.pinned_free, im.stream));
   with_act_type(act_, [&](auto tag) {
     using T = decltype(tag);
-    cuda::embedding_backward_wte(dwte.data<float>(), dout.data<T>(), dev, dev + n, dev + n + runs + 1, runs, C,
-                                 impl_->stream);
-    cuda::embedding_backward_wpe(dwpe.data<float>(), dout.data<T>(), B, T_, C, impl_->stream);
+    cuda::embedding_backward_wte(dwte.data<float>(), dout.data<T>(), dev, dev + n, dev + n + runs + 1,
+                                 static_cast<i64>(runs), C, im.stream);
+    cuda::embedding_backward_wpe(dwpe.data<float>(), dout.data<T>(), B, T_, C, im.stream);
   });
 }
 
@@ -388,6 +420,20 @@ void CudaBackend::layernorm_forward(Tensor out, Tensor mean, Tensor rstd, Tensor
     using T = decltype(tag);
     cuda::layernorm_forward(out.data<T>(), mean.data<float>(), rstd.data<float>(), x.data<T>(), weight.data<T>(),
                             bias.empty() ? nullptr : bias.data<T>(), N, C, impl_->stream);
+  });
+}
+
+void CudaBackend::residual_layernorm_forward(Tensor residual, Tensor out, Tensor mean, Tensor rstd, Tensor a, Tensor b,
+                                             Tensor weight, Tensor bias) {
+  const i64 C = a.dim(-1), N = rows_of(a);
+  require(b.numel() == a.numel() && residual.numel() == a.numel() && out.numel() == a.numel() &&
+              weight.numel() == C && mean.numel() == N && rstd.numel() == N,
+          "residual_layernorm_forward shapes");
+  with_act_type(act_, [&](auto tag) {
+    using T = decltype(tag);
+    cuda::residual_layernorm_forward(residual.data<T>(), out.data<T>(), mean.data<float>(), rstd.data<float>(),
+                                     a.data<T>(), b.data<T>(), weight.data<T>(), bias.empty() ? nullptr : bias.data<T>(),
+                                     N, C, impl_->stream);
   });
 }
 

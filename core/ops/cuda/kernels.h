@@ -30,6 +30,10 @@ void embedding_backward_wpe(float* dwpe, const T* dout, i64 B, i64 T_, i64 C, cu
 template <class T>
 void layernorm_forward(T* out, float* mean, float* rstd, const T* x, const T* weight, const T* bias, i64 N, i64 C,
                        cudaStream_t stream);
+// residual = a + b, out = LayerNorm(residual), in one pass (see the kernel).
+template <class T>
+void residual_layernorm_forward(T* residual, T* out, float* mean, float* rstd, const T* a, const T* b, const T* weight,
+                                const T* bias, i64 N, i64 C, cudaStream_t stream);
 // `partials` needs layernorm_partials_numel(N, C) floats.
 i64 layernorm_partials_numel(i64 N, i64 C);
 template <class T>

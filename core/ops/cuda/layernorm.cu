@@ -8,15 +8,29 @@ constexpr float kEps = 1e-5f;
 constexpr int kWarpsPerBlock = 4;
 
 // One warp per row: mean, then variance about the mean (two passes over the row, for accuracy).
+// With b given, the row is x = a + b, formed in fp32 and rounded to T as the stored residual is,
+// written to `residual`, and normalised from those rounded values: bitwise what add() followed
+// by a plain LayerNorm of the residual gives, one pass over the residual stream cheaper.
 template <class T>
-__global__ void layernorm_forward_kernel(T* out, float* mean, float* rstd, const T* x, const T* weight, const T* bias,
-                                         i64 N, i64 C) {
+__global__ void layernorm_forward_kernel(T* out, float* mean, float* rstd, T* residual, const T* a, const T* b,
+                                         const T* weight, const T* bias, i64 N, i64 C) {
   const i64 row = static_cast<i64>(blockIdx.x) * kWarpsPerBlock + threadIdx.x / 32;
   const int lane = threadIdx.x % 32;
   if (row >= N) return;
-  const T* xr = x + row * C;
+  const T* ar = a + row * C;
   float s = 0;
-  for (i64 c = lane; c < C; c += 32) s += to_float(xr[c]);
+  if (b) {
+    const T* br = b + row * C;
+    T* rr = residual + row * C;
+    for (i64 c = lane; c < C; c += 32) {
+      const T x = from_float<T>(to_float(ar[c]) + to_float(br[c]));
+      rr[c] = x;
+      s += to_float(x);
+    }
+  } else {
+    for (i64 c = lane; c < C; c += 32) s += to_float(ar[c]);
+  }
+  const T* xr = b ? residual + row * C : ar;  // this lane reads back only what it wrote itself
   const float m = warp_sum(s) / static_cast<float>(C);
   float v = 0;
   for (i64 c = lane; c < C; c += 32) {
@@ -90,8 +104,17 @@ template <class T>
 void layernorm_forward(T* out, float* mean, float* rstd, const T* x, const T* weight, const T* bias, i64 N, i64 C,
                        cudaStream_t stream) {
   if (N == 0) return;
-  layernorm_forward_kernel<<<blocks_for(N, kWarpsPerBlock), 32 * kWarpsPerBlock, 0, stream>>>(out, mean, rstd, x,
-                                                                                              weight, bias, N, C);
+  layernorm_forward_kernel<<<blocks_for(N, kWarpsPerBlock), 32 * kWarpsPerBlock, 0, stream>>>(
+      out, mean, rstd, static_cast<T*>(nullptr), x, static_cast<const T*>(nullptr), weight, bias, N, C);
+  GPT_CUDA_LAUNCHED();
+}
+
+template <class T>
+void residual_layernorm_forward(T* residual, T* out, float* mean, float* rstd, const T* a, const T* b, const T* weight,
+                                const T* bias, i64 N, i64 C, cudaStream_t stream) {
+  if (N == 0) return;
+  layernorm_forward_kernel<<<blocks_for(N, kWarpsPerBlock), 32 * kWarpsPerBlock, 0, stream>>>(out, mean, rstd, residual,
+                                                                                              a, b, weight, bias, N, C);
   GPT_CUDA_LAUNCHED();
 }
 
@@ -112,6 +135,8 @@ void layernorm_backward(T* dx, float* dweight, float* dbias, const T* dout, cons
 
 #define GPT_INSTANTIATE(T)                                                                                          \
   template void layernorm_forward<T>(T*, float*, float*, const T*, const T*, const T*, i64, i64, cudaStream_t);     \
+  template void residual_layernorm_forward<T>(T*, T*, float*, float*, const T*, const T*, const T*, const T*, i64, \
+                                              i64, cudaStream_t);                                                  \
   template void layernorm_backward<T>(T*, float*, float*, const T*, const T*, const T*, const float*, const float*, \
                                       i64, i64, float*, cudaStream_t);
 GPT_INSTANTIATE(float)
