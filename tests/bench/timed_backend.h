@@ -51,6 +51,10 @@ class TimedBackend final : public Backend {
   void layernorm_forward(Tensor o, Tensor m, Tensor r, Tensor x, Tensor w, Tensor b) override {
     GPT_TIMED(layernorm_forward, o, m, r, x, w, b)
   }
+  void residual_layernorm_forward(Tensor res, Tensor o, Tensor m, Tensor r, Tensor a, Tensor b, Tensor w,
+                                  Tensor bias) override {
+    GPT_TIMED(residual_layernorm_forward, res, o, m, r, a, b, w, bias)
+  }
   void layernorm_backward(Tensor dx, Tensor dw, Tensor db, Tensor d, Tensor x, Tensor w, Tensor m, Tensor r) override {
     GPT_TIMED(layernorm_backward, dx, dw, db, d, x, w, m, r)
   }

@@ -107,6 +107,26 @@ TEST(CudaAttention, TensorCoreKernelsMatchCpuAndRepeat) {
   }
 }
 
+// GPT-2's padded vocabulary (50304, a multiple of 8) takes the cross-entropy's 16-byte path, which
+// the small op case above (V = 11) does not.
+TEST(CudaCrossEntropy, Gpt2VocabularyMatchesCpu) {
+  GPT_REQUIRE_GPU();
+  const OpCase c = cross_entropy_case(33, 50304, 50257);
+  for (const Precision precision : {Precision{DType::f32, 1e-5}, Precision{DType::bf16, 2e-2}}) {
+    const std::uint64_t seed = fresh_seed();
+    SCOPED_TRACE("seed " + std::to_string(seed));
+    CudaBackend gpu(precision.act);
+    CpuBackend<double> cpu;
+    OpHarness a(gpu, c, seed), ref(cpu, c, seed, precision.act == DType::bf16);
+    for (OpHarness* h : {&a, &ref}) {
+      h->forward();
+      h->backward();
+    }
+    EXPECT_LT(relative_error(a.read(a.args.out[0]), ref.read(ref.args.out[0])), precision.tolerance) << "losses";
+    EXPECT_LT(relative_error(a.read(a.args.din[0]), ref.read(ref.args.din[0])), precision.tolerance) << "gradient";
+  }
+}
+
 // The fused residual add + LayerNorm promises bitwise what add() then layernorm_forward() give.
 TEST(CudaResidualLayerNorm, FusedEqualsUnfusedBitwise) {
   GPT_REQUIRE_GPU();

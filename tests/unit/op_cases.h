@@ -45,6 +45,29 @@ inline void PrintTo(const OpCase& c, std::ostream* os) {
   *os << c.name;
 }
 
+// Softmax cross-entropy over `rows` rows of V logits, the first `real_vocab` of them real.
+inline OpCase cross_entropy_case(std::int64_t rows, std::int64_t V, std::int64_t real_vocab) {
+  return {.name = "cross_entropy",
+          .inputs = {{rows, V}},
+          .outputs = {{rows}},
+          .aux = {{rows}},
+          .outputs_are_stats = true,
+          .ints_shape = {rows},
+          .ints_limit = static_cast<std::int32_t>(real_vocab),
+          .input_scale = 3.0,
+          .uniform_dout = true,
+          .forward = [real_vocab](Backend& be,
+                                  OpArgs& a) { be.cross_entropy(a.out[0], none(), a.in[0], a.ints, real_vocab, 0.0); },
+          .backward =
+              [real_vocab](Backend& be, OpArgs& a) {
+                // The fused op takes one dloss for every position (dout is uniform here) and
+                // recomputes the losses alongside the gradient.
+                float dloss = 0;
+                be.download(a.dout[0].rows(0, 1), &dloss);
+                be.cross_entropy(a.aux[0], a.din[0], a.in[0], a.ints, real_vocab, dloss);
+              }};
+}
+
 inline std::vector<OpCase> all_op_cases() {
   std::vector<OpCase> cases;
   const std::int64_t B = 2, T = 7, C = 12, NH = 3, V = 11, RV = 9, H = 10;
@@ -144,25 +167,7 @@ inline std::vector<OpCase> all_op_cases() {
                    .outputs = {{B, T, C}},
                    .forward = [](Backend& be, OpArgs& a) { be.dropout_forward(a.out[0], a.in[0], 0.3, 42); },
                    .backward = [](Backend& be, OpArgs& a) { be.dropout_backward(a.din[0], a.dout[0], 0.3, 42); }});
-  cases.push_back(
-      {.name = "cross_entropy",
-       .inputs = {{B * T, V}},
-       .outputs = {{B * T}},
-       .aux = {{B * T}},
-       .outputs_are_stats = true,
-       .ints_shape = {B * T},
-       .ints_limit = static_cast<std::int32_t>(RV),
-       .input_scale = 3.0,
-       .uniform_dout = true,
-       .forward = [](Backend& be, OpArgs& a) { be.cross_entropy(a.out[0], none(), a.in[0], a.ints, RV, 0.0); },
-       .backward =
-           [](Backend& be, OpArgs& a) {
-             // The fused op takes one dloss for every position (dout is uniform here) and
-             // recomputes the losses alongside the gradient.
-             float dloss = 0;
-             be.download(a.dout[0].rows(0, 1), &dloss);
-             be.cross_entropy(a.aux[0], a.din[0], a.in[0], a.ints, RV, dloss);
-           }});
+  cases.push_back(cross_entropy_case(B * T, V, RV));
   return cases;
 }
 
