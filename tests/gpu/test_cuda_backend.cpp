@@ -69,6 +69,16 @@ INSTANTIATE_TEST_SUITE_P(AllOps, CudaOps,
                                   (std::get<1>(info.param).act == DType::bf16 ? "_bf16" : "_fp32");
                          });
 
+// GPT-2's widths: the vectorised and tensor-core paths the small odd shapes above do not reach.
+INSTANTIATE_TEST_SUITE_P(Gpt2Widths, CudaOps,
+                         ::testing::Combine(::testing::ValuesIn(all_op_cases(gpt2_widths())),
+                                            ::testing::Values(Precision{DType::f32, 1e-5},
+                                                              Precision{DType::bf16, 2e-2})),
+                         [](const auto& info) {
+                           return std::get<0>(info.param).name +
+                                  (std::get<1>(info.param).act == DType::bf16 ? "_bf16" : "_fp32");
+                         });
+
 // The tensor-core attention (bf16, head size 32 or 64; the op cases above use other sizes, so they
 // exercise the CUDA-core kernels) against the fp64 CPU reference, with partial tiles, GPT-2's
 // head size at T = 512, and bitwise-equal repeats.

@@ -68,9 +68,20 @@ inline OpCase cross_entropy_case(std::int64_t rows, std::int64_t V, std::int64_t
               }};
 }
 
-inline std::vector<OpCase> all_op_cases() {
+// The sizes every case is built from. The defaults are small and odd (partial vectors, partial
+// tiles, few enough elements for finite differences); gpt2_widths() has GPT-2's widths, which
+// take the CUDA kernels' vectorised and tensor-core paths.
+struct OpDims {
+  std::int64_t B = 2, T = 7, C = 12, NH = 3, V = 11, RV = 9, H = 10;
+};
+inline OpDims gpt2_widths() {
+  return {.B = 2, .T = 80, .C = 768, .NH = 12, .V = 1024, .RV = 1000, .H = 3072};
+}
+
+inline std::vector<OpCase> all_op_cases(const OpDims& dims = {}) {
   std::vector<OpCase> cases;
-  const std::int64_t B = 2, T = 7, C = 12, NH = 3, V = 11, RV = 9, H = 10;
+  const auto [B, T, C, NH64, V, RV, H] = dims;
+  const int NH = static_cast<int>(NH64);
 
   cases.push_back(
       {.name = "embedding",
@@ -137,9 +148,9 @@ inline std::vector<OpCase> all_op_cases() {
        .inputs = {{B, T, 3 * C}},
        .outputs = {{B, T, C}},
        .aux = {{B * NH * T * T}},  // at least the CPU's saved size; checked by the op
-       .forward = [](Backend& be, OpArgs& a) { be.attention_forward(a.out[0], a.aux[0], a.in[0], 3); },
-       .backward = [](Backend& be,
-                      OpArgs& a) { be.attention_backward(a.din[0], a.dout[0], a.in[0], a.out[0], a.aux[0], 3); }});
+       .forward = [NH](Backend& be, OpArgs& a) { be.attention_forward(a.out[0], a.aux[0], a.in[0], NH); },
+       .backward = [NH](Backend& be,
+                        OpArgs& a) { be.attention_backward(a.din[0], a.dout[0], a.in[0], a.out[0], a.aux[0], NH); }});
   cases.push_back({.name = "gelu",
                    .inputs = {{B, T, H}},
                    .outputs = {{B, T, H}},

@@ -36,6 +36,8 @@ TEST_P(BackendOps, Fp32MatchesFp64) {
 
 INSTANTIATE_TEST_SUITE_P(AllOps, BackendOps, ::testing::ValuesIn(all_op_cases()),
                          [](const auto& info) { return info.param.name; });
+INSTANTIATE_TEST_SUITE_P(Gpt2Widths, BackendOps, ::testing::ValuesIn(all_op_cases(gpt2_widths())),
+                         [](const auto& info) { return info.param.name; });
 
 }  // namespace
 }  // namespace gpt::test

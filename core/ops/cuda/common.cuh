@@ -71,6 +71,18 @@ struct Max {
   __device__ float operator()(float a, float b) const { return fmaxf(a, b); }
 };
 
+// N elements moved as one aligned load or store (16 bytes for 8 bf16 or 4 floats).
+template <class T, int N>
+struct alignas(sizeof(T) * N) Pack {
+  T x[N];
+};
+template <class T>
+constexpr int kPack16 = 16 / static_cast<int>(sizeof(T));  // elements in 16 bytes
+
+inline bool aligned16(const void* p) {
+  return reinterpret_cast<std::uintptr_t>(p) % 16 == 0;
+}
+
 inline unsigned blocks_for(std::int64_t n, int threads) {
   const std::int64_t b = (n + threads - 1) / threads;
   return static_cast<unsigned>(b < 1 ? 1 : (b > 65535LL * 1024 ? 65535LL * 1024 : b));

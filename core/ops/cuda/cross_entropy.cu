@@ -11,11 +11,6 @@ namespace {
 constexpr int kThreads = 512;
 
 template <class T, int N>
-struct alignas(sizeof(T) * N) Pack {
-  T x[N];
-};
-
-template <class T, int N>
 __global__ void __launch_bounds__(kThreads) cross_entropy_kernel(float* losses, T* dlogits, const T* logits,
                                                                  const std::int32_t* targets, i64 V, i64 real_vocab,
                                                                  float dloss) {

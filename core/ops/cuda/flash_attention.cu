@@ -49,10 +49,6 @@ dim3 grid(const flash::Problem& p) {
   return dim3(static_cast<unsigned>(p.tiles()), static_cast<unsigned>(p.B * p.NH));
 }
 
-bool aligned16(const void* p) {
-  return reinterpret_cast<std::uintptr_t>(p) % 16 == 0;
-}
-
 }  // namespace
 
 // Tensor cores with bf16 mma (sm_80 on), a head size the kernels are built for, 16-byte aligned

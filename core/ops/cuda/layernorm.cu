@@ -94,6 +94,55 @@ __global__ void layernorm_backward_partials_kernel(float* partials, const T* dou
   }
 }
 
+// The same partials with 16-byte loads, laid out as column_partials_vec_kernel (reduce.cu) does
+// for the same reason: enough loads in flight. Needs C % V == 0 and 16-byte aligned x and dout.
+constexpr int kPartialWarps = 8;
+
+template <class T>
+__global__ void __launch_bounds__(32 * kPartialWarps)
+    layernorm_backward_partials_vec_kernel(float* partials, const T* dout, const T* x, const float* mean,
+                                           const float* rstd, i64 N, i64 C, i64 chunks) {
+  constexpr int V = kPack16<T>;
+  __shared__ float sums[2][kPartialWarps][32 * V];
+  const int lane = threadIdx.x % 32, warp = threadIdx.x / 32;
+  const i64 block_col = static_cast<i64>(blockIdx.x) * 32 * V, c0 = block_col + lane * V;
+  for (i64 chunk = blockIdx.y; chunk < chunks; chunk += gridDim.y) {
+    float dw[V] = {}, db[V] = {};
+    if (c0 < C) {
+      const i64 end = min(N, (chunk + 1) * kColumnChunkRows);
+#pragma unroll 2
+      for (i64 i = chunk * kColumnChunkRows + warp; i < end; i += kPartialWarps) {
+        const Pack<T, V> d = *reinterpret_cast<const Pack<T, V>*>(dout + i * C + c0);
+        const Pack<T, V> xv = *reinterpret_cast<const Pack<T, V>*>(x + i * C + c0);
+        const float m = mean[i], r = rstd[i];
+#pragma unroll
+        for (int k = 0; k < V; ++k) {
+          const float g = to_float(d.x[k]);
+          dw[k] += g * (to_float(xv.x[k]) - m) * r;
+          db[k] += g;
+        }
+      }
+    }
+#pragma unroll
+    for (int k = 0; k < V; ++k) {
+      sums[0][warp][lane * V + k] = dw[k];
+      sums[1][warp][lane * V + k] = db[k];
+    }
+    __syncthreads();
+    for (int t = threadIdx.x; t < 32 * V; t += blockDim.x) {
+      if (block_col + t >= C) continue;
+      float w_total = 0, b_total = 0;
+      for (int w = 0; w < kPartialWarps; ++w) {
+        w_total += sums[0][w][t];
+        b_total += sums[1][w][t];
+      }
+      partials[chunk * C + block_col + t] = w_total;
+      partials[(chunks + chunk) * C + block_col + t] = b_total;
+    }
+    __syncthreads();
+  }
+}
+
 }  // namespace
 
 i64 layernorm_partials_numel(i64 N, i64 C) {
@@ -126,8 +175,15 @@ void layernorm_backward(T* dx, float* dweight, float* dbias, const T* dout, cons
                                                                                                   mean, rstd, N, C);
   GPT_CUDA_LAUNCHED();
   const i64 chunks = column_chunks(N);
-  const dim3 grid(blocks_for(C, 128), chunk_grid_rows(chunks));
-  layernorm_backward_partials_kernel<<<grid, 128, 0, stream>>>(partials, dout, x, mean, rstd, N, C, chunks);
+  constexpr int V = kPack16<T>;
+  if (C % V == 0 && aligned16(dout) && aligned16(x)) {
+    const dim3 grid(blocks_for(C, 32 * V), chunk_grid_rows(chunks));
+    layernorm_backward_partials_vec_kernel<<<grid, 32 * kPartialWarps, 0, stream>>>(partials, dout, x, mean, rstd, N,
+                                                                                   C, chunks);
+  } else {
+    const dim3 grid(blocks_for(C, 128), chunk_grid_rows(chunks));
+    layernorm_backward_partials_kernel<<<grid, 128, 0, stream>>>(partials, dout, x, mean, rstd, N, C, chunks);
+  }
   GPT_CUDA_LAUNCHED();
   finish_column_partials(dweight, partials, chunks, C, stream);
   if (dbias) finish_column_partials(dbias, partials + chunks * C, chunks, C, stream);

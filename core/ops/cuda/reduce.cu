@@ -26,6 +26,43 @@ __global__ void column_partials_kernel(float* partials, const T* src, i64 N, i64
   }
 }
 
+// The same sums with 16-byte loads and enough loads in flight to keep memory busy (one thread per
+// column and chunk, as above, leaves it mostly idle when C is a few hundred). A block covers
+// 32·V columns (V per lane) of one chunk; its warps take the chunk's rows round-robin, then the
+// warps' sums are added in warp order. Needs C % V == 0 and a 16-byte aligned src.
+constexpr int kColumnWarps = 8;
+
+template <class T>
+__global__ void __launch_bounds__(32 * kColumnWarps)
+    column_partials_vec_kernel(float* partials, const T* src, i64 N, i64 C, i64 chunks) {
+  constexpr int V = kPack16<T>;
+  __shared__ float sums[kColumnWarps][32 * V];
+  const int lane = threadIdx.x % 32, warp = threadIdx.x / 32;
+  const i64 block_col = static_cast<i64>(blockIdx.x) * 32 * V, c0 = block_col + lane * V;
+  for (i64 chunk = blockIdx.y; chunk < chunks; chunk += gridDim.y) {
+    float acc[V] = {};
+    if (c0 < C) {
+      const i64 end = min(N, (chunk + 1) * kColumnChunkRows);
+#pragma unroll 4
+      for (i64 i = chunk * kColumnChunkRows + warp; i < end; i += kColumnWarps) {
+        const Pack<T, V> p = *reinterpret_cast<const Pack<T, V>*>(src + i * C + c0);
+#pragma unroll
+        for (int k = 0; k < V; ++k) acc[k] += to_float(p.x[k]);
+      }
+    }
+#pragma unroll
+    for (int k = 0; k < V; ++k) sums[warp][lane * V + k] = acc[k];
+    __syncthreads();
+    for (int t = threadIdx.x; t < 32 * V; t += blockDim.x) {
+      if (block_col + t >= C) continue;
+      float total = 0;
+      for (int w = 0; w < kColumnWarps; ++w) total += sums[w][t];
+      partials[chunk * C + block_col + t] = total;
+    }
+    __syncthreads();  // sums is reused by the next chunk
+  }
+}
+
 // Block b sums elements b, b + stride, ... (stride = kReduceBlocks · blockDim) into partials[b].
 template <class T>
 __global__ void sum_partials_kernel(double* partials, const T* x, i64 n, bool squares) {
@@ -59,8 +96,14 @@ template <class T>
 void column_sum_accumulate(float* dst, const T* src, i64 N, i64 C, float* partials, cudaStream_t stream) {
   if (N == 0) return;
   const i64 chunks = column_chunks(N);
-  const dim3 grid(blocks_for(C, 128), chunk_grid_rows(chunks));
-  column_partials_kernel<<<grid, 128, 0, stream>>>(partials, src, N, C, chunks);
+  constexpr int V = kPack16<T>;
+  if (C % V == 0 && aligned16(src)) {
+    const dim3 grid(blocks_for(C, 32 * V), chunk_grid_rows(chunks));
+    column_partials_vec_kernel<<<grid, 32 * kColumnWarps, 0, stream>>>(partials, src, N, C, chunks);
+  } else {
+    const dim3 grid(blocks_for(C, 128), chunk_grid_rows(chunks));
+    column_partials_kernel<<<grid, 128, 0, stream>>>(partials, src, N, C, chunks);
+  }
   GPT_CUDA_LAUNCHED();
   finish_column_partials(dst, partials, chunks, C, stream);
 }
