@@ -268,29 +268,29 @@ GPT_SIMT_FN void dq_block(Simt& s, u16* dqkv, const u16* dout, const u16* qkv, c
     load_tile<HD>(s, sk, q_src + p.C, kt * kTile, p.T, stride);
     load_tile<HD>(s, sv, q_src + 2 * p.C, kt * kTile, p.T, stride);
     s.sync();
-    float sc[kTile / 8][4] = {}, dp[kTile / 8][4] = {};
-    for (int nt = 0; nt < kTile / 8; ++nt) {
-      for (int ks = 0; ks < HD / 16; ++ks) {
-        u32 bf[2];
-        load_b_transposed<HD>(s, bf, sk, nt * 8, ks * 16, g, q);
-        s.mma(sc[nt], qf[ks], bf);
-        load_b_transposed<HD>(s, bf, sv, nt * 8, ks * 16, g, q);
-        s.mma(dp[nt], df[ks], bf);
-      }
-    }
     const bool diagonal = kt == qt;
-    for (int nt = 0; nt < kTile / 8; ++nt) {
-      for (int i = 0; i < 4; ++i) {
-        const int r = i >> 1;
-        const i64 key = kt * kTile + nt * 8 + 2 * q + (i & 1);
-        float prob = exp2f(sc[nt][i] * scale_log2 - lse2[r]);
-        if (diagonal && (key > row[r] || key >= p.T)) prob = 0.0f;  // replaces, so an inf never leaks
-        sc[nt][i] = prob * (dp[nt][i] - row_delta[r]);              // dS
-      }
-    }
+    // 16 keys at a time: scores and dP for them, dS, then its product with those keys' K rows.
+    // Nothing here needs a whole row at once (the lse is known), which keeps registers low.
     for (int kk = 0; kk < kTile / 16; ++kk) {
+      float sc[2][4] = {}, dp[2][4] = {};
+      for (int half = 0; half < 2; ++half) {
+        for (int ks = 0; ks < HD / 16; ++ks) {
+          u32 bf[2];
+          load_b_transposed<HD>(s, bf, sk, kk * 16 + half * 8, ks * 16, g, q);
+          s.mma(sc[half], qf[ks], bf);
+          load_b_transposed<HD>(s, bf, sv, kk * 16 + half * 8, ks * 16, g, q);
+          s.mma(dp[half], df[ks], bf);
+        }
+        for (int i = 0; i < 4; ++i) {
+          const int r = i >> 1;
+          const i64 key = kt * kTile + kk * 16 + half * 8 + 2 * q + (i & 1);
+          float prob = exp2f(sc[half][i] * scale_log2 - lse2[r]);
+          if (diagonal && (key > row[r] || key >= p.T)) prob = 0.0f;  // replaces, so an inf never leaks
+          sc[half][i] = prob * (dp[half][i] - row_delta[r]);         // dS
+        }
+      }
       u32 a[4];
-      c_to_a(s, a, sc[2 * kk], sc[2 * kk + 1]);
+      c_to_a(s, a, sc[0], sc[1]);
       for (int dt = 0; dt < HD / 8; ++dt) {
         u32 bf[2];
         load_b<HD>(bf, sk, kk * 16, dt * 8, g, q);
@@ -350,31 +350,30 @@ GPT_SIMT_FN void dkv_block(Simt& s, u16* dqkv, const u16* dout, const u16* qkv, 
       s_delta[i] = query < p.T ? delta[bh * p.T + query] : 0.0f;
     }
     s.sync();
-    float pt[kTile / 8][4] = {}, dst[kTile / 8][4] = {};  // Pᵀ, then dSᵀ
-    for (int nt = 0; nt < kTile / 8; ++nt) {
-      for (int ks = 0; ks < HD / 16; ++ks) {
-        u32 bf[2];
-        load_b_transposed<HD>(s, bf, sq, nt * 8, ks * 16, g, q);
-        s.mma(pt[nt], kf[ks], bf);
-        load_b_transposed<HD>(s, bf, sdo, nt * 8, ks * 16, g, q);
-        s.mma(dst[nt], vf[ks], bf);
-      }
-    }
     const bool diagonal = qt == kt;
-    for (int nt = 0; nt < kTile / 8; ++nt) {
-      for (int i = 0; i < 4; ++i) {
-        const int col = nt * 8 + 2 * q + (i & 1);
-        const i64 query = qt * kTile + col;
-        float prob = exp2f(pt[nt][i] * scale_log2 - s_lse2[col]);
-        if ((diagonal && query < key[i >> 1]) || query >= p.T) prob = 0.0f;
-        pt[nt][i] = prob;
-        dst[nt][i] = prob * (dst[nt][i] - s_delta[col]);
-      }
-    }
+    // 16 queries at a time: Pᵀ and dSᵀ for them, then their products with those queries' dO and Q.
     for (int kk = 0; kk < kTile / 16; ++kk) {
+      float pt[2][4] = {}, dst[2][4] = {};  // Pᵀ; V·dOᵀ, then dSᵀ
+      for (int half = 0; half < 2; ++half) {
+        for (int ks = 0; ks < HD / 16; ++ks) {
+          u32 bf[2];
+          load_b_transposed<HD>(s, bf, sq, kk * 16 + half * 8, ks * 16, g, q);
+          s.mma(pt[half], kf[ks], bf);
+          load_b_transposed<HD>(s, bf, sdo, kk * 16 + half * 8, ks * 16, g, q);
+          s.mma(dst[half], vf[ks], bf);
+        }
+        for (int i = 0; i < 4; ++i) {
+          const int col = kk * 16 + half * 8 + 2 * q + (i & 1);
+          const i64 query = qt * kTile + col;
+          float prob = exp2f(pt[half][i] * scale_log2 - s_lse2[col]);
+          if ((diagonal && query < key[i >> 1]) || query >= p.T) prob = 0.0f;
+          pt[half][i] = prob;
+          dst[half][i] = prob * (dst[half][i] - s_delta[col]);
+        }
+      }
       u32 ap[4], ads[4];
-      c_to_a(s, ap, pt[2 * kk], pt[2 * kk + 1]);
-      c_to_a(s, ads, dst[2 * kk], dst[2 * kk + 1]);
+      c_to_a(s, ap, pt[0], pt[1]);
+      c_to_a(s, ads, dst[0], dst[1]);
       for (int dt = 0; dt < HD / 8; ++dt) {
         u32 bf[2];
         load_b<HD>(bf, sdo, kk * 16, dt * 8, g, q);
