@@ -181,6 +181,8 @@ double GPT::forward(const Batch& batch, const ForwardOptions& options) {
   const int NH = static_cast<int>(config_.n_head);
   const std::size_t token_bytes = static_cast<std::size_t>(batch.B * batch.T) * sizeof(std::int32_t);
   be.upload_bytes(a.inputs.ptr, batch.inputs, token_bytes);
+  // Targets go up now too: uploads wait for the stream, and here it is idle anyway.
+  if (batch.targets) be.upload_bytes(a.targets.ptr, batch.targets, token_bytes);
 
   be.embedding_forward(a.residual[0], a.inputs, weight("wte.weight"), weight("wpe.weight"));
   if (dropout_on()) be.dropout_forward(a.residual[0], a.residual[0], config_.dropout, dropout_site(0));
@@ -215,7 +217,6 @@ double GPT::forward(const Batch& batch, const ForwardOptions& options) {
   be.matmul_forward(a.logits, a.lnf, weight(lm_head()), Tensor());
 
   if (!batch.targets) return 0.0;
-  be.upload_bytes(a.targets.ptr, batch.targets, token_bytes);
   be.cross_entropy(a.losses, options.loss_scale > 0 ? a.logits : Tensor(), a.logits, a.targets, config_.real_vocab_size,
                    options.loss_scale);
   return be.sum(a.losses) / static_cast<double>(batch.B * batch.T);
