@@ -29,8 +29,17 @@ class SimtEmulator {
   class Thread;
   using Body = std::function<void(Thread&)>;
 
-  SimtEmulator(int threads_per_block, std::size_t shared_bytes)
-      : threads_(threads_per_block), shared_(shared_bytes), warps_(static_cast<std::size_t>(threads_per_block / 32)) {
+  // The order fibers run in. round_robin moves every thread one step at a time, so warps stay
+  // within a collective of each other; lowest_first runs the lowest-numbered thread that can run,
+  // so warp 0 gets as far ahead as barriers allow and a tile another warp still reads is refilled
+  // early: a missing __syncthreads shows up under one order or the other.
+  enum class Schedule { round_robin, lowest_first };
+
+  SimtEmulator(int threads_per_block, std::size_t shared_bytes, Schedule schedule = Schedule::round_robin)
+      : threads_(threads_per_block),
+        schedule_(schedule),
+        shared_(shared_bytes),
+        warps_(static_cast<std::size_t>(threads_per_block / 32)) {
     if (threads_per_block % 32 != 0) throw std::invalid_argument("threads per block must be whole warps");
   }
 
@@ -92,6 +101,30 @@ class SimtEmulator {
       em_->check(dst, 16);
       std::memset(dst, 0, 16);
     }
+    // cp.async: on the device the copy lands at some moment between issue and the wait. Here the
+    // destination turns to NaNs at issue and gets the data when this thread's wait retires the
+    // group, so a tile read before the wait, or without the sync after it, or still being read
+    // by another warp when the next copy into it starts (a missing sync before reuse) gives NaNs.
+    void cp_async16(std::uint16_t* dst, const std::uint16_t* src) {
+      em_->check(dst, 16);
+      em_->check(src, 16);
+      PendingCopy copy{dst, {}};
+      std::memcpy(copy.bytes, src, 16);
+      for (int i = 0; i < 8; ++i) dst[i] = 0x7fc0;  // bf16 NaN
+      em_->async_[static_cast<std::size_t>(tid_)].open.push_back(copy);
+    }
+    void cp_async_commit() {
+      auto& a = em_->async_[static_cast<std::size_t>(tid_)];
+      a.committed.push_back(std::move(a.open));
+      a.open.clear();
+    }
+    void cp_async_wait_one() {
+      auto& a = em_->async_[static_cast<std::size_t>(tid_)];
+      while (a.committed.size() > 1) {
+        for (const PendingCopy& c : a.committed.front()) std::memcpy(c.dst, c.bytes, 16);
+        a.committed.erase(a.committed.begin());
+      }
+    }
     // Two floats to bf16 (round to nearest even), `lo` in the low half, as __floats2bfloat162_rn.
     static std::uint32_t pack_bf16(float lo, float hi) { return bf16_bits(lo) | bf16_bits(hi) << 16; }
     static std::uint32_t bf16_bits(float f) {
@@ -110,6 +143,14 @@ class SimtEmulator {
   };
 
  private:
+  struct PendingCopy {
+    std::uint16_t* dst;
+    unsigned char bytes[16];
+  };
+  struct AsyncCopies {
+    std::vector<PendingCopy> open;                    // issued, not yet committed
+    std::vector<std::vector<PendingCopy>> committed;  // groups, oldest first
+  };
   struct Barrier {
     int count = 0, arrived = 0;
     unsigned generation = 0;
@@ -118,6 +159,9 @@ class SimtEmulator {
     ucontext_t context{};
     std::unique_ptr<char[]> stack;
     bool done = false;
+    const Barrier* waiting = nullptr;  // blocked until this barrier's generation moves on
+    unsigned waiting_generation = 0;
+    bool runnable() const { return !done && (waiting == nullptr || waiting->generation != waiting_generation); }
   };
 
   static float bf16_to_float(std::uint32_t bits) {
@@ -128,15 +172,16 @@ class SimtEmulator {
   }
 
   void wait(Barrier& b) {
-    progress_ = true;
     if (++b.arrived == b.count) {
       b.arrived = 0;
       ++b.generation;
       return;
     }
-    const unsigned generation = b.generation;
-    while (b.generation == generation) yield();
-    progress_ = true;
+    Fiber& self = fibers_[static_cast<std::size_t>(current_)];
+    self.waiting = &b;
+    self.waiting_generation = b.generation;
+    yield();  // the scheduler resumes this fiber only once the generation has moved on
+    self.waiting = nullptr;
   }
   void yield() { swapcontext(&fibers_[current_].context, &scheduler_); }
 
@@ -158,13 +203,13 @@ class SimtEmulator {
       if (!self->error_) self->error_ = std::current_exception();
     }
     self->fibers_[self->current_].done = true;
-    self->progress_ = true;
   }
 
   void run_block();
   static constexpr std::size_t kStackBytes = 256 * 1024;
 
   int threads_;
+  Schedule schedule_;
   std::vector<char> shared_;
   std::vector<std::pair<const char*, std::size_t>> allowed_;
   std::vector<Thread> threads_state_;
@@ -172,7 +217,6 @@ class SimtEmulator {
   ucontext_t scheduler_{};
   const Body* body_ = nullptr;
   int current_ = 0, block_x_ = 0, block_y_ = 0;
-  bool progress_ = false;
   std::exception_ptr error_;
   Barrier block_barrier_;
 
@@ -192,6 +236,7 @@ class SimtEmulator {
     }
   };
   std::vector<Warp> warps_;
+  std::vector<AsyncCopies> async_;  // per thread
 };
 
 inline void SimtEmulator::run(int grid_x, int grid_y, const Body& body) {
@@ -211,6 +256,7 @@ inline void SimtEmulator::run_block() {
   const std::uint32_t nan_pattern = 0x7fc07fc0u;  // two bf16 NaNs, or one float NaN
   for (std::size_t i = 0; i + 4 <= shared_.size(); i += 4) std::memcpy(&shared_[i], &nan_pattern, 4);
   block_barrier_ = Barrier{threads_, 0, 0};
+  async_.assign(static_cast<std::size_t>(threads_), AsyncCopies{});
   for (auto& w : warps_) w.barrier = Barrier{32, 0, 0};
   const auto self = reinterpret_cast<std::uintptr_t>(this);
   for (Fiber& f : fibers_) {
@@ -223,18 +269,17 @@ inline void SimtEmulator::run_block() {
                 static_cast<unsigned>(self & 0xffffffffu));
   }
   for (;;) {
-    progress_ = false;
-    bool live = false;
+    bool ran = false, live = false;
     for (current_ = 0; current_ < threads_; ++current_) {
-      if (fibers_[static_cast<std::size_t>(current_)].done) continue;
-      live = true;
-      swapcontext(&scheduler_, &fibers_[static_cast<std::size_t>(current_)].context);
+      Fiber& f = fibers_[static_cast<std::size_t>(current_)];
+      live = live || !f.done;
+      if (!f.runnable()) continue;
+      ran = true;
+      swapcontext(&scheduler_, &f.context);
+      if (schedule_ == Schedule::lowest_first) break;  // rescan from thread 0
     }
-    if (!live) break;
-    if (!progress_) {
-      if (error_) break;
-      throw std::runtime_error("emulated block deadlocked: threads wait at barriers others never reach");
-    }
+    if (!live || error_) break;
+    if (!ran) throw std::runtime_error("emulated block deadlocked: threads wait at barriers others never reach");
   }
   if (error_) std::rethrow_exception(std::exchange(error_, nullptr));
 }

@@ -59,9 +59,9 @@ std::vector<double> to_doubles(const std::vector<u16>& bits) {
 
 // Runs one of the kernel bodies over its grid under the emulator.
 template <class Body>
-void emulate(const flash::Problem& p, std::size_t smem, std::vector<std::pair<const void*, std::size_t>> buffers,
-             Body body) {
-  SimtEmulator em(flash::kThreads, smem);
+void emulate(const flash::Problem& p, SimtEmulator::Schedule schedule, std::size_t smem,
+             std::vector<std::pair<const void*, std::size_t>> buffers, Body body) {
+  SimtEmulator em(flash::kThreads, smem, schedule);
   for (const auto& [ptr, bytes] : buffers) em.allow(ptr, bytes);
   em.run(static_cast<int>(p.tiles()), static_cast<int>(p.B * p.NH),
          [&](SimtEmulator::Thread& s) { body(s); });
@@ -70,7 +70,7 @@ void emulate(const flash::Problem& p, std::size_t smem, std::vector<std::pair<co
 class FlashAttentionEmulated : public ::testing::TestWithParam<AttentionShape> {};
 
 template <int HD>
-void check_against_cpu(const AttentionShape& shape, std::uint64_t seed) {
+void check_against_cpu(const AttentionShape& shape, std::uint64_t seed, SimtEmulator::Schedule schedule) {
   const std::int64_t B = shape.B, T = shape.T, NH = shape.NH, C = NH * HD;
   const flash::Problem p{B, T, C, shape.NH, 1.0f / std::sqrt(static_cast<float>(HD))};
   const auto n_qkv = static_cast<std::size_t>(B * T * 3 * C), n_out = static_cast<std::size_t>(B * T * C),
@@ -80,7 +80,7 @@ void check_against_cpu(const AttentionShape& shape, std::uint64_t seed) {
   // ---- forward on the emulated device ----
   std::vector<u16> out(n_out, 0xffffu);  // NaN: every element must be written
   std::vector<float> lse(n_rows, NAN);
-  emulate(p, flash::forward_smem_bytes<HD>(),
+  emulate(p, schedule, flash::forward_smem_bytes<HD>(),
           {{qkv.bits.data(), n_qkv * 2}, {out.data(), n_out * 2}},
           [&](SimtEmulator::Thread& s) { flash::forward_block<HD>(s, out.data(), lse.data(), qkv.bits.data(), p); });
 
@@ -130,10 +130,10 @@ void check_against_cpu(const AttentionShape& shape, std::uint64_t seed) {
   std::vector<u16> dqkv(n_qkv, 0xffffu);
   const std::vector<std::pair<const void*, std::size_t>> buffers = {
       {qkv.bits.data(), n_qkv * 2}, {dout.bits.data(), n_out * 2}, {dqkv.data(), n_qkv * 2}};
-  emulate(p, flash::backward_smem_bytes<HD>(), buffers, [&](SimtEmulator::Thread& s) {
+  emulate(p, schedule, flash::dq_smem_bytes<HD>(), buffers, [&](SimtEmulator::Thread& s) {
     flash::dq_block<HD>(s, dqkv.data(), dout.bits.data(), qkv.bits.data(), lse.data(), delta.data(), p);
   });
-  emulate(p, flash::backward_smem_bytes<HD>(), buffers, [&](SimtEmulator::Thread& s) {
+  emulate(p, schedule, flash::dkv_smem_bytes<HD>(), buffers, [&](SimtEmulator::Thread& s) {
     flash::dkv_block<HD>(s, dqkv.data(), dout.bits.data(), qkv.bits.data(), lse.data(), delta.data(), p);
   });
 
@@ -154,10 +154,14 @@ void check_against_cpu(const AttentionShape& shape, std::uint64_t seed) {
 TEST_P(FlashAttentionEmulated, MatchesCpuAttention) {
   const AttentionShape shape = GetParam();
   const std::uint64_t seed = 0x5eed0000u + static_cast<std::uint64_t>(shape.T * 131 + shape.HD);
-  if (shape.HD == 64) {
-    check_against_cpu<64>(shape, seed);
-  } else {
-    check_against_cpu<32>(shape, seed);
+  // Both thread orders: warps in lockstep, and warp 0 running ahead of the others.
+  for (const auto schedule : {SimtEmulator::Schedule::round_robin, SimtEmulator::Schedule::lowest_first}) {
+    SCOPED_TRACE(schedule == SimtEmulator::Schedule::round_robin ? "round-robin" : "lowest thread first");
+    if (shape.HD == 64) {
+      check_against_cpu<64>(shape, seed, schedule);
+    } else {
+      check_against_cpu<32>(shape, seed, schedule);
+    }
   }
 }
 
@@ -198,6 +202,27 @@ TEST(SimtEmulator, MmaFollowsTheFragmentLayout) {
       EXPECT_EQ(d_all[static_cast<std::size_t>(lane * 4 + i)], 1.0f + static_cast<float>(row) + col / 16.0f)
           << "lane " << lane << " element " << i;
     }
+}
+
+TEST(SimtEmulator, AsyncCopiesLandAtTheWait) {
+  std::vector<u16> source(8 * 32);
+  for (std::size_t i = 0; i < source.size(); ++i) source[i] = static_cast<u16>(0x3f80 + i);  // finite bf16s
+  SimtEmulator em(32, 16 * 32);
+  em.allow(source.data(), source.size() * 2);
+  std::vector<int> before(32), after(32);
+  em.run(1, 1, [&](SimtEmulator::Thread& s) {
+    u16* dst = reinterpret_cast<u16*>(s.shared()) + 8 * s.thread();
+    s.cp_async16(dst, source.data() + 8 * s.thread());
+    s.cp_async_commit();
+    s.cp_async_commit();  // an empty newer group: wait_one retires the first
+    before[static_cast<std::size_t>(s.thread())] = dst[0] == source[8 * static_cast<std::size_t>(s.thread())];
+    s.cp_async_wait_one();
+    after[static_cast<std::size_t>(s.thread())] = std::memcmp(dst, source.data() + 8 * s.thread(), 16) == 0;
+  });
+  for (int t = 0; t < 32; ++t) {
+    EXPECT_FALSE(before[static_cast<std::size_t>(t)]) << "thread " << t << " saw its copy before waiting";
+    EXPECT_TRUE(after[static_cast<std::size_t>(t)]) << "thread " << t;
+  }
 }
 
 TEST(SimtEmulator, DetectsDivergentBarriers) {

@@ -43,6 +43,28 @@ struct DeviceSimt {
   __device__ __forceinline__ void zero16(std::uint16_t* dst) const {
     *reinterpret_cast<uint4*>(dst) = make_uint4(0, 0, 0, 0);
   }
+  // Asynchronous 16-byte global-to-shared copy (sm_80+): lands when this thread waits for its
+  // group; other threads see it after a __syncthreads that follows the wait.
+  __device__ __forceinline__ void cp_async16(std::uint16_t* dst, const std::uint16_t* src) const {
+#if __CUDA_ARCH__ >= 800
+    const unsigned shared_address = static_cast<unsigned>(__cvta_generic_to_shared(dst));
+    asm volatile("cp.async.cg.shared.global [%0], [%1], 16;\n" ::"r"(shared_address), "l"(src) : "memory");
+#else
+    __trap();
+#endif
+  }
+  __device__ __forceinline__ void cp_async_commit() const {
+#if __CUDA_ARCH__ >= 800
+    asm volatile("cp.async.commit_group;\n" ::: "memory");
+#endif
+  }
+  // Waits until at most one committed group (the newest) is still in flight.
+  __device__ __forceinline__ void cp_async_wait_one() const {
+#if __CUDA_ARCH__ >= 800
+    asm volatile("cp.async.wait_group 1;\n" ::: "memory");
+#endif
+  }
+
   // Two floats to bf16 (round to nearest even), `lo` in the low half.
   __device__ __forceinline__ std::uint32_t pack_bf16(float lo, float hi) const {
     const __nv_bfloat162 v = __floats2bfloat162_rn(lo, hi);

@@ -1,5 +1,6 @@
 // Launchers of the tensor-core attention kernels; the kernels themselves are in flash_attention.h.
 #include <stdexcept>
+#include <type_traits>
 
 #include "core/ops/cuda/common.cuh"
 #include "core/ops/cuda/device_simt.cuh"
@@ -37,8 +38,12 @@ __global__ void __launch_bounds__(flash::kThreads) dkv_kernel(bf16* dqkv, const 
                        reinterpret_cast<const u16*>(qkv), lse, delta, p);
 }
 
-// Within the default 48 KiB of dynamic shared memory, so no opt-in attribute is needed.
-static_assert(flash::forward_smem_bytes<64>() <= 48 * 1024 && flash::backward_smem_bytes<64>() <= 48 * 1024);
+// Past the default 48 KiB of dynamic shared memory a kernel must opt in; H100 and A100 allow far
+// more than these (at most 56 KiB) per block.
+template <class Kernel>
+void allow_shared(Kernel kernel, std::size_t bytes) {
+  GPT_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(bytes)));
+}
 
 flash::Problem problem(i64 B, i64 T_, i64 C, int NH) {
   const i64 hd = C / NH;
@@ -67,31 +72,36 @@ bool flash_attention_applies(i64 B, i64 C, int NH, std::initializer_list<const v
 void flash_attention_forward(bf16* out, float* lse, const bf16* qkv, i64 B, i64 T_, i64 C, int NH,
                              cudaStream_t stream) {
   const flash::Problem p = problem(B, T_, C, NH);
+  auto launch = [&](auto head_dim) {
+    constexpr int HD = decltype(head_dim)::value;
+    allow_shared(forward_kernel<HD>, flash::forward_smem_bytes<HD>());
+    forward_kernel<HD><<<grid(p), flash::kThreads, flash::forward_smem_bytes<HD>(), stream>>>(out, lse, qkv, p);
+    GPT_CUDA_LAUNCHED();
+  };
   if (C / NH == 64) {
-    forward_kernel<64><<<grid(p), flash::kThreads, flash::forward_smem_bytes<64>(), stream>>>(out, lse, qkv, p);
+    launch(std::integral_constant<int, 64>{});
   } else {
-    forward_kernel<32><<<grid(p), flash::kThreads, flash::forward_smem_bytes<32>(), stream>>>(out, lse, qkv, p);
+    launch(std::integral_constant<int, 32>{});
   }
-  GPT_CUDA_LAUNCHED();
 }
 
 void flash_attention_backward(bf16* dqkv, const bf16* dout, const bf16* qkv, const float* lse, const float* delta,
                               i64 B, i64 T_, i64 C, int NH, cudaStream_t stream) {
   const flash::Problem p = problem(B, T_, C, NH);
+  auto launch = [&](auto head_dim) {
+    constexpr int HD = decltype(head_dim)::value;
+    allow_shared(dq_kernel<HD>, flash::dq_smem_bytes<HD>());
+    dq_kernel<HD><<<grid(p), flash::kThreads, flash::dq_smem_bytes<HD>(), stream>>>(dqkv, dout, qkv, lse, delta, p);
+    GPT_CUDA_LAUNCHED();
+    allow_shared(dkv_kernel<HD>, flash::dkv_smem_bytes<HD>());
+    dkv_kernel<HD><<<grid(p), flash::kThreads, flash::dkv_smem_bytes<HD>(), stream>>>(dqkv, dout, qkv, lse, delta, p);
+    GPT_CUDA_LAUNCHED();
+  };
   if (C / NH == 64) {
-    dq_kernel<64><<<grid(p), flash::kThreads, flash::backward_smem_bytes<64>(), stream>>>(dqkv, dout, qkv, lse,
-                                                                                         delta, p);
-    GPT_CUDA_LAUNCHED();
-    dkv_kernel<64><<<grid(p), flash::kThreads, flash::backward_smem_bytes<64>(), stream>>>(dqkv, dout, qkv, lse,
-                                                                                          delta, p);
+    launch(std::integral_constant<int, 64>{});
   } else {
-    dq_kernel<32><<<grid(p), flash::kThreads, flash::backward_smem_bytes<32>(), stream>>>(dqkv, dout, qkv, lse,
-                                                                                         delta, p);
-    GPT_CUDA_LAUNCHED();
-    dkv_kernel<32><<<grid(p), flash::kThreads, flash::backward_smem_bytes<32>(), stream>>>(dqkv, dout, qkv, lse,
-                                                                                          delta, p);
+    launch(std::integral_constant<int, 32>{});
   }
-  GPT_CUDA_LAUNCHED();
 }
 
 }  // namespace gpt::cuda

@@ -57,13 +57,19 @@ template <int HD>
 constexpr std::size_t tile_bytes() {
   return std::size_t{kTile} * kRowStride<HD> * sizeof(u16);
 }
+// The side a block steps over is double-buffered: the next tile's copies are in flight while the
+// current one is multiplied.
 template <int HD>
-constexpr std::size_t forward_smem_bytes() {  // Q, K, V tiles
-  return 3 * tile_bytes<HD>();
+constexpr std::size_t forward_smem_bytes() {  // Q, then K and V twice
+  return 5 * tile_bytes<HD>();
 }
 template <int HD>
-constexpr std::size_t backward_smem_bytes() {  // four tiles, and lse and delta of 64 query rows
-  return 4 * tile_bytes<HD>() + 2 * kTile * sizeof(float);
+constexpr std::size_t dq_smem_bytes() {  // Q and dO, then K and V twice
+  return 6 * tile_bytes<HD>();
+}
+template <int HD>
+constexpr std::size_t dkv_smem_bytes() {  // K and V, then Q, dO and the rows' lse and delta twice
+  return 6 * tile_bytes<HD>() + 4 * kTile * sizeof(float);
 }
 
 // qkv(B,T,3C) holds q, k, v side by side, head h at columns h·HD of each; out, dout (B,T,C);
@@ -75,8 +81,10 @@ struct Problem {
   GPT_SIMT_HOST_DEVICE i64 tiles() const { return (T + kTile - 1) / kTile; }
 };
 
-// Copies rows [first, first+64) of a (rows, src_stride) matrix's HD columns into a padded tile,
-// 16 bytes at a time; rows at or past T are zero-filled.
+// Starts copying rows [first, first+64) of a (rows, src_stride) matrix's HD columns into a padded
+// tile, 16 bytes at a time with cp.async; rows at or past T are zero-filled at once. The copies
+// land when this thread waits for their group (cp_async_wait_one/all), and other threads see them
+// after a sync() that follows the wait.
 template <int HD, class Simt>
 GPT_SIMT_FN void load_tile(Simt& s, u16* tile, const u16* src, i64 first, i64 T, i64 src_stride) {
   constexpr int chunks_per_row = HD / 8;
@@ -84,7 +92,7 @@ GPT_SIMT_FN void load_tile(Simt& s, u16* tile, const u16* src, i64 first, i64 T,
     const int r = c / chunks_per_row, col = (c % chunks_per_row) * 8;
     u16* dst = tile + r * kRowStride<HD> + col;
     if (first + r < T) {
-      s.copy16(dst, src + (first + r) * src_stride + col);
+      s.cp_async16(dst, src + (first + r) * src_stride + col);
     } else {
       s.zero16(dst);
     }
@@ -150,11 +158,17 @@ GPT_SIMT_FN void forward_block(Simt& s, u16* out, float* lse, const u16* qkv, co
   const i64 qt = p.tiles() - 1 - s.block_x(), bh = s.block_y(), b = bh / p.NH, h = bh % p.NH;
   const i64 stride = 3 * p.C;
   const u16* q_src = qkv + b * p.T * stride + h * HD;
+  // Shared memory: Q, then K and V of buffer 0, then of buffer 1.
   u16* sq = reinterpret_cast<u16*>(s.shared());
-  u16* sk = sq + kTile * S;
-  u16* sv = sk + kTile * S;
+  auto sk = [&](i64 kt) { return sq + (1 + 2 * (kt & 1)) * kTile * S; };
+  auto sv = [&](i64 kt) { return sq + (2 + 2 * (kt & 1)) * kTile * S; };
 
   load_tile<HD>(s, sq, q_src, qt * kTile, p.T, stride);
+  s.cp_async_commit();
+  load_tile<HD>(s, sk(0), q_src + p.C, 0, p.T, stride);
+  load_tile<HD>(s, sv(0), q_src + 2 * p.C, 0, p.T, stride);
+  s.cp_async_commit();
+  s.cp_async_wait_one();  // Q has landed; the first K and V may still be on their way
   s.sync();
   const int r0 = warp * 16;
   u32 qf[HD / 16][4];
@@ -165,15 +179,18 @@ GPT_SIMT_FN void forward_block(Simt& s, u16* out, float* lse, const u16* qkv, co
   float o[HD / 8][4] = {};
   float m[2] = {-INFINITY, -INFINITY}, l[2] = {0, 0};  // l: this lane's part of the row sum
   for (i64 kt = 0; kt <= qt; ++kt) {
-    s.sync();  // every warp is done with the previous K and V
-    load_tile<HD>(s, sk, q_src + p.C, kt * kTile, p.T, stride);
-    load_tile<HD>(s, sv, q_src + 2 * p.C, kt * kTile, p.T, stride);
+    if (kt < qt) {  // the next tile, into the buffer the previous iteration finished with
+      load_tile<HD>(s, sk(kt + 1), q_src + p.C, (kt + 1) * kTile, p.T, stride);
+      load_tile<HD>(s, sv(kt + 1), q_src + 2 * p.C, (kt + 1) * kTile, p.T, stride);
+    }
+    s.cp_async_commit();    // possibly empty: every thread counts the same groups
+    s.cp_async_wait_one();  // all but the group just started: tile kt has landed
     s.sync();
     float sc[kTile / 8][4] = {};
     for (int nt = 0; nt < kTile / 8; ++nt) {
       for (int ks = 0; ks < HD / 16; ++ks) {
         u32 bf[2];
-        load_b_transposed<HD>(s, bf, sk, nt * 8, ks * 16, g, q);
+        load_b_transposed<HD>(s, bf, sk(kt), nt * 8, ks * 16, g, q);
         s.mma(sc[nt], qf[ks], bf);
       }
     }
@@ -212,10 +229,11 @@ GPT_SIMT_FN void forward_block(Simt& s, u16* out, float* lse, const u16* qkv, co
       c_to_a(s, a, sc[2 * kk], sc[2 * kk + 1]);
       for (int dt = 0; dt < HD / 8; ++dt) {
         u32 bf[2];
-        load_b<HD>(bf, sv, kk * 16, dt * 8, g, q);
+        load_b<HD>(bf, sv(kt), kk * 16, dt * 8, g, q);
         s.mma(o[dt], a, bf);
       }
     }
+    s.sync();  // every warp is done with buffer kt before the next iteration refills it
   }
 
   u16* o_dst = out + b * p.T * p.C + h * HD;
@@ -240,13 +258,19 @@ GPT_SIMT_FN void dq_block(Simt& s, u16* dqkv, const u16* dout, const u16* qkv, c
   const i64 qt = p.tiles() - 1 - s.block_x(), bh = s.block_y(), b = bh / p.NH, h = bh % p.NH;
   const i64 stride = 3 * p.C;
   const u16* q_src = qkv + b * p.T * stride + h * HD;
+  // Shared memory: Q, dO, then K and V of buffer 0, then of buffer 1.
   u16* sq = reinterpret_cast<u16*>(s.shared());
   u16* sdo = sq + kTile * S;
-  u16* sk = sdo + kTile * S;
-  u16* sv = sk + kTile * S;
+  auto sk = [&](i64 kt) { return sq + (2 + 2 * (kt & 1)) * kTile * S; };
+  auto sv = [&](i64 kt) { return sq + (3 + 2 * (kt & 1)) * kTile * S; };
 
   load_tile<HD>(s, sq, q_src, qt * kTile, p.T, stride);
   load_tile<HD>(s, sdo, dout + b * p.T * p.C + h * HD, qt * kTile, p.T, p.C);
+  s.cp_async_commit();
+  load_tile<HD>(s, sk(0), q_src + p.C, 0, p.T, stride);
+  load_tile<HD>(s, sv(0), q_src + 2 * p.C, 0, p.T, stride);
+  s.cp_async_commit();
+  s.cp_async_wait_one();  // Q and dO have landed
   s.sync();
   const int r0 = warp * 16;
   u32 qf[HD / 16][4], df[HD / 16][4];
@@ -264,9 +288,12 @@ GPT_SIMT_FN void dq_block(Simt& s, u16* dqkv, const u16* dout, const u16* qkv, c
 
   float dq[HD / 8][4] = {};
   for (i64 kt = 0; kt <= qt; ++kt) {
-    s.sync();
-    load_tile<HD>(s, sk, q_src + p.C, kt * kTile, p.T, stride);
-    load_tile<HD>(s, sv, q_src + 2 * p.C, kt * kTile, p.T, stride);
+    if (kt < qt) {
+      load_tile<HD>(s, sk(kt + 1), q_src + p.C, (kt + 1) * kTile, p.T, stride);
+      load_tile<HD>(s, sv(kt + 1), q_src + 2 * p.C, (kt + 1) * kTile, p.T, stride);
+    }
+    s.cp_async_commit();
+    s.cp_async_wait_one();
     s.sync();
     const bool diagonal = kt == qt;
     // 16 keys at a time: scores and dP for them, dS, then its product with those keys' K rows.
@@ -276,9 +303,9 @@ GPT_SIMT_FN void dq_block(Simt& s, u16* dqkv, const u16* dout, const u16* qkv, c
       for (int half = 0; half < 2; ++half) {
         for (int ks = 0; ks < HD / 16; ++ks) {
           u32 bf[2];
-          load_b_transposed<HD>(s, bf, sk, kk * 16 + half * 8, ks * 16, g, q);
+          load_b_transposed<HD>(s, bf, sk(kt), kk * 16 + half * 8, ks * 16, g, q);
           s.mma(sc[half], qf[ks], bf);
-          load_b_transposed<HD>(s, bf, sv, kk * 16 + half * 8, ks * 16, g, q);
+          load_b_transposed<HD>(s, bf, sv(kt), kk * 16 + half * 8, ks * 16, g, q);
           s.mma(dp[half], df[ks], bf);
         }
         for (int i = 0; i < 4; ++i) {
@@ -293,10 +320,11 @@ GPT_SIMT_FN void dq_block(Simt& s, u16* dqkv, const u16* dout, const u16* qkv, c
       c_to_a(s, a, sc[0], sc[1]);
       for (int dt = 0; dt < HD / 8; ++dt) {
         u32 bf[2];
-        load_b<HD>(bf, sk, kk * 16, dt * 8, g, q);
+        load_b<HD>(bf, sk(kt), kk * 16, dt * 8, g, q);
         s.mma(dq[dt], a, bf);
       }
     }
+    s.sync();  // buffer kt is free for the next iteration's copies
   }
 
   u16* dq_dst = dqkv + b * p.T * stride + h * HD;
@@ -320,15 +348,32 @@ GPT_SIMT_FN void dkv_block(Simt& s, u16* dqkv, const u16* dout, const u16* qkv, 
   const i64 stride = 3 * p.C;
   const u16* q_src = qkv + b * p.T * stride + h * HD;
   const u16* do_src = dout + b * p.T * p.C + h * HD;
+  // Shared memory: K, V, then Q and dO of buffer 0, of buffer 1, then the query rows' lse (base 2)
+  // and delta for buffers 0 and 1.
   u16* sk = reinterpret_cast<u16*>(s.shared());
   u16* sv = sk + kTile * S;
-  u16* sq = sv + kTile * S;
-  u16* sdo = sq + kTile * S;
-  float* s_lse2 = reinterpret_cast<float*>(sdo + kTile * S);
-  float* s_delta = s_lse2 + kTile;
+  auto sq = [&](i64 qt) { return sk + (2 + 2 * (qt & 1)) * kTile * S; };
+  auto sdo = [&](i64 qt) { return sk + (3 + 2 * (qt & 1)) * kTile * S; };
+  float* rows_base = reinterpret_cast<float*>(sk + 6 * kTile * S);
+  auto s_lse2 = [&](i64 qt) { return rows_base + (qt & 1) * 2 * kTile; };
+  auto s_delta = [&](i64 qt) { return rows_base + (qt & 1) * 2 * kTile + kTile; };
+  // Starts the copies of query tile qt; lse and delta are small and stored at once.
+  auto load_queries = [&](i64 qt) {
+    load_tile<HD>(s, sq(qt), q_src, qt * kTile, p.T, stride);
+    load_tile<HD>(s, sdo(qt), do_src, qt * kTile, p.T, p.C);
+    for (int i = s.thread(); i < kTile; i += kThreads) {
+      const i64 query = qt * kTile + i;
+      s_lse2(qt)[i] = query < p.T ? lse[bh * p.T + query] * kLog2e : 0.0f;
+      s_delta(qt)[i] = query < p.T ? delta[bh * p.T + query] : 0.0f;
+    }
+  };
 
   load_tile<HD>(s, sk, q_src + p.C, kt * kTile, p.T, stride);
   load_tile<HD>(s, sv, q_src + 2 * p.C, kt * kTile, p.T, stride);
+  s.cp_async_commit();
+  load_queries(kt);
+  s.cp_async_commit();
+  s.cp_async_wait_one();  // K and V have landed
   s.sync();
   const int r0 = warp * 16;
   u32 kf[HD / 16][4], vf[HD / 16][4];
@@ -341,15 +386,14 @@ GPT_SIMT_FN void dkv_block(Simt& s, u16* dqkv, const u16* dout, const u16* qkv, 
 
   float dk[HD / 8][4] = {}, dv[HD / 8][4] = {};
   for (i64 qt = kt; qt < p.tiles(); ++qt) {
+    if (qt + 1 < p.tiles()) load_queries(qt + 1);
+    s.cp_async_commit();
+    s.cp_async_wait_one();
     s.sync();
-    load_tile<HD>(s, sq, q_src, qt * kTile, p.T, stride);
-    load_tile<HD>(s, sdo, do_src, qt * kTile, p.T, p.C);
-    for (int i = s.thread(); i < kTile; i += kThreads) {
-      const i64 query = qt * kTile + i;
-      s_lse2[i] = query < p.T ? lse[bh * p.T + query] * kLog2e : 0.0f;
-      s_delta[i] = query < p.T ? delta[bh * p.T + query] : 0.0f;
-    }
-    s.sync();
+    const u16* q_tile = sq(qt);
+    const u16* do_tile = sdo(qt);
+    const float* lse_tile = s_lse2(qt);
+    const float* delta_tile = s_delta(qt);
     const bool diagonal = qt == kt;
     // 16 queries at a time: Pᵀ and dSᵀ for them, then their products with those queries' dO and Q.
     for (int kk = 0; kk < kTile / 16; ++kk) {
@@ -357,18 +401,18 @@ GPT_SIMT_FN void dkv_block(Simt& s, u16* dqkv, const u16* dout, const u16* qkv, 
       for (int half = 0; half < 2; ++half) {
         for (int ks = 0; ks < HD / 16; ++ks) {
           u32 bf[2];
-          load_b_transposed<HD>(s, bf, sq, kk * 16 + half * 8, ks * 16, g, q);
+          load_b_transposed<HD>(s, bf, q_tile, kk * 16 + half * 8, ks * 16, g, q);
           s.mma(pt[half], kf[ks], bf);
-          load_b_transposed<HD>(s, bf, sdo, kk * 16 + half * 8, ks * 16, g, q);
+          load_b_transposed<HD>(s, bf, do_tile, kk * 16 + half * 8, ks * 16, g, q);
           s.mma(dst[half], vf[ks], bf);
         }
         for (int i = 0; i < 4; ++i) {
           const int col = kk * 16 + half * 8 + 2 * q + (i & 1);
           const i64 query = qt * kTile + col;
-          float prob = exp2f(pt[half][i] * scale_log2 - s_lse2[col]);
+          float prob = exp2f(pt[half][i] * scale_log2 - lse_tile[col]);
           if ((diagonal && query < key[i >> 1]) || query >= p.T) prob = 0.0f;
           pt[half][i] = prob;
-          dst[half][i] = prob * (dst[half][i] - s_delta[col]);
+          dst[half][i] = prob * (dst[half][i] - delta_tile[col]);
         }
       }
       u32 ap[4], ads[4];
@@ -376,12 +420,13 @@ GPT_SIMT_FN void dkv_block(Simt& s, u16* dqkv, const u16* dout, const u16* qkv, 
       c_to_a(s, ads, dst[0], dst[1]);
       for (int dt = 0; dt < HD / 8; ++dt) {
         u32 bf[2];
-        load_b<HD>(bf, sdo, kk * 16, dt * 8, g, q);
+        load_b<HD>(bf, do_tile, kk * 16, dt * 8, g, q);
         s.mma(dv[dt], ap, bf);
-        load_b<HD>(bf, sq, kk * 16, dt * 8, g, q);
+        load_b<HD>(bf, q_tile, kk * 16, dt * 8, g, q);
         s.mma(dk[dt], ads, bf);
       }
     }
+    s.sync();  // buffer qt is free for the next iteration's copies
   }
 
   u16* dk_dst = dqkv + b * p.T * stride + p.C + h * HD;
