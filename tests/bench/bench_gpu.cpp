@@ -34,6 +34,41 @@ double bf16_matmul_tflops(gpt::Backend& be, std::int64_t n) {
   return 2.0 * static_cast<double>(n) * n * n * reps / s / 1e12;
 }
 
+// Causal attention alone (GPT-2 124M's heads: 12 of 64), forward and backward, in TFLOP/s of the
+// work the causal mask leaves: forward 2 products of B·NH·T²/2·hd multiply-adds, backward 5
+// (the usual count; ours does 7, recomputing the scores in both passes).
+void attention_rates(gpt::Backend& be, std::int64_t B, std::int64_t T) {
+  const std::int64_t NH = 12, C = 768;
+  gpt::Buffer qkv(be, static_cast<std::size_t>(B * T * 3 * C * 2)), dqkv(be, static_cast<std::size_t>(B * T * 3 * C * 2)),
+      out(be, static_cast<std::size_t>(B * T * C * 2)), dout(be, static_cast<std::size_t>(B * T * C * 2)),
+      saved(be, static_cast<std::size_t>(be.attention_saved_numel(B, T, NH) * 4));
+  const gpt::Tensor t_qkv = qkv.tensor(0, gpt::DType::bf16, {B, T, 3 * C}),
+                    t_dqkv = dqkv.tensor(0, gpt::DType::bf16, {B, T, 3 * C}),
+                    t_out = out.tensor(0, gpt::DType::bf16, {B, T, C}), t_dout = dout.tensor(0, gpt::DType::bf16, {B, T, C}),
+                    t_saved = saved.tensor(0, gpt::DType::f32, {be.attention_saved_numel(B, T, NH)});
+  std::vector<float> host(static_cast<std::size_t>(B * T * 3 * C));
+  for (std::size_t i = 0; i < host.size(); ++i) host[i] = static_cast<float>((i * 2654435761u) % 1000) / 1000.0f - 0.5f;
+  be.upload(t_qkv, host.data());
+  host.resize(static_cast<std::size_t>(B * T * C));
+  be.upload(t_dout, host.data());
+  be.attention_forward(t_out, t_saved, t_qkv, static_cast<int>(NH));  // warm-up
+  be.attention_backward(t_dqkv, t_dout, t_qkv, t_out, t_saved, static_cast<int>(NH));
+  be.synchronize();
+  const int reps = 10;
+  auto time = [&](auto&& f) {
+    const auto t0 = Clock::now();
+    for (int r = 0; r < reps; ++r) f();
+    be.synchronize();
+    return std::chrono::duration<double>(Clock::now() - t0).count() / reps;
+  };
+  const double fwd = time([&] { be.attention_forward(t_out, t_saved, t_qkv, static_cast<int>(NH)); });
+  const double bwd = time([&] { be.attention_backward(t_dqkv, t_dout, t_qkv, t_out, t_saved, static_cast<int>(NH)); });
+  const double product = 2.0 * static_cast<double>(B * NH) * static_cast<double>(T) * static_cast<double>(T) / 2 * 64;
+  std::printf("attention B=%lld T=%lld 12x64 bf16: forward %.2f ms (%.0f TFLOP/s), backward %.2f ms (%.0f TFLOP/s)\n",
+              static_cast<long long>(B), static_cast<long long>(T), 1e3 * fwd, 2 * product / fwd / 1e12, 1e3 * bwd,
+              5 * product / bwd / 1e12);
+}
+
 struct Run {
   double ms_per_step = 0, tokens_per_s = 0, used_gib = 0;
 };
@@ -70,6 +105,8 @@ int main(int argc, char** argv) {
   std::printf("device: %s\n", be.name().c_str());
   const double peak = std::max(bf16_matmul_tflops(be, 4096), bf16_matmul_tflops(be, 8192));
   std::printf("measured bf16 matmul (cuBLASLt): %.1f TFLOP/s\n", peak);
+
+  attention_rates(be, 16, T);
 
   const double flops_per_token = gpt::training_flops_per_token(gpt::ModelConfig{}, T);
   for (std::int64_t B : {64, 48, 32, 24, 16, 12, 8, 4, 2, 1}) {
