@@ -17,22 +17,36 @@ constexpr float kGeluCubic = 0.044715f;
   for (i64 i = static_cast<i64>(blockIdx.x) * blockDim.x + threadIdx.x; i < (n); \
        i += static_cast<i64>(gridDim.x) * blockDim.x)
 
-template <class T>
+__device__ __forceinline__ float gelu(float v) {
+  return 0.5f * v * (1.0f + tanhf(kSqrt2OverPi * (v + kGeluCubic * v * v * v)));
+}
+__device__ __forceinline__ float gelu_grad(float v) {
+  const float th = tanhf(kSqrt2OverPi * (v + kGeluCubic * v * v * v));
+  return 0.5f * (1.0f + th) + 0.5f * v * (1.0f - th * th) * kSqrt2OverPi * (1.0f + 3.0f * kGeluCubic * v * v);
+}
+
+// GELU moves N elements per load (N = 1, or 16 bytes' worth where n and the pointers allow): the
+// MLP's activations are the largest elementwise tensors of a step. n counts packs of N.
+template <class T, int N>
 __global__ void gelu_forward_kernel(T* out, const T* x, i64 n) {
   GPT_FOR_EACH(i, n) {
-    const float v = to_float(x[i]);
-    out[i] = from_float<T>(0.5f * v * (1.0f + tanhf(kSqrt2OverPi * (v + kGeluCubic * v * v * v))));
+    const Pack<T, N> in = reinterpret_cast<const Pack<T, N>*>(x)[i];
+    Pack<T, N> r;
+#pragma unroll
+    for (int k = 0; k < N; ++k) r.x[k] = from_float<T>(gelu(to_float(in.x[k])));
+    reinterpret_cast<Pack<T, N>*>(out)[i] = r;
   }
 }
 
-template <class T>
+template <class T, int N>
 __global__ void gelu_backward_kernel(T* dx, const T* dout, const T* x, i64 n) {
   GPT_FOR_EACH(i, n) {
-    const float v = to_float(x[i]);
-    const float th = tanhf(kSqrt2OverPi * (v + kGeluCubic * v * v * v));
-    const float grad =
-        0.5f * (1.0f + th) + 0.5f * v * (1.0f - th * th) * kSqrt2OverPi * (1.0f + 3.0f * kGeluCubic * v * v);
-    dx[i] = from_float<T>(grad * to_float(dout[i]));
+    const Pack<T, N> in = reinterpret_cast<const Pack<T, N>*>(x)[i];
+    const Pack<T, N> d = reinterpret_cast<const Pack<T, N>*>(dout)[i];
+    Pack<T, N> r;
+#pragma unroll
+    for (int k = 0; k < N; ++k) r.x[k] = from_float<T>(gelu_grad(to_float(in.x[k])) * to_float(d.x[k]));
+    reinterpret_cast<Pack<T, N>*>(dx)[i] = r;
   }
 }
 
@@ -95,12 +109,22 @@ __global__ void adamw_kernel(float* param, const float* grad, float* m, float* v
 
 template <class T>
 void gelu_forward(T* out, const T* x, i64 n, cudaStream_t stream) {
-  gelu_forward_kernel<<<blocks_for(n, kThreads), kThreads, 0, stream>>>(out, x, n);
+  constexpr int N = kPack16<T>;
+  if (n % N == 0 && aligned16(out) && aligned16(x)) {
+    gelu_forward_kernel<T, N><<<blocks_for(n / N, kThreads), kThreads, 0, stream>>>(out, x, n / N);
+  } else {
+    gelu_forward_kernel<T, 1><<<blocks_for(n, kThreads), kThreads, 0, stream>>>(out, x, n);
+  }
   GPT_CUDA_LAUNCHED();
 }
 template <class T>
 void gelu_backward(T* dx, const T* dout, const T* x, i64 n, cudaStream_t stream) {
-  gelu_backward_kernel<<<blocks_for(n, kThreads), kThreads, 0, stream>>>(dx, dout, x, n);
+  constexpr int N = kPack16<T>;
+  if (n % N == 0 && aligned16(dx) && aligned16(dout) && aligned16(x)) {
+    gelu_backward_kernel<T, N><<<blocks_for(n / N, kThreads), kThreads, 0, stream>>>(dx, dout, x, n / N);
+  } else {
+    gelu_backward_kernel<T, 1><<<blocks_for(n, kThreads), kThreads, 0, stream>>>(dx, dout, x, n);
+  }
   GPT_CUDA_LAUNCHED();
 }
 template <class T>

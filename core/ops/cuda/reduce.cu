@@ -63,14 +63,26 @@ __global__ void __launch_bounds__(32 * kColumnWarps)
   }
 }
 
-// Block b sums elements b, b + stride, ... (stride = kReduceBlocks · blockDim) into partials[b].
-template <class T>
+// Block b sums packs b, b + stride, ... (stride = kReduceBlocks · blockDim; a pack is N elements,
+// 16 bytes where x is aligned, so a thread keeps more bytes in flight) into partials[b]; the
+// elements past the last whole pack go to the first threads. The same n, N and grid give the
+// same order, so the same sum.
+template <class T, int N>
 __global__ void sum_partials_kernel(double* partials, const T* x, i64 n, bool squares) {
   __shared__ double scratch[32];
   double acc = 0;
-  const i64 stride = static_cast<i64>(gridDim.x) * blockDim.x;
-  for (i64 i = static_cast<i64>(blockIdx.x) * blockDim.x + threadIdx.x; i < n; i += stride) {
-    const double v = to_float(x[i]);
+  const i64 stride = static_cast<i64>(gridDim.x) * blockDim.x, packs = n / N;
+  const i64 first = static_cast<i64>(blockIdx.x) * blockDim.x + threadIdx.x;
+  for (i64 i = first; i < packs; i += stride) {
+    const Pack<T, N> p = reinterpret_cast<const Pack<T, N>*>(x)[i];
+#pragma unroll
+    for (int k = 0; k < N; ++k) {
+      const double v = to_float(p.x[k]);
+      acc += squares ? v * v : v;
+    }
+  }
+  if (first < n - packs * N) {
+    const double v = to_float(x[packs * N + first]);
     acc += squares ? v * v : v;
   }
   acc = block_reduce(acc, scratch, Add{}, 0.0);
@@ -110,7 +122,12 @@ void column_sum_accumulate(float* dst, const T* src, i64 N, i64 C, float* partia
 
 template <class T>
 void sum(double* result_device, const T* x, i64 n, bool squares, double* partials, cudaStream_t stream) {
-  sum_partials_kernel<<<kReduceBlocks, 256, 0, stream>>>(partials, x, n, squares);
+  constexpr int N = kPack16<T>;
+  if (aligned16(x)) {
+    sum_partials_kernel<T, N><<<kReduceBlocks, 256, 0, stream>>>(partials, x, n, squares);
+  } else {
+    sum_partials_kernel<T, 1><<<kReduceBlocks, 256, 0, stream>>>(partials, x, n, squares);
+  }
   GPT_CUDA_LAUNCHED();
   sum_finish_kernel<<<1, 256, 0, stream>>>(result_device, partials, kReduceBlocks);
   GPT_CUDA_LAUNCHED();
