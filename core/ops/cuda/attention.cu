@@ -162,13 +162,13 @@ Layout layout(i64 T_, i64 C, int NH) {
 template <class T>
 void attention_forward(T* out, float* lse, const T* qkv, i64 B, i64 T_, i64 C, int NH, cudaStream_t stream) {
   if constexpr (std::is_same_v<T, bf16>) {
-    if (flash_attention_applies(B, C, NH, {out, qkv})) return flash_attention_forward(out, lse, qkv, B, T_, C, NH, stream);
+    if (flash_attention_applies(B, C, NH, {out, qkv}))
+      return flash_attention_forward(out, lse, qkv, B, T_, C, NH, stream);
   }
   const Layout L = layout(T_, C, NH);
   const i64 rows = B * NH * T_;
   const float scale = 1.0f / sqrtf(static_cast<float>(L.hd));
-  forward_kernel<<<blocks_for(rows, kWarps), 32 * kWarps, 0, stream>>>(out, lse, qkv, rows, L, scale);
-  GPT_CUDA_LAUNCHED();
+  launch(forward_kernel<T>, blocks_for(rows, kWarps), 32 * kWarps, 0, stream, out, lse, qkv, rows, L, scale);
 }
 
 template <class T>
@@ -178,16 +178,13 @@ void attention_backward(T* dqkv, const T* dout, const T* qkv, const T* out, cons
   const i64 rows = B * NH * T_;
   const float scale = 1.0f / sqrtf(static_cast<float>(L.hd));
   const unsigned blocks = blocks_for(rows, kWarps);
-  delta_kernel<<<blocks, 32 * kWarps, 0, stream>>>(delta, dout, out, rows, L);
-  GPT_CUDA_LAUNCHED();
+  launch(delta_kernel<T>, blocks, 32 * kWarps, 0, stream, delta, dout, out, rows, L);
   if constexpr (std::is_same_v<T, bf16>) {
     if (flash_attention_applies(B, C, NH, {dqkv, dout, qkv}))
       return flash_attention_backward(dqkv, dout, qkv, lse, delta, B, T_, C, NH, stream);
   }
-  dq_kernel<<<blocks, 32 * kWarps, 0, stream>>>(dqkv, dout, qkv, lse, delta, rows, L, scale);
-  GPT_CUDA_LAUNCHED();
-  dkv_kernel<<<blocks, 32 * kWarps, 0, stream>>>(dqkv, dout, qkv, lse, delta, rows, L, scale);
-  GPT_CUDA_LAUNCHED();
+  launch(dq_kernel<T>, blocks, 32 * kWarps, 0, stream, dqkv, dout, qkv, lse, delta, rows, L, scale);
+  launch(dkv_kernel<T>, blocks, 32 * kWarps, 0, stream, dqkv, dout, qkv, lse, delta, rows, L, scale);
 }
 
 #define GPT_INSTANTIATE(T)                                                                                        \

@@ -21,6 +21,18 @@ inline void check(cudaError_t status, const char* what, const char* file, int li
 // After a launch: catches bad configurations at once (asynchronous faults surface at the next sync).
 #define GPT_CUDA_LAUNCHED() ::gpt::cuda::check(cudaGetLastError(), "kernel launch", __FILE__, __LINE__)
 
+#ifndef GPT_CUDA_ON_HOST
+// Launches a kernel and checks the launch. The kernel files launch through this one spelling so
+// that tests/emulated can compile them as host code, with a launch() of its own that runs every
+// thread of the grid under the SIMT emulator.
+template <class... Params, class... Args>
+void launch(void (*kernel)(Params...), dim3 grid, dim3 block, std::size_t shared_bytes, cudaStream_t stream,
+            Args... args) {
+  kernel<<<grid, block, shared_bytes, stream>>>(args...);
+  GPT_CUDA_LAUNCHED();
+}
+#endif
+
 __device__ __forceinline__ float to_float(float x) {
   return x;
 }

@@ -11,9 +11,9 @@ namespace {
 constexpr int kThreads = 512;
 
 template <class T, int N>
-__global__ void __launch_bounds__(kThreads) cross_entropy_kernel(float* losses, T* dlogits, const T* logits,
-                                                                 const std::int32_t* targets, i64 V, i64 real_vocab,
-                                                                 float dloss) {
+__global__ void __launch_bounds__(kThreads)
+    cross_entropy_kernel(float* losses, T* dlogits, const T* logits, const std::int32_t* targets, i64 V, i64 real_vocab,
+                         float dloss) {
   __shared__ float scratch[32];
   const i64 row = blockIdx.x;
   const T* l = logits + row * V;
@@ -66,13 +66,12 @@ void cross_entropy(float* losses, T* dlogits, const T* logits, const std::int32_
   const bool vectors = V % kVector == 0 && reinterpret_cast<std::uintptr_t>(logits) % 16 == 0 &&
                        reinterpret_cast<std::uintptr_t>(dlogits) % 16 == 0;
   if (vectors) {
-    cross_entropy_kernel<T, kVector><<<static_cast<unsigned>(N), kThreads, 0, stream>>>(losses, dlogits, logits,
-                                                                                        targets, V, real_vocab, dloss);
+    launch(cross_entropy_kernel<T, kVector>, static_cast<unsigned>(N), kThreads, 0, stream, losses, dlogits, logits,
+           targets, V, real_vocab, dloss);
   } else {
-    cross_entropy_kernel<T, 1><<<static_cast<unsigned>(N), kThreads, 0, stream>>>(losses, dlogits, logits, targets, V,
-                                                                                  real_vocab, dloss);
+    launch(cross_entropy_kernel<T, 1>, static_cast<unsigned>(N), kThreads, 0, stream, losses, dlogits, logits, targets,
+           V, real_vocab, dloss);
   }
-  GPT_CUDA_LAUNCHED();
 }
 
 template void cross_entropy<float>(float*, float*, const float*, const std::int32_t*, i64, i64, i64, float,

@@ -111,57 +111,48 @@ template <class T>
 void gelu_forward(T* out, const T* x, i64 n, cudaStream_t stream) {
   constexpr int N = kPack16<T>;
   if (n % N == 0 && aligned16(out) && aligned16(x)) {
-    gelu_forward_kernel<T, N><<<blocks_for(n / N, kThreads), kThreads, 0, stream>>>(out, x, n / N);
+    launch(gelu_forward_kernel<T, N>, blocks_for(n / N, kThreads), kThreads, 0, stream, out, x, n / N);
   } else {
-    gelu_forward_kernel<T, 1><<<blocks_for(n, kThreads), kThreads, 0, stream>>>(out, x, n);
+    launch(gelu_forward_kernel<T, 1>, blocks_for(n, kThreads), kThreads, 0, stream, out, x, n);
   }
-  GPT_CUDA_LAUNCHED();
 }
 template <class T>
 void gelu_backward(T* dx, const T* dout, const T* x, i64 n, cudaStream_t stream) {
   constexpr int N = kPack16<T>;
   if (n % N == 0 && aligned16(dx) && aligned16(dout) && aligned16(x)) {
-    gelu_backward_kernel<T, N><<<blocks_for(n / N, kThreads), kThreads, 0, stream>>>(dx, dout, x, n / N);
+    launch(gelu_backward_kernel<T, N>, blocks_for(n / N, kThreads), kThreads, 0, stream, dx, dout, x, n / N);
   } else {
-    gelu_backward_kernel<T, 1><<<blocks_for(n, kThreads), kThreads, 0, stream>>>(dx, dout, x, n);
+    launch(gelu_backward_kernel<T, 1>, blocks_for(n, kThreads), kThreads, 0, stream, dx, dout, x, n);
   }
-  GPT_CUDA_LAUNCHED();
 }
 template <class T>
 void swiglu_forward(T* out, const T* x, i64 N, i64 H, cudaStream_t stream) {
-  swiglu_forward_kernel<<<blocks_for(N * H, kThreads), kThreads, 0, stream>>>(out, x, N, H);
-  GPT_CUDA_LAUNCHED();
+  launch(swiglu_forward_kernel<T>, blocks_for(N * H, kThreads), kThreads, 0, stream, out, x, N, H);
 }
 template <class T>
 void swiglu_backward(T* dx, const T* dout, const T* x, i64 N, i64 H, cudaStream_t stream) {
-  swiglu_backward_kernel<<<blocks_for(N * H, kThreads), kThreads, 0, stream>>>(dx, dout, x, N, H);
-  GPT_CUDA_LAUNCHED();
+  launch(swiglu_backward_kernel<T>, blocks_for(N * H, kThreads), kThreads, 0, stream, dx, dout, x, N, H);
 }
 template <class T>
 void add(T* out, const T* a, const T* b, i64 n, cudaStream_t stream) {
-  add_kernel<<<blocks_for(n, kThreads), kThreads, 0, stream>>>(out, a, b, n);
-  GPT_CUDA_LAUNCHED();
+  launch(add_kernel<T>, blocks_for(n, kThreads), kThreads, 0, stream, out, a, b, n);
 }
 template <class T>
 void dropout(T* out, const T* x, i64 n, double p, std::uint64_t key, cudaStream_t stream) {
-  dropout_kernel<<<blocks_for(n, kThreads), kThreads, 0, stream>>>(out, x, n, p, static_cast<float>(1.0 / (1.0 - p)),
-                                                                   key);
-  GPT_CUDA_LAUNCHED();
+  launch(dropout_kernel<T>, blocks_for(n, kThreads), kThreads, 0, stream, out, x, n, p,
+         static_cast<float>(1.0 / (1.0 - p)), key);
 }
 template <class D, class S>
 void convert(D* dst, const S* src, i64 n, cudaStream_t stream) {
-  convert_kernel<<<blocks_for(n, kThreads), kThreads, 0, stream>>>(dst, src, n);
-  GPT_CUDA_LAUNCHED();
+  launch(convert_kernel<D, S>, blocks_for(n, kThreads), kThreads, 0, stream, dst, src, n);
 }
 
 void adamw(float* param, const float* grad, float* m, float* v, i64 n, const AdamWStep& s, cudaStream_t stream) {
   const double t = static_cast<double>(s.step);
-  adamw_kernel<<<blocks_for(n, kThreads), kThreads, 0, stream>>>(
-      param, grad, m, v, n, static_cast<float>(s.beta1), static_cast<float>(s.beta2),
-      static_cast<float>(s.lr / (1.0 - std::pow(s.beta1, t))),
-      static_cast<float>(1.0 / std::sqrt(1.0 - std::pow(s.beta2, t))), static_cast<float>(1.0 - s.lr * s.weight_decay),
-      static_cast<float>(s.eps), static_cast<float>(s.grad_scale));
-  GPT_CUDA_LAUNCHED();
+  launch(adamw_kernel, blocks_for(n, kThreads), kThreads, 0, stream, param, grad, m, v, n, static_cast<float>(s.beta1),
+         static_cast<float>(s.beta2), static_cast<float>(s.lr / (1.0 - std::pow(s.beta1, t))),
+         static_cast<float>(1.0 / std::sqrt(1.0 - std::pow(s.beta2, t))),
+         static_cast<float>(1.0 - s.lr * s.weight_decay), static_cast<float>(s.eps), static_cast<float>(s.grad_scale));
 }
 
 #define GPT_INSTANTIATE(T)                                                          \

@@ -41,23 +41,20 @@ template <class T>
 void embedding_forward(T* out, const std::int32_t* tokens, const T* wte, const T* wpe, i64 B, i64 T_, i64 C,
                        cudaStream_t stream) {
   if (B * T_ == 0) return;
-  embedding_forward_kernel<<<static_cast<unsigned>(B * T_), 256, 0, stream>>>(out, tokens, wte, wpe, T_, C);
-  GPT_CUDA_LAUNCHED();
+  launch(embedding_forward_kernel<T>, static_cast<unsigned>(B * T_), 256, 0, stream, out, tokens, wte, wpe, T_, C);
 }
 
 template <class T>
 void embedding_backward_wte(float* dwte, const T* dout, const std::int32_t* order, const std::int32_t* run_start,
                             const std::int32_t* run_token, i64 runs, i64 C, cudaStream_t stream) {
   if (runs == 0) return;
-  embedding_backward_wte_kernel<<<static_cast<unsigned>(runs), 256, 0, stream>>>(dwte, dout, order, run_start,
-                                                                                 run_token, C);
-  GPT_CUDA_LAUNCHED();
+  launch(embedding_backward_wte_kernel<T>, static_cast<unsigned>(runs), 256, 0, stream, dwte, dout, order, run_start,
+         run_token, C);
 }
 
 template <class T>
 void embedding_backward_wpe(float* dwpe, const T* dout, i64 B, i64 T_, i64 C, cudaStream_t stream) {
-  embedding_backward_wpe_kernel<<<blocks_for(T_ * C, 256), 256, 0, stream>>>(dwpe, dout, B, T_, C);
-  GPT_CUDA_LAUNCHED();
+  launch(embedding_backward_wpe_kernel<T>, blocks_for(T_ * C, 256), 256, 0, stream, dwpe, dout, B, T_, C);
 }
 
 #define GPT_INSTANTIATE(T)                                                                                      \

@@ -153,46 +153,42 @@ template <class T>
 void layernorm_forward(T* out, float* mean, float* rstd, const T* x, const T* weight, const T* bias, i64 N, i64 C,
                        cudaStream_t stream) {
   if (N == 0) return;
-  layernorm_forward_kernel<<<blocks_for(N, kWarpsPerBlock), 32 * kWarpsPerBlock, 0, stream>>>(
-      out, mean, rstd, static_cast<T*>(nullptr), x, static_cast<const T*>(nullptr), weight, bias, N, C);
-  GPT_CUDA_LAUNCHED();
+  launch(layernorm_forward_kernel<T>, blocks_for(N, kWarpsPerBlock), 32 * kWarpsPerBlock, 0, stream, out, mean, rstd,
+         static_cast<T*>(nullptr), x, static_cast<const T*>(nullptr), weight, bias, N, C);
 }
 
 template <class T>
 void residual_layernorm_forward(T* residual, T* out, float* mean, float* rstd, const T* a, const T* b, const T* weight,
                                 const T* bias, i64 N, i64 C, cudaStream_t stream) {
   if (N == 0) return;
-  layernorm_forward_kernel<<<blocks_for(N, kWarpsPerBlock), 32 * kWarpsPerBlock, 0, stream>>>(out, mean, rstd, residual,
-                                                                                              a, b, weight, bias, N, C);
-  GPT_CUDA_LAUNCHED();
+  launch(layernorm_forward_kernel<T>, blocks_for(N, kWarpsPerBlock), 32 * kWarpsPerBlock, 0, stream, out, mean, rstd,
+         residual, a, b, weight, bias, N, C);
 }
 
 template <class T>
 void layernorm_backward(T* dx, float* dweight, float* dbias, const T* dout, const T* x, const T* weight,
                         const float* mean, const float* rstd, i64 N, i64 C, float* partials, cudaStream_t stream) {
   if (N == 0) return;
-  layernorm_backward_dx_kernel<<<blocks_for(N, kWarpsPerBlock), 32 * kWarpsPerBlock, 0, stream>>>(dx, dout, x, weight,
-                                                                                                  mean, rstd, N, C);
-  GPT_CUDA_LAUNCHED();
+  launch(layernorm_backward_dx_kernel<T>, blocks_for(N, kWarpsPerBlock), 32 * kWarpsPerBlock, 0, stream, dx, dout, x,
+         weight, mean, rstd, N, C);
   const i64 chunks = column_chunks(N);
   constexpr int V = kPack16<T>;
   if (C % V == 0 && aligned16(dout) && aligned16(x)) {
     const dim3 grid(blocks_for(C, 32 * V), chunk_grid_rows(chunks));
-    layernorm_backward_partials_vec_kernel<<<grid, 32 * kPartialWarps, 0, stream>>>(partials, dout, x, mean, rstd, N,
-                                                                                   C, chunks);
+    launch(layernorm_backward_partials_vec_kernel<T>, grid, 32 * kPartialWarps, 0, stream, partials, dout, x, mean,
+           rstd, N, C, chunks);
   } else {
     const dim3 grid(blocks_for(C, 128), chunk_grid_rows(chunks));
-    layernorm_backward_partials_kernel<<<grid, 128, 0, stream>>>(partials, dout, x, mean, rstd, N, C, chunks);
+    launch(layernorm_backward_partials_kernel<T>, grid, 128, 0, stream, partials, dout, x, mean, rstd, N, C, chunks);
   }
-  GPT_CUDA_LAUNCHED();
   finish_column_partials(dweight, partials, chunks, C, stream);
   if (dbias) finish_column_partials(dbias, partials + chunks * C, chunks, C, stream);
 }
 
 #define GPT_INSTANTIATE(T)                                                                                          \
   template void layernorm_forward<T>(T*, float*, float*, const T*, const T*, const T*, i64, i64, cudaStream_t);     \
-  template void residual_layernorm_forward<T>(T*, T*, float*, float*, const T*, const T*, const T*, const T*, i64, \
-                                              i64, cudaStream_t);                                                  \
+  template void residual_layernorm_forward<T>(T*, T*, float*, float*, const T*, const T*, const T*, const T*, i64,  \
+                                              i64, cudaStream_t);                                                   \
   template void layernorm_backward<T>(T*, float*, float*, const T*, const T*, const T*, const float*, const float*, \
                                       i64, i64, float*, cudaStream_t);
 GPT_INSTANTIATE(float)

@@ -100,8 +100,7 @@ __global__ void sum_finish_kernel(double* result, const double* partials, int co
 }  // namespace
 
 void finish_column_partials(float* dst, const float* partials, i64 chunks, i64 C, cudaStream_t stream) {
-  finish_column_partials_kernel<<<blocks_for(C, 128), 128, 0, stream>>>(dst, partials, chunks, C);
-  GPT_CUDA_LAUNCHED();
+  launch(finish_column_partials_kernel, blocks_for(C, 128), 128, 0, stream, dst, partials, chunks, C);
 }
 
 template <class T>
@@ -111,12 +110,11 @@ void column_sum_accumulate(float* dst, const T* src, i64 N, i64 C, float* partia
   constexpr int V = kPack16<T>;
   if (C % V == 0 && aligned16(src)) {
     const dim3 grid(blocks_for(C, 32 * V), chunk_grid_rows(chunks));
-    column_partials_vec_kernel<<<grid, 32 * kColumnWarps, 0, stream>>>(partials, src, N, C, chunks);
+    launch(column_partials_vec_kernel<T>, grid, 32 * kColumnWarps, 0, stream, partials, src, N, C, chunks);
   } else {
     const dim3 grid(blocks_for(C, 128), chunk_grid_rows(chunks));
-    column_partials_kernel<<<grid, 128, 0, stream>>>(partials, src, N, C, chunks);
+    launch(column_partials_kernel<T>, grid, 128, 0, stream, partials, src, N, C, chunks);
   }
-  GPT_CUDA_LAUNCHED();
   finish_column_partials(dst, partials, chunks, C, stream);
 }
 
@@ -124,13 +122,11 @@ template <class T>
 void sum(double* result_device, const T* x, i64 n, bool squares, double* partials, cudaStream_t stream) {
   constexpr int N = kPack16<T>;
   if (aligned16(x)) {
-    sum_partials_kernel<T, N><<<kReduceBlocks, 256, 0, stream>>>(partials, x, n, squares);
+    launch(sum_partials_kernel<T, N>, kReduceBlocks, 256, 0, stream, partials, x, n, squares);
   } else {
-    sum_partials_kernel<T, 1><<<kReduceBlocks, 256, 0, stream>>>(partials, x, n, squares);
+    launch(sum_partials_kernel<T, 1>, kReduceBlocks, 256, 0, stream, partials, x, n, squares);
   }
-  GPT_CUDA_LAUNCHED();
-  sum_finish_kernel<<<1, 256, 0, stream>>>(result_device, partials, kReduceBlocks);
-  GPT_CUDA_LAUNCHED();
+  launch(sum_finish_kernel, 1, 256, 0, stream, result_device, partials, kReduceBlocks);
 }
 
 #define GPT_INSTANTIATE(T)                                                                  \
