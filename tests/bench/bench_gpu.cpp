@@ -39,12 +39,14 @@ double bf16_matmul_tflops(gpt::Backend& be, std::int64_t n) {
 // (the usual count; ours does 7, recomputing the scores in both passes).
 void attention_rates(gpt::Backend& be, std::int64_t B, std::int64_t T) {
   const std::int64_t NH = 12, C = 768;
-  gpt::Buffer qkv(be, static_cast<std::size_t>(B * T * 3 * C * 2)), dqkv(be, static_cast<std::size_t>(B * T * 3 * C * 2)),
-      out(be, static_cast<std::size_t>(B * T * C * 2)), dout(be, static_cast<std::size_t>(B * T * C * 2)),
+  gpt::Buffer qkv(be, static_cast<std::size_t>(B * T * 3 * C * 2)),
+      dqkv(be, static_cast<std::size_t>(B * T * 3 * C * 2)), out(be, static_cast<std::size_t>(B * T * C * 2)),
+      dout(be, static_cast<std::size_t>(B * T * C * 2)),
       saved(be, static_cast<std::size_t>(be.attention_saved_numel(B, T, NH) * 4));
   const gpt::Tensor t_qkv = qkv.tensor(0, gpt::DType::bf16, {B, T, 3 * C}),
                     t_dqkv = dqkv.tensor(0, gpt::DType::bf16, {B, T, 3 * C}),
-                    t_out = out.tensor(0, gpt::DType::bf16, {B, T, C}), t_dout = dout.tensor(0, gpt::DType::bf16, {B, T, C}),
+                    t_out = out.tensor(0, gpt::DType::bf16, {B, T, C}),
+                    t_dout = dout.tensor(0, gpt::DType::bf16, {B, T, C}),
                     t_saved = saved.tensor(0, gpt::DType::f32, {be.attention_saved_numel(B, T, NH)});
   std::vector<float> host(static_cast<std::size_t>(B * T * 3 * C));
   for (std::size_t i = 0; i < host.size(); ++i) host[i] = static_cast<float>((i * 2654435761u) % 1000) / 1000.0f - 0.5f;

@@ -88,9 +88,8 @@ OpCase attention_case(std::int64_t B, std::int64_t T, std::int64_t C, int NH) {
           .outputs = {{B, T, C}},
           .aux = {{B * NH * T * T}},
           .forward = [NH](Backend& be, OpArgs& a) { be.attention_forward(a.out[0], a.aux[0], a.in[0], NH); },
-          .backward = [NH](Backend& be, OpArgs& a) {
-            be.attention_backward(a.din[0], a.dout[0], a.in[0], a.out[0], a.aux[0], NH);
-          }};
+          .backward = [NH](Backend& be,
+                           OpArgs& a) { be.attention_backward(a.din[0], a.dout[0], a.in[0], a.out[0], a.aux[0], NH); }};
 }
 
 TEST(CudaAttention, TensorCoreKernelsMatchCpuAndRepeat) {

@@ -111,23 +111,22 @@ inline std::vector<OpCase> all_op_cases(const OpDims& dims = {}) {
   }
   // residual = a + b and out = LayerNorm(residual); its gradient is composed from existing ops:
   // d/da = d/db = dresidual + layernorm_backward(dout).
-  cases.push_back({.name = "residual_layernorm",
-                   .inputs = {{B, T, C}, {B, T, C}, {C}, {C}},
-                   .outputs = {{B, T, C}, {B, T, C}},
-                   .aux = {{B * T}, {B * T}},
-                   .input_is_param = {false, false, true, true},
-                   .forward =
-                       [](Backend& be, OpArgs& a) {
-                         be.residual_layernorm_forward(a.out[0], a.out[1], a.aux[0], a.aux[1], a.in[0], a.in[1],
-                                                       a.in[2], a.in[3]);
-                       },
-                   .backward =
-                       [](Backend& be, OpArgs& a) {
-                         be.layernorm_backward(a.din[0], a.din[2], a.din[3], a.dout[1], a.out[0], a.in[2], a.aux[0],
-                                               a.aux[1]);
-                         be.add(a.din[0], a.din[0], a.dout[0]);
-                         be.convert(a.din[1], a.din[0]);
-                       }});
+  cases.push_back(
+      {.name = "residual_layernorm",
+       .inputs = {{B, T, C}, {B, T, C}, {C}, {C}},
+       .outputs = {{B, T, C}, {B, T, C}},
+       .aux = {{B * T}, {B * T}},
+       .input_is_param = {false, false, true, true},
+       .forward =
+           [](Backend& be, OpArgs& a) {
+             be.residual_layernorm_forward(a.out[0], a.out[1], a.aux[0], a.aux[1], a.in[0], a.in[1], a.in[2], a.in[3]);
+           },
+       .backward =
+           [](Backend& be, OpArgs& a) {
+             be.layernorm_backward(a.din[0], a.din[2], a.din[3], a.dout[1], a.out[0], a.in[2], a.aux[0], a.aux[1]);
+             be.add(a.din[0], a.din[0], a.dout[0]);
+             be.convert(a.din[1], a.din[0]);
+           }});
   for (bool with_bias : {true, false}) {
     cases.push_back({.name = with_bias ? "matmul" : "matmul_nobias",
                      .inputs = {{B, T, C}, {H, C}, {H}},

@@ -1,15 +1,14 @@
 #pragma once
 // Runs code written against the SIMT primitives of core/ops/cuda/flash_attention.h on the host,
 // so CI (no GPU) tests the tensor-core attention's tiling, masking and fragment bookkeeping.
-// Every CUDA thread of a block is a ucontext fiber scheduled round-robin on this thread:
+// Every CUDA thread of a block is a fiber (its own stack, switched in user space: a few
+// instructions on x86-64, ucontext elsewhere) scheduled on this thread:
 // __syncthreads is a barrier among the block's fibers, a shuffle or mma a barrier among a warp's
 // 32, where each lane posts its registers and then reads what it needs. mma.m16n8k16 is computed
 // from the PTX ISA's fragment layouts (the same table the kernels' header quotes). Memory moves
 // check their alignment, and the 16-byte ones that they stay inside shared memory or a buffer
 // the test declared, as the device would fault otherwise. Slow (thousands of context switches a
 // block), exact enough for bf16 tolerances, and deterministic.
-#include <ucontext.h>
-
 #include <cstdint>
 #include <cstring>
 #include <exception>
@@ -43,6 +42,10 @@ class SimtEmulator {
     if (threads_per_block % 32 != 0) throw std::invalid_argument("threads per block must be whole warps");
   }
 
+  // The thread whose fiber is running (for code that reaches the emulator through globals, as
+  // the CUDA dialect's threadIdx does in tests/emulated).
+  Thread& running() { return threads_state_[static_cast<std::size_t>(current_)]; }
+
   // Declares [ptr, ptr+bytes) as device memory the kernel may move 16 bytes at a time.
   void allow(const void* ptr, std::size_t bytes) { allowed_.emplace_back(static_cast<const char*>(ptr), bytes); }
 
@@ -57,14 +60,21 @@ class SimtEmulator {
     int block_y() const { return em_->block_y_; }
     char* shared() const { return em_->shared_.data(); }
     void sync() { em_->wait(em_->block_barrier_); }
-    float shfl_xor(float v, int mask) {
+    // __shfl_xor_sync over the whole warp, for any value of up to 8 bytes.
+    template <class V>
+    V shfl_xor(V v, int mask) {
+      static_assert(sizeof(V) <= 8);
       Warp& w = warp();
-      w.f[lane()] = v;
+      std::memcpy(&w.f[lane()], &v, sizeof v);
       em_->wait(w.barrier);
-      const float r = w.f[lane() ^ mask];
+      V r;
+      std::memcpy(&r, &w.f[lane() ^ mask], sizeof r);
       em_->wait(w.barrier);
       return r;
     }
+    int grid_x() const { return em_->grid_x_; }
+    int grid_y() const { return em_->grid_y_; }
+    int block_threads() const { return em_->threads_; }
     // d += A·B for mma.m16n8k16.row.col.f32.bf16.bf16.f32.
     void mma(float (&d)[4], const std::uint32_t (&a)[4], const std::uint32_t (&b)[2]) {
       Warp& w = warp();
@@ -156,7 +166,7 @@ class SimtEmulator {
     unsigned generation = 0;
   };
   struct Fiber {
-    ucontext_t context{};
+    void* context = nullptr;  // the saved stack pointer (or ucontext_t*) while switched out
     std::unique_ptr<char[]> stack;
     bool done = false;
     const Barrier* waiting = nullptr;  // blocked until this barrier's generation moves on
@@ -183,7 +193,7 @@ class SimtEmulator {
     yield();  // the scheduler resumes this fiber only once the generation has moved on
     self.waiting = nullptr;
   }
-  void yield() { swapcontext(&fibers_[current_].context, &scheduler_); }
+  void yield();  // back to the scheduler
 
   void check(const void* p, std::size_t bytes) const {
     const auto address = reinterpret_cast<std::uintptr_t>(p);
@@ -195,15 +205,14 @@ class SimtEmulator {
     throw std::runtime_error("access outside shared memory and the declared buffers");
   }
 
-  static void trampoline(unsigned hi, unsigned lo) {
-    auto* self = reinterpret_cast<SimtEmulator*>(static_cast<std::uintptr_t>(hi) << 32 | lo);
-    try {
-      (*self->body_)(self->threads_state_[static_cast<std::size_t>(self->current_)]);
-    } catch (...) {
-      if (!self->error_) self->error_ = std::current_exception();
-    }
-    self->fibers_[self->current_].done = true;
-  }
+  static void fiber_main(SimtEmulator* self);  // runs body_ for the current fiber, then leaves for good
+
+ public:
+  static void enter_fiber(SimtEmulator* self);  // a new fiber's first call (internal)
+
+ private:
+  void start_fibers();
+  void switch_to_fiber();
 
   void run_block();
   static constexpr std::size_t kStackBytes = 256 * 1024;
@@ -214,16 +223,17 @@ class SimtEmulator {
   std::vector<std::pair<const char*, std::size_t>> allowed_;
   std::vector<Thread> threads_state_;
   std::vector<Fiber> fibers_;
-  ucontext_t scheduler_{};
+  void* scheduler_ = nullptr;   // its saved context while a fiber runs
+  std::vector<char> contexts_;  // ucontext storage where there is no native switch
   const Body* body_ = nullptr;
-  int current_ = 0, block_x_ = 0, block_y_ = 0;
+  int current_ = 0, block_x_ = 0, block_y_ = 0, grid_x_ = 0, grid_y_ = 0;
   std::exception_ptr error_;
   Barrier block_barrier_;
 
   // A warp's exchange slots for the collectives.
   struct Warp {
     Barrier barrier{32, 0, 0};
-    float f[32] = {};
+    std::uint64_t f[32] = {};  // a shuffled value's bytes
     std::uint32_t a[32][4] = {}, b[32][2] = {};
     // A(row, k) and B(k, col) from the posted registers, by the fragment layout.
     float a_at(int row, int k) const {
@@ -238,50 +248,5 @@ class SimtEmulator {
   std::vector<Warp> warps_;
   std::vector<AsyncCopies> async_;  // per thread
 };
-
-inline void SimtEmulator::run(int grid_x, int grid_y, const Body& body) {
-  fibers_ = std::vector<Fiber>(static_cast<std::size_t>(threads_));
-  for (Fiber& f : fibers_) f.stack = std::make_unique<char[]>(kStackBytes);
-  threads_state_ = std::vector<Thread>(static_cast<std::size_t>(threads_));
-  for (int t = 0; t < threads_; ++t) {
-    threads_state_[static_cast<std::size_t>(t)].em_ = this;
-    threads_state_[static_cast<std::size_t>(t)].tid_ = t;
-  }
-  body_ = &body;
-  for (block_y_ = 0; block_y_ < grid_y; ++block_y_)
-    for (block_x_ = 0; block_x_ < grid_x; ++block_x_) run_block();
-}
-
-inline void SimtEmulator::run_block() {
-  const std::uint32_t nan_pattern = 0x7fc07fc0u;  // two bf16 NaNs, or one float NaN
-  for (std::size_t i = 0; i + 4 <= shared_.size(); i += 4) std::memcpy(&shared_[i], &nan_pattern, 4);
-  block_barrier_ = Barrier{threads_, 0, 0};
-  async_.assign(static_cast<std::size_t>(threads_), AsyncCopies{});
-  for (auto& w : warps_) w.barrier = Barrier{32, 0, 0};
-  const auto self = reinterpret_cast<std::uintptr_t>(this);
-  for (Fiber& f : fibers_) {
-    f.done = false;
-    getcontext(&f.context);
-    f.context.uc_stack.ss_sp = f.stack.get();
-    f.context.uc_stack.ss_size = kStackBytes;
-    f.context.uc_link = &scheduler_;
-    makecontext(&f.context, reinterpret_cast<void (*)()>(&trampoline), 2, static_cast<unsigned>(self >> 32),
-                static_cast<unsigned>(self & 0xffffffffu));
-  }
-  for (;;) {
-    bool ran = false, live = false;
-    for (current_ = 0; current_ < threads_; ++current_) {
-      Fiber& f = fibers_[static_cast<std::size_t>(current_)];
-      live = live || !f.done;
-      if (!f.runnable()) continue;
-      ran = true;
-      swapcontext(&scheduler_, &f.context);
-      if (schedule_ == Schedule::lowest_first) break;  // rescan from thread 0
-    }
-    if (!live || error_) break;
-    if (!ran) throw std::runtime_error("emulated block deadlocked: threads wait at barriers others never reach");
-  }
-  if (error_) std::rethrow_exception(std::exchange(error_, nullptr));
-}
 
 }  // namespace gpt::test

@@ -63,8 +63,7 @@ void emulate(const flash::Problem& p, SimtEmulator::Schedule schedule, std::size
              std::vector<std::pair<const void*, std::size_t>> buffers, Body body) {
   SimtEmulator em(flash::kThreads, smem, schedule);
   for (const auto& [ptr, bytes] : buffers) em.allow(ptr, bytes);
-  em.run(static_cast<int>(p.tiles()), static_cast<int>(p.B * p.NH),
-         [&](SimtEmulator::Thread& s) { body(s); });
+  em.run(static_cast<int>(p.tiles()), static_cast<int>(p.B * p.NH), [&](SimtEmulator::Thread& s) { body(s); });
 }
 
 class FlashAttentionEmulated : public ::testing::TestWithParam<AttentionShape> {};
@@ -80,8 +79,7 @@ void check_against_cpu(const AttentionShape& shape, std::uint64_t seed, SimtEmul
   // ---- forward on the emulated device ----
   std::vector<u16> out(n_out, 0xffffu);  // NaN: every element must be written
   std::vector<float> lse(n_rows, NAN);
-  emulate(p, schedule, flash::forward_smem_bytes<HD>(),
-          {{qkv.bits.data(), n_qkv * 2}, {out.data(), n_out * 2}},
+  emulate(p, schedule, flash::forward_smem_bytes<HD>(), {{qkv.bits.data(), n_qkv * 2}, {out.data(), n_out * 2}},
           [&](SimtEmulator::Thread& s) { flash::forward_block<HD>(s, out.data(), lse.data(), qkv.bits.data(), p); });
 
   // ---- the CPU reference, fp64 on the same values ----
@@ -147,7 +145,8 @@ void check_against_cpu(const AttentionShape& shape, std::uint64_t seed, SimtEmul
         a.push_back(got[at]);
         r.push_back(dqkv_ref[at]);
       }
-    EXPECT_LT(relative_error(a, r), 2e-2) << "gradient of " << "qkv"[part];
+    EXPECT_LT(relative_error(a, r), 2e-2) << "gradient of "
+                                          << "qkv"[part];
   }
 }
 
@@ -169,7 +168,8 @@ INSTANTIATE_TEST_SUITE_P(Shapes, FlashAttentionEmulated,
                          ::testing::Values(AttentionShape{1, 64, 1, 64},    // one full tile
                                            AttentionShape{2, 70, 2, 32},    // a partial second tile
                                            AttentionShape{1, 150, 2, 64},   // three tiles, the last partial
-                                           AttentionShape{1, 5, 1, 32}),    // shorter than a tile
+                                           AttentionShape{1, 5, 1, 32},     // shorter than a tile
+                                           AttentionShape{2, 257, 2, 64}),  // five tiles: buffers reused
                          [](const auto& info) {
                            std::ostringstream os;
                            PrintTo(info.param, &os);

@@ -11,6 +11,7 @@
 
 #include "core/ops/cuda/common.cuh"
 #include "core/ops/cuda/kernels.h"
+#include "core/ops/cuda/token_groups.h"
 
 namespace gpt {
 
@@ -93,7 +94,7 @@ struct CudaBackend::Impl {
   std::int32_t* pinned = nullptr;  // token ids, then the grouping to upload
   std::size_t pinned_ints = 0;
   cudaEvent_t pinned_free = nullptr;  // the last upload from `pinned` has been read
-  std::vector<std::int32_t> token_count;
+  std::vector<std::int64_t> token_count;  // scratch of group_positions_by_token
   std::string device_name;
 
   float* scratch_for(std::size_t floats) {
@@ -383,23 +384,8 @@ void CudaBackend::embedding_backward(Tensor dwte, Tensor dwpe, Tensor dout, Tens
   std::int32_t* ids = im.pinned_for(4 * count + 1);  // ids, order, run_start, run_token
   GPT_CUDA_CHECK(cudaMemcpyAsync(ids, tokens.ptr, count * sizeof(std::int32_t), cudaMemcpyDeviceToHost, im.copy_stream));
   GPT_CUDA_CHECK(cudaStreamSynchronize(im.copy_stream));
-  im.token_count.assign(static_cast<std::size_t>(V) + 1, 0);
-  for (std::size_t i = 0; i < count; ++i) {
-    require(ids[i] >= 0 && ids[i] < V, "embedding_backward: token id out of range");
-    ++im.token_count[static_cast<std::size_t>(ids[i]) + 1];
-  }
-  for (std::size_t v = 1; v <= static_cast<std::size_t>(V); ++v) im.token_count[v] += im.token_count[v - 1];
-  // Packed after the ids: order (n), run_start (runs + 1), run_token (runs).
+  const std::size_t runs = cuda::group_positions_by_token(ids, count, V, im.token_count);
   std::int32_t* order = ids + count;
-  for (std::size_t i = 0; i < count; ++i)
-    order[im.token_count[static_cast<std::size_t>(ids[i])]++] = static_cast<std::int32_t>(i);
-  std::int32_t* run_start = order + count;
-  std::size_t runs = 0;
-  for (std::size_t k = 0; k < count; ++k)
-    if (k == 0 || ids[order[k]] != ids[order[k - 1]]) run_start[runs++] = static_cast<std::int32_t>(k);
-  run_start[runs] = static_cast<std::int32_t>(n);
-  std::int32_t* run_token = run_start + runs + 1;
-  for (std::size_t r = 0; r < runs; ++r) run_token[r] = ids[order[run_start[r]]];
   const std::size_t packed = count + 2 * runs + 1;
   std::int32_t* dev = im.buckets_for(packed);  // stream-ordered after the previous call's kernel
   GPT_CUDA_CHECK(cudaMemcpyAsync(dev, order, packed * sizeof(std::int32_t), cudaMemcpyHostToDevice, im.stream));

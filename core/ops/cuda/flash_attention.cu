@@ -13,16 +13,16 @@ namespace {
 using flash::u16;
 
 template <int HD>
-__global__ void __launch_bounds__(flash::kThreads) forward_kernel(bf16* out, float* lse, const bf16* qkv,
-                                                                   flash::Problem p) {
+__global__ void __launch_bounds__(flash::kThreads)
+    forward_kernel(bf16* out, float* lse, const bf16* qkv, flash::Problem p) {
   extern __shared__ __align__(16) char smem[];
   DeviceSimt s{smem};
   flash::forward_block<HD>(s, reinterpret_cast<u16*>(out), lse, reinterpret_cast<const u16*>(qkv), p);
 }
 
 template <int HD>
-__global__ void __launch_bounds__(flash::kThreads) dq_kernel(bf16* dqkv, const bf16* dout, const bf16* qkv,
-                                                              const float* lse, const float* delta, flash::Problem p) {
+__global__ void __launch_bounds__(flash::kThreads)
+    dq_kernel(bf16* dqkv, const bf16* dout, const bf16* qkv, const float* lse, const float* delta, flash::Problem p) {
   extern __shared__ __align__(16) char smem[];
   DeviceSimt s{smem};
   flash::dq_block<HD>(s, reinterpret_cast<u16*>(dqkv), reinterpret_cast<const u16*>(dout),
@@ -30,8 +30,8 @@ __global__ void __launch_bounds__(flash::kThreads) dq_kernel(bf16* dqkv, const b
 }
 
 template <int HD>
-__global__ void __launch_bounds__(flash::kThreads) dkv_kernel(bf16* dqkv, const bf16* dout, const bf16* qkv,
-                                                               const float* lse, const float* delta, flash::Problem p) {
+__global__ void __launch_bounds__(flash::kThreads)
+    dkv_kernel(bf16* dqkv, const bf16* dout, const bf16* qkv, const float* lse, const float* delta, flash::Problem p) {
   extern __shared__ __align__(16) char smem[];
   DeviceSimt s{smem};
   flash::dkv_block<HD>(s, reinterpret_cast<u16*>(dqkv), reinterpret_cast<const u16*>(dout),

@@ -313,7 +313,7 @@ GPT_SIMT_FN void dq_block(Simt& s, u16* dqkv, const u16* dout, const u16* qkv, c
           const i64 key = kt * kTile + kk * 16 + half * 8 + 2 * q + (i & 1);
           float prob = exp2f(sc[half][i] * scale_log2 - lse2[r]);
           if (diagonal && (key > row[r] || key >= p.T)) prob = 0.0f;  // replaces, so an inf never leaks
-          sc[half][i] = prob * (dp[half][i] - row_delta[r]);         // dS
+          sc[half][i] = prob * (dp[half][i] - row_delta[r]);          // dS
         }
       }
       u32 a[4];

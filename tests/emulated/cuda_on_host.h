@@ -1,0 +1,129 @@
+#pragma once
+// Compiles a kernel file of the CUDA backend (core/ops/cuda/*.cu, all but the cuBLASLt glue and
+// the tensor-core attention, which has its own host path) as host code that runs under the SIMT
+// emulator (tests/unit/simt_emulator.h). CUDA's keywords and built-ins are defined on top of the
+// emulator, and launch() runs every thread of the grid; each kernel file is compiled on its own
+// (tests/emulated/CMakeLists generates one wrapper per file).
+//
+// The kernels land in namespace gpt::cuda_on_host (a macro renames `cuda` for the file), so they
+// never clash with the device build of the same functions in gpt_core. A test reaches them
+// through emulated_backend.h.
+#define GPT_CUDA_ON_HOST 1
+// Before CUDA's headers, which would otherwise define these as attributes g++ warns about.
+#define __global__
+#define __device__
+#define __host__
+#define __launch_bounds__(...)
+#include <cuda_bf16.h>
+#include <cuda_runtime.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <stdexcept>
+
+#include "tests/unit/simt_emulator.h"
+
+// Every thread of a block runs in this one OS thread, one block at a time: a function-local
+// static is exactly the block's shared memory.
+#undef __shared__
+#define __shared__ static
+
+namespace gpt::test::cuda_host {
+
+// The emulator running the current launch; launches do not nest.
+inline SimtEmulator*& active() {
+  thread_local SimtEmulator* emulator = nullptr;
+  return emulator;
+}
+inline SimtEmulator::Thread& running() {
+  if (!active()) throw std::logic_error("CUDA built-in used outside an emulated launch");
+  return active()->running();
+}
+// Which order the emulator runs threads in for the launches that follow.
+inline SimtEmulator::Schedule& schedule() {
+  thread_local SimtEmulator::Schedule s = SimtEmulator::Schedule::round_robin;
+  return s;
+}
+
+struct Index3 {
+  unsigned x, y, z;
+};
+inline Index3 thread_index() {
+  return {static_cast<unsigned>(running().thread()), 0, 0};
+}
+inline Index3 block_index() {
+  return {static_cast<unsigned>(running().block_x()), static_cast<unsigned>(running().block_y()), 0};
+}
+inline Index3 block_dim() {
+  return {static_cast<unsigned>(running().block_threads()), 1, 1};
+}
+inline Index3 grid_dim() {
+  return {static_cast<unsigned>(running().grid_x()), static_cast<unsigned>(running().grid_y()), 1};
+}
+
+}  // namespace gpt::test::cuda_host
+
+#define threadIdx (::gpt::test::cuda_host::thread_index())
+#define blockIdx (::gpt::test::cuda_host::block_index())
+#define blockDim (::gpt::test::cuda_host::block_dim())
+#define gridDim (::gpt::test::cuda_host::grid_dim())
+
+inline void __syncthreads() {
+  ::gpt::test::cuda_host::running().sync();
+}
+template <class V>
+V __shfl_xor_sync(unsigned /*mask: always the full warp here*/, V v, int lane_mask) {
+  return ::gpt::test::cuda_host::running().shfl_xor(v, lane_mask);
+}
+inline float __expf(float x) {
+  return std::exp(x);
+}
+inline float rsqrtf(float x) {
+  return 1.0f / std::sqrt(x);
+}
+[[noreturn]] inline void __trap() {
+  throw std::runtime_error("kernel trapped");
+}
+
+// The kernel file's namespace gpt::cuda becomes gpt::cuda_on_host.
+#define cuda cuda_on_host
+
+namespace gpt::cuda {
+
+inline std::int64_t min(std::int64_t a, std::int64_t b) {
+  return a < b ? a : b;
+}
+
+// Runs kernel(args...) on every thread of the grid (2-D grids, 1-D blocks, as the kernels use).
+template <class... Params, class... Args>
+void launch(void (*kernel)(Params...), dim3 grid, dim3 block, std::size_t shared_bytes, cudaStream_t, Args... args) {
+  if (grid.z != 1 || block.y != 1 || block.z != 1) throw std::logic_error("emulated launch: 2-D grid, 1-D block");
+  if (block.x == 0 || block.x > 1024 || block.x % 32 != 0) throw std::logic_error("emulated launch: bad block size");
+  ::gpt::test::SimtEmulator emulator(static_cast<int>(block.x), shared_bytes, ::gpt::test::cuda_host::schedule());
+  ::gpt::test::cuda_host::active() = &emulator;
+  try {
+    emulator.run(static_cast<int>(grid.x), static_cast<int>(grid.y),
+                 [&](::gpt::test::SimtEmulator::Thread&) { kernel(args...); });
+  } catch (...) {
+    ::gpt::test::cuda_host::active() = nullptr;
+    throw;
+  }
+  ::gpt::test::cuda_host::active() = nullptr;
+}
+
+// The tensor-core attention runs on the host through its own emulation (flash_attention.h); here
+// attention takes the CUDA-core kernels.
+inline bool flash_attention_applies(std::int64_t, std::int64_t, int, std::initializer_list<const void*>) {
+  return false;
+}
+inline void flash_attention_forward(__nv_bfloat16*, float*, const __nv_bfloat16*, std::int64_t, std::int64_t,
+                                    std::int64_t, int, cudaStream_t) {
+  throw std::logic_error("not emulated here");
+}
+inline void flash_attention_backward(__nv_bfloat16*, const __nv_bfloat16*, const __nv_bfloat16*, const float*,
+                                     const float*, std::int64_t, std::int64_t, std::int64_t, int, cudaStream_t) {
+  throw std::logic_error("not emulated here");
+}
+
+}  // namespace gpt::cuda
