@@ -15,6 +15,7 @@
 #include "core/rng.h"
 #include "tests/unit/model_test_util.h"
 #include "tests/unit/op_harness.h"
+#include "tests/unit/training_steps.h"
 #include "train/optimizer.h"
 
 namespace gpt::test {
@@ -171,38 +172,6 @@ TEST(CudaResidualLayerNorm, FusedEqualsUnfusedBitwise) {
     EXPECT_EQ(bytes(m1), bytes(m2)) << "mean";
     EXPECT_EQ(bytes(s1), bytes(s2)) << "rstd";
   }
-}
-
-ModelConfig step_model() {
-  ModelConfig c = tiny_model(Activation::gelu, true, true);
-  c.vocab_size = 128;
-  c.real_vocab_size = 120;
-  c.n_embd = 64;
-  c.n_head = 4;
-  c.block_size = 32;
-  return c;
-}
-
-// Losses of `steps` AdamW steps on one batch, and the final parameters.
-std::vector<double> train_losses(Backend& be, int steps, std::vector<float>* params) {
-  GPT model(step_model(), be);
-  model.init_weights(3);
-  OptimConfig optim;
-  optim.lr = 3e-3;
-  AdamW adamw(model, optim);
-  const HostBatch batch = random_batch(4, 32, 120, 5);
-  std::vector<double> losses;
-  for (int s = 0; s < steps; ++s) {
-    model.zero_grads();
-    losses.push_back(model.forward(batch.view(), {.loss_scale = 1.0 / 128}));
-    model.backward();
-    adamw.step(optim.lr, 1.0);
-  }
-  if (params) {
-    params->resize(static_cast<std::size_t>(model.params().numel()));
-    be.download(model.params(), params->data());
-  }
-  return losses;
 }
 
 TEST(CudaTraining, Fp32StepMatchesCpu) {

@@ -145,6 +145,7 @@ void SimtEmulator::run_block() {
   block_barrier_ = Barrier{threads_, 0, 0};
   async_.assign(static_cast<std::size_t>(threads_), AsyncCopies{});
   for (auto& w : warps_) w.barrier = Barrier{32, 0, 0};
+  for (Thread& t : threads_state_) t.collectives_ = 0;
   start_fibers();
   for (;;) {
     bool ran = false, live = false;

@@ -23,6 +23,7 @@ namespace gpt::test {
 
 class SimtEmulator {
   struct Warp;
+  struct Slots;
 
  public:
   class Thread;
@@ -65,11 +66,11 @@ class SimtEmulator {
     V shfl_xor(V v, int mask) {
       static_assert(sizeof(V) <= 8);
       Warp& w = warp();
-      std::memcpy(&w.f[lane()], &v, sizeof v);
+      Slots& slots = w.slots[collectives_++ & 1];
+      std::memcpy(&slots.f[lane()], &v, sizeof v);
       em_->wait(w.barrier);
       V r;
-      std::memcpy(&r, &w.f[lane() ^ mask], sizeof r);
-      em_->wait(w.barrier);
+      std::memcpy(&r, &slots.f[lane() ^ mask], sizeof r);
       return r;
     }
     int grid_x() const { return em_->grid_x_; }
@@ -78,19 +79,15 @@ class SimtEmulator {
     // d += A·B for mma.m16n8k16.row.col.f32.bf16.bf16.f32.
     void mma(float (&d)[4], const std::uint32_t (&a)[4], const std::uint32_t (&b)[2]) {
       Warp& w = warp();
-      std::memcpy(w.a[lane()], a, sizeof a);
-      std::memcpy(w.b[lane()], b, sizeof b);
+      Slots& slots = w.slots[collectives_++ & 1];
+      std::memcpy(slots.a[lane()], a, sizeof a);
+      std::memcpy(slots.b[lane()], b, sizeof b);
       em_->wait(w.barrier);
       const int g = lane() / 4, q = lane() % 4;
-      float r[4];
       for (int i = 0; i < 4; ++i) {
         const int row = g + (i >= 2 ? 8 : 0), col = 2 * q + (i & 1);
-        float acc = d[i];
-        for (int k = 0; k < 16; ++k) acc += w.a_at(row, k) * w.b_at(k, col);
-        r[i] = acc;
+        for (int k = 0; k < 16; ++k) d[i] += slots.a_at(row, k) * slots.b_at(k, col);
       }
-      em_->wait(w.barrier);
-      std::memcpy(d, r, sizeof r);
     }
     std::uint32_t load_u32(const std::uint16_t* p) {
       em_->check(p, 4);
@@ -150,6 +147,7 @@ class SimtEmulator {
     Warp& warp() { return em_->warps_[static_cast<std::size_t>(tid_ / 32)]; }
     SimtEmulator* em_ = nullptr;
     int tid_ = 0;
+    unsigned collectives_ = 0;  // warp collectives so far: picks the slot set
   };
 
  private:
@@ -230,9 +228,11 @@ class SimtEmulator {
   std::exception_ptr error_;
   Barrier block_barrier_;
 
-  // A warp's exchange slots for the collectives.
-  struct Warp {
-    Barrier barrier{32, 0, 0};
+  // Where a warp's lanes post their values for a collective. Two sets, used alternately: a lane
+  // reads the set of collective k before it arrives at collective k+1's barrier, and nobody
+  // writes that set again before collective k+2, after that barrier, so one barrier per
+  // collective is enough.
+  struct Slots {
     std::uint64_t f[32] = {};  // a shuffled value's bytes
     std::uint32_t a[32][4] = {}, b[32][2] = {};
     // A(row, k) and B(k, col) from the posted registers, by the fragment layout.
@@ -244,6 +244,10 @@ class SimtEmulator {
       const int owner = col * 4 + (k % 8) / 2, reg = k >= 8 ? 1 : 0;
       return bf16_to_float(b[owner][reg] >> (16 * (k % 2)));
     }
+  };
+  struct Warp {
+    Barrier barrier{32, 0, 0};
+    Slots slots[2];
   };
   std::vector<Warp> warps_;
   std::vector<AsyncCopies> async_;  // per thread

@@ -1,0 +1,44 @@
+#pragma once
+// A few AdamW steps of a small GPT on one fixed batch, on any backend: the training-level checks
+// of the CUDA backend (tests/gpu) and of its kernels under the emulator (tests/emulated).
+#include <vector>
+
+#include "core/model/gpt.h"
+#include "tests/unit/model_test_util.h"
+#include "train/optimizer.h"
+
+namespace gpt::test {
+
+inline ModelConfig step_model() {
+  ModelConfig c = tiny_model(Activation::gelu, true, true);
+  c.vocab_size = 128;
+  c.real_vocab_size = 120;
+  c.n_embd = 64;
+  c.n_head = 4;
+  c.block_size = 32;
+  return c;
+}
+
+// Losses of `steps` AdamW steps on one batch of 4 sequences of seq_len, and the final parameters.
+inline std::vector<double> train_losses(Backend& be, int steps, std::vector<float>* params, std::int64_t seq_len = 32) {
+  GPT model(step_model(), be);
+  model.init_weights(3);
+  OptimConfig optim;
+  optim.lr = 3e-3;
+  AdamW adamw(model, optim);
+  const HostBatch batch = random_batch(4, seq_len, 120, 5);
+  std::vector<double> losses;
+  for (int s = 0; s < steps; ++s) {
+    model.zero_grads();
+    losses.push_back(model.forward(batch.view(), {.loss_scale = 1.0 / 128}));
+    model.backward();
+    adamw.step(optim.lr, 1.0);
+  }
+  if (params) {
+    params->resize(static_cast<std::size_t>(model.params().numel()));
+    be.download(model.params(), params->data());
+  }
+  return losses;
+}
+
+}  // namespace gpt::test
