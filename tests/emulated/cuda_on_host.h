@@ -1,7 +1,7 @@
 #pragma once
 // Compiles a kernel file of the CUDA backend (core/ops/cuda/*.cu, all but the cuBLASLt glue and
-// the tensor-core attention, which has its own host path) as host code that runs under the SIMT
-// emulator (tests/unit/simt_emulator.h). CUDA's keywords and built-ins are defined on top of the
+// flash_attention.cu, whose kernel bodies run here directly) as host code that runs under the
+// SIMT emulator (tests/unit/simt_emulator.h). CUDA's keywords and built-ins are defined on top of the
 // emulator, and launch() runs every thread of the grid; each kernel file is compiled on its own
 // (tests/emulated/CMakeLists generates one wrapper per file).
 //
@@ -21,7 +21,10 @@
 #include <cmath>
 #include <cstdint>
 #include <stdexcept>
+#include <type_traits>
+#include <utility>
 
+#include "core/ops/cuda/flash_attention.h"
 #include "tests/unit/simt_emulator.h"
 
 // Every thread of a block runs in this one OS thread, one block at a time: a function-local
@@ -112,18 +115,72 @@ void launch(void (*kernel)(Params...), dim3 grid, dim3 block, std::size_t shared
   ::gpt::test::cuda_host::active() = nullptr;
 }
 
-// The tensor-core attention runs on the host through its own emulation (flash_attention.h); here
-// attention takes the CUDA-core kernels.
-inline bool flash_attention_applies(std::int64_t, std::int64_t, int, std::initializer_list<const void*>) {
-  return false;
+// The tensor-core attention: the same kernel bodies (core/ops/cuda/flash_attention.h) that
+// flash_attention.cu launches on the device, run here with the emulator's threads as their SIMT
+// primitives, so attention.cu's choice between them and the CUDA-core kernels is the device's.
+inline bool flash_attention_applies(std::int64_t B, std::int64_t C, int NH,
+                                    std::initializer_list<const void*> buffers) {
+  if (C % NH != 0 || !flash::head_dim_supported(C / NH) || B * NH > 65535) return false;
+  for (const void* p : buffers)
+    if (reinterpret_cast<std::uintptr_t>(p) % 16 != 0) return false;
+  return true;
 }
-inline void flash_attention_forward(__nv_bfloat16*, float*, const __nv_bfloat16*, std::int64_t, std::int64_t,
-                                    std::int64_t, int, cudaStream_t) {
-  throw std::logic_error("not emulated here");
+
+namespace flash_on_host {
+inline flash::Problem problem(std::int64_t B, std::int64_t T, std::int64_t C, int NH) {
+  return {B, T, C, NH, 1.0f / std::sqrt(static_cast<float>(C / NH))};
 }
-inline void flash_attention_backward(__nv_bfloat16*, const __nv_bfloat16*, const __nv_bfloat16*, const float*,
-                                     const float*, std::int64_t, std::int64_t, std::int64_t, int, cudaStream_t) {
-  throw std::logic_error("not emulated here");
+// Runs a kernel body over the grid flash_attention.cu would launch, every buffer the kernel may
+// move 16 bytes at a time declared to the emulator (so stray accesses are caught).
+template <class Body>
+void run(const flash::Problem& p, std::size_t smem, std::initializer_list<std::pair<const void*, std::size_t>> buffers,
+         Body body) {
+  ::gpt::test::SimtEmulator emulator(flash::kThreads, smem, ::gpt::test::cuda_host::schedule());
+  for (const auto& [ptr, bytes] : buffers) emulator.allow(ptr, bytes);
+  emulator.run(static_cast<int>(p.tiles()), static_cast<int>(p.B * p.NH), body);
+}
+}  // namespace flash_on_host
+
+inline void flash_attention_forward(__nv_bfloat16* out, float* lse, const __nv_bfloat16* qkv, std::int64_t B,
+                                    std::int64_t T, std::int64_t C, int NH, cudaStream_t) {
+  const flash::Problem p = flash_on_host::problem(B, T, C, NH);
+  auto* o = reinterpret_cast<flash::u16*>(out);
+  const auto* x = reinterpret_cast<const flash::u16*>(qkv);
+  const std::size_t qkv_bytes = static_cast<std::size_t>(B * T * 3 * C) * 2,
+                    out_bytes = static_cast<std::size_t>(B * T * C) * 2;
+  auto body = [&](auto head_dim) {
+    constexpr int HD = decltype(head_dim)::value;
+    flash_on_host::run(p, flash::forward_smem_bytes<HD>(), {{x, qkv_bytes}, {o, out_bytes}},
+                       [&](::gpt::test::SimtEmulator::Thread& s) { flash::forward_block<HD>(s, o, lse, x, p); });
+  };
+  if (C / NH == 64) {
+    body(std::integral_constant<int, 64>{});
+  } else {
+    body(std::integral_constant<int, 32>{});
+  }
+}
+
+inline void flash_attention_backward(__nv_bfloat16* dqkv, const __nv_bfloat16* dout, const __nv_bfloat16* qkv,
+                                     const float* lse, const float* delta, std::int64_t B, std::int64_t T,
+                                     std::int64_t C, int NH, cudaStream_t) {
+  const flash::Problem p = flash_on_host::problem(B, T, C, NH);
+  auto* dx = reinterpret_cast<flash::u16*>(dqkv);
+  const auto* d = reinterpret_cast<const flash::u16*>(dout);
+  const auto* x = reinterpret_cast<const flash::u16*>(qkv);
+  const std::size_t qkv_bytes = static_cast<std::size_t>(B * T * 3 * C) * 2,
+                    out_bytes = static_cast<std::size_t>(B * T * C) * 2;
+  auto body = [&](auto head_dim) {
+    constexpr int HD = decltype(head_dim)::value;
+    flash_on_host::run(p, flash::dq_smem_bytes<HD>(), {{x, qkv_bytes}, {d, out_bytes}, {dx, qkv_bytes}},
+                       [&](::gpt::test::SimtEmulator::Thread& s) { flash::dq_block<HD>(s, dx, d, x, lse, delta, p); });
+    flash_on_host::run(p, flash::dkv_smem_bytes<HD>(), {{x, qkv_bytes}, {d, out_bytes}, {dx, qkv_bytes}},
+                       [&](::gpt::test::SimtEmulator::Thread& s) { flash::dkv_block<HD>(s, dx, d, x, lse, delta, p); });
+  };
+  if (C / NH == 64) {
+    body(std::integral_constant<int, 64>{});
+  } else {
+    body(std::integral_constant<int, 32>{});
+  }
 }
 
 }  // namespace gpt::cuda

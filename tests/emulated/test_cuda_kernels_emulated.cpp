@@ -58,16 +58,6 @@ std::string param_name(const ::testing::TestParamInfo<Param>& info) {
          (schedule == SimtEmulator::Schedule::round_robin ? "" : "_warp0_ahead");
 }
 
-// GPT-2's widths without attention: its CUDA-core kernels take a warp-wide shuffle per key and
-// would take minutes here (bf16 at head size 64 runs the tensor-core kernels on the device, which
-// tests/unit/test_flash_attention_emulated.cpp covers).
-std::vector<OpCase> gpt2_width_cases() {
-  std::vector<OpCase> cases;
-  for (OpCase& c : all_op_cases(gpt2_widths()))
-    if (c.name != "attention") cases.push_back(std::move(c));
-  return cases;
-}
-
 INSTANTIATE_TEST_SUITE_P(
     AllOps, EmulatedCudaOps,
     ::testing::Combine(::testing::ValuesIn(all_op_cases()),
@@ -75,8 +65,9 @@ INSTANTIATE_TEST_SUITE_P(
                        ::testing::Values(SimtEmulator::Schedule::round_robin, SimtEmulator::Schedule::lowest_first)),
     param_name);
 
+// At GPT-2's widths bf16 attention takes the tensor-core kernels (head size 64), as on the device.
 INSTANTIATE_TEST_SUITE_P(Gpt2Widths, EmulatedCudaOps,
-                         ::testing::Combine(::testing::ValuesIn(gpt2_width_cases()),
+                         ::testing::Combine(::testing::ValuesIn(all_op_cases(gpt2_widths())),
                                             ::testing::Values(Precision{DType::f32, 1e-5},
                                                               Precision{DType::bf16, 2e-2}),
                                             ::testing::Values(SimtEmulator::Schedule::round_robin)),
@@ -144,6 +135,17 @@ TEST(EmulatedCudaTraining, Fp32StepsMatchCpu) {
 TEST(EmulatedCudaTraining, Bf16FollowsTheFp32LossCurve) {
   EmulatedCudaBackend fp32(DType::f32), bf16(DType::bf16);
   const std::vector<double> a = train_losses(fp32, 6, nullptr, 16), b = train_losses(bf16, 6, nullptr, 16);
+  for (std::size_t i = 0; i < a.size(); ++i) EXPECT_NEAR(b[i], a[i], 0.02 * a[i]) << "step " << i;
+  EXPECT_LT(a.back(), a.front());
+}
+
+// Heads of 32: bf16 attention on the tensor-core kernels, inside the whole model.
+TEST(EmulatedCudaTraining, Bf16WithTensorCoreAttentionFollowsFp32) {
+  ModelConfig config = step_model();
+  config.n_head = 2;
+  EmulatedCudaBackend fp32(DType::f32), bf16(DType::bf16);
+  const std::vector<double> a = train_losses(fp32, 4, nullptr, 16, config),
+                            b = train_losses(bf16, 4, nullptr, 16, config);
   for (std::size_t i = 0; i < a.size(); ++i) EXPECT_NEAR(b[i], a[i], 0.02 * a[i]) << "step " << i;
   EXPECT_LT(a.back(), a.front());
 }

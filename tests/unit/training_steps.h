@@ -20,8 +20,9 @@ inline ModelConfig step_model() {
 }
 
 // Losses of `steps` AdamW steps on one batch of 4 sequences of seq_len, and the final parameters.
-inline std::vector<double> train_losses(Backend& be, int steps, std::vector<float>* params, std::int64_t seq_len = 32) {
-  GPT model(step_model(), be);
+inline std::vector<double> train_losses(Backend& be, int steps, std::vector<float>* params, std::int64_t seq_len = 32,
+                                        const ModelConfig& config = step_model()) {
+  GPT model(config, be);
   model.init_weights(3);
   OptimConfig optim;
   optim.lr = 3e-3;
