@@ -1,0 +1,251 @@
+// Just enough of the CUDA runtime and cuBLASLt, on the host, for the CUDA backend's own glue
+// (core/ops/cuda/cuda_backend.cu, compiled as host code) to run under the emulator: "device"
+// memory is host memory, streams and events are synchronous, and cublasLtMatmul computes the
+// documented column-major product D = alpha·op(A)·op(B) + beta·C (+ bias per row of D) in double.
+// The matmul checks its arguments as strictly as the layouts allow (op(A) is m×k, op(B) k×n,
+// every ld at least its rows), so a wrong transpose or leading dimension in the backend fails
+// here, not first on a GPU. These definitions take precedence over the real libraries', which
+// the test executable also links through gpt_core.
+#include <cublasLt.h>
+#include <cuda_bf16.h>
+#include <cuda_runtime_api.h>
+
+#include <cstdint>
+#include <cstdlib>
+#include <cstring>
+
+namespace {
+
+struct Stream {};
+struct Event {};
+
+void* host_alloc(std::size_t bytes) {
+  const std::size_t n = (bytes + 255) / 256 * 256 + 256;
+  void* p = std::aligned_alloc(256, n);
+  if (p) std::memset(p, 0xff, n);  // device memory starts with garbage: NaN-ish bytes here
+  return p;
+}
+
+}  // namespace
+
+extern "C" {
+
+cudaError_t cudaGetDeviceCount(int* count) {
+  *count = 1;
+  return cudaSuccess;
+}
+cudaError_t cudaGetLastError() {
+  return cudaSuccess;
+}
+cudaError_t cudaSetDevice(int device) {
+  return device == 0 ? cudaSuccess : cudaErrorInvalidDevice;
+}
+cudaError_t cudaGetDeviceProperties(cudaDeviceProp* prop, int) {
+  std::memset(prop, 0, sizeof *prop);
+  std::strcpy(prop->name, "host emulation");
+  prop->major = 9;
+  return cudaSuccess;
+}
+const char* cudaGetErrorString(cudaError_t) {
+  return "error in the host emulation of the CUDA runtime";
+}
+cudaError_t cudaStreamCreateWithFlags(cudaStream_t* stream, unsigned int) {
+  *stream = reinterpret_cast<cudaStream_t>(new Stream);
+  return cudaSuccess;
+}
+cudaError_t cudaStreamDestroy(cudaStream_t stream) {
+  delete reinterpret_cast<Stream*>(stream);
+  return cudaSuccess;
+}
+cudaError_t cudaStreamSynchronize(cudaStream_t) {
+  return cudaSuccess;
+}
+cudaError_t cudaEventCreateWithFlags(cudaEvent_t* event, unsigned int) {
+  *event = reinterpret_cast<cudaEvent_t>(new Event);
+  return cudaSuccess;
+}
+cudaError_t cudaEventDestroy(cudaEvent_t event) {
+  delete reinterpret_cast<Event*>(event);
+  return cudaSuccess;
+}
+cudaError_t cudaEventRecord(cudaEvent_t, cudaStream_t) {
+  return cudaSuccess;
+}
+cudaError_t cudaEventSynchronize(cudaEvent_t) {
+  return cudaSuccess;
+}
+cudaError_t cudaMalloc(void** ptr, size_t bytes) {
+  *ptr = host_alloc(bytes);
+  return *ptr ? cudaSuccess : cudaErrorMemoryAllocation;
+}
+cudaError_t cudaFree(void* ptr) {
+  std::free(ptr);
+  return cudaSuccess;
+}
+cudaError_t cudaHostAlloc(void** ptr, size_t bytes, unsigned int) {
+  return cudaMalloc(ptr, bytes);
+}
+cudaError_t cudaMallocHost(void** ptr, size_t bytes) {
+  return cudaMalloc(ptr, bytes);
+}
+cudaError_t cudaFreeHost(void* ptr) {
+  return cudaFree(ptr);
+}
+cudaError_t cudaMemsetAsync(void* ptr, int value, size_t bytes, cudaStream_t) {
+  std::memset(ptr, value, bytes);
+  return cudaSuccess;
+}
+cudaError_t cudaMemcpyAsync(void* dst, const void* src, size_t bytes, cudaMemcpyKind, cudaStream_t) {
+  std::memmove(dst, src, bytes);
+  return cudaSuccess;
+}
+
+}  // extern "C"
+
+// ---- cuBLASLt ----
+namespace {
+
+struct Desc {
+  cublasOperation_t trans_a = CUBLAS_OP_N, trans_b = CUBLAS_OP_N;
+  cublasLtEpilogue_t epilogue = CUBLASLT_EPILOGUE_DEFAULT;
+  const void* bias = nullptr;
+  cublasComputeType_t compute;
+};
+struct Layout {
+  cudaDataType type;
+  std::uint64_t rows, cols;
+  std::int64_t ld;
+};
+// The handles the library hands out are opaque pointers; these point at our own structs.
+Desc& desc_of(cublasLtMatmulDesc_t d) {
+  return *reinterpret_cast<Desc*>(d);
+}
+const Layout& layout_of(cublasLtMatrixLayout_t l) {
+  return *reinterpret_cast<const Layout*>(l);
+}
+
+double element(const void* base, cudaDataType type, std::int64_t index) {
+  if (type == CUDA_R_32F) return static_cast<const float*>(base)[index];
+  return __bfloat162float(static_cast<const __nv_bfloat16*>(base)[index]);
+}
+void store(void* base, cudaDataType type, std::int64_t index, double v) {
+  if (type == CUDA_R_32F) {
+    static_cast<float*>(base)[index] = static_cast<float>(v);
+  } else {
+    static_cast<__nv_bfloat16*>(base)[index] = __float2bfloat16_rn(static_cast<float>(v));
+  }
+}
+bool known(cudaDataType t) {
+  return t == CUDA_R_32F || t == CUDA_R_16BF;
+}
+
+}  // namespace
+
+extern "C" {
+
+cublasStatus_t cublasLtCreate(cublasLtHandle_t* handle) {
+  *handle = reinterpret_cast<cublasLtHandle_t>(new Stream);
+  return CUBLAS_STATUS_SUCCESS;
+}
+cublasStatus_t cublasLtDestroy(cublasLtHandle_t handle) {
+  delete reinterpret_cast<Stream*>(handle);
+  return CUBLAS_STATUS_SUCCESS;
+}
+cublasStatus_t cublasLtMatmulDescCreate(cublasLtMatmulDesc_t* desc, cublasComputeType_t compute, cudaDataType_t scale) {
+  if (compute != CUBLAS_COMPUTE_32F || scale != CUDA_R_32F) return CUBLAS_STATUS_NOT_SUPPORTED;
+  *desc = reinterpret_cast<cublasLtMatmulDesc_t>(new Desc{.compute = compute});
+  return CUBLAS_STATUS_SUCCESS;
+}
+cublasStatus_t cublasLtMatmulDescDestroy(cublasLtMatmulDesc_t desc) {
+  delete &desc_of(desc);
+  return CUBLAS_STATUS_SUCCESS;
+}
+cublasStatus_t cublasLtMatmulDescSetAttribute(cublasLtMatmulDesc_t desc, cublasLtMatmulDescAttributes_t attr,
+                                              const void* buf, size_t size) {
+  Desc& d = desc_of(desc);
+  switch (attr) {
+    case CUBLASLT_MATMUL_DESC_TRANSA:
+    case CUBLASLT_MATMUL_DESC_TRANSB:
+      if (size != sizeof(std::int32_t)) return CUBLAS_STATUS_INVALID_VALUE;
+      std::memcpy(attr == CUBLASLT_MATMUL_DESC_TRANSA ? &d.trans_a : &d.trans_b, buf, size);
+      return CUBLAS_STATUS_SUCCESS;
+    case CUBLASLT_MATMUL_DESC_EPILOGUE:
+      if (size != sizeof(std::uint32_t)) return CUBLAS_STATUS_INVALID_VALUE;
+      std::memcpy(&d.epilogue, buf, size);
+      return d.epilogue == CUBLASLT_EPILOGUE_DEFAULT || d.epilogue == CUBLASLT_EPILOGUE_BIAS
+                 ? CUBLAS_STATUS_SUCCESS
+                 : CUBLAS_STATUS_NOT_SUPPORTED;
+    case CUBLASLT_MATMUL_DESC_BIAS_POINTER:
+      if (size != sizeof(void*)) return CUBLAS_STATUS_INVALID_VALUE;
+      std::memcpy(&d.bias, buf, size);
+      return CUBLAS_STATUS_SUCCESS;
+    default:
+      return CUBLAS_STATUS_NOT_SUPPORTED;
+  }
+}
+cublasStatus_t cublasLtMatrixLayoutCreate(cublasLtMatrixLayout_t* layout, cudaDataType type, uint64_t rows,
+                                          uint64_t cols, int64_t ld) {
+  if (!known(type) || ld < static_cast<std::int64_t>(rows) || ld < 1) return CUBLAS_STATUS_INVALID_VALUE;
+  *layout = reinterpret_cast<cublasLtMatrixLayout_t>(new Layout{type, rows, cols, ld});
+  return CUBLAS_STATUS_SUCCESS;
+}
+cublasStatus_t cublasLtMatrixLayoutDestroy(cublasLtMatrixLayout_t layout) {
+  delete &layout_of(layout);
+  return CUBLAS_STATUS_SUCCESS;
+}
+cublasStatus_t cublasLtMatmulPreferenceCreate(cublasLtMatmulPreference_t* pref) {
+  *pref = new cublasLtMatmulPreferenceOpaque_t{};
+  return CUBLAS_STATUS_SUCCESS;
+}
+cublasStatus_t cublasLtMatmulPreferenceDestroy(cublasLtMatmulPreference_t pref) {
+  delete pref;
+  return CUBLAS_STATUS_SUCCESS;
+}
+cublasStatus_t cublasLtMatmulPreferenceSetAttribute(cublasLtMatmulPreference_t,
+                                                    cublasLtMatmulPreferenceAttributes_t attr, const void*,
+                                                    size_t size) {
+  // The workspace size is a uint64_t, the alignments uint32_t: cuBLASLt rejects other sizes.
+  if (attr == CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES)
+    return size == 8 ? CUBLAS_STATUS_SUCCESS : CUBLAS_STATUS_INVALID_VALUE;
+  return size == 4 ? CUBLAS_STATUS_SUCCESS : CUBLAS_STATUS_INVALID_VALUE;
+}
+cublasStatus_t cublasLtMatmulAlgoGetHeuristic(cublasLtHandle_t, cublasLtMatmulDesc_t, cublasLtMatrixLayout_t,
+                                              cublasLtMatrixLayout_t, cublasLtMatrixLayout_t, cublasLtMatrixLayout_t,
+                                              cublasLtMatmulPreference_t, int requested,
+                                              cublasLtMatmulHeuristicResult_t results[], int* found) {
+  if (requested < 1) return CUBLAS_STATUS_INVALID_VALUE;
+  results[0] = cublasLtMatmulHeuristicResult_t{};
+  results[0].state = CUBLAS_STATUS_SUCCESS;
+  *found = 1;
+  return CUBLAS_STATUS_SUCCESS;
+}
+cublasStatus_t cublasLtMatmul(cublasLtHandle_t, cublasLtMatmulDesc_t computeDesc, const void* alpha, const void* A,
+                              cublasLtMatrixLayout_t Adesc, const void* B, cublasLtMatrixLayout_t Bdesc,
+                              const void* beta, const void* C, cublasLtMatrixLayout_t Cdesc, void* D,
+                              cublasLtMatrixLayout_t Ddesc, const cublasLtMatmulAlgo_t*, void*, size_t, cudaStream_t) {
+  const Desc& d = desc_of(computeDesc);
+  const Layout &a = layout_of(Adesc), &b = layout_of(Bdesc), &c = layout_of(Cdesc), &o = layout_of(Ddesc);
+  const bool ta = d.trans_a == CUBLAS_OP_T, tb = d.trans_b == CUBLAS_OP_T;
+  const auto m = static_cast<std::int64_t>(o.rows), n = static_cast<std::int64_t>(o.cols);
+  const auto k = static_cast<std::int64_t>(ta ? a.rows : a.cols);
+  const bool shapes_agree = static_cast<std::int64_t>(ta ? a.cols : a.rows) == m &&
+                            static_cast<std::int64_t>(tb ? b.rows : b.cols) == n &&
+                            static_cast<std::int64_t>(tb ? b.cols : b.rows) == k && c.rows == o.rows &&
+                            c.cols == o.cols && c.ld == o.ld && c.type == o.type && a.type == b.type;
+  if (!shapes_agree || C != D) return CUBLAS_STATUS_INVALID_VALUE;
+  const float scale = *static_cast<const float*>(alpha), accumulate = *static_cast<const float*>(beta);
+  for (std::int64_t j = 0; j < n; ++j)
+    for (std::int64_t i = 0; i < m; ++i) {
+      double acc = 0;
+      for (std::int64_t p = 0; p < k; ++p)
+        acc +=
+            element(A, a.type, ta ? p + i * a.ld : i + p * a.ld) * element(B, b.type, tb ? j + p * b.ld : p + j * b.ld);
+      double v = scale * acc;
+      if (accumulate != 0) v += accumulate * element(D, o.type, i + j * o.ld);
+      if (d.epilogue == CUBLASLT_EPILOGUE_BIAS) v += element(d.bias, o.type, i);
+      store(D, o.type, i + j * o.ld, v);
+    }
+  return CUBLAS_STATUS_SUCCESS;
+}
+
+}  // extern "C"
