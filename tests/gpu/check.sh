@@ -27,7 +27,7 @@ step configure configure.log 120 cmake -S . -B build-gpu -G Ninja -DCMAKE_BUILD_
   -DCMAKE_CUDA_ARCHITECTURES="80;90" -DGPT_STAGED_DEPS="$(pwd)/.gpu-stage" -DGPT_DATA_DIR="$GPT_DATA_DIR" || exit 1
 step build build.log 300 cmake --build build-gpu -j "$(nproc)" || exit 1
 step gpu-tests gpu-tests.log 180 ctest --test-dir build-gpu -L gpu --output-on-failure
-step unit-tests unit-tests.log 120 ctest --test-dir build-gpu -L unit -j 8 --output-on-failure
+step unit-tests unit-tests.log 180 ctest --test-dir build-gpu -L unit -j 8 --output-on-failure
 
 data="$GPT_DATA_DIR/tinystories"
 train_args=(configs/tiny.toml --train.backend=cuda --train.precision=bf16
