@@ -20,9 +20,11 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <functional>
 #include <stdexcept>
 #include <type_traits>
 #include <utility>
+#include <vector>
 
 #include "core/ops/cuda/flash_attention.h"
 #include "tests/unit/simt_emulator.h"
@@ -89,6 +91,9 @@ inline float rsqrtf(float x) {
   throw std::runtime_error("kernel trapped");
 }
 
+// Queues device work on a stream (defined in tests/emulated/fake_cuda_runtime.cpp).
+void gpt_fake_cuda_enqueue(cudaStream_t stream, std::function<void()> work);
+
 // The kernel file's namespace gpt::cuda becomes gpt::cuda_on_host.
 #define cuda cuda_on_host
 
@@ -98,21 +103,27 @@ inline std::int64_t min(std::int64_t a, std::int64_t b) {
   return a < b ? a : b;
 }
 
-// Runs kernel(args...) on every thread of the grid (2-D grids, 1-D blocks, as the kernels use).
+// Queues kernel(args...) on the stream (tests/emulated/fake_cuda_runtime.cpp runs a stream's
+// queue when the host waits for it); it then runs on every thread of the grid (2-D grids, 1-D
+// blocks, as the kernels use).
 template <class... Params, class... Args>
-void launch(void (*kernel)(Params...), dim3 grid, dim3 block, std::size_t shared_bytes, cudaStream_t, Args... args) {
+void launch(void (*kernel)(Params...), dim3 grid, dim3 block, std::size_t shared_bytes, cudaStream_t stream,
+            Args... args) {
   if (grid.z != 1 || block.y != 1 || block.z != 1) throw std::logic_error("emulated launch: 2-D grid, 1-D block");
   if (block.x == 0 || block.x > 1024 || block.x % 32 != 0) throw std::logic_error("emulated launch: bad block size");
-  ::gpt::test::SimtEmulator emulator(static_cast<int>(block.x), shared_bytes, ::gpt::test::cuda_host::schedule());
-  ::gpt::test::cuda_host::active() = &emulator;
-  try {
-    emulator.run(static_cast<int>(grid.x), static_cast<int>(grid.y),
-                 [&](::gpt::test::SimtEmulator::Thread&) { kernel(args...); });
-  } catch (...) {
+  const auto schedule = ::gpt::test::cuda_host::schedule();
+  gpt_fake_cuda_enqueue(stream, [=] {
+    ::gpt::test::SimtEmulator emulator(static_cast<int>(block.x), shared_bytes, schedule);
+    ::gpt::test::cuda_host::active() = &emulator;
+    try {
+      emulator.run(static_cast<int>(grid.x), static_cast<int>(grid.y),
+                   [&](::gpt::test::SimtEmulator::Thread&) { kernel(args...); });
+    } catch (...) {
+      ::gpt::test::cuda_host::active() = nullptr;
+      throw;
+    }
     ::gpt::test::cuda_host::active() = nullptr;
-    throw;
-  }
-  ::gpt::test::cuda_host::active() = nullptr;
+  });
 }
 
 // The tensor-core attention: the same kernel bodies (core/ops/cuda/flash_attention.h) that
@@ -132,54 +143,59 @@ inline flash::Problem problem(std::int64_t B, std::int64_t T, std::int64_t C, in
 }
 // Runs a kernel body over the grid flash_attention.cu would launch, every buffer the kernel may
 // move 16 bytes at a time declared to the emulator (so stray accesses are caught).
+// Queued on the stream like a kernel launch.
 template <class Body>
-void run(const flash::Problem& p, std::size_t smem, std::initializer_list<std::pair<const void*, std::size_t>> buffers,
-         Body body) {
-  ::gpt::test::SimtEmulator emulator(flash::kThreads, smem, ::gpt::test::cuda_host::schedule());
-  for (const auto& [ptr, bytes] : buffers) emulator.allow(ptr, bytes);
-  emulator.run(static_cast<int>(p.tiles()), static_cast<int>(p.B * p.NH), body);
+void run(cudaStream_t stream, const flash::Problem& p, std::size_t smem,
+         std::initializer_list<std::pair<const void*, std::size_t>> buffers, Body body) {
+  const std::vector<std::pair<const void*, std::size_t>> declared(buffers);
+  const auto schedule = ::gpt::test::cuda_host::schedule();
+  gpt_fake_cuda_enqueue(stream, [=] {
+    ::gpt::test::SimtEmulator emulator(flash::kThreads, smem, schedule);
+    for (const auto& [ptr, bytes] : declared) emulator.allow(ptr, bytes);
+    emulator.run(static_cast<int>(p.tiles()), static_cast<int>(p.B * p.NH), body);
+  });
 }
 }  // namespace flash_on_host
 
 inline void flash_attention_forward(__nv_bfloat16* out, float* lse, const __nv_bfloat16* qkv, std::int64_t B,
-                                    std::int64_t T, std::int64_t C, int NH, cudaStream_t) {
+                                    std::int64_t T, std::int64_t C, int NH, cudaStream_t stream) {
   const flash::Problem p = flash_on_host::problem(B, T, C, NH);
   auto* o = reinterpret_cast<flash::u16*>(out);
   const auto* x = reinterpret_cast<const flash::u16*>(qkv);
-  const std::size_t qkv_bytes = static_cast<std::size_t>(B * T * 3 * C) * 2,
-                    out_bytes = static_cast<std::size_t>(B * T * C) * 2;
-  auto body = [&](auto head_dim) {
+  const auto qkv_bytes = static_cast<std::size_t>(B * T * 3 * C) * 2,
+             out_bytes = static_cast<std::size_t>(B * T * C) * 2;
+  auto queue = [=](auto head_dim) {  // everything by value: the work runs later, from the stream
     constexpr int HD = decltype(head_dim)::value;
-    flash_on_host::run(p, flash::forward_smem_bytes<HD>(), {{x, qkv_bytes}, {o, out_bytes}},
-                       [&](::gpt::test::SimtEmulator::Thread& s) { flash::forward_block<HD>(s, o, lse, x, p); });
+    flash_on_host::run(stream, p, flash::forward_smem_bytes<HD>(), {{x, qkv_bytes}, {o, out_bytes}},
+                       [=](::gpt::test::SimtEmulator::Thread& s) { flash::forward_block<HD>(s, o, lse, x, p); });
   };
   if (C / NH == 64) {
-    body(std::integral_constant<int, 64>{});
+    queue(std::integral_constant<int, 64>{});
   } else {
-    body(std::integral_constant<int, 32>{});
+    queue(std::integral_constant<int, 32>{});
   }
 }
 
 inline void flash_attention_backward(__nv_bfloat16* dqkv, const __nv_bfloat16* dout, const __nv_bfloat16* qkv,
                                      const float* lse, const float* delta, std::int64_t B, std::int64_t T,
-                                     std::int64_t C, int NH, cudaStream_t) {
+                                     std::int64_t C, int NH, cudaStream_t stream) {
   const flash::Problem p = flash_on_host::problem(B, T, C, NH);
   auto* dx = reinterpret_cast<flash::u16*>(dqkv);
   const auto* d = reinterpret_cast<const flash::u16*>(dout);
   const auto* x = reinterpret_cast<const flash::u16*>(qkv);
-  const std::size_t qkv_bytes = static_cast<std::size_t>(B * T * 3 * C) * 2,
-                    out_bytes = static_cast<std::size_t>(B * T * C) * 2;
-  auto body = [&](auto head_dim) {
+  const auto qkv_bytes = static_cast<std::size_t>(B * T * 3 * C) * 2,
+             out_bytes = static_cast<std::size_t>(B * T * C) * 2;
+  auto queue = [=](auto head_dim) {
     constexpr int HD = decltype(head_dim)::value;
-    flash_on_host::run(p, flash::dq_smem_bytes<HD>(), {{x, qkv_bytes}, {d, out_bytes}, {dx, qkv_bytes}},
-                       [&](::gpt::test::SimtEmulator::Thread& s) { flash::dq_block<HD>(s, dx, d, x, lse, delta, p); });
-    flash_on_host::run(p, flash::dkv_smem_bytes<HD>(), {{x, qkv_bytes}, {d, out_bytes}, {dx, qkv_bytes}},
-                       [&](::gpt::test::SimtEmulator::Thread& s) { flash::dkv_block<HD>(s, dx, d, x, lse, delta, p); });
+    flash_on_host::run(stream, p, flash::dq_smem_bytes<HD>(), {{x, qkv_bytes}, {d, out_bytes}, {dx, qkv_bytes}},
+                       [=](::gpt::test::SimtEmulator::Thread& s) { flash::dq_block<HD>(s, dx, d, x, lse, delta, p); });
+    flash_on_host::run(stream, p, flash::dkv_smem_bytes<HD>(), {{x, qkv_bytes}, {d, out_bytes}, {dx, qkv_bytes}},
+                       [=](::gpt::test::SimtEmulator::Thread& s) { flash::dkv_block<HD>(s, dx, d, x, lse, delta, p); });
   };
   if (C / NH == 64) {
-    body(std::integral_constant<int, 64>{});
+    queue(std::integral_constant<int, 64>{});
   } else {
-    body(std::integral_constant<int, 32>{});
+    queue(std::integral_constant<int, 32>{});
   }
 }
 

@@ -1,7 +1,11 @@
 // Just enough of the CUDA runtime and cuBLASLt, on the host, for the CUDA backend's own glue
-// (core/ops/cuda/cuda_backend.cu, compiled as host code) to run under the emulator: "device"
-// memory is host memory, streams and events are synchronous, and cublasLtMatmul computes the
-// documented column-major product D = alpha·op(A)·op(B) + beta·C (+ bias per row of D) in double.
+// (core/ops/cuda/cuda_backend.cu, compiled as host code) to run under the emulator. "Device"
+// memory is host memory. Streams are queues, as on a GPU: kernels, memsets, cuBLASLt calls and
+// copies involving device or pinned memory run only when the host waits (stream or event
+// synchronize, cudaFree, or a copy to or from pageable memory, which the real runtime makes wait
+// for the stream too), so a missing synchronisation in the glue reads stale data here as it
+// would on a device. cublasLtMatmul computes the documented column-major product
+// D = alpha·op(A)·op(B) + beta·C (+ bias per row of D) in double.
 // The matmul checks its arguments as strictly as the layouts allow (op(A) is m×k, op(B) k×n,
 // every ld at least its rows), so a wrong transpose or leading dimension in the backend fails
 // here, not first on a GPU. These definitions take precedence over the real libraries', which
@@ -14,10 +18,55 @@
 #include <cstdlib>
 #include <cstring>
 
+#include <deque>
+#include <functional>
+#include <set>
+#include <utility>
+
 namespace {
 
-struct Stream {};
-struct Event {};
+struct Stream {
+  std::deque<std::function<void()>> pending;
+  // Runs what was queued, in order (an item may queue more; that runs too).
+  void drain() {
+    while (!pending.empty()) {
+      auto work = std::move(pending.front());
+      pending.pop_front();
+      work();
+    }
+  }
+};
+struct Event {
+  Stream* stream = nullptr;
+  bool reached = true;
+};
+
+// Test-process state: every stream (cudaFree waits for all of them) and the pinned ranges.
+std::set<Stream*>& streams() {
+  static std::set<Stream*> all;
+  return all;
+}
+Stream& default_stream() {
+  static Stream s;
+  return s;
+}
+Stream& stream_of(cudaStream_t s) {
+  return s ? *reinterpret_cast<Stream*>(s) : default_stream();
+}
+void drain_all() {
+  default_stream().drain();
+  for (Stream* s : streams()) s->drain();
+}
+std::set<std::pair<const char*, std::size_t>>& pinned() {
+  static std::set<std::pair<const char*, std::size_t>> ranges;
+  return ranges;
+}
+bool is_pinned(const void* p) {
+  const char* c = static_cast<const char*>(p);
+  for (const auto& [begin, size] : pinned())
+    if (c >= begin && c < begin + size) return true;
+  return false;
+}
 
 void* host_alloc(std::size_t bytes) {
   const std::size_t n = (bytes + 255) / 256 * 256 + 256;
@@ -50,14 +99,20 @@ const char* cudaGetErrorString(cudaError_t) {
   return "error in the host emulation of the CUDA runtime";
 }
 cudaError_t cudaStreamCreateWithFlags(cudaStream_t* stream, unsigned int) {
-  *stream = reinterpret_cast<cudaStream_t>(new Stream);
+  auto* s = new Stream;
+  streams().insert(s);
+  *stream = reinterpret_cast<cudaStream_t>(s);
   return cudaSuccess;
 }
 cudaError_t cudaStreamDestroy(cudaStream_t stream) {
-  delete reinterpret_cast<Stream*>(stream);
+  Stream& s = stream_of(stream);
+  s.drain();
+  streams().erase(&s);
+  delete &s;
   return cudaSuccess;
 }
-cudaError_t cudaStreamSynchronize(cudaStream_t) {
+cudaError_t cudaStreamSynchronize(cudaStream_t stream) {
+  stream_of(stream).drain();
   return cudaSuccess;
 }
 cudaError_t cudaEventCreateWithFlags(cudaEvent_t* event, unsigned int) {
@@ -68,10 +123,20 @@ cudaError_t cudaEventDestroy(cudaEvent_t event) {
   delete reinterpret_cast<Event*>(event);
   return cudaSuccess;
 }
-cudaError_t cudaEventRecord(cudaEvent_t, cudaStream_t) {
+cudaError_t cudaEventRecord(cudaEvent_t event, cudaStream_t stream) {
+  auto* e = reinterpret_cast<Event*>(event);
+  e->stream = &stream_of(stream);
+  e->reached = false;
+  e->stream->pending.push_back([e] { e->reached = true; });
   return cudaSuccess;
 }
-cudaError_t cudaEventSynchronize(cudaEvent_t) {
+cudaError_t cudaEventSynchronize(cudaEvent_t event) {
+  auto* e = reinterpret_cast<Event*>(event);
+  while (!e->reached) {  // run the stream up to the event
+    auto work = std::move(e->stream->pending.front());
+    e->stream->pending.pop_front();
+    work();
+  }
   return cudaSuccess;
 }
 cudaError_t cudaMalloc(void** ptr, size_t bytes) {
@@ -79,28 +144,54 @@ cudaError_t cudaMalloc(void** ptr, size_t bytes) {
   return *ptr ? cudaSuccess : cudaErrorMemoryAllocation;
 }
 cudaError_t cudaFree(void* ptr) {
+  drain_all();  // as on the device: cudaFree waits for all work
   std::free(ptr);
   return cudaSuccess;
 }
 cudaError_t cudaHostAlloc(void** ptr, size_t bytes, unsigned int) {
-  return cudaMalloc(ptr, bytes);
-}
-cudaError_t cudaMallocHost(void** ptr, size_t bytes) {
-  return cudaMalloc(ptr, bytes);
-}
-cudaError_t cudaFreeHost(void* ptr) {
-  return cudaFree(ptr);
-}
-cudaError_t cudaMemsetAsync(void* ptr, int value, size_t bytes, cudaStream_t) {
-  std::memset(ptr, value, bytes);
+  *ptr = host_alloc(bytes);
+  if (!*ptr) return cudaErrorMemoryAllocation;
+  pinned().insert({static_cast<const char*>(*ptr), bytes});
   return cudaSuccess;
 }
-cudaError_t cudaMemcpyAsync(void* dst, const void* src, size_t bytes, cudaMemcpyKind, cudaStream_t) {
-  std::memmove(dst, src, bytes);
+cudaError_t cudaMallocHost(void** ptr, size_t bytes) {
+  return cudaHostAlloc(ptr, bytes, 0);
+}
+cudaError_t cudaFreeHost(void* ptr) {
+  drain_all();
+  for (auto it = pinned().begin(); it != pinned().end(); ++it)
+    if (it->first == ptr) {
+      pinned().erase(it);
+      break;
+    }
+  std::free(ptr);
+  return cudaSuccess;
+}
+cudaError_t cudaMemsetAsync(void* ptr, int value, size_t bytes, cudaStream_t stream) {
+  stream_of(stream).pending.push_back([=] { std::memset(ptr, value, bytes); });
+  return cudaSuccess;
+}
+// Pageable host memory makes the copy wait for the stream and complete before returning (the
+// runtime stages it); device and pinned memory leave it queued.
+cudaError_t cudaMemcpyAsync(void* dst, const void* src, size_t bytes, cudaMemcpyKind kind, cudaStream_t stream) {
+  const bool pageable =
+      (kind == cudaMemcpyHostToDevice && !is_pinned(src)) || (kind == cudaMemcpyDeviceToHost && !is_pinned(dst));
+  Stream& s = stream_of(stream);
+  if (pageable) {
+    s.drain();
+    std::memmove(dst, src, bytes);
+  } else {
+    s.pending.push_back([=] { std::memmove(dst, src, bytes); });
+  }
   return cudaSuccess;
 }
 
 }  // extern "C"
+
+// Queues device work (an emulated kernel launch) on a stream; tests/emulated/cuda_on_host.h.
+void gpt_fake_cuda_enqueue(cudaStream_t stream, std::function<void()> work) {
+  stream_of(stream).pending.push_back(std::move(work));
+}
 
 // ---- cuBLASLt ----
 namespace {
@@ -222,7 +313,8 @@ cublasStatus_t cublasLtMatmulAlgoGetHeuristic(cublasLtHandle_t, cublasLtMatmulDe
 cublasStatus_t cublasLtMatmul(cublasLtHandle_t, cublasLtMatmulDesc_t computeDesc, const void* alpha, const void* A,
                               cublasLtMatrixLayout_t Adesc, const void* B, cublasLtMatrixLayout_t Bdesc,
                               const void* beta, const void* C, cublasLtMatrixLayout_t Cdesc, void* D,
-                              cublasLtMatrixLayout_t Ddesc, const cublasLtMatmulAlgo_t*, void*, size_t, cudaStream_t) {
+                              cublasLtMatrixLayout_t Ddesc, const cublasLtMatmulAlgo_t*, void*, size_t,
+                              cudaStream_t stream) {
   const Desc& d = desc_of(computeDesc);
   const Layout &a = layout_of(Adesc), &b = layout_of(Bdesc), &c = layout_of(Cdesc), &o = layout_of(Ddesc);
   const bool ta = d.trans_a == CUBLAS_OP_T, tb = d.trans_b == CUBLAS_OP_T;
@@ -234,17 +326,21 @@ cublasStatus_t cublasLtMatmul(cublasLtHandle_t, cublasLtMatmulDesc_t computeDesc
                             c.cols == o.cols && c.ld == o.ld && c.type == o.type && a.type == b.type;
   if (!shapes_agree || C != D) return CUBLAS_STATUS_INVALID_VALUE;
   const float scale = *static_cast<const float*>(alpha), accumulate = *static_cast<const float*>(beta);
-  for (std::int64_t j = 0; j < n; ++j)
-    for (std::int64_t i = 0; i < m; ++i) {
-      double acc = 0;
-      for (std::int64_t p = 0; p < k; ++p)
-        acc +=
-            element(A, a.type, ta ? p + i * a.ld : i + p * a.ld) * element(B, b.type, tb ? j + p * b.ld : p + j * b.ld);
-      double v = scale * acc;
-      if (accumulate != 0) v += accumulate * element(D, o.type, i + j * o.ld);
-      if (d.epilogue == CUBLASLT_EPILOGUE_BIAS) v += element(d.bias, o.type, i);
-      store(D, o.type, i + j * o.ld, v);
-    }
+  const void* bias = d.bias;
+  const bool with_bias = d.epilogue == CUBLASLT_EPILOGUE_BIAS;
+  stream_of(stream).pending.push_back([=] {
+    for (std::int64_t j = 0; j < n; ++j)
+      for (std::int64_t i = 0; i < m; ++i) {
+        double acc = 0;
+        for (std::int64_t p = 0; p < k; ++p)
+          acc += element(A, a.type, ta ? p + i * a.ld : i + p * a.ld) *
+                 element(B, b.type, tb ? j + p * b.ld : p + j * b.ld);
+        double v = scale * acc;
+        if (accumulate != 0) v += accumulate * element(D, o.type, i + j * o.ld);
+        if (with_bias) v += element(bias, o.type, i);
+        store(D, o.type, i + j * o.ld, v);
+      }
+  });
   return CUBLAS_STATUS_SUCCESS;
 }
 
