@@ -20,7 +20,7 @@
 #include "core/ops/cuda/cuda_backend.h"
 #include "core/rng.h"
 #include "dist/communicator.h"
-#include "tests/unit/op_harness.h"
+#include "tests/unit/op_comparison.h"
 #include "tests/unit/training_steps.h"
 #include "train/checkpoint_file.h"
 #include "train/run_config.h"
@@ -46,17 +46,7 @@ TEST_P(CudaOpsWarp0Ahead, MatchCpuReference) {
   cuda_host::schedule() = SimtEmulator::Schedule::lowest_first;
   CudaBackend gpu(precision.act);
   CpuBackend<double> cpu;
-  OpHarness a(gpu, c, seed), ref(cpu, c, seed, precision.act == DType::bf16);
-  a.forward();
-  ref.forward();
-  for (std::size_t k = 0; k < c.outputs.size(); ++k)
-    EXPECT_LT(relative_error(a.read(a.args.out[k]), ref.read(ref.args.out[k])), precision.tolerance)
-        << c.name << " output " << k;
-  a.backward();
-  ref.backward();
-  for (std::size_t k = 0; k < c.inputs.size(); ++k)
-    EXPECT_LT(relative_error(a.read(a.args.din[k]), ref.read(ref.args.din[k])), precision.tolerance)
-        << c.name << " grad " << k;
+  expect_op_matches(gpu, cpu, c, seed, precision.tolerance);
   cuda_host::schedule() = SimtEmulator::Schedule::round_robin;
 }
 

@@ -14,7 +14,7 @@
 #include "core/ops/cuda/cuda_backend.h"
 #include "core/rng.h"
 #include "tests/unit/model_test_util.h"
-#include "tests/unit/op_harness.h"
+#include "tests/unit/op_comparison.h"
 #include "tests/unit/training_steps.h"
 #include "train/optimizer.h"
 
@@ -45,20 +45,9 @@ TEST_P(CudaOps, MatchCpuReference) {
   const auto& [c, precision] = GetParam();
   const std::uint64_t seed = fresh_seed();
   SCOPED_TRACE("seed " + std::to_string(seed));
-  const bool bf16 = precision.act == DType::bf16;
   CudaBackend gpu(precision.act);
   CpuBackend<double> cpu;
-  OpHarness a(gpu, c, seed), ref(cpu, c, seed, bf16);
-  a.forward();
-  ref.forward();
-  for (std::size_t k = 0; k < c.outputs.size(); ++k)
-    EXPECT_LT(relative_error(a.read(a.args.out[k]), ref.read(ref.args.out[k])), precision.tolerance)
-        << c.name << " output " << k;
-  a.backward();
-  ref.backward();
-  for (std::size_t k = 0; k < c.inputs.size(); ++k)
-    EXPECT_LT(relative_error(a.read(a.args.din[k]), ref.read(ref.args.din[k])), precision.tolerance)
-        << c.name << " grad " << k;
+  expect_op_matches(gpu, cpu, c, seed, precision.tolerance);
 }
 
 INSTANTIATE_TEST_SUITE_P(AllOps, CudaOps,

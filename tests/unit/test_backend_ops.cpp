@@ -10,7 +10,7 @@
 
 #include "core/ops/cpu/cpu_backend.h"
 #include "core/ops/cpu/cpu_count.h"
-#include "tests/unit/op_harness.h"
+#include "tests/unit/op_comparison.h"
 
 namespace gpt::test {
 namespace {
@@ -23,15 +23,7 @@ TEST_P(BackendOps, Fp32MatchesFp64) {
   SCOPED_TRACE("seed " + std::to_string(seed));
   CpuBackend<float> f32;
   CpuBackend<double> f64;
-  OpHarness a(f32, c, seed), ref(f64, c, seed);
-  a.forward();
-  ref.forward();
-  for (std::size_t k = 0; k < c.outputs.size(); ++k)
-    EXPECT_LT(relative_error(a.read(a.args.out[k]), ref.read(ref.args.out[k])), 1e-5) << c.name << " output " << k;
-  a.backward();
-  ref.backward();
-  for (std::size_t k = 0; k < c.inputs.size(); ++k)
-    EXPECT_LT(relative_error(a.read(a.args.din[k]), ref.read(ref.args.din[k])), 1e-5) << c.name << " grad " << k;
+  expect_op_matches(f32, f64, c, seed, 1e-5);
 }
 
 INSTANTIATE_TEST_SUITE_P(AllOps, BackendOps, ::testing::ValuesIn(all_op_cases()),
