@@ -72,35 +72,33 @@ bool flash_attention_applies(i64 B, i64 C, int NH, std::initializer_list<const v
 void flash_attention_forward(bf16* out, float* lse, const bf16* qkv, i64 B, i64 T_, i64 C, int NH,
                              cudaStream_t stream) {
   const flash::Problem p = problem(B, T_, C, NH);
-  auto launch = [&](auto head_dim) {
+  auto run_for = [&](auto head_dim) {
     constexpr int HD = decltype(head_dim)::value;
     allow_shared(forward_kernel<HD>, flash::forward_smem_bytes<HD>());
-    forward_kernel<HD><<<grid(p), flash::kThreads, flash::forward_smem_bytes<HD>(), stream>>>(out, lse, qkv, p);
-    GPT_CUDA_LAUNCHED();
+    launch(forward_kernel<HD>, grid(p), flash::kThreads, flash::forward_smem_bytes<HD>(), stream, out, lse, qkv, p);
   };
   if (C / NH == 64) {
-    launch(std::integral_constant<int, 64>{});
+    run_for(std::integral_constant<int, 64>{});
   } else {
-    launch(std::integral_constant<int, 32>{});
+    run_for(std::integral_constant<int, 32>{});
   }
 }
 
 void flash_attention_backward(bf16* dqkv, const bf16* dout, const bf16* qkv, const float* lse, const float* delta,
                               i64 B, i64 T_, i64 C, int NH, cudaStream_t stream) {
   const flash::Problem p = problem(B, T_, C, NH);
-  auto launch = [&](auto head_dim) {
+  auto run_for = [&](auto head_dim) {
     constexpr int HD = decltype(head_dim)::value;
     allow_shared(dq_kernel<HD>, flash::dq_smem_bytes<HD>());
-    dq_kernel<HD><<<grid(p), flash::kThreads, flash::dq_smem_bytes<HD>(), stream>>>(dqkv, dout, qkv, lse, delta, p);
-    GPT_CUDA_LAUNCHED();
+    launch(dq_kernel<HD>, grid(p), flash::kThreads, flash::dq_smem_bytes<HD>(), stream, dqkv, dout, qkv, lse, delta, p);
     allow_shared(dkv_kernel<HD>, flash::dkv_smem_bytes<HD>());
-    dkv_kernel<HD><<<grid(p), flash::kThreads, flash::dkv_smem_bytes<HD>(), stream>>>(dqkv, dout, qkv, lse, delta, p);
-    GPT_CUDA_LAUNCHED();
+    launch(dkv_kernel<HD>, grid(p), flash::kThreads, flash::dkv_smem_bytes<HD>(), stream, dqkv, dout, qkv, lse, delta,
+           p);
   };
   if (C / NH == 64) {
-    launch(std::integral_constant<int, 64>{});
+    run_for(std::integral_constant<int, 64>{});
   } else {
-    launch(std::integral_constant<int, 32>{});
+    run_for(std::integral_constant<int, 32>{});
   }
 }
 
