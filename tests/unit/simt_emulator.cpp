@@ -149,13 +149,15 @@ void SimtEmulator::run_block() {
   start_fibers();
   for (;;) {
     bool ran = false, live = false;
-    for (current_ = 0; current_ < threads_; ++current_) {
+    const bool reverse = schedule_ == Schedule::highest_first;
+    for (int i = 0; i < threads_; ++i) {
+      current_ = reverse ? threads_ - 1 - i : i;
       Fiber& f = fibers_[static_cast<std::size_t>(current_)];
       live = live || !f.done;
       if (!f.runnable()) continue;
       ran = true;
       switch_to_fiber();
-      if (schedule_ == Schedule::lowest_first) break;  // rescan from thread 0
+      if (schedule_ != Schedule::round_robin) break;  // rescan from the favoured end
     }
     if (!live || error_) break;
     if (!ran) throw std::runtime_error("emulated block deadlocked: threads wait at barriers others never reach");

@@ -32,8 +32,9 @@ class SimtEmulator {
   // The order fibers run in. round_robin moves every thread one step at a time, so warps stay
   // within a collective of each other; lowest_first runs the lowest-numbered thread that can run,
   // so warp 0 gets as far ahead as barriers allow and a tile another warp still reads is refilled
-  // early: a missing __syncthreads shows up under one order or the other.
-  enum class Schedule { round_robin, lowest_first };
+  // early; highest_first lets the last warp run ahead instead. A missing __syncthreads shows up
+  // under one order or another.
+  enum class Schedule { round_robin, lowest_first, highest_first };
 
   SimtEmulator(int threads_per_block, std::size_t shared_bytes, Schedule schedule = Schedule::round_robin)
       : threads_(threads_per_block),

@@ -153,9 +153,12 @@ void check_against_cpu(const AttentionShape& shape, std::uint64_t seed, SimtEmul
 TEST_P(FlashAttentionEmulated, MatchesCpuAttention) {
   const AttentionShape shape = GetParam();
   const std::uint64_t seed = 0x5eed0000u + static_cast<std::uint64_t>(shape.T * 131 + shape.HD);
-  // Both thread orders: warps in lockstep, and warp 0 running ahead of the others.
-  for (const auto schedule : {SimtEmulator::Schedule::round_robin, SimtEmulator::Schedule::lowest_first}) {
-    SCOPED_TRACE(schedule == SimtEmulator::Schedule::round_robin ? "round-robin" : "lowest thread first");
+  // Every thread order: warps in lockstep, warp 0 running ahead, the last warp running ahead.
+  for (const auto schedule : {SimtEmulator::Schedule::round_robin, SimtEmulator::Schedule::lowest_first,
+                              SimtEmulator::Schedule::highest_first}) {
+    SCOPED_TRACE(schedule == SimtEmulator::Schedule::round_robin    ? "round-robin"
+                 : schedule == SimtEmulator::Schedule::lowest_first ? "lowest thread first"
+                                                                    : "highest thread first");
     if (shape.HD == 64) {
       check_against_cpu<64>(shape, seed, schedule);
     } else {
