@@ -131,16 +131,10 @@ void launch(void (*kernel)(Params...), dim3 grid, dim3 block, std::size_t shared
 // primitives, so attention.cu's choice between them and the CUDA-core kernels is the device's.
 inline bool flash_attention_applies(std::int64_t B, std::int64_t C, int NH,
                                     std::initializer_list<const void*> buffers) {
-  if (C % NH != 0 || !flash::head_dim_supported(C / NH) || B * NH > 65535) return false;
-  for (const void* p : buffers)
-    if (reinterpret_cast<std::uintptr_t>(p) % 16 != 0) return false;
-  return true;
+  return flash::shapes_supported(B, C, NH, buffers);
 }
 
 namespace flash_on_host {
-inline flash::Problem problem(std::int64_t B, std::int64_t T, std::int64_t C, int NH) {
-  return {B, T, C, NH, 1.0f / std::sqrt(static_cast<float>(C / NH))};
-}
 // Runs a kernel body over the grid flash_attention.cu would launch, every buffer the kernel may
 // move 16 bytes at a time declared to the emulator (so stray accesses are caught).
 // Queued on the stream like a kernel launch.
@@ -159,44 +153,34 @@ void run(cudaStream_t stream, const flash::Problem& p, std::size_t smem,
 
 inline void flash_attention_forward(__nv_bfloat16* out, float* lse, const __nv_bfloat16* qkv, std::int64_t B,
                                     std::int64_t T, std::int64_t C, int NH, cudaStream_t stream) {
-  const flash::Problem p = flash_on_host::problem(B, T, C, NH);
+  const flash::Problem p = flash::make_problem(B, T, C, NH);
   auto* o = reinterpret_cast<flash::u16*>(out);
   const auto* x = reinterpret_cast<const flash::u16*>(qkv);
   const auto qkv_bytes = static_cast<std::size_t>(B * T * 3 * C) * 2,
              out_bytes = static_cast<std::size_t>(B * T * C) * 2;
-  auto queue = [=](auto head_dim) {  // everything by value: the work runs later, from the stream
+  flash::with_head_dim(C / NH, [=](auto head_dim) {  // everything by value: the work runs later
     constexpr int HD = decltype(head_dim)::value;
     flash_on_host::run(stream, p, flash::forward_smem_bytes<HD>(), {{x, qkv_bytes}, {o, out_bytes}},
                        [=](::gpt::test::SimtEmulator::Thread& s) { flash::forward_block<HD>(s, o, lse, x, p); });
-  };
-  if (C / NH == 64) {
-    queue(std::integral_constant<int, 64>{});
-  } else {
-    queue(std::integral_constant<int, 32>{});
-  }
+  });
 }
 
 inline void flash_attention_backward(__nv_bfloat16* dqkv, const __nv_bfloat16* dout, const __nv_bfloat16* qkv,
                                      const float* lse, const float* delta, std::int64_t B, std::int64_t T,
                                      std::int64_t C, int NH, cudaStream_t stream) {
-  const flash::Problem p = flash_on_host::problem(B, T, C, NH);
+  const flash::Problem p = flash::make_problem(B, T, C, NH);
   auto* dx = reinterpret_cast<flash::u16*>(dqkv);
   const auto* d = reinterpret_cast<const flash::u16*>(dout);
   const auto* x = reinterpret_cast<const flash::u16*>(qkv);
   const auto qkv_bytes = static_cast<std::size_t>(B * T * 3 * C) * 2,
              out_bytes = static_cast<std::size_t>(B * T * C) * 2;
-  auto queue = [=](auto head_dim) {
+  flash::with_head_dim(C / NH, [=](auto head_dim) {
     constexpr int HD = decltype(head_dim)::value;
     flash_on_host::run(stream, p, flash::dq_smem_bytes<HD>(), {{x, qkv_bytes}, {d, out_bytes}, {dx, qkv_bytes}},
                        [=](::gpt::test::SimtEmulator::Thread& s) { flash::dq_block<HD>(s, dx, d, x, lse, delta, p); });
     flash_on_host::run(stream, p, flash::dkv_smem_bytes<HD>(), {{x, qkv_bytes}, {d, out_bytes}, {dx, qkv_bytes}},
                        [=](::gpt::test::SimtEmulator::Thread& s) { flash::dkv_block<HD>(s, dx, d, x, lse, delta, p); });
-  };
-  if (C / NH == 64) {
-    queue(std::integral_constant<int, 64>{});
-  } else {
-    queue(std::integral_constant<int, 32>{});
-  }
+  });
 }
 
 }  // namespace gpt::cuda

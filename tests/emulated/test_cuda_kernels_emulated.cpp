@@ -1,6 +1,7 @@
 // The CUDA backend built for the host (tests/emulated/cuda_on_host.h) beyond what the GPU suite
-// checks: the op cases under the emulator's second thread order, and a whole-model bf16 run on
-// the tensor-core attention. Tolerances are the GPU tests': fp32 ≤ 1e-5, bf16 ≤ 2e-2 relative.
+// checks: the op cases under the emulator's second thread order, a whole-model bf16 run on the
+// tensor-core attention, and the trainer resuming from a checkpoint. Tolerances are the GPU tests': fp32 ≤ 1e-5, bf16 ≤
+// 2e-2 relative.
 #include "tests/emulated/cuda_on_host.h"
 // The line above must come first.
 #include <gtest/gtest.h>
@@ -8,17 +9,14 @@
 #include <unistd.h>
 
 #include <chrono>
-#include <cstring>
 #include <filesystem>
 #include <sstream>
 #include <string>
 #include <tuple>
-#include <utility>
 #include <vector>
 
 #include "core/ops/cpu/cpu_backend.h"
 #include "core/ops/cuda/cuda_backend.h"
-#include "core/rng.h"
 #include "dist/communicator.h"
 #include "tests/unit/op_comparison.h"
 #include "tests/unit/training_steps.h"

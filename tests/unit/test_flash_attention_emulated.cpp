@@ -71,7 +71,7 @@ class FlashAttentionEmulated : public ::testing::TestWithParam<AttentionShape> {
 template <int HD>
 void check_against_cpu(const AttentionShape& shape, std::uint64_t seed, SimtEmulator::Schedule schedule) {
   const std::int64_t B = shape.B, T = shape.T, NH = shape.NH, C = NH * HD;
-  const flash::Problem p{B, T, C, shape.NH, 1.0f / std::sqrt(static_cast<float>(HD))};
+  const flash::Problem p = flash::make_problem(B, T, C, shape.NH);
   const auto n_qkv = static_cast<std::size_t>(B * T * 3 * C), n_out = static_cast<std::size_t>(B * T * C),
              n_rows = static_cast<std::size_t>(B * NH * T);
   const Bf16Data qkv(n_qkv, rng::derive(seed, 1)), dout(n_out, rng::derive(seed, 2));

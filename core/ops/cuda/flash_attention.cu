@@ -45,61 +45,41 @@ void allow_shared(Kernel kernel, std::size_t bytes) {
   GPT_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(bytes)));
 }
 
-flash::Problem problem(i64 B, i64 T_, i64 C, int NH) {
-  const i64 hd = C / NH;
-  return flash::Problem{B, T_, C, NH, 1.0f / sqrtf(static_cast<float>(hd))};
-}
-
 dim3 grid(const flash::Problem& p) {
   return dim3(static_cast<unsigned>(p.tiles()), static_cast<unsigned>(p.B * p.NH));
 }
 
 }  // namespace
 
-// Tensor cores with bf16 mma (sm_80 on), a head size the kernels are built for, 16-byte aligned
-// buffers (the tiles move 16 bytes at a time) and a grid.y within limits.
 bool flash_attention_applies(i64 B, i64 C, int NH, std::initializer_list<const void*> buffers) {
   int device = 0;
   GPT_CUDA_CHECK(cudaGetDevice(&device));
   int cc_major = 0;
   GPT_CUDA_CHECK(cudaDeviceGetAttribute(&cc_major, cudaDevAttrComputeCapabilityMajor, device));
-  if (cc_major < 8 || C % NH != 0 || !flash::head_dim_supported(C / NH) || B * NH > 65535) return false;
-  for (const void* p : buffers)
-    if (!aligned16(p)) return false;
-  return true;
+  return cc_major >= 8 && flash::shapes_supported(B, C, NH, buffers);  // bf16 mma needs sm_80
 }
 
 void flash_attention_forward(bf16* out, float* lse, const bf16* qkv, i64 B, i64 T_, i64 C, int NH,
                              cudaStream_t stream) {
-  const flash::Problem p = problem(B, T_, C, NH);
-  auto run_for = [&](auto head_dim) {
+  const flash::Problem p = flash::make_problem(B, T_, C, NH);
+  flash::with_head_dim(C / NH, [&](auto head_dim) {
     constexpr int HD = decltype(head_dim)::value;
     allow_shared(forward_kernel<HD>, flash::forward_smem_bytes<HD>());
     launch(forward_kernel<HD>, grid(p), flash::kThreads, flash::forward_smem_bytes<HD>(), stream, out, lse, qkv, p);
-  };
-  if (C / NH == 64) {
-    run_for(std::integral_constant<int, 64>{});
-  } else {
-    run_for(std::integral_constant<int, 32>{});
-  }
+  });
 }
 
 void flash_attention_backward(bf16* dqkv, const bf16* dout, const bf16* qkv, const float* lse, const float* delta,
                               i64 B, i64 T_, i64 C, int NH, cudaStream_t stream) {
-  const flash::Problem p = problem(B, T_, C, NH);
-  auto run_for = [&](auto head_dim) {
+  const flash::Problem p = flash::make_problem(B, T_, C, NH);
+  flash::with_head_dim(C / NH, [&](auto head_dim) {
     constexpr int HD = decltype(head_dim)::value;
     allow_shared(dq_kernel<HD>, flash::dq_smem_bytes<HD>());
     launch(dq_kernel<HD>, grid(p), flash::kThreads, flash::dq_smem_bytes<HD>(), stream, dqkv, dout, qkv, lse, delta, p);
     allow_shared(dkv_kernel<HD>, flash::dkv_smem_bytes<HD>());
     launch(dkv_kernel<HD>, grid(p), flash::kThreads, flash::dkv_smem_bytes<HD>(), stream, dqkv, dout, qkv, lse, delta,
            p);
-  };
-  if (C / NH == 64) {
-    run_for(std::integral_constant<int, 64>{});
-  } else {
-    run_for(std::integral_constant<int, 32>{});
-  }
+  });
 }
 
 }  // namespace gpt::cuda

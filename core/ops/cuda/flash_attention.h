@@ -26,6 +26,8 @@
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
+#include <initializer_list>
+#include <type_traits>
 
 #ifdef __CUDACC__
 #define GPT_SIMT_FN __device__ __forceinline__
@@ -49,6 +51,26 @@ constexpr float kLog2e = 1.4426950408889634f;
 // Head sizes the kernels are built for; others use the CUDA-core kernels in attention.cu.
 constexpr bool head_dim_supported(i64 hd) {
   return hd == 32 || hd == 64;
+}
+
+// Whether the kernels take this attention, apart from the device's compute capability: a head
+// size they are built for, 16-byte aligned buffers (tiles move 16 bytes at a time) and a grid.y
+// (batch × heads) within CUDA's limit.
+inline bool shapes_supported(i64 B, i64 C, int NH, std::initializer_list<const void*> buffers) {
+  if (C % NH != 0 || !head_dim_supported(C / NH) || B * NH > 65535) return false;
+  for (const void* p : buffers)
+    if (reinterpret_cast<std::uintptr_t>(p) % 16 != 0) return false;
+  return true;
+}
+
+// Calls f(std::integral_constant<int, HD>{}) for the head size C / NH (32 or 64).
+template <class F>
+void with_head_dim(i64 hd, F&& f) {
+  if (hd == 64) {
+    f(std::integral_constant<int, 64>{});
+  } else {
+    f(std::integral_constant<int, 32>{});
+  }
 }
 
 template <int HD>
@@ -80,6 +102,9 @@ struct Problem {
   float scale;  // 1/sqrt(head size)
   GPT_SIMT_HOST_DEVICE i64 tiles() const { return (T + kTile - 1) / kTile; }
 };
+inline Problem make_problem(i64 B, i64 T, i64 C, int NH) {
+  return Problem{B, T, C, NH, 1.0f / std::sqrt(static_cast<float>(C / NH))};
+}
 
 // Starts copying rows [first, first+64) of a (rows, src_stride) matrix's HD columns into a padded
 // tile, 16 bytes at a time with cp.async; rows at or past T are zero-filled at once. The copies
@@ -108,6 +133,12 @@ GPT_SIMT_FN void load_a(Simt& s, u32 (&a)[4], const u16* tile, int row0, int col
   a[1] = s.load_u32(p + 8 * S);
   a[2] = s.load_u32(p + 8);
   a[3] = s.load_u32(p + 8 * S + 8);
+}
+
+// A fragments of a warp's 16 rows (from row0) across all HD columns of a tile.
+template <int HD, class Simt>
+GPT_SIMT_FN void load_rows(Simt& s, u32 (&a)[HD / 16][4], const u16* tile, int row0, int g, int q) {
+  for (int ks = 0; ks < HD / 16; ++ks) load_a<HD>(s, a[ks], tile, row0, ks * 16, g, q);
 }
 
 // B fragment with B[k][n] = tile[n0 + n][k0 + k]: the tile's rows are B's columns (K in Q·Kᵀ).
@@ -172,7 +203,7 @@ GPT_SIMT_FN void forward_block(Simt& s, u16* out, float* lse, const u16* qkv, co
   s.sync();
   const int r0 = warp * 16;
   u32 qf[HD / 16][4];
-  for (int ks = 0; ks < HD / 16; ++ks) load_a<HD>(s, qf[ks], sq, r0, ks * 16, g, q);
+  load_rows<HD>(s, qf, sq, r0, g, q);
   const i64 row[2] = {qt * kTile + r0 + g, qt * kTile + r0 + g + 8};
   const float scale_log2 = p.scale * kLog2e;  // scores in base 2: exp2 is the cheap instruction
 
@@ -274,10 +305,8 @@ GPT_SIMT_FN void dq_block(Simt& s, u16* dqkv, const u16* dout, const u16* qkv, c
   s.sync();
   const int r0 = warp * 16;
   u32 qf[HD / 16][4], df[HD / 16][4];
-  for (int ks = 0; ks < HD / 16; ++ks) {
-    load_a<HD>(s, qf[ks], sq, r0, ks * 16, g, q);
-    load_a<HD>(s, df[ks], sdo, r0, ks * 16, g, q);
-  }
+  load_rows<HD>(s, qf, sq, r0, g, q);
+  load_rows<HD>(s, df, sdo, r0, g, q);
   const i64 row[2] = {qt * kTile + r0 + g, qt * kTile + r0 + g + 8};
   float lse2[2], row_delta[2];  // padding rows: zeros (their Q and dO rows are zero too)
   for (int r = 0; r < 2; ++r) {
@@ -377,10 +406,8 @@ GPT_SIMT_FN void dkv_block(Simt& s, u16* dqkv, const u16* dout, const u16* qkv, 
   s.sync();
   const int r0 = warp * 16;
   u32 kf[HD / 16][4], vf[HD / 16][4];
-  for (int ks = 0; ks < HD / 16; ++ks) {
-    load_a<HD>(s, kf[ks], sk, r0, ks * 16, g, q);
-    load_a<HD>(s, vf[ks], sv, r0, ks * 16, g, q);
-  }
+  load_rows<HD>(s, kf, sk, r0, g, q);
+  load_rows<HD>(s, vf, sv, r0, g, q);
   const i64 key[2] = {kt * kTile + r0 + g, kt * kTile + r0 + g + 8};
   const float scale_log2 = p.scale * kLog2e;
 
