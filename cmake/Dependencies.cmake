@@ -55,7 +55,13 @@ if(GPT_CUDA)
     enable_language(CUDA)
     set(CMAKE_CUDA_STANDARD 17)  # CMake 3.25 has no C++20 flags for nvcc; kernels need only 17
     set(CMAKE_CUDA_STANDARD_REQUIRED ON)
+    # Debian 12's CMake 3.25 FindCUDAToolkit marks CUDA::nvToolsExt deprecated whenever the
+    # project requires CMake >= 3.25, without checking that the target exists; CUDA 13 has no
+    # libnvToolsExt, so configuring fails. Only that branch reads the variable: hide it there.
+    set(_gpt_min_cmake "${CMAKE_MINIMUM_REQUIRED_VERSION}")
+    set(CMAKE_MINIMUM_REQUIRED_VERSION 3.24)
     find_package(CUDAToolkit REQUIRED)
+    set(CMAKE_MINIMUM_REQUIRED_VERSION "${_gpt_min_cmake}")
     set(GPT_HAVE_CUDA ON)
     message(STATUS "CUDA ${CUDAToolkit_VERSION} for architectures ${CMAKE_CUDA_ARCHITECTURES}")
   else()
