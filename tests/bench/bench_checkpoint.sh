@@ -7,7 +7,7 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 base=${1:-/tmp}
 train=${GPT_TRAIN_BIN:-build/launch/train}
-data=$(realpath "${GPT_DATA_DIR:-../shared/data}")/tinystories
+data=$(realpath "${GPT_DATA_DIR:-$(dirname "$0")/../../data/sample}")/tinystories
 work=$(mktemp -d "$base/bench-checkpoint.XXXXXX")
 trap 'rm -rf "$work"' EXIT
 

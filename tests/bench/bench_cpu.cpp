@@ -15,6 +15,7 @@
 #include "core/ops/cpu/matmul.h"
 #include "dist/communicator.h"
 #include "tests/bench/timed_backend.h"
+#include "tests/test_data.h"
 #include "train/run_config.h"
 #include "train/trainer.h"
 
@@ -65,7 +66,7 @@ StepTimes time_gpt2_step(std::int64_t B, std::int64_t T, int steps) {
 }
 
 double tiny_tokens_per_second(int steps) {
-  const std::string data = GPT_DATA_DIR "/tinystories/";
+  const std::string data = (gpt::test::data_dir() / "tinystories").string() + "/";
   const gpt::RunConfig config = gpt::load_run_config(
       GPT_SOURCE_DIR "/configs/tiny.toml",
       {"--data.train=" + data + "TinyStories-train-sample.bin", "--data.val=" + data + "TinyStories-valid-sample.bin"});

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Checkpoints as a user meets them, with the real binary on the tiny config (a shrunken copy for
-# speed). Usage: resume_test.sh MODE TRAIN_BIN CONFIG DATA_DIR MPIEXEC
+# speed). Usage: resume_test.sh MODE TRAIN_BIN CONFIG DATA_DIR MPIEXEC ($GPT_DATA_DIR, when set, wins)
 #   exact RANKS ZERO  a run SIGKILLed after step 6 and resumed (--resume) logs bitwise the same
 #                     losses for steps 1-12 and ends with bitwise the same parameters and moments
 #                     (h5diff) as the run left alone; checkpoints every 4 steps
@@ -10,7 +10,7 @@
 #   recovery          a truncated newest checkpoint is reported and the previous one used; a
 #                     changed model is refused naming the key; --init-from starts from weights
 set -uo pipefail
-mode=$1 train=$2 config=$3 data=$4 mpiexec=$5
+mode=$1 train=$2 config=$3 data=${GPT_DATA_DIR:-$4} mpiexec=$5
 shift 5
 work=$(mktemp -d)
 trap 'pkill -9 -f -- "$work/" 2>/dev/null; rm -rf "$work"' EXIT

@@ -20,16 +20,17 @@
 #include <string>
 #include <vector>
 
+#include "tests/test_data.h"
+
 namespace fs = std::filesystem;
 using nlohmann::json;
 
 namespace {
 
 const fs::path kTrainBin = GPT_TRAIN_BIN;
-const fs::path kDataDir = GPT_DATA_DIR;
 const fs::path kSourceDir = GPT_SOURCE_DIR;
-const fs::path kTrainData = kDataDir / "tinystories" / "TinyStories-train-sample.bin";
-const fs::path kValData = kDataDir / "tinystories" / "TinyStories-valid-sample.bin";
+const fs::path kTrainData = gpt::test::tinystories_file("TinyStories-train-sample.bin");
+const fs::path kValData = gpt::test::tinystories_file("TinyStories-valid-sample.bin");
 const fs::path kTinyConfig = kSourceDir / "configs" / "tiny.toml";
 
 struct RunResult {

@@ -18,6 +18,7 @@
 #include "core/ops/cpu/cpu_backend.h"
 #include "core/ops/cuda/cuda_backend.h"
 #include "dist/communicator.h"
+#include "tests/test_data.h"
 #include "tests/unit/op_comparison.h"
 #include "tests/unit/training_steps.h"
 #include "train/checkpoint_file.h"
@@ -74,7 +75,7 @@ TEST(CudaTrainingEmulated, Bf16WithTensorCoreAttentionFollowsFp32) {
 // file and go back up) continues bitwise as the run left alone. bf16, heads of 32, so the
 // tensor-core attention and every other kernel take part.
 RunConfig sample_run(const std::filesystem::path& dir) {
-  const std::string data = GPT_DATA_DIR "/tinystories/";
+  const std::string data = (gpt::test::data_dir() / "tinystories").string() + "/";
   const std::string toml = "[data]\ntrain = \"" + data + "TinyStories-train-sample.bin\"\nval = \"" + data +
                            "TinyStories-valid-sample.bin\"\n";
   return parse_run_config(toml, "test.toml", ".",

@@ -21,15 +21,14 @@ step() {  # step NAME LOGFILE TIMEOUT COMMAND...
 
 { nvidia-smi; nvcc --version; } >"$out/device.txt" 2>&1
 record device "$(nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader 2>/dev/null | head -1)"
-export GPT_DATA_DIR="$(pwd)/.gpu-stage/data"
 
 step configure configure.log 120 cmake -S . -B build-gpu -G Ninja -DCMAKE_BUILD_TYPE=Release \
-  -DCMAKE_CUDA_ARCHITECTURES="80;90" -DGPT_STAGED_DEPS="$(pwd)/.gpu-stage" -DGPT_DATA_DIR="$GPT_DATA_DIR" || exit 1
+  -DCMAKE_CUDA_ARCHITECTURES="80;90" -DGPT_STAGED_DEPS="$(pwd)/.gpu-stage" || exit 1
 step build build.log 300 cmake --build build-gpu -j "$(nproc)" || exit 1
 step gpu-tests gpu-tests.log 180 ctest --test-dir build-gpu -L gpu --output-on-failure
 step unit-tests unit-tests.log 180 ctest --test-dir build-gpu -L unit -j 8 --output-on-failure
 
-data="$GPT_DATA_DIR/tinystories"
+data="${GPT_DATA_DIR:-$(pwd)/data/sample}/tinystories"
 train_args=(configs/tiny.toml --train.backend=cuda --train.precision=bf16
             --data.train="$data/TinyStories-train-sample.bin" --data.val="$data/TinyStories-valid-sample.bin")
 # The toolkit keeps compute-sanitizer outside bin/ in some layouts.

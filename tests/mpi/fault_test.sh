@@ -2,9 +2,9 @@
 # A failing rank ends the whole job: `mpirun -np 2 train` on the tiny config, then rank 1 is
 # either killed with SIGKILL once training runs (mode kill) or throws after step 2 (mode throw,
 # through GPT_INJECT_FAILURE). The job must exit non-zero within 60 s and name the failed rank.
-# Usage: fault_test.sh kill|throw MPIEXEC TRAIN_BIN CONFIG DATA_DIR
+# Usage: fault_test.sh kill|throw MPIEXEC TRAIN_BIN CONFIG DATA_DIR ($GPT_DATA_DIR, when set, wins)
 set -uo pipefail
-mode=$1 mpiexec=$2 train=$3 config=$4 data=$5
+mode=$1 mpiexec=$2 train=$3 config=$4 data=${GPT_DATA_DIR:-$5}
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMP_NUM_THREADS=1

@@ -11,6 +11,7 @@
 #include "core/errors.h"
 #include "core/ops/cpu/cpu_backend.h"
 #include "dist/mpi_communicator.h"
+#include "tests/test_data.h"
 #include "train/consistency.h"
 #include "train/run_config.h"
 #include "train/trainer.h"
@@ -22,7 +23,7 @@ constexpr std::int64_t kSteps = 10;
 constexpr std::int64_t kMicroBatch = 2;
 
 RunConfig small_run(int ranks_sharing_batch, std::int64_t micro_batch, const std::vector<std::string>& extra) {
-  const std::string data = GPT_DATA_DIR "/tinystories/";
+  const std::string data = (gpt::test::data_dir() / "tinystories").string() + "/";
   // Global batch: 2 micro-batches of kMicroBatch on each of `ranks_sharing_batch` ranks.
   const std::int64_t batch_tokens = 2 * kMicroBatch * 16 * ranks_sharing_batch;
   std::vector<std::string> overrides = {

@@ -7,6 +7,7 @@
 #
 #   tests/slurm/slurm_test.sh TRAIN_BIN SOURCE_DIR DATA_DIR [STEPS]
 #
+# $GPT_DATA_DIR, when set, is used instead of DATA_DIR.
 # GPT_SLURM_TEST_KEEP=1 keeps the temp dir (slurm.conf, daemon logs, job output, runs).
 #
 # Exit codes: 0 pass, 1 fail, 77 skipped (not root, Slurm or munge not installed or not starting).
@@ -18,7 +19,7 @@ if (($# < 3)); then
 fi
 train_bin="$(readlink -f "$1")"
 source_dir="$(readlink -f "$2")"
-data_dir="$(readlink -f "$3")"
+data_dir="$(readlink -f "${GPT_DATA_DIR:-$3}")"
 steps="${4:-3}"
 jobs_timeout_s=240  # both jobs together; ctest's TIMEOUT must be above this plus 60 s
 

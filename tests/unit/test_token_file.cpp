@@ -15,11 +15,8 @@
 #include <vector>
 
 #include "core/errors.h"
+#include "tests/test_data.h"
 #include "tests/unit/temp_dir_test.h"
-
-#ifndef GPT_DATA_DIR
-#error "GPT_DATA_DIR must be defined (string literal: the folder holding tinystories/ and gpt2/)"
-#endif
 
 namespace gpt {
 namespace {
@@ -242,7 +239,7 @@ TEST_F(TokenFileTest, MoveTransfersMapping) {
 }
 
 TEST(TokenFileSample, ValidSampleIsLlmcWithExpectedTokens) {
-  const fs::path p = fs::path(GPT_DATA_DIR) / "tinystories" / "TinyStories-valid-sample.bin";
+  const fs::path p = gpt::test::tinystories_file("TinyStories-valid-sample.bin");
   TokenFile f(p, kVocab);  // also checks every token < 50257
   EXPECT_EQ(f.format(), TokenFileFormat::llmc);
   ASSERT_EQ(f.size(), 194230u);

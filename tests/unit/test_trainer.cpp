@@ -9,6 +9,7 @@
 
 #include "core/ops/cpu/cpu_backend.h"
 #include "dist/communicator.h"
+#include "tests/test_data.h"
 #include "train/run_config.h"
 #include "train/trainer.h"
 
@@ -16,7 +17,7 @@ namespace gpt {
 namespace {
 
 RunConfig small_run(const std::vector<std::string>& extra) {
-  const std::string data = GPT_DATA_DIR "/tinystories/";
+  const std::string data = (gpt::test::data_dir() / "tinystories").string() + "/";
   std::vector<std::string> overrides = {"--model.vocab_size=50304", "--model.block_size=16", "--model.n_layer=2",
                                         "--model.n_head=2",         "--model.n_embd=32",     "--train.seq_len=16",
                                         "--train.max_steps=3",      "--optim.lr=1e-3",       "--eval.batches=2"};
