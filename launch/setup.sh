@@ -1,13 +1,18 @@
 #!/usr/bin/env bash
-# Installs the Debian packages the build needs (and, with --tests, the test-only ones), then
-# configures and builds into ./build. Safe to run again: installed packages are skipped.
+# Installs the Debian packages the build needs (and, with --tests, the test-only ones and the
+# tests' Python virtual environment), then configures and builds into ./build. Safe to run again:
+# installed packages are skipped and the virtual environment is reused.
+#
+# Exit codes: 0 done; 3 no Debian package index could be fetched (no mirror reachable: CI then
+# runs on the host instead of a fresh machine); anything else is a real failure.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-packages=(cmake ninja-build g++ libgtest-dev libtomlplusplus-dev libdnnl-dev nlohmann-json3-dev libcli11-dev
-  openmpi-bin libopenmpi-dev libhdf5-dev)
+# ocl-icd-opencl-dev: oneDNN's CMake config insists on OpenCL, which libdnnl-dev only recommends.
+packages=(cmake ninja-build g++ libgtest-dev libtomlplusplus-dev libdnnl-dev ocl-icd-opencl-dev
+  nlohmann-json3-dev libcli11-dev openmpi-bin libopenmpi-dev libhdf5-dev)
 if [[ "${1:-}" == "--tests" ]]; then
-  packages+=(python3-torch python3-numpy slurm-wlm munge hdf5-tools python3-h5py)
+  packages+=(python3-torch python3-numpy python3-h5py python3-venv hdf5-tools slurm-wlm munge)
 fi
 
 missing=()
@@ -15,12 +20,18 @@ for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
 if ((${#missing[@]})); then
-  echo "installing: ${missing[*]}"
-  sudo_cmd=""
-  [[ $(id -u) -ne 0 ]] && sudo_cmd="sudo"
-  $sudo_cmd apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  echo "setup: installing ${missing[*]}"
+  sudo_cmd=()
+  [[ $(id -u) -ne 0 ]] && sudo_cmd=(sudo)
+  if ! "${sudo_cmd[@]}" apt-get update -qq -o APT::Update::Error-Mode=any; then
+    echo "error: setup: apt-get update failed: no Debian package mirror reachable" >&2
+    exit 3
+  fi
+  DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
-cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=Release ${GPT_DATA_DIR:+-DGPT_DATA_DIR="$GPT_DATA_DIR"} >/dev/null
+cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=Release >/dev/null
 cmake --build build -j "$(nproc)"
+if [[ "${1:-}" == "--tests" ]]; then
+  bash tests/python/make_venv.sh build/venv
+fi
