@@ -6,5 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash launch/setup.sh
 data="${GPT_DATA_DIR:-$(pwd)/data/sample}/tinystories"
-exec ./build/launch/train configs/tiny.toml \
+start=$SECONDS
+./build/launch/train configs/tiny.toml \
   --data.train="$data/TinyStories-train-sample.bin" --data.val="$data/TinyStories-valid-sample.bin" "$@"
+echo "quickstart: trained in $((SECONDS - start)) s"

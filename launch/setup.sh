@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# Installs the Debian packages the build needs (and, with --tests, the test-only ones and the
-# tests' Python virtual environment), then configures and builds into ./build. Safe to run again:
-# installed packages are skipped and the virtual environment is reused.
+# Installs the Debian packages the build needs, configures and builds `train` into ./build; with
+# --tests also the test-only packages, every target and the tests' Python virtual environment.
+# Safe to run again: installed packages are skipped and the virtual environment is reused.
 #
 # Exit codes: 0 done; 3 no Debian package index could be fetched (no mirror reachable: CI then
 # runs on the host instead of a fresh machine); anything else is a real failure.
@@ -31,7 +31,10 @@ if ((${#missing[@]})); then
 fi
 
 cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=Release >/dev/null
-cmake --build build -j "$(nproc)"
 if [[ "${1:-}" == "--tests" ]]; then
+  cmake --build build -j "$(nproc)"
   bash tests/python/make_venv.sh build/venv
+else
+  cmake --build build -j "$(nproc)" --target train  # the quickstart needs only the trainer
 fi
+echo "setup: done in ${SECONDS} s"
