@@ -23,6 +23,7 @@ give_up() {
   mkdir -p "$venv"
   { echo "$1"; tail -n 5 "$log" 2>/dev/null; } >"$venv/INSTALL_FAILED"
   echo "warning: setup: $1 (see $log); tests that need tiktoken, tensorboard or transformers will skip" >&2
+  tail -n 3 "$log" | sed 's/^/warning: setup:   /' >&2
   exit 0
 }
 
