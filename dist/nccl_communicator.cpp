@@ -11,12 +11,13 @@
 #include <condition_variable>
 #include <cstdint>
 #include <cstdio>
-#include <cstdlib>
 #include <exception>
 #include <mutex>
 #include <stdexcept>
 #include <string>
 #include <thread>
+
+#include "dist/bounded_exit.h"
 
 namespace gpt {
 namespace {
@@ -145,8 +146,13 @@ struct NcclCommunicator::Impl {
   [[noreturn]] void fail(const std::string& what, ncclComm_t c) const {
     std::fprintf(stderr, "error: rank %d: NCCL %s\n", rank, what.c_str());
     std::fflush(stderr);
-    if (c != nullptr) ncclCommAbort(c);  // stops our kernels and closes connections so peers see an error
-    std::_Exit(1);
+    // The abort stops our kernels and closes connections so peers see an error, but it may wait
+    // on the very work that is stuck: past the limit the process ends regardless.
+    bounded_exit(
+        [c] {
+          if (c != nullptr) ncclCommAbort(c);
+        },
+        kWatchdogAbortLimit, 1);
   }
 
   void watch() {

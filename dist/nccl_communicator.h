@@ -2,6 +2,7 @@
 // Collectives on device buffers with NCCL, one GPU per rank. A host communicator (MPI, or
 // SingleRank for one process) supplies rank and world, carries NCCL's unique id from rank 0 to
 // the others, and serves the host-value operations. This header needs no CUDA or NCCL headers.
+#include <chrono>
 #include <memory>
 
 #include "core/ops/cuda/cuda_backend.h"
@@ -17,10 +18,12 @@ class NcclCommunicator final : public Communicator {
   // A collective whose device work is pending longer than timeout_s, a blocking NCCL call
   // (initialisation, a launch, shutdown) taking longer than max(timeout_s, 60 s), or an
   // asynchronous NCCL error prints `error: rank R: NCCL ...` and ends the process with exit
-  // code 1, so that mpirun brings the other ranks down instead of letting them hang. Errors
-  // returned by NCCL or CUDA calls throw std::runtime_error; bad arguments std::invalid_argument.
+  // code 1, so that mpirun brings the other ranks down instead of letting them hang: after
+  // ncclCommAbort, or kWatchdogAbortLimit into it if the abort blocks. Errors returned by NCCL
+  // or CUDA calls throw std::runtime_error; bad arguments std::invalid_argument.
   NcclCommunicator(Communicator& host, CudaBackend& backend, double timeout_s = 300);
   ~NcclCommunicator() override;
+  static constexpr std::chrono::seconds kWatchdogAbortLimit{5};
   NcclCommunicator(const NcclCommunicator&) = delete;
   NcclCommunicator& operator=(const NcclCommunicator&) = delete;
 
