@@ -8,8 +8,9 @@
 // D = alpha·op(A)·op(B) + beta·C (+ bias per row of D) in double.
 // The matmul checks its arguments as strictly as the layouts allow (op(A) is m×k, op(B) k×n,
 // every ld at least its rows), so a wrong transpose or leading dimension in the backend fails
-// here, not first on a GPU. These definitions take precedence over the real libraries', which
-// the test executable also links through gpt_core.
+// here, not first on a GPU. Test switches (gpt::test::fake_cublaslt_refuse_*) make the heuristic
+// find no algorithm, as cuBLASLt does for some shapes. These definitions take precedence over
+// the real libraries', which the test executable also links through gpt_core.
 #include <cublasLt.h>
 #include <cuda_bf16.h>
 #include <cuda_runtime_api.h>
@@ -230,7 +231,38 @@ bool known(cudaDataType t) {
   return t == CUDA_R_32F || t == CUDA_R_16BF;
 }
 
+// Test-process state: which plans the heuristic finds no algorithm for (the real library does so
+// for some small odd bf16 shapes with the bias epilogue), how it says so, and how often it was
+// asked (so a test can see that plans are made once per shape).
+struct HeuristicRefusals {
+  bool bias_epilogue = false;
+  bool all = false;
+  cublasStatus_t answer = CUBLAS_STATUS_SUCCESS;
+  int queries = 0;
+};
+HeuristicRefusals& refusals() {
+  static HeuristicRefusals r;
+  return r;
+}
+
 }  // namespace
+
+namespace gpt::test {
+// With `refuse`, the heuristic answers found = 0 with status `answer` for every plan whose
+// descriptor has the bias epilogue (cuBLASLt answers SUCCESS or NOT_SUPPORTED, by version).
+void fake_cublaslt_refuse_bias_epilogue(bool refuse, cublasStatus_t answer) {
+  refusals().bias_epilogue = refuse;
+  refusals().answer = answer;
+}
+// With `refuse`, the heuristic finds no algorithm for any plan.
+void fake_cublaslt_refuse_all(bool refuse, cublasStatus_t answer) {
+  refusals().all = refuse;
+  refusals().answer = answer;
+}
+int fake_cublaslt_heuristic_queries() {
+  return refusals().queries;
+}
+}  // namespace gpt::test
 
 extern "C" {
 
@@ -300,11 +332,16 @@ cublasStatus_t cublasLtMatmulPreferenceSetAttribute(cublasLtMatmulPreference_t,
     return size == 8 ? CUBLAS_STATUS_SUCCESS : CUBLAS_STATUS_INVALID_VALUE;
   return size == 4 ? CUBLAS_STATUS_SUCCESS : CUBLAS_STATUS_INVALID_VALUE;
 }
-cublasStatus_t cublasLtMatmulAlgoGetHeuristic(cublasLtHandle_t, cublasLtMatmulDesc_t, cublasLtMatrixLayout_t,
+cublasStatus_t cublasLtMatmulAlgoGetHeuristic(cublasLtHandle_t, cublasLtMatmulDesc_t desc, cublasLtMatrixLayout_t,
                                               cublasLtMatrixLayout_t, cublasLtMatrixLayout_t, cublasLtMatrixLayout_t,
                                               cublasLtMatmulPreference_t, int requested,
                                               cublasLtMatmulHeuristicResult_t results[], int* found) {
   if (requested < 1) return CUBLAS_STATUS_INVALID_VALUE;
+  ++refusals().queries;
+  if (refusals().all || (refusals().bias_epilogue && desc_of(desc).epilogue == CUBLASLT_EPILOGUE_BIAS)) {
+    *found = 0;
+    return refusals().answer;
+  }
   results[0] = cublasLtMatmulHeuristicResult_t{};
   results[0].state = CUBLAS_STATUS_SUCCESS;
   *found = 1;

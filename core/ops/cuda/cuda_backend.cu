@@ -69,13 +69,20 @@ std::uint32_t pointer_alignment(const void* p) {
 
 }  // namespace
 
-int cuda_device_count() {
+CudaDevices cuda_devices() {
   int count = 0;
-  if (cudaGetDeviceCount(&count) != cudaSuccess) {
+  const cudaError_t status = cudaGetDeviceCount(&count);
+  if (status != cudaSuccess) {
     (void)cudaGetLastError();  // clear the sticky "no driver" error
-    return 0;
+    return {0, std::string("cudaGetDeviceCount failed: ") + cudaGetErrorString(status) + " (error " +
+                   std::to_string(static_cast<int>(status)) + ")"};
   }
-  return count;
+  if (count == 0) return {0, "cudaGetDeviceCount found no device"};
+  return {count, ""};
+}
+
+int cuda_device_count() {
+  return cuda_devices().count;
 }
 
 struct CudaBackend::Impl {
@@ -155,25 +162,31 @@ struct CudaBackend::Impl {
     cublasLtMatmulDesc_t op = nullptr;
     cublasLtMatrixLayout_t la = nullptr, lb = nullptr, ld = nullptr;
     cublasLtMatmulAlgo_t algo{};
+    bool bias_by_kernel = false;  // the heuristic refused the bias epilogue: add_bias runs after
     void destroy() {
       cublasLtMatrixLayoutDestroy(ld);
       cublasLtMatrixLayoutDestroy(lb);
       cublasLtMatrixLayoutDestroy(la);
       cublasLtMatmulDescDestroy(op);
+      *this = Plan{};
     }
   };
   std::unordered_map<PlanKey, Plan, PlanHash> plans;
 
-  Plan make_plan(const PlanKey& key) {
-    Plan plan;
+  // The descriptors for `key`, with the bias epilogue or without it, and the heuristic's first
+  // algorithm. False (nothing left allocated) when the heuristic has none: cuBLASLt says so with
+  // zero results or, in some versions, with NOT_SUPPORTED.
+  bool try_make_plan(const PlanKey& key, bool bias_epilogue, Plan& plan, cublasStatus_t& heuristic_status) {
+    plan = Plan{};
     cublasLtMatmulPreference_t pref = nullptr;
+    int found = 0;
     try {
       check_lt(cublasLtMatmulDescCreate(&plan.op, CUBLAS_COMPUTE_32F, CUDA_R_32F), "MatmulDescCreate");
       const cublasOperation_t ta = key.trans_a ? CUBLAS_OP_T : CUBLAS_OP_N,
                               tb = key.trans_b ? CUBLAS_OP_T : CUBLAS_OP_N;
       check_lt(cublasLtMatmulDescSetAttribute(plan.op, CUBLASLT_MATMUL_DESC_TRANSA, &ta, sizeof ta), "TRANSA");
       check_lt(cublasLtMatmulDescSetAttribute(plan.op, CUBLASLT_MATMUL_DESC_TRANSB, &tb, sizeof tb), "TRANSB");
-      if (key.bias) {
+      if (bias_epilogue) {
         const cublasLtEpilogue_t epi = CUBLASLT_EPILOGUE_BIAS;
         check_lt(cublasLtMatmulDescSetAttribute(plan.op, CUBLASLT_MATMUL_DESC_EPILOGUE, &epi, sizeof epi), "EPILOGUE");
       }
@@ -196,11 +209,12 @@ struct CudaBackend::Impl {
       for (const auto& [attribute, value] : alignments)
         check_lt(cublasLtMatmulPreferenceSetAttribute(pref, attribute, &value, sizeof value), "alignment");
       cublasLtMatmulHeuristicResult_t heuristic{};
-      int found = 0;
-      check_lt(
-          cublasLtMatmulAlgoGetHeuristic(lt, plan.op, plan.la, plan.lb, plan.ld, plan.ld, pref, 1, &heuristic, &found),
-          "heuristic");
-      if (found == 0) throw std::runtime_error("cuBLASLt has no algorithm for this matmul");
+      heuristic_status =
+          cublasLtMatmulAlgoGetHeuristic(lt, plan.op, plan.la, plan.lb, plan.ld, plan.ld, pref, 1, &heuristic, &found);
+      if (heuristic_status == CUBLAS_STATUS_NOT_SUPPORTED)
+        found = 0;
+      else
+        check_lt(heuristic_status, "heuristic");
       plan.algo = heuristic.algo;
     } catch (...) {
       cublasLtMatmulPreferenceDestroy(pref);
@@ -208,7 +222,39 @@ struct CudaBackend::Impl {
       throw;
     }
     cublasLtMatmulPreferenceDestroy(pref);
-    return plan;
+    if (found == 0) plan.destroy();
+    return found > 0;
+  }
+
+  // Small odd bf16 shapes (leading dimensions of 20-24 bytes) can have algorithms only without
+  // the bias epilogue; such a plan remembers to add the bias with a kernel after the product.
+  Plan make_plan(const PlanKey& key) {
+    Plan plan;
+    cublasStatus_t with_bias_status = CUBLAS_STATUS_SUCCESS, plain_status = CUBLAS_STATUS_SUCCESS;
+    if (key.bias && try_make_plan(key, true, plan, with_bias_status)) return plan;
+    if (try_make_plan(key, false, plan, plain_status)) {
+      plan.bias_by_kernel = key.bias;
+      return plan;
+    }
+    auto type_name = [](cudaDataType t) {
+      return t == CUDA_R_16BF ? std::string("bf16") : t == CUDA_R_32F ? std::string("fp32") : std::to_string(t);
+    };
+    std::string what =
+        "cuBLASLt has no algorithm for the column-major matmul D = op(A)·op(B): m=" + std::to_string(key.m) +
+        " n=" + std::to_string(key.n) + " k=" + std::to_string(key.k) + ", transa=" + (key.trans_a ? "T" : "N") +
+        " transb=" + (key.trans_b ? "T" : "N") + ", lda=" + std::to_string(key.lda) +
+        " ldb=" + std::to_string(key.ldb) + " ldd=" + std::to_string(key.ldd) + ", A and B " + type_name(key.ab) +
+        ", D " + type_name(key.d) + ", alignments A/B/D " + std::to_string(key.align_a) + "/" +
+        std::to_string(key.align_b) + "/" + std::to_string(key.align_d) + " bytes";
+    auto answer = [](cublasStatus_t status) {
+      return status == CUBLAS_STATUS_SUCCESS ? std::string("no results") : "status " + std::to_string(status);
+    };
+    if (key.bias)
+      what += "; the bias epilogue was asked for and refused (" + answer(with_bias_status) +
+              "), and the plain matmul too (" + answer(plain_status) + ")";
+    else
+      what += ", no bias epilogue (" + answer(plain_status) + ")";
+    throw std::runtime_error(what);
   }
 
   void matmul(bool trans_a, bool trans_b, i64 m, i64 n, i64 k, const void* A, i64 lda, const void* B, i64 ldb, void* D,
@@ -230,12 +276,24 @@ struct CudaBackend::Impl {
     auto it = plans.find(key);
     if (it == plans.end()) it = plans.emplace(key, make_plan(key)).first;
     Plan& plan = it->second;
-    if (bias)
+    if (bias && !plan.bias_by_kernel)
       check_lt(cublasLtMatmulDescSetAttribute(plan.op, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &bias, sizeof bias), "BIAS");
     const float alpha = 1.0f;
     check_lt(cublasLtMatmul(lt, plan.op, &alpha, A, plan.la, B, plan.lb, &beta, D, plan.ld, D, plan.ld, &plan.algo,
                             lt_workspace, kLtWorkspaceBytes, stream),
              "Matmul");
+    // The epilogue adds the bias to the fp32 accumulator and rounds once; the kernel adds it to D
+    // as stored, so a bf16 D is rounded twice (at most half a bf16 ulp of the product more error;
+    // an fp32 D gets the same sum), and D makes one more round trip through memory. Column-major
+    // D(m×n) is row-major n×m with row stride ldd; bias[i] goes to column i of every row.
+    if (bias && plan.bias_by_kernel) {
+      if (d == CUDA_R_16BF) {
+        cuda::add_bias(static_cast<bf16*>(D), static_cast<const bf16*>(bias), n, m, ldd, stream);
+      } else {
+        require(d == CUDA_R_32F, "matmul output is fp32 or bf16");
+        cuda::add_bias(static_cast<float*>(D), static_cast<const float*>(bias), n, m, ldd, stream);
+      }
+    }
   }
 };
 

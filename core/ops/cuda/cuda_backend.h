@@ -3,12 +3,20 @@
 // weights with fp32 master parameters, gradients, optimizer state and statistics. This header
 // needs no CUDA headers, so host code can build it wherever CUDA was found at configure time.
 #include <memory>
+#include <string>
 
 #include "core/ops/backend.h"
 
 namespace gpt {
 
-// Devices the CUDA runtime sees; 0 without a driver or device (cudaErrorInsufficientDriver, ...).
+// Devices the CUDA runtime sees and, when it sees none, why: the runtime's error (no driver, a
+// driver too old for this toolkit, ...) or that it found no device.
+struct CudaDevices {
+  int count = 0;
+  std::string problem;  // empty when count > 0
+};
+CudaDevices cuda_devices();
+// cuda_devices().count: 0 without a driver or device.
 int cuda_device_count();
 
 class CudaBackend final : public Backend {

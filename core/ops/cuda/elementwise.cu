@@ -1,4 +1,4 @@
-// Elementwise ops: GELU, SwiGLU, residual add, dropout, dtype conversion and AdamW.
+// Elementwise ops: GELU, SwiGLU, residual add, bias add, dropout, dtype conversion and AdamW.
 #include "core/ops/cuda/common.cuh"
 #include "core/ops/cuda/kernels.h"
 #include "core/rng.h"
@@ -76,6 +76,15 @@ __global__ void add_kernel(T* out, const T* a, const T* b, i64 n) {
   GPT_FOR_EACH(i, n) out[i] = from_float<T>(to_float(a[i]) + to_float(b[i]));
 }
 
+template <class T>
+__global__ void add_bias_kernel(T* out, const T* bias, i64 rows, i64 cols, i64 ld) {
+  GPT_FOR_EACH(i, rows * cols) {
+    const i64 row = i / cols, col = i % cols;
+    T& o = out[row * ld + col];
+    o = from_float<T>(to_float(o) + to_float(bias[col]));
+  }
+}
+
 // The keep test is the CPU backend's exactly (rng::uniform of the element index), so a run's
 // masks do not depend on the backend.
 template <class T>
@@ -138,6 +147,10 @@ void add(T* out, const T* a, const T* b, i64 n, cudaStream_t stream) {
   launch(add_kernel<T>, blocks_for(n, kThreads), kThreads, 0, stream, out, a, b, n);
 }
 template <class T>
+void add_bias(T* out, const T* bias, i64 rows, i64 cols, i64 ld, cudaStream_t stream) {
+  launch(add_bias_kernel<T>, blocks_for(rows * cols, kThreads), kThreads, 0, stream, out, bias, rows, cols, ld);
+}
+template <class T>
 void dropout(T* out, const T* x, i64 n, double p, std::uint64_t key, cudaStream_t stream) {
   launch(dropout_kernel<T>, blocks_for(n, kThreads), kThreads, 0, stream, out, x, n, p,
          static_cast<float>(1.0 / (1.0 - p)), key);
@@ -161,6 +174,7 @@ void adamw(float* param, const float* grad, float* m, float* v, i64 n, const Ada
   template void swiglu_forward<T>(T*, const T*, i64, i64, cudaStream_t);            \
   template void swiglu_backward<T>(T*, const T*, const T*, i64, i64, cudaStream_t); \
   template void add<T>(T*, const T*, const T*, i64, cudaStream_t);                  \
+  template void add_bias<T>(T*, const T*, i64, i64, i64, cudaStream_t);             \
   template void dropout<T>(T*, const T*, i64, double, std::uint64_t, cudaStream_t);
 GPT_INSTANTIATE(float)
 GPT_INSTANTIATE(bf16)

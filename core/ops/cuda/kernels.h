@@ -87,6 +87,9 @@ template <class T>
 void swiglu_backward(T* dx, const T* dout, const T* x, i64 N, i64 H, cudaStream_t stream);
 template <class T>
 void add(T* out, const T* a, const T* b, i64 n, cudaStream_t stream);
+// out[r·ld + c] += bias[c] for r < rows, c < cols: a matmul's bias where cuBLASLt cannot fuse it.
+template <class T>
+void add_bias(T* out, const T* bias, i64 rows, i64 cols, i64 ld, cudaStream_t stream);
 template <class T>
 void dropout(T* out, const T* x, i64 n, double p, std::uint64_t key, cudaStream_t stream);
 template <class D, class S>
