@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <string>
 #include <vector>
@@ -99,8 +100,14 @@ int main(int argc, char** argv) {
     else if (std::strcmp(argv[i], "--seq") == 0)
       T = std::stoll(argv[++i]);
   }
-  if (gpt::cuda_device_count() == 0) {
-    std::printf("bench_gpu: no CUDA device visible; nothing to measure\n");
+  if (const gpt::CudaDevices devices = gpt::cuda_devices(); devices.count == 0) {
+    // On a lent GPU machine (check.sh sets GPT_EXPECT_GPU=1) no device is a failure, not a pass.
+    const char* expect = std::getenv("GPT_EXPECT_GPU");
+    if (expect != nullptr && std::strcmp(expect, "1") == 0) {
+      std::fprintf(stderr, "error: bench_gpu: GPT_EXPECT_GPU=1, but no CUDA device: %s\n", devices.problem.c_str());
+      return 1;
+    }
+    std::printf("bench_gpu: no CUDA device visible (%s); nothing to measure\n", devices.problem.c_str());
     return 0;
   }
   gpt::CudaBackend be(gpt::DType::bf16);

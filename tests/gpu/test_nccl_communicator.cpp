@@ -2,7 +2,8 @@
 // tests one rank): every collective on every element type leaves its random input in place and
 // writes nothing outside the buffer; collectives follow earlier compute work and later work
 // follows wait(); host-value calls go to the host communicator; and the watchdog ends a process
-// whose collective stalls, but stays quiet otherwise. Skips, saying why, where no GPU is visible.
+// whose collective stalls, within a bound even when the stall outlasts NCCL's abort, but stays
+// quiet otherwise. Skips, saying why, where no GPU is visible.
 #include <gtest/gtest.h>
 
 #include <cuda_runtime.h>
@@ -21,13 +22,10 @@
 
 #include "core/ops/cuda/cuda_backend.h"
 #include "dist/nccl_communicator.h"
+#include "tests/gpu/require_gpu.h"
 
 namespace gpt::test {
 namespace {
-
-#define GPT_REQUIRE_GPU()       \
-  if (cuda_device_count() == 0) \
-  GTEST_SKIP() << "no CUDA device visible (cudaGetDeviceCount failed or found none): NCCL tests need a GPU"
 
 std::uint64_t fresh_seed() {
   return static_cast<std::uint64_t>(std::chrono::steady_clock::now().time_since_epoch().count());
@@ -104,7 +102,7 @@ class CountingHost final : public Communicator {
 };
 
 TEST(NcclCommunicator, HostSideAndArguments) {
-  GPT_REQUIRE_GPU();
+  GPT_REQUIRE_GPU("NCCL tests");
   CudaBackend backend(DType::f32);
   CountingHost host;
   EXPECT_THROW(NcclCommunicator(host, backend, 0.0), std::invalid_argument);
@@ -143,7 +141,7 @@ class NcclCollectives : public ::testing::TestWithParam<DType> {};
 // of random data that must come back untouched, so a wrong element size, count or in-place
 // offset shows up as changed bytes.
 TEST_P(NcclCollectives, InPlaceOnOneRankKeepTheInput) {
-  GPT_REQUIRE_GPU();
+  GPT_REQUIRE_GPU("NCCL tests");
   const DType t = GetParam();
   const std::uint64_t seed = fresh_seed();
   SCOPED_TRACE("seed " + std::to_string(seed));
@@ -193,7 +191,7 @@ INSTANTIATE_TEST_SUITE_P(AllTypes, NcclCollectives, ::testing::Values(DType::f32
 // The buffer is written by compute work still queued when the collective starts, and read by
 // compute work issued after wait(): both orders hold without a host synchronisation between.
 TEST(NcclCommunicator, OrderedWithTheComputeStream) {
-  GPT_REQUIRE_GPU();
+  GPT_REQUIRE_GPU("NCCL tests");
   const std::uint64_t seed = fresh_seed();
   SCOPED_TRACE("seed " + std::to_string(seed));
   std::mt19937_64 rng(seed);
@@ -239,7 +237,7 @@ void stall_stream(CudaBackend& backend, int milliseconds) {
 
 // In a fresh process (re-executed, not forked: CUDA does not survive fork).
 TEST(NcclCommunicatorDeathTest, StalledCollectiveEndsTheProcess) {
-  GPT_REQUIRE_GPU();
+  GPT_REQUIRE_GPU("NCCL tests");
   GTEST_FLAG_SET(death_test_style, "threadsafe");
   EXPECT_EXIT(
       {
@@ -256,10 +254,40 @@ TEST(NcclCommunicatorDeathTest, StalledCollectiveEndsTheProcess) {
       ::testing::ExitedWithCode(1), "error: rank 0: NCCL collective still pending after 0.5 s");
 }
 
+// The watchdog's way out is bounded too: the collective is stuck behind a host function that
+// outlasts the timeout, the abort limit and the margin together, yet the process ends within
+// timeout + abort limit (+ the child's CUDA and NCCL start-up), whatever ncclCommAbort does.
+TEST(NcclCommunicatorDeathTest, StuckCollectiveEndsTheProcessWithinTheBound) {
+  GPT_REQUIRE_GPU("NCCL tests");
+  GTEST_FLAG_SET(death_test_style, "threadsafe");
+  constexpr double timeout_s = 0.5;
+  constexpr double startup_margin_s = 20;  // a fresh process initialising CUDA and NCCL
+  constexpr int stall_ms = 60000;
+  const double bound_s =
+      timeout_s + std::chrono::duration<double>(NcclCommunicator::kWatchdogAbortLimit).count() + startup_margin_s;
+  ASSERT_GT(stall_ms / 1000.0, 2 * bound_s) << "the stall must outlast the bound, or the test proves nothing";
+  const auto start = std::chrono::steady_clock::now();
+  EXPECT_EXIT(
+      {
+        CudaBackend backend(DType::f32);
+        SingleRank host;
+        NcclCommunicator comm(host, backend, timeout_s);
+        DeviceBuffer buf(backend, 256 * sizeof(float));
+        stall_stream(backend, stall_ms);
+        comm.all_reduce(Tensor(buf.ptr, DType::f32, {256}), ReduceOp::sum);
+        std::this_thread::sleep_for(std::chrono::milliseconds(stall_ms + 10000));
+        std::fprintf(stderr, "the watchdog did not fire\n");
+        std::exit(0);
+      },
+      ::testing::ExitedWithCode(1), "error: rank 0: NCCL collective still pending after 0.5 s");
+  const double elapsed_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  EXPECT_LT(elapsed_s, bound_s) << "the watchdog's exit waited on the stuck work";
+}
+
 // A collective that is slow but within the timeout, and idle time longer than the timeout, must
 // not trip the watchdog.
 TEST(NcclCommunicatorDeathTest, WatchdogQuietWhenCollectivesFinish) {
-  GPT_REQUIRE_GPU();
+  GPT_REQUIRE_GPU("NCCL tests");
   GTEST_FLAG_SET(death_test_style, "threadsafe");
   EXPECT_EXIT(
       {

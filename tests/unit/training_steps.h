@@ -42,4 +42,32 @@ inline std::vector<double> train_losses(Backend& be, int steps, std::vector<floa
   return losses;
 }
 
+// One AdamW step of `config` on the fixed batch of train_losses: the loss, the gradients the
+// optimizer is given, and the parameters it leaves, with the table naming their tensors.
+struct OneStep {
+  double loss = 0;
+  std::vector<ParamInfo> tensors;
+  std::vector<float> grads, params;
+};
+
+inline OneStep one_step(Backend& be, const ModelConfig& config = step_model()) {
+  GPT model(config, be);
+  model.init_weights(3);
+  OptimConfig optim;
+  optim.lr = 3e-3;
+  AdamW adamw(model, optim);
+  const HostBatch batch = random_batch(4, 32, 120, 5);
+  OneStep step;
+  step.tensors = model.table().entries();
+  model.zero_grads();
+  step.loss = model.forward(batch.view(), {.loss_scale = 1.0 / 128});
+  model.backward();
+  step.grads.resize(static_cast<std::size_t>(model.grads().numel()));
+  be.download(model.grads(), step.grads.data());
+  adamw.step(optim.lr, 1.0);
+  step.params.resize(static_cast<std::size_t>(model.params().numel()));
+  be.download(model.params(), step.params.data());
+  return step;
+}
+
 }  // namespace gpt::test

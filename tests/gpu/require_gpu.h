@@ -1,0 +1,28 @@
+#pragma once
+// GPT_REQUIRE_GPU(what): the first line of every GPU test. Without a visible device the test
+// skips, saying why (the CUDA runtime's own error); but where GPT_EXPECT_GPU=1 is set (as
+// tests/gpu/check.sh does on a lent GPU machine) a missing device fails the test instead, so a
+// broken driver or toolkit cannot read as a passing run.
+#include <gtest/gtest.h>
+
+#include <cstdlib>
+#include <cstring>
+
+#include "core/ops/cuda/cuda_backend.h"
+
+namespace gpt::test {
+
+inline bool gpu_expected() {
+  const char* v = std::getenv("GPT_EXPECT_GPU");
+  return v != nullptr && std::strcmp(v, "1") == 0;
+}
+
+}  // namespace gpt::test
+
+#define GPT_REQUIRE_GPU(what)                                                                                 \
+  do {                                                                                                        \
+    if (const ::gpt::CudaDevices devices = ::gpt::cuda_devices(); devices.count == 0) {                       \
+      if (::gpt::test::gpu_expected()) FAIL() << "GPT_EXPECT_GPU=1, but no CUDA device: " << devices.problem; \
+      GTEST_SKIP() << "no CUDA device visible (" << devices.problem << "): " what " need a GPU";              \
+    }                                                                                                         \
+  } while (false)
