@@ -11,8 +11,9 @@ namespace {
 
 std::unique_ptr<Backend> make_cuda(const std::string& precision, int local_rank) {
 #ifdef GPT_HAVE_CUDA
-  const int devices = cuda_device_count();
-  if (devices == 0) throw ConfigError("train.backend = \"cuda\": no CUDA device is visible (no GPU, or no driver)");
+  const CudaDevices visible = cuda_devices();
+  if (visible.count == 0) throw ConfigError("train.backend = \"cuda\": no CUDA device is visible: " + visible.problem);
+  const int devices = visible.count;
   // One GPU per rank on a node; more ranks than GPUs would share one, which NCCL refuses.
   return std::make_unique<CudaBackend>(precision == "bf16" ? DType::bf16 : DType::f32, local_rank % devices);
 #else
