@@ -42,6 +42,9 @@ class Backend {
   virtual bool host_memory() const { return false; }
 
   // ---- memory ----
+  // Bytes this backend could still allocate (the host's available memory, a device's free
+  // memory); 0 when it cannot tell. Read before a run allocates, to refuse what cannot fit.
+  virtual std::size_t available_memory() const { return 0; }
   virtual void* allocate(std::size_t bytes) = 0;  // zero-filled, 256-byte aligned
   virtual void release(void* ptr) noexcept = 0;
   virtual void upload(Tensor dst, const float* src) = 0;  // converts to dst.dtype

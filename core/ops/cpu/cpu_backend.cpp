@@ -11,6 +11,7 @@
 #include "core/ops/cpu/adamw.h"
 #include "core/ops/cpu/attention.h"
 #include "core/ops/cpu/cpu_count.h"
+#include "core/ops/cpu/host_memory.h"
 #include "core/ops/cpu/cross_entropy.h"
 #include "core/ops/cpu/dropout.h"
 #include "core/ops/cpu/embedding.h"
@@ -51,6 +52,11 @@ CpuBackend<T>::CpuBackend(int threads) {
 template <class T>
 std::string CpuBackend<T>::name() const {
   return std::string("cpu-") + dtype_name(dtype_of<T>()) + (cpu::have_onednn() ? " (oneDNN)" : " (loops)");
+}
+
+template <class T>
+std::size_t CpuBackend<T>::available_memory() const {
+  return cpu::available_host_memory();
 }
 
 template <class T>

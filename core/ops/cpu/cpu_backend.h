@@ -17,6 +17,7 @@ class CpuBackend final : public Backend {
   DType act_dtype() const override { return dtype_of<T>(); }
   bool host_memory() const override { return true; }
 
+  std::size_t available_memory() const override;
   void* allocate(std::size_t bytes) override;
   void release(void* ptr) noexcept override;
   void upload(Tensor dst, const float* src) override;

@@ -341,6 +341,13 @@ void with_act_type(DType act, F&& f) {
   }
 }
 
+std::size_t CudaBackend::available_memory() const {
+  std::size_t free_bytes = 0, total_bytes = 0;
+  GPT_CUDA_CHECK(cudaSetDevice(impl_->device));
+  GPT_CUDA_CHECK(cudaMemGetInfo(&free_bytes, &total_bytes));
+  return free_bytes;
+}
+
 void* CudaBackend::allocate(std::size_t bytes) {
   void* p = nullptr;
   const std::size_t n = std::max<std::size_t>(bytes, 256);

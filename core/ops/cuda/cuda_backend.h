@@ -34,6 +34,7 @@ class CudaBackend final : public Backend {
   void* stream() const;
   int device() const;
 
+  std::size_t available_memory() const override;  // the device's free memory
   void* allocate(std::size_t bytes) override;
   void release(void* ptr) noexcept override;
   void upload(Tensor dst, const float* src) override;

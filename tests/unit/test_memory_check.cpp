@@ -1,0 +1,84 @@
+// The memory estimate made from a config alone agrees with what the model really allocates, and
+// a run that cannot fit is refused before anything is allocated, naming the keys to change.
+#include "train/memory_check.h"
+
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <string>
+#include <vector>
+
+#include "core/errors.h"
+#include "core/model/gpt.h"
+#include "core/ops/cpu/cpu_backend.h"
+#include "train/run_config.h"
+
+namespace gpt::test {
+namespace {
+
+RunConfig run_config(const std::vector<std::string>& overrides) {
+  // Sizes that are multiples of 128 elements: the table pads every tensor to that, the estimate
+  // does not, so here the two must agree exactly.
+  std::vector<std::string> all = {"--model.vocab_size=512", "--model.block_size=64", "--model.n_layer=2",
+                                  "--model.n_head=4",       "--model.n_embd=128",    "--train.seq_len=64",
+                                  "--train.micro_batch=4"};
+  all.insert(all.end(), overrides.begin(), overrides.end());
+  return parse_run_config("[data]\ntrain = \"unused.bin\"\n", "test", ".", all);
+}
+
+class MemoryEstimateMatchesTheModel : public ::testing::TestWithParam<std::vector<std::string>> {};
+
+TEST_P(MemoryEstimateMatchesTheModel, ParametersAndActivations) {
+  const RunConfig config = run_config(GetParam());
+  CpuBackend<float> cpu;
+  const MemoryEstimate e = estimate_training_memory(config, cpu, 1);
+  GPT model(config.model, cpu, {.recompute_mlp = config.train.recompute_mlp});
+  EXPECT_EQ(e.parameters, static_cast<long double>(model.flat_numel()));
+  EXPECT_EQ(e.parameter_bytes, static_cast<long double>(model.parameter_buffer_bytes()));
+  EXPECT_EQ(e.optimizer_bytes, static_cast<long double>(2 * model.flat_numel() * 4));
+  EXPECT_EQ(e.activation_bytes,
+            static_cast<long double>(model.activation_bytes(config.train.micro_batch, config.train.seq_len)));
+}
+
+INSTANTIATE_TEST_SUITE_P(Models, MemoryEstimateMatchesTheModel,
+                         ::testing::Values(std::vector<std::string>{},
+                                           std::vector<std::string>{"--model.activation=swiglu", "--model.bias=false",
+                                                                    "--model.tie_embeddings=false"},
+                                           std::vector<std::string>{"--train.recompute_mlp=true"}));
+
+TEST(MemoryCheck, RefusesWhatDoesNotFitNamingTheKeys) {
+  const RunConfig config = run_config({});
+  CpuBackend<float> cpu;
+  const auto needed = static_cast<std::size_t>(estimate_training_memory(config, cpu, 1).total());
+  EXPECT_NO_THROW(check_training_memory(config, cpu, 1, needed + 1));
+  try {
+    check_training_memory(config, cpu, 1, needed - 1);
+    FAIL() << "a run one byte too large was accepted";
+  } catch (const ConfigError& e) {
+    const std::string what = e.what();
+    for (const char* key : {"model.n_layer", "model.n_embd", "train.micro_batch", "train.seq_len", "is available"})
+      EXPECT_NE(what.find(key), std::string::npos) << key << " missing from: " << what;
+  }
+}
+
+// A hundred million layers would take the parameter table alone to the OOM killer: refused at
+// once, before any of it exists, whatever memory the machine reports (even none).
+TEST(MemoryCheck, AbsurdSizesAreRefusedAtOnce) {
+  CpuBackend<float> cpu;
+  for (const char* key :
+       {"--model.n_layer=100000000", "--model.n_embd=4000000000", "--model.vocab_size=100000000000000"}) {
+    const RunConfig config = run_config({std::string(key)});
+    const auto start = std::chrono::steady_clock::now();
+    EXPECT_THROW(check_training_memory(config, cpu, 1, cpu.available_memory()), ConfigError) << key;
+    EXPECT_THROW(check_training_memory(config, cpu, 1, 0), ConfigError) << key;
+    EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(1)) << key;
+  }
+}
+
+TEST(MemoryCheck, HostMemoryIsKnownHere) {
+  CpuBackend<float> cpu;
+  EXPECT_GT(cpu.available_memory(), std::size_t{1} << 26);  // this machine has more than 64 MiB free
+}
+
+}  // namespace
+}  // namespace gpt::test
