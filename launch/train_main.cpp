@@ -211,7 +211,8 @@ int main(int argc, char** argv) {
   if (const int code = agree_on_setup(*host, setup)) return code;
   setup = attempt([&] {
     if (!init_from.empty()) {
-      trainer->init_from(init_from);
+      const std::string report = trainer->init_from(init_from);
+      if (leader) std::cout << report << std::endl;
     } else if (resume || config.checkpoint.resume == "auto") {
       const bool found = trainer->resume(std::cerr);
       if (!found && resume)

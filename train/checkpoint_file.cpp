@@ -84,6 +84,47 @@ std::string normalize_group(const std::string& g) {
 std::mutex g_inflight_mutex;
 std::set<std::string> g_inflight;
 
+// What this process knows of a checkpoint file's validity (written by it, or verified), so that
+// prune does not read a large file again, and a bad file is reported once. Keyed by absolute
+// path; the size and modification time tell when the file has changed since.
+struct Verdict {
+  std::uintmax_t size = 0;
+  fs::file_time_type modified;
+  bool valid = false;
+  bool reported = false;  // its problem was already printed
+  std::string problem;
+};
+std::mutex g_verdicts_mutex;
+std::map<std::string, Verdict> g_verdicts;
+
+std::string verdict_key(const fs::path& p) {
+  std::error_code ec;
+  const fs::path abs = fs::absolute(p, ec);
+  return (ec ? p : abs).lexically_normal().string();
+}
+
+void remember_verdict(const fs::path& p, bool valid, const std::string& problem, bool reported) {
+  std::error_code ec;
+  Verdict v{fs::file_size(p, ec), {}, valid, reported, problem};
+  if (ec) return;
+  v.modified = fs::last_write_time(p, ec);
+  if (ec) return;
+  const std::lock_guard lock(g_verdicts_mutex);
+  g_verdicts[verdict_key(p)] = std::move(v);
+}
+
+std::optional<Verdict> known_verdict(const fs::path& p) {
+  std::error_code ec;
+  const std::uintmax_t size = fs::file_size(p, ec);
+  if (ec) return std::nullopt;
+  const fs::file_time_type modified = fs::last_write_time(p, ec);
+  if (ec) return std::nullopt;
+  const std::lock_guard lock(g_verdicts_mutex);
+  const auto it = g_verdicts.find(verdict_key(p));
+  if (it == g_verdicts.end() || it->second.size != size || it->second.modified != modified) return std::nullopt;
+  return it->second;
+}
+
 #if GPT_HAVE_HDF5
 
 // ----------------------------------------------------------------------------------- XXH64
@@ -229,16 +270,40 @@ std::string checksum_hex(const std::vector<TensorView>& tensors, const std::map<
 std::mutex g_hdf5_mutex;
 
 // Silences HDF5's printing of its error stack (once per process): failures become our messages.
+// HDF5's exit handler is turned off too: after a failed write (a full disk) it would try to close
+// whatever the failure left half-closed and crash in H5F__close_cb; every file we open is closed
+// by its Hid, so the handler has nothing left to do.
 void init_hdf5() {
   static std::once_flag once;
   std::call_once(once, [] {
+    H5dont_atexit();
     H5open();
     H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr);
   });
 }
 
+// One line out of HDF5's description of a failure: the system's own message when there is one
+// (a failed write's description spans lines and ends in "error message = 'No space left on
+// device'"), else the description with its line breaks folded.
+std::string one_line(const std::string& desc) {
+  constexpr std::string_view marker = "error message = '";
+  if (const std::size_t at = desc.find(marker); at != std::string::npos) {
+    const std::size_t begin = at + marker.size();
+    const std::size_t end = desc.find('\'', begin);
+    if (end != std::string::npos && end > begin) return desc.substr(begin, end - begin);
+  }
+  std::string out;
+  for (char c : desc) {
+    if (c == '\n' || c == '\r') c = ' ';
+    if (c == ' ' && (out.empty() || out.back() == ' ')) continue;
+    out += c;
+  }
+  while (!out.empty() && out.back() == ' ') out.pop_back();
+  return out;
+}
+
 // The innermost message on HDF5's error stack ("truncated file: eof = ...", "file signature not
-// found"), then clears it; empty when there is none.
+// found", "No space left on device"), on one line, then clears it; empty when there is none.
 std::string hdf5_detail() {
   std::string detail;
   H5Ewalk2(
@@ -249,7 +314,7 @@ std::string hdf5_detail() {
       },
       &detail);
   H5Eclear2(H5E_DEFAULT);
-  return detail;
+  return one_line(detail);
 }
 
 // Owns one HDF5 identifier; closes it with the function for its kind.
@@ -427,6 +492,21 @@ std::pair<std::vector<SortedTensor>, std::map<std::string, Attrs>> validate(cons
   return {std::move(sorted), std::move(norm)};
 }
 
+// Closes a file whose writing failed. Its close flushes the metadata still cached, which fails
+// again on a full disk and leaves the file open inside HDF5; emptying the file first gives that
+// flush room (the file is deleted afterwards anyway). Errors are dropped: the first one is reported.
+void close_failed_file(Hid& file) {
+  if (!file.valid()) return;
+  void* handle = nullptr;
+  if (H5Fget_vfd_handle(file.get(), H5P_DEFAULT, &handle) >= 0 && handle != nullptr)
+    (void)::ftruncate(*static_cast<int*>(handle), 0);  // the sec2 driver's handle is its descriptor
+  const hid_t id = file.get();
+  if (!file.close() && H5Iis_valid(id) > 0) H5Fclose(id);
+  H5Eclear2(H5E_DEFAULT);
+}
+
+void write_contents(hid_t file, const std::vector<SortedTensor>& tensors, const std::map<std::string, Attrs>& attrs);
+
 // Writes everything to `tmp` (created exclusively), closes it and fsyncs it.
 void write_hdf5(const fs::path& tmp, const std::vector<SortedTensor>& tensors,
                 const std::map<std::string, Attrs>& attrs) {
@@ -434,9 +514,21 @@ void write_hdf5(const fs::path& tmp, const std::vector<SortedTensor>& tensors,
   check(fapl.valid() && H5Pset_fclose_degree(fapl.get(), H5F_CLOSE_STRONG) >= 0, "cannot make file access properties");
   Hid file(H5Fcreate(tmp.c_str(), H5F_ACC_EXCL, H5P_DEFAULT, fapl.get()));
   check(file.valid(), "cannot create " + tmp.string());
+  try {
+    write_contents(file.get(), tensors, attrs);
+    check(H5Fflush(file.get(), H5F_SCOPE_GLOBAL) >= 0, "cannot flush " + tmp.string());
+    check(file.close(), "cannot close " + tmp.string());
+  } catch (...) {
+    close_failed_file(file);
+    throw;
+  }
+  fsync_path(tmp, false);
+}
 
+// The groups, attributes and datasets; every object opened here is closed before it returns or throws.
+void write_contents(hid_t file, const std::vector<SortedTensor>& tensors, const std::map<std::string, Attrs>& attrs) {
   for (const auto& [group, group_attrs] : attrs) {
-    Hid g = open_or_create_group(file.get(), group);
+    Hid g = open_or_create_group(file, group);
     for (const auto& [name, value] : group_attrs) write_attr(g.get(), group, name, value);
   }
 
@@ -456,7 +548,7 @@ void write_hdf5(const fs::path& tmp, const std::vector<SortedTensor>& tensors,
     Hid space(shape.empty() ? H5Screate(H5S_SCALAR)
                             : H5Screate_simple(static_cast<int>(dims.size()), dims.data(), nullptr));
     check(space.valid(), "cannot make the dataspace of tensor " + t.path);
-    Hid ds(H5Dcreate2(file.get(), t.path.c_str(), H5T_IEEE_F32LE, space.get(), lcpl.get(), dcpl.get(), H5P_DEFAULT));
+    Hid ds(H5Dcreate2(file, t.path.c_str(), H5T_IEEE_F32LE, space.get(), lcpl.get(), dcpl.get(), H5P_DEFAULT));
     check(ds.valid(), "cannot create dataset " + t.path);
     if (t.count > 0)
       check(H5Dwrite(ds.get(), H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, t.ref->data) >= 0,
@@ -466,13 +558,10 @@ void write_hdf5(const fs::path& tmp, const std::vector<SortedTensor>& tensors,
   }
 
   {
-    Hid root(H5Gopen2(file.get(), "/", H5P_DEFAULT));
+    Hid root(H5Gopen2(file, "/", H5P_DEFAULT));
     check(root.valid(), "cannot open the root group");
     write_attr(root.get(), "/", kChecksumAttr, checksum_hex(views, attrs));
   }
-  check(H5Fflush(file.get(), H5F_SCOPE_GLOBAL) >= 0, "cannot flush " + tmp.string());
-  check(file.close(), "cannot close " + tmp.string());
-  fsync_path(tmp, false);
 }
 
 // ---------------------------------------------------------------------------------- reading
@@ -691,6 +780,7 @@ void write_checkpoint_file(const fs::path& path, const std::map<std::string, Att
     fs::remove(tmp, ec);
     throw std::runtime_error("cannot write checkpoint " + path.string() + ": " + e.what());
   }
+  remember_verdict(path, true, "", false);
   // The rename is done; the folder's fsync makes it durable. A failure here leaves a complete file.
   try {
     fsync_path(dir, true);
@@ -844,23 +934,90 @@ std::optional<CheckpointFile> open_newest_valid(const fs::path& run_dir, std::os
     no_hdf5("read the checkpoints in " + (run_dir / kCheckpointDir).string());
   for (const fs::path& p : all) {
     try {
-      return CheckpointFile(p);
+      CheckpointFile file(p);
+      remember_verdict(p, true, "", false);
+      return file;
     } catch (const CheckpointError& e) {
       warnings << "warning: skipping " << e.what() << "\n";
+      remember_verdict(p, false, e.what(), true);
     }
   }
   return std::nullopt;
 }
 
-void prune_checkpoints(const fs::path& run_dir, std::int64_t keep_last) {
+namespace {
+
+// Why `p` cannot be used, or nullopt when it verifies; "" when its problem was already reported.
+// Without HDF5 nothing can be verified, and nothing was written by this build: every file counts.
+std::optional<std::string> checkpoint_problem(const fs::path& p) {
+  if (!checkpoints_supported()) return std::nullopt;
+  if (const std::optional<Verdict> known = known_verdict(p)) {
+    if (known->valid) return std::nullopt;
+    return known->reported ? "" : known->problem;
+  }
+  try {
+    const CheckpointFile file(p);
+    remember_verdict(p, true, "", false);
+    return std::nullopt;
+  } catch (const CheckpointError& e) {
+    return std::string(e.what());
+  }
+}
+
+}  // namespace
+
+void check_checkpoint_folder(const fs::path& run_dir) {
+  const fs::path dir = run_dir / kCheckpointDir;
+  // The user's path is unusable (bad input, exit 2) for these; anything else is the environment.
+  const auto fail = [&](const std::string& what, int err) -> void {
+    const std::string message = "run.dir: checkpoints cannot be written to " + dir.string() + ": " + what;
+    if (err == ENOTDIR || err == EEXIST || err == EACCES || err == EPERM || err == EROFS || err == ENAMETOOLONG ||
+        err == ELOOP || err == EISDIR)
+      throw ConfigError(message);
+    throw std::runtime_error(message);
+  };
+  std::error_code ec;
+  if (fs::exists(dir, ec) && !fs::is_directory(dir, ec)) fail("it exists and is not a folder", ENOTDIR);
+  fs::create_directories(dir, ec);
+  if (ec) fail(ec.message(), ec.value());
+  const fs::path probe = dir / (".write_test.tmp." + std::to_string(::getpid()));
+  const int fd = ::open(probe.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  if (fd < 0) {
+    const int err = errno;
+    fail(std::string("cannot create a file there: ") + std::strerror(err), err);
+  }
+  ::close(fd);
+  if (::unlink(probe.c_str()) != 0) {
+    const int err = errno;
+    fail("cannot delete the test file " + probe.filename().string() + ": " + std::strerror(err), err);
+  }
+}
+
+void prune_checkpoints(const fs::path& run_dir, std::int64_t keep_last, std::ostream& notes) {
   const fs::path dir = run_dir / kCheckpointDir;
   std::error_code ec;
   if (!fs::is_directory(dir, ec)) return;
   if (keep_last > 0) {
-    const std::vector<fs::path> all = list_checkpoints(run_dir);
-    for (std::size_t i = static_cast<std::size_t>(keep_last); i < all.size(); ++i) {
-      if (!fs::remove(all[i], ec) && ec)
-        throw std::runtime_error("cannot delete old checkpoint " + all[i].string() + ": " + ec.message());
+    // Newest first: a file that fails verification is set aside, not counted, so a bad newest
+    // file can never push a valid one out. Files past the keep_last-th valid one go unread.
+    std::int64_t valid = 0;
+    for (const fs::path& p : list_checkpoints(run_dir)) {
+      if (valid >= keep_last) {
+        if (!fs::remove(p, ec) && ec)
+          throw std::runtime_error("cannot delete old checkpoint " + p.string() + ": " + ec.message());
+        continue;
+      }
+      const std::optional<std::string> problem = checkpoint_problem(p);
+      if (!problem) {
+        ++valid;
+        continue;
+      }
+      const fs::path aside = p.string() + ".corrupt";
+      fs::rename(p, aside, ec);
+      if (ec) throw std::runtime_error("cannot rename invalid checkpoint " + p.string() + ": " + ec.message());
+      notes << "warning: " << (problem->empty() ? "checkpoint " + p.string() + " (reported above)" : *problem)
+            << " -> renamed to " << aside.filename().string()
+            << " so that checkpoint.keep_last counts valid files only\n";
     }
   }
   // Temporary files left by a process that died while writing (ours in flight are kept).

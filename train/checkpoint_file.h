@@ -80,7 +80,13 @@ std::vector<std::filesystem::path> list_checkpoints(const std::filesystem::path&
 // Opens the newest checkpoint that verifies; each one skipped is reported on `warnings` with the
 // reason. nullopt when there is none.
 std::optional<CheckpointFile> open_newest_valid(const std::filesystem::path& run_dir, std::ostream& warnings);
-// Deletes all but the newest keep_last checkpoints (keep_last 0 keeps all) and stale temporary files.
-void prune_checkpoints(const std::filesystem::path& run_dir, std::int64_t keep_last);
+// Deletes all but the newest keep_last valid checkpoints (keep_last 0 keeps all) and stale
+// temporary files. Files that fail verification among the newest are renamed to *.corrupt and
+// reported on `notes`, never counted; files this process wrote or verified are not read again.
+void prune_checkpoints(const std::filesystem::path& run_dir, std::int64_t keep_last, std::ostream& notes);
+// Creates <run_dir>/checkpoints and checks a file can be created and deleted there, so that a
+// run learns before its first step that it could not save. ConfigError naming the folder when the
+// path is unusable (not a folder, no permission, read-only), std::runtime_error for other failures.
+void check_checkpoint_folder(const std::filesystem::path& run_dir);
 
 }  // namespace gpt

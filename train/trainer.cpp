@@ -12,6 +12,7 @@
 #include "core/errors.h"
 #include "core/rng.h"
 #include "train/consistency.h"
+#include "train/memory_check.h"
 #include "train/metrics.h"
 #include "train/schedule.h"
 
@@ -31,9 +32,11 @@ std::int64_t bucket_elements(const RunConfig& c, const Backend& backend) {
                                    static_cast<double>(dtype_size(backend.param_dtype())));
 }
 
-// The comparison all ranks must pass before they can exchange anything.
-const RunConfig& checked(const RunConfig& config, const Communicator& comm) {
+// The comparison all ranks must pass before they can exchange anything, and the refusal of a
+// run that cannot fit, before anything (the parameter table included) is allocated.
+const RunConfig& checked(const RunConfig& config, const Communicator& comm, const Backend& backend) {
   check_world_size(config, comm.world_size());
+  check_training_memory(config, backend, comm.world_size(), backend.available_memory());
   return config;
 }
 
@@ -46,7 +49,7 @@ void write_text_file(const std::filesystem::path& path, const std::string& text)
 }  // namespace
 
 Trainer::Trainer(const RunConfig& config, Backend& backend, Communicator& comm)
-    : config_(checked(config, comm)),
+    : config_(checked(config, comm, backend)),
       comm_(&comm),
       train_file_(config.data.train, config.model.real_vocab_size),
       val_file_(open_optional(config.data.val, config.model.real_vocab_size)),
@@ -145,8 +148,16 @@ TrainSummary Trainer::run(std::ostream& console, const Hooks& hooks) {
   const bool leader = comm_->rank() == 0;
   const TrainConfig& t = config_.train;
   const bool resumed = start_step_ > 0;
+  if (resumed && start_step_ >= t.max_steps) {
+    if (leader)
+      console << "nothing to train: " << last_checkpoint_ << " is at step " << start_step_
+              << " and train.max_steps = " << t.max_steps << " (raise train.max_steps to train further)\n";
+    return {.steps = start_step_};
+  }
   std::optional<MetricsLog> log;
   if (leader) {
+    // Before any step: a folder that cannot hold checkpoints is found now, not at the first save.
+    if (checkpoints_supported()) check_checkpoint_folder(config_.run.dir);
     std::filesystem::create_directories(config_.run.dir);
     write_text_file(config_.run.dir / "config.toml", config_.resolved_toml);
     log.emplace(console, config_.run.dir / "metrics.jsonl", t.max_steps,

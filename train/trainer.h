@@ -51,7 +51,10 @@ class Trainer {
   };
   // Creates run.dir, writes the resolved config and metrics.jsonl, and trains from the current
   // step (0, or where a resume left off) to max_steps, writing checkpoints every
-  // checkpoint.interval steps and at the end.
+  // checkpoint.interval steps and at the end. Before the first step it checks that checkpoints
+  // can be written (ConfigError naming the folder when not). A resumed run already at max_steps
+  // says so in one line and returns. A checkpoint that cannot be written ends the run with
+  // std::runtime_error naming the last good one.
   TrainSummary run(std::ostream& console, const Hooks& hooks = {});
 
   // Continues from a checkpoint: the newest valid one in run.dir (rank 0 picks it, reporting any
@@ -61,7 +64,9 @@ class Trainer {
   // would silently change the run: the message names the keys).
   bool resume(std::ostream& warnings);
   // Starts this run from a checkpoint's parameters only (fine-tuning): step 0, fresh optimizer.
-  void init_from(const std::filesystem::path& checkpoint);
+  // Returns one or two lines for the log: what was initialised from where, and the checkpoint's
+  // parameters this model has no use for (an untied lm_head.weight in a tied model).
+  std::string init_from(const std::filesystem::path& checkpoint);
   // Writes <run.dir>/checkpoints/step_<step>.h5 (rank 0) and prunes old ones. Collective.
   // Returns, on rank 0, a line saying what was written and how fast.
   std::string save_checkpoint(std::int64_t step);
@@ -93,7 +98,8 @@ class Trainer {
   std::vector<std::int32_t> inputs_, targets_;
   bool joined_ = false;
   std::int64_t start_step_ = 0;
-  std::string resumed_from_;  // what resume() read, for the log
+  std::string resumed_from_;     // what resume() read, for the log
+  std::string last_checkpoint_;  // the newest checkpoint known good: resumed from or written
 
   void join_ranks();
   void load_parameters(const CheckpointFile& file);

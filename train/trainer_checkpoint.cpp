@@ -118,9 +118,22 @@ std::string Trainer::write_checkpoint(std::int64_t step, const float* params, co
                     {"next_sequence", step * (t.batch_tokens / t.seq_len)},
                     {"train_tokens", static_cast<std::int64_t>(train_file_.size())}};
   const std::filesystem::path path = checkpoint_path(config_.run.dir, step);
-  write_checkpoint_file(path, attrs, tensors);
+  // A checkpoint that cannot be written stops the run (exit 1): training on without a way to
+  // save would spend hours that a crash or the run's end could lose. The message says where to
+  // continue from once the cause (usually a full disk) is fixed.
+  try {
+    write_checkpoint_file(path, attrs, tensors);
+  } catch (const std::exception& e) {
+    throw std::runtime_error(std::string(e.what()) + "; training stopped, " +
+                             (last_checkpoint_.empty() ? "no checkpoint of this run was written before"
+                                                       : "the last good checkpoint is " + last_checkpoint_) +
+                             " (make room, then --resume)");
+  }
+  last_checkpoint_ = path.string();
   std::string report = io_report("checkpoint", path, start);
-  prune_checkpoints(config_.run.dir, config_.checkpoint.keep_last);
+  std::ostringstream notes;
+  prune_checkpoints(config_.run.dir, config_.checkpoint.keep_last, notes);
+  if (!notes.str().empty()) report += "\n" + notes.str().substr(0, notes.str().size() - 1);
   return report;
 }
 
@@ -170,6 +183,7 @@ bool Trainer::resume(std::ostream& warnings) {
   const auto start = std::chrono::steady_clock::now();
   const CheckpointFile file(chosen);
   resumed_from_ = io_report("read", chosen, start);
+  last_checkpoint_ = chosen;
 
   const RunConfig saved = parse_run_config(file.attr_string("/", "config"), chosen + " (its config)", ".", {});
   std::vector<std::string> refused;
@@ -197,10 +211,25 @@ bool Trainer::resume(std::ostream& warnings) {
   return true;
 }
 
-void Trainer::init_from(const std::filesystem::path& checkpoint) {
+std::string Trainer::init_from(const std::filesystem::path& checkpoint) {
   const CheckpointFile file(checkpoint);
   load_parameters(file);
   start_step_ = 0;
+  std::ostringstream report;
+  report << "init-from: " << model_.table().entries().size() << " parameter tensors from " << checkpoint.string()
+         << " (its step " << file.attr_int("/", "step") << "); optimizer state fresh, step 0";
+  // Parameters this model has no place for, e.g. lm_head.weight of an untied model in a tied one.
+  std::set<std::string> used;
+  for (const ParamInfo& p : model_.table().entries()) used.insert("params/" + p.name);
+  std::string unused;
+  for (const std::string& path : file.tensor_paths())
+    if (path.rfind("params/", 0) == 0 && !used.contains(path)) unused += (unused.empty() ? "" : ", ") + path.substr(7);
+  if (!unused.empty()) {
+    report << "\ninit-from: not used (this model has no such parameter): " << unused;
+    if (config_.model.tie_embeddings && unused.find("lm_head.weight") != std::string::npos)
+      report << " (model.tie_embeddings = true: the output layer is wte.weight)";
+  }
+  return report.str();
 }
 
 }  // namespace gpt

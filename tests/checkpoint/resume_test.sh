@@ -9,11 +9,19 @@
 #   sigterm           SIGTERM mid-run: exit 0 and a checkpoint of the last finished step
 #   recovery          a truncated newest checkpoint is reported and the previous one used; a
 #                     changed model is refused naming the key; --init-from starts from weights
+#   disk_full         run.dir on a 60 MB tmpfs (root only, else skipped): the second checkpoint does
+#                     not fit; exit 1, one line "error: ..." naming the file, "no space left" and the
+#                     last good checkpoint, no signal, no temporary left, the first checkpoint valid
+#   unwritable_dir    run.dir/checkpoints is a regular file: exit 2 naming it before any step
+#   nothing_to_do     --resume with train.max_steps at the checkpoint's step or below: one line, exit 0
+#   fallback_prune    after a resume past a truncated newest file, keep_last keeps valid files only
+#                     (the bad one is renamed *.corrupt), and its warning is printed once
+#   init_untied       --init-from an untied checkpoint into a tied model names lm_head.weight unused
 set -uo pipefail
 mode=$1 train=$2 config=$3 data=${GPT_DATA_DIR:-$4} mpiexec=$5
 shift 5
 work=$(mktemp -d)
-trap 'pkill -9 -f -- "$work/" 2>/dev/null; rm -rf "$work"' EXIT
+trap 'pkill -9 -f -- "$work/" 2>/dev/null; mountpoint -q "$work/full" && umount "$work/full"; rm -rf "$work"' EXIT
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMP_NUM_THREADS=1
 fail() { echo "FAIL: $*"; exit 1; }
 command -v h5diff >/dev/null || { echo "h5diff (hdf5-tools) missing"; exit 77; }
@@ -122,6 +130,75 @@ ft = [j for j in map(json.loads, open(sys.argv[2])) if j["step"] == 0][0]
 print("source", src["step"], src["val_loss"], "fine-tune step 0", ft["val_loss"])
 assert src["step"] == 14 and ft["val_loss"] == src["val_loss"]
 PY
+  ;;
+disk_full)
+  [[ $(id -u) == 0 ]] || { echo "needs root to mount a tmpfs"; exit 77; }
+  mkdir -p "$work/full"
+  mount -t tmpfs -o size=60m tmpfs "$work/full" || { echo "cannot mount a tmpfs here"; exit 77; }
+  # One checkpoint of the small model is 40 MB: step 4's fits, step 8's does not.
+  "$train" "$config" "${small[@]}" --run.dir="$work/full/run" >"$work/full.log" 2>&1
+  code=$?
+  cat "$work/full.log" | tail -3
+  [[ $code == 1 ]] || fail "exit code $code on a full disk (expected 1; 139 is a segfault)"
+  others=$(grep -vE '^(step |model: |memory: |checkpoint /|val_loss )' "$work/full.log")
+  [[ $(printf '%s\n' "$others" | wc -l) == 1 && $others == error:* ]] || fail "expected one error line, got: $others"
+  [[ $others == *step_00000008.h5* ]] || fail "the error does not name the file"
+  grep -qi "no space left" <<<"$others" || fail "the error does not say no space is left"
+  [[ $others == *step_00000004.h5* ]] || fail "the error does not name the last good checkpoint"
+  [[ $(ls "$work/full/run/checkpoints") == step_00000004.h5 ]] || fail "left: $(ls "$work/full/run/checkpoints")"
+  mkdir -p "$work/check/checkpoints"
+  cp "$work/full/run/checkpoints/step_00000004.h5" "$work/check/checkpoints/"
+  run 1 "$work/check" --train.max_steps=5 --resume || fail "the surviving checkpoint is not valid: $(cat "$work/check.log")"
+  grep -q "resumed at step 4" "$work/check.log" || fail "did not resume from the surviving checkpoint"
+  ;;
+unwritable_dir)
+  mkdir -p "$work/bad"
+  : >"$work/bad/checkpoints"
+  "$train" "$config" "${small[@]}" --run.dir="$work/bad" >"$work/bad.log" 2>&1
+  code=$?
+  cat "$work/bad.log"
+  [[ $code == 2 ]] || fail "exit code $code for an unwritable checkpoints folder (expected 2)"
+  ! grep -q "^step " "$work/bad.log" || fail "trained before finding that checkpoints cannot be written"
+  [[ $(grep -c "^error: .*$work/bad/checkpoints" "$work/bad.log") == 1 ]] || fail "no one error line naming the folder"
+  ;;
+nothing_to_do)
+  run 1 "$work/run" || fail "run failed: $(cat "$work/run.log")"
+  for steps in 12 8; do
+    "$train" "$config" "${small[@]}" --run.dir="$work/run" --resume --train.max_steps=$steps >"$work/again.log" 2>&1
+    code=$?
+    cat "$work/again.log"
+    [[ $code == 0 ]] || fail "exit code $code for a resume with nothing to do"
+    [[ $(grep -c "train.max_steps = $steps" "$work/again.log") == 1 ]] || fail "no line saying there is nothing to do"
+    ! grep -q "^step " "$work/again.log" || fail "trained although there was nothing to do"
+  done
+  ;;
+fallback_prune)
+  run 1 "$work/run" --checkpoint.keep_last=2 || fail "run failed: $(cat "$work/run.log")"
+  truncate -s 100000 "$work/run/checkpoints/step_00000012.h5"
+  "$train" "$config" "${small[@]}" --run.dir="$work/run" --checkpoint.keep_last=2 --train.max_steps=10 --resume \
+    >"$work/b.log" 2>&1 || fail "resume after truncation failed: $(cat "$work/b.log")"
+  grep -v "^step " "$work/b.log"
+  grep -q "resumed at step 8" "$work/b.log" || fail "did not fall back to step 8"
+  ls "$work/run/checkpoints"
+  [[ -f $work/run/checkpoints/step_00000008.h5 && -f $work/run/checkpoints/step_00000010.h5 ]] ||
+    fail "keep_last deleted a valid checkpoint: $(ls "$work/run/checkpoints")"
+  [[ ! -e $work/run/checkpoints/step_00000012.h5 && -f $work/run/checkpoints/step_00000012.h5.corrupt ]] ||
+    fail "the truncated checkpoint was not set aside"
+  # A requeued job resumes again: the bad file must not be reported a second time.
+  "$train" "$config" "${small[@]}" --run.dir="$work/run" --checkpoint.keep_last=2 --train.max_steps=11 --resume \
+    >"$work/c.log" 2>&1 || fail "second resume failed: $(cat "$work/c.log")"
+  grep -q "resumed at step 10" "$work/c.log" || fail "the second resume did not continue from step 10"
+  [[ $(cat "$work/b.log" "$work/c.log" | grep -c "truncated file") == 1 ]] || fail "the warning was not printed once"
+  ;;
+init_untied)
+  run 1 "$work/src" --model.tie_embeddings=false --train.max_steps=4 || fail "untied run failed: $(cat "$work/src.log")"
+  "$train" "$config" "${small[@]}" --run.dir="$work/ft" --train.max_steps=1 \
+    --init-from="$work/src/checkpoints/step_00000004.h5" >"$work/ft.log" 2>&1
+  code=$?
+  grep -v "^step " "$work/ft.log"
+  [[ $code == 0 ]] || fail "--init-from failed (code $code)"
+  grep -q "lm_head.weight" "$work/ft.log" || fail "the unused lm_head.weight was not named"
+  grep -q "from $work/src/checkpoints/step_00000004.h5" "$work/ft.log" || fail "no line saying where weights came from"
   ;;
 *) fail "unknown mode $mode" ;;
 esac

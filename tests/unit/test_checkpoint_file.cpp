@@ -406,26 +406,73 @@ TEST_F(CheckpointFileTest, LeftoverTemporaryIsIgnoredThenPruned) {
   EXPECT_EQ(f->attr_int("/", "step"), 20);
   EXPECT_EQ(warn.str(), "");
   EXPECT_TRUE(fs::exists(tmp));
-  prune_checkpoints(dir_, 0);
+  std::ostringstream notes;
+  prune_checkpoints(dir_, 0, notes);
   EXPECT_FALSE(fs::exists(tmp));
   EXPECT_EQ(list_checkpoints(dir_), std::vector<fs::path>{checkpoint_path(dir_, 20)});
 }
 
 TEST_F(CheckpointFileTest, PruneKeepsTheNewest) {
+  SKIP_WITHOUT_HDF5();
   const fs::path ck = dir_ / "checkpoints";
-  prune_checkpoints(dir_, 2);  // no folder yet: nothing to do
+  std::ostringstream notes;
+  prune_checkpoints(dir_, 2, notes);  // no folder yet: nothing to do
   fs::create_directories(ck);
-  for (std::int64_t s : {10, 20, 30, 40, 50}) write_bytes(checkpoint_path(dir_, s), {'x'});
+  for (std::int64_t s : {10, 20, 30, 40, 50}) write_small(checkpoint_path(dir_, s), s);
   write_bytes(ck / "step_00000060.h5.tmp.4242", {'x'});
   write_bytes(ck / "notes.txt", {'x'});
-  prune_checkpoints(dir_, 0);  // keeps every checkpoint, removes the temporary
+  prune_checkpoints(dir_, 0, notes);  // keeps every checkpoint, removes the temporary
   EXPECT_EQ(list_checkpoints(dir_).size(), 5u);
   EXPECT_FALSE(fs::exists(ck / "step_00000060.h5.tmp.4242"));
-  prune_checkpoints(dir_, 2);
+  prune_checkpoints(dir_, 2, notes);
   EXPECT_EQ(list_checkpoints(dir_), (std::vector<fs::path>{checkpoint_path(dir_, 50), checkpoint_path(dir_, 40)}));
   EXPECT_TRUE(fs::exists(ck / "notes.txt"));  // not ours: kept
-  prune_checkpoints(dir_, 5);
+  prune_checkpoints(dir_, 5, notes);
   EXPECT_EQ(list_checkpoints(dir_).size(), 2u);
+  EXPECT_EQ(notes.str(), "");  // every file was valid
+}
+
+// After a resume fell back past a bad newest file, keep_last must count only files that verify:
+// the bad ones are renamed *.corrupt (kept for inspection, out of the listing), never counted.
+TEST_F(CheckpointFileTest, PruneCountsOnlyValidCheckpoints) {
+  SKIP_WITHOUT_HDF5();
+  for (std::int64_t s : {10, 20, 30, 40}) write_small(checkpoint_path(dir_, s), s);
+  fs::resize_file(checkpoint_path(dir_, 40), fs::file_size(checkpoint_path(dir_, 40)) / 2);
+  std::vector<char> bytes = read_bytes(checkpoint_path(dir_, 30));
+  bytes[find_once(bytes, pattern_.data(), 16) + 5] ^= 0x04;
+  write_bytes(checkpoint_path(dir_, 30), bytes);
+
+  std::ostringstream notes;
+  prune_checkpoints(dir_, 2, notes);
+  EXPECT_EQ(list_checkpoints(dir_), (std::vector<fs::path>{checkpoint_path(dir_, 20), checkpoint_path(dir_, 10)}));
+  for (std::int64_t s : {30, 40}) EXPECT_TRUE(fs::exists(checkpoint_path(dir_, s).string() + ".corrupt")) << s;
+  // One line per file set aside, with its reason.
+  const std::string n = notes.str();
+  EXPECT_EQ(std::count(n.begin(), n.end(), '\n'), 2) << n;
+  EXPECT_TRUE(contains(n, checkpoint_path(dir_, 30).string() + ": checksum mismatch"));
+  EXPECT_TRUE(contains(n, checkpoint_path(dir_, 40).string()));
+
+  // A new valid checkpoint: the oldest valid one goes, the set-aside files stay as they are.
+  write_small(checkpoint_path(dir_, 50), 50);
+  notes.str("");
+  prune_checkpoints(dir_, 2, notes);
+  EXPECT_EQ(list_checkpoints(dir_), (std::vector<fs::path>{checkpoint_path(dir_, 50), checkpoint_path(dir_, 20)}));
+  for (std::int64_t s : {30, 40}) EXPECT_TRUE(fs::exists(checkpoint_path(dir_, s).string() + ".corrupt")) << s;
+  EXPECT_EQ(notes.str(), "");
+}
+
+// A run learns before its first step that its checkpoints folder is unusable (bad input).
+TEST_F(CheckpointFileTest, CheckpointFolderIsCheckedBeforeTraining) {
+  check_checkpoint_folder(dir_ / "run");  // made, probed, and left empty
+  EXPECT_TRUE(fs::is_directory(dir_ / "run" / "checkpoints"));
+  EXPECT_TRUE(fs::is_empty(dir_ / "run" / "checkpoints"));
+  write_bytes(dir_ / "checkpoints", {'x'});  // a regular file where the folder should be
+  try {
+    check_checkpoint_folder(dir_);
+    ADD_FAILURE() << "expected ConfigError";
+  } catch (const ConfigError& e) {
+    EXPECT_TRUE(contains(e.what(), (dir_ / "checkpoints").string()));
+  }
 }
 
 TEST(CheckpointFileNoHdf5, FunctionsSayWhatIsMissing) {
