@@ -39,6 +39,16 @@ struct FdCloser {
   }
 };
 
+// " (a FIFO)" and the like, for the message that refuses a path that is not a regular file.
+std::string kind_of_special_file(mode_t mode) {
+  if (S_ISDIR(mode)) return " (a directory)";
+  if (S_ISFIFO(mode)) return " (a FIFO)";
+  if (S_ISCHR(mode)) return " (a character device)";
+  if (S_ISBLK(mode)) return " (a block device)";
+  if (S_ISSOCK(mode)) return " (a socket)";
+  return "";
+}
+
 // Index of the first token >= limit, or n if none. Scans in blocks with a branch-free max so the
 // common (clean) case vectorises; only a block holding a bad token is rescanned element by element.
 std::size_t first_token_at_or_above(const std::uint16_t* t, std::size_t n, std::int64_t limit) {
@@ -61,13 +71,19 @@ std::size_t first_token_at_or_above(const std::uint16_t* t, std::size_t n, std::
 TokenFile::TokenFile(const std::filesystem::path& path, std::int64_t vocab_limit) : path_(path) {
   if (vocab_limit <= 0) throw std::invalid_argument("TokenFile: vocab_limit must be positive");
 
-  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  // Refused before open(): opening a FIFO for reading blocks until a writer appears, forever if
+  // none does.
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0) fail(path, std::string("cannot open: ") + std::strerror(errno));
+  if (!S_ISREG(st.st_mode)) fail(path, "is not a regular file" + kind_of_special_file(st.st_mode));
+
+  // O_NONBLOCK in case the path became a FIFO since the stat; on a regular file it changes nothing.
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
   if (fd < 0) fail(path, std::string("cannot open: ") + std::strerror(errno));
   FdCloser closer{fd};
 
-  struct stat st {};
   if (::fstat(fd, &st) != 0) fail(path, std::string("cannot stat: ") + std::strerror(errno));
-  if (!S_ISREG(st.st_mode)) fail(path, "is not a regular file");
+  if (!S_ISREG(st.st_mode)) fail(path, "is not a regular file" + kind_of_special_file(st.st_mode));
   const auto bytes = static_cast<std::size_t>(st.st_size);
   if (bytes == 0) fail(path, "is empty (no tokens)");
 

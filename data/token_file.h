@@ -14,7 +14,9 @@ class TokenFile {
  public:
   // Maps `path` read-only and checks its size against its header, and that every token is below
   // `vocab_limit`. Throws DataError naming the file (and the offset of a bad token); a file under
-  // 1024 bytes or not starting with the magic is raw. vocab_limit <= 0 is std::invalid_argument.
+  // 1024 bytes or not starting with the magic is raw. A path that is not a regular file (a FIFO,
+  // directory or device) is a DataError too, raised without blocking on it. vocab_limit <= 0 is
+  // std::invalid_argument.
   TokenFile(const std::filesystem::path& path, std::int64_t vocab_limit);
   ~TokenFile();
   TokenFile(const TokenFile&) = delete;

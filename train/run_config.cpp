@@ -289,7 +289,7 @@ const std::vector<Key>& keys() {
       integer("train.seed", &R::train, &TrainConfig::seed, 0),
       text("train.backend", &R::train, &TrainConfig::backend, {"auto", "cpu", "cuda"}),
       text("train.precision", &R::train, &TrainConfig::precision, {"fp32", "bf16"}),
-      integer("train.threads", &R::train, &TrainConfig::threads, 0),
+      integer("train.threads", &R::train, &TrainConfig::threads, 0, kMaxThreadsPerRank),
       boolean("train.recompute_mlp", &R::train, &TrainConfig::recompute_mlp),
 
       number("optim.lr", &R::optim, &OptimConfig::lr, kPositive),
@@ -559,6 +559,11 @@ RunConfig parse_run_config(const std::string& toml_text, const std::string& sour
   if (t.precision == "bf16" && t.backend == "cpu") {
     fail(where({"train.precision", "train.backend"}),
          "train.precision = \"bf16\" needs train.backend = \"cuda\" or \"auto\": the CPU backend computes in fp32");
+  }
+  // Checked here rather than where the folder is made, which fails with a filesystem error that
+  // names neither the key nor where it was set.
+  if (cfg.run.dir.empty()) {
+    fail(where({"run.dir"}), "run.dir must not be empty: it is the output folder (e.g. dir = \"runs/try1\")");
   }
   if (cfg.data.train.empty()) {
     fail(where({"data.train"}), "data.train is required: the token file to train on (e.g. train = \"data/train.bin\")");

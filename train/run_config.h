@@ -18,6 +18,13 @@ struct DataConfig {
   Sampling sampling = Sampling::random;
 };
 
+// Upper bound of train.threads. Fixed rather than derived from this machine's CPUs, so that a
+// config checked on a login node is valid on the compute nodes (and on resume) too. It is above
+// the CPUs of any current node (2 sockets x 192 cores x 2 SMT = 768), and far below the thousands
+// of threads at which the OpenMP runtime hangs or crashes; threads beyond the CPUs only slow the
+// barrier-heavy CPU ops down.
+inline constexpr std::int64_t kMaxThreadsPerRank = 1024;
+
 struct TrainConfig {
   std::int64_t seq_len = 0;       // 0: block_size
   std::int64_t micro_batch = 4;   // sequences per forward/backward

@@ -2,12 +2,15 @@
 // exactly one stderr line "error: ..." naming the problem, and no run directory; an internal failure
 // exits 1; and the shipped tiny config must learn.
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <chrono>
+#include <csignal>
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
@@ -18,6 +21,7 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "tests/test_data.h"
@@ -33,10 +37,17 @@ const fs::path kTrainData = gpt::test::tinystories_file("TinyStories-train-sampl
 const fs::path kValData = gpt::test::tinystories_file("TinyStories-valid-sample.bin");
 const fs::path kTinyConfig = kSourceDir / "configs" / "tiny.toml";
 
+// Every run is killed after this long, so that a hang fails its test instead of stalling the
+// suite; generous, as TinyConfigLearns takes one to three minutes on two busy CPUs.
+constexpr std::chrono::seconds kRunTimeLimit{900};
+// Bad input is refused before any training starts; this is many times what that takes.
+constexpr std::chrono::seconds kBadInputTimeLimit{30};
+
 struct RunResult {
   bool exited = false;  // false: killed by a signal (or never ran)
   int exit_code = -1;
   int signal = 0;
+  bool timed_out = false;  // still running at the time limit, then killed
   std::string out, err;
 };
 
@@ -60,7 +71,9 @@ std::vector<std::string> lines_of(const std::string& text) {
 
 std::string describe(const RunResult& r) {
   std::ostringstream s;
-  if (r.exited)
+  if (r.timed_out)
+    s << "did not finish in time, killed";
+  else if (r.exited)
     s << "exit code " << r.exit_code;
   else
     s << "killed by signal " << r.signal;
@@ -125,8 +138,9 @@ class TrainCli : public ::testing::Test {
     if (!tmp_.empty()) fs::remove_all(tmp_, ec);
   }
 
-  // Runs `train args...` in the temp dir with stdout and stderr captured to files there.
-  RunResult run_train(std::vector<std::string> args) {
+  // Runs `train args...` in the temp dir with stdout and stderr captured to files there; kills it
+  // (and fails the test) when it runs longer than `time_limit`.
+  RunResult run_train(std::vector<std::string> args, std::chrono::seconds time_limit = kRunTimeLimit) {
     const fs::path out_path = tmp_ / "stdout.txt", err_path = tmp_ / "stderr.txt";
     args.insert(args.begin(), kTrainBin.string());
     std::vector<char*> argv;
@@ -152,13 +166,25 @@ class TrainCli : public ::testing::Test {
       ::_exit(127);
     }
     int status = 0;
-    while (::waitpid(pid, &status, 0) < 0) {
-      if (errno != EINTR) {
+    const auto deadline = std::chrono::steady_clock::now() + time_limit;
+    for (;;) {
+      const pid_t done = ::waitpid(pid, &status, WNOHANG);
+      if (done == pid) break;
+      if (done < 0 && errno != EINTR) {
         ADD_FAILURE() << "waitpid: " << std::strerror(errno);
         return r;
       }
+      if (std::chrono::steady_clock::now() >= deadline) {
+        ::kill(pid, SIGKILL);
+        while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+        }
+        r.timed_out = true;
+        ADD_FAILURE() << "train " << args[1] << " ... ran longer than " << time_limit.count() << " s; killed";
+        break;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
     }
-    r.exited = WIFEXITED(status);
+    r.exited = !r.timed_out && WIFEXITED(status);
     if (r.exited) r.exit_code = WEXITSTATUS(status);
     if (WIFSIGNALED(status)) r.signal = WTERMSIG(status);
     r.out = read_file(out_path);
@@ -267,6 +293,26 @@ TEST_F(TrainCli, BarePositionalExtra) {
 TEST_F(TrainCli, MissingDataFile) {
   const std::string missing = (tmp_ / "missing.bin").string();
   expect_bad_input(run_train(tiny_args({"--data.train=" + missing})), {missing});
+}
+
+// open() of a FIFO blocks until something writes to it: the run hung before it was refused.
+TEST_F(TrainCli, FifoAsDataFileIsRefusedPromptly) {
+  const fs::path fifo = tmp_ / "tokens.fifo";
+  ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0) << std::strerror(errno);
+  for (const char* key : {"--data.train=", "--data.val="}) {
+    SCOPED_TRACE(key);
+    expect_bad_input(run_train(tiny_args({std::string(key) + fifo.string()}), kBadInputTimeLimit),
+                     {fifo.string(), "not a regular file"});
+  }
+}
+
+// Without an upper bound, thousands of threads hung or crashed the OpenMP runtime.
+TEST_F(TrainCli, ThreadsAboveTheCapIsBadInput) {
+  expect_bad_input(run_train(tiny_args({"--train.threads=100000"}), kBadInputTimeLimit), {"train.threads", "100000"});
+}
+
+TEST_F(TrainCli, EmptyRunDirIsBadInput) {
+  expect_bad_input(run_train(tiny_args({"--run.dir="}), kBadInputTimeLimit), {"run.dir"});
 }
 
 TEST_F(TrainCli, TruncatedLlmcTokenFile) {

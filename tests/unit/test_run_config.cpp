@@ -333,7 +333,7 @@ TEST(RunConfigErrors, OutOfRange) {
       {"[train]\nmicro_batch = 0\n", "train.micro_batch must be >= 1, got 0"},
       {"[train]\nmax_steps = 0\n", "train.max_steps must be >= 1, got 0"},
       {"[train]\ngrad_clip = -1\n", "train.grad_clip must be >= 0, got -1"},
-      {"[train]\nthreads = -1\n", "train.threads must be >= 0, got -1"},
+      {"[train]\nthreads = -1\n", "train.threads must be in [0, 1024], got -1"},
       {"[optim]\nlr = 0\n", "optim.lr must be > 0, got 0"},
       {"[optim]\nlr = nan\n", "optim.lr must be > 0, got nan"},
       {"[optim]\nbeta2 = 1\n", "optim.beta2 must be in [0, 1), got 1"},
@@ -349,6 +349,32 @@ TEST(RunConfigErrors, OutOfRange) {
     EXPECT_STARTS_WITH(msg, "config.toml:4: ");
     EXPECT_CONTAINS(msg, c.expected);
   }
+}
+
+// Without an upper bound 5000 threads hung and 100000 crashed inside the OpenMP runtime.
+TEST(RunConfigErrors, ThreadsAboveTheCapNameKeyAndValue) {
+  std::string msg = error_of(kMinimal + "[train]\nthreads = 100000\n");
+  EXPECT_STARTS_WITH(msg, "config.toml:4: ");
+  EXPECT_CONTAINS(msg, "train.threads");
+  EXPECT_CONTAINS(msg, "100000");
+
+  msg = error_of(kMinimal, {"--train.threads=" + std::to_string(kMaxThreadsPerRank + 1)});
+  EXPECT_STARTS_WITH(msg, "command line: --train.threads=");
+  EXPECT_CONTAINS(msg, "train.threads must be in [0, " + std::to_string(kMaxThreadsPerRank) + "]");
+
+  EXPECT_EQ(parse(kMinimal, {"--train.threads=" + std::to_string(kMaxThreadsPerRank)}).train.threads,
+            kMaxThreadsPerRank);
+}
+
+// An empty run.dir used to surface later as a filesystem error that did not name the key.
+TEST(RunConfigErrors, EmptyRunDirNamesTheKey) {
+  std::string msg = error_of(kMinimal + "[run]\ndir = \"\"\n");
+  EXPECT_STARTS_WITH(msg, "config.toml:4: ");
+  EXPECT_CONTAINS(msg, "run.dir");
+
+  msg = error_of(kMinimal, {"--run.dir="});
+  EXPECT_STARTS_WITH(msg, "command line: --run.dir=: ");
+  EXPECT_CONTAINS(msg, "run.dir");
 }
 
 TEST(RunConfigErrors, BadEnumValue) {

@@ -1,13 +1,19 @@
 // TokenFile: both on-disk formats, every size/header/token check, and the real sample file.
 #include "data/token_file.h"
 
+#include <fcntl.h>
 #include <gtest/gtest.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
+#include <chrono>
 #include <cstdint>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <future>
 #include <random>
 #include <stdexcept>
 #include <string>
@@ -183,6 +189,31 @@ TEST_F(TokenFileTest, MissingFile) {
 TEST_F(TokenFileTest, DirectoryIsNotATokenFile) {
   const auto msg = data_error([&] { TokenFile f(dir_, kVocab); });
   EXPECT_TRUE(contains(msg, dir_.string())) << msg;
+}
+
+TEST_F(TokenFileTest, DirectoryAndCharacterDeviceAreNotRegularFiles) {
+  for (const fs::path& p : {dir_, fs::path("/dev/null")}) {
+    const auto msg = data_error([&] { TokenFile f(p, kVocab); });
+    EXPECT_TRUE(contains(msg, p.string())) << msg;
+    EXPECT_TRUE(contains(msg, "not a regular file")) << msg;
+  }
+}
+
+// Opening a FIFO for reading blocks until a writer comes, so a loader that just open()s it hangs.
+// The load runs on another thread; should it block, the test fails and opens the write end to
+// release it instead of hanging.
+TEST_F(TokenFileTest, FifoIsRefusedWithoutBlocking) {
+  const fs::path fifo = dir_ / "tokens.fifo";
+  ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0) << std::strerror(errno);
+  auto load = std::async(std::launch::async, [&] { return data_error([&] { TokenFile f(fifo, kVocab); }); });
+  if (load.wait_for(std::chrono::seconds(5)) == std::future_status::timeout) {
+    ADD_FAILURE() << "TokenFile blocked on the FIFO " << fifo;
+    const int writer = ::open(fifo.c_str(), O_WRONLY | O_NONBLOCK);
+    if (writer >= 0) ::close(writer);
+  }
+  const std::string msg = load.get();
+  EXPECT_TRUE(contains(msg, fifo.string())) << msg;
+  EXPECT_TRUE(contains(msg, "not a regular file")) << msg;
 }
 
 TEST_F(TokenFileTest, RawTokenAtLimitReportsIndexOffsetValueAndLimit) {
