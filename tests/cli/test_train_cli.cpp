@@ -311,6 +311,15 @@ TEST_F(TrainCli, ThreadsAboveTheCapIsBadInput) {
   expect_bad_input(run_train(tiny_args({"--train.threads=100000"}), kBadInputTimeLimit), {"train.threads", "100000"});
 }
 
+// Sizes that cannot fit are refused before anything is allocated, with the keys to change
+// (a hundred million layers used to grow towards the OOM killer, a huge vocabulary to end in an
+// unnamed std::bad_alloc).
+TEST_F(TrainCli, ModelThatCannotFitIsRefusedAtOnce) {
+  for (const char* size : {"--model.n_layer=100000000", "--model.vocab_size=100000000000"})
+    expect_bad_input(run_train(tiny_args({size}), kBadInputTimeLimit),
+                     {"the run needs about", "is available", "model.n_layer", "train.micro_batch"});
+}
+
 TEST_F(TrainCli, EmptyRunDirIsBadInput) {
   expect_bad_input(run_train(tiny_args({"--run.dir="}), kBadInputTimeLimit), {"run.dir"});
 }
