@@ -156,7 +156,8 @@ TEST(CudaMatmulBiasByKernelPlans, EachShapeIsPlannedOnce) {
 std::string no_algorithm_message(const std::string& case_name, DType act, cublasStatus_t answer) {
   const HeuristicRefusal refusal(Refuse::all, answer);
   CudaBackend gpu(act);
-  OpHarness h(gpu, op_case(case_name), 1);
+  const OpCase c = op_case(case_name);  // the harness keeps a reference: it must outlive it
+  OpHarness h(gpu, c, 1);
   try {
     h.forward();
   } catch (const std::runtime_error& e) {

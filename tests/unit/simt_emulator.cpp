@@ -38,11 +38,44 @@ gpt_simt_switch:
 #include <ucontext.h>
 #endif
 
+#if defined(__SANITIZE_ADDRESS__)
+#include <sanitizer/asan_interface.h>
+#include <sanitizer/common_interface_defs.h>
+#define GPT_SIMT_ASAN 1
+#endif
+
 namespace gpt::test {
 namespace {
 
 // The emulator whose fiber is being started (read once by the fiber's first function).
 thread_local SimtEmulator* starting = nullptr;
+
+// AddressSanitizer must hear of every stack switch, or it takes the fibers' frames for stack
+// overflows: start_switch before leaving a stack (null `save` when it will never be resumed),
+// finish_switch on arriving (it reports the stack just left).
+void asan_start_switch(void** save, const void* bottom, std::size_t size) {
+#ifdef GPT_SIMT_ASAN
+  __sanitizer_start_switch_fiber(save, bottom, size);
+#else
+  (void)save, (void)bottom, (void)size;
+#endif
+}
+void asan_finish_switch(void* saved, const void** left_bottom, std::size_t* left_size) {
+#ifdef GPT_SIMT_ASAN
+  __sanitizer_finish_switch_fiber(saved, left_bottom, left_size);
+#else
+  (void)saved, (void)left_bottom, (void)left_size;
+#endif
+}
+// A finished fiber never returns from its frames, so their red zones stay marked on its stack:
+// clear them before the stack is used again.
+void asan_forget_stack(char* stack, std::size_t size) {
+#ifdef GPT_SIMT_ASAN
+  ASAN_UNPOISON_MEMORY_REGION(stack, size);
+#else
+  (void)stack, (void)size;
+#endif
+}
 
 }  // namespace
 
@@ -57,6 +90,7 @@ void SimtEmulator::fiber_main(SimtEmulator* self) {
     if (!self->error_) self->error_ = std::current_exception();
   }
   self->fibers_[static_cast<std::size_t>(self->current_)].done = true;
+  asan_start_switch(nullptr, self->asan_scheduler_bottom_, self->asan_scheduler_size_);
 #ifdef GPT_SIMT_NATIVE_SWITCH
   void* discarded = nullptr;
   gpt_simt_switch(&discarded, self->scheduler_);  // never resumed
@@ -71,10 +105,12 @@ extern "C" void gpt_simt_fiber_entry() {
 #endif
 
 void SimtEmulator::enter_fiber(SimtEmulator* self) {
+  asan_finish_switch(nullptr, &self->asan_scheduler_bottom_, &self->asan_scheduler_size_);
   fiber_main(self);
 }
 
 void SimtEmulator::start_fibers() {
+  for (Fiber& f : fibers_) asan_forget_stack(f.stack.get(), kStackBytes);
 #ifdef GPT_SIMT_NATIVE_SWITCH
   for (Fiber& f : fibers_) {
     f.done = false;
@@ -108,20 +144,24 @@ void SimtEmulator::start_fibers() {
 void SimtEmulator::switch_to_fiber() {
   starting = this;
   Fiber& f = fibers_[static_cast<std::size_t>(current_)];
+  asan_start_switch(&asan_scheduler_fake_stack_, f.stack.get(), kStackBytes);
 #ifdef GPT_SIMT_NATIVE_SWITCH
   gpt_simt_switch(&scheduler_, f.context);
 #else
   swapcontext(static_cast<ucontext_t*>(scheduler_), static_cast<ucontext_t*>(f.context));
 #endif
+  asan_finish_switch(asan_scheduler_fake_stack_, nullptr, nullptr);
 }
 
 void SimtEmulator::yield() {
   Fiber& f = fibers_[static_cast<std::size_t>(current_)];
+  asan_start_switch(&f.asan_fake_stack, asan_scheduler_bottom_, asan_scheduler_size_);
 #ifdef GPT_SIMT_NATIVE_SWITCH
   gpt_simt_switch(&f.context, scheduler_);
 #else
   swapcontext(static_cast<ucontext_t*>(f.context), static_cast<ucontext_t*>(scheduler_));
 #endif
+  asan_finish_switch(f.asan_fake_stack, &asan_scheduler_bottom_, &asan_scheduler_size_);
 }
 
 void SimtEmulator::run(int grid_x, int grid_y, const Body& body) {

@@ -170,6 +170,7 @@ class SimtEmulator {
     bool done = false;
     const Barrier* waiting = nullptr;  // blocked until this barrier's generation moves on
     unsigned waiting_generation = 0;
+    void* asan_fake_stack = nullptr;  // AddressSanitizer's record of this stack while switched out
     bool runnable() const { return !done && (waiting == nullptr || waiting->generation != waiting_generation); }
   };
 
@@ -222,7 +223,12 @@ class SimtEmulator {
   std::vector<std::pair<const char*, std::size_t>> allowed_;
   std::vector<Thread> threads_state_;
   std::vector<Fiber> fibers_;
-  void* scheduler_ = nullptr;   // its saved context while a fiber runs
+  void* scheduler_ = nullptr;  // its saved context while a fiber runs
+  // Under AddressSanitizer every switch is announced (see simt_emulator.cpp): the scheduler's
+  // stack, as the first switch into a fiber reports it, and its record while a fiber runs.
+  const void* asan_scheduler_bottom_ = nullptr;
+  std::size_t asan_scheduler_size_ = 0;
+  void* asan_scheduler_fake_stack_ = nullptr;
   std::vector<char> contexts_;  // ucontext storage where there is no native switch
   const Body* body_ = nullptr;
   int current_ = 0, block_x_ = 0, block_y_ = 0, grid_x_ = 0, grid_y_ = 0;
