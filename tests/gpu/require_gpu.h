@@ -5,19 +5,8 @@
 // broken driver or toolkit cannot read as a passing run.
 #include <gtest/gtest.h>
 
-#include <cstdlib>
-#include <cstring>
-
 #include "core/ops/cuda/cuda_backend.h"
-
-namespace gpt::test {
-
-inline bool gpu_expected() {
-  const char* v = std::getenv("GPT_EXPECT_GPU");
-  return v != nullptr && std::strcmp(v, "1") == 0;
-}
-
-}  // namespace gpt::test
+#include "tests/gpu/expect_gpu.h"
 
 #define GPT_REQUIRE_GPU(what)                                                                                 \
   do {                                                                                                        \
