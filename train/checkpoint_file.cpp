@@ -492,16 +492,24 @@ std::pair<std::vector<SortedTensor>, std::map<std::string, Attrs>> validate(cons
   return {std::move(sorted), std::move(norm)};
 }
 
-// Closes a file whose writing failed. Its close flushes the metadata still cached, which fails
-// again on a full disk and leaves the file open inside HDF5; emptying the file first gives that
-// flush room (the file is deleted afterwards anyway). Errors are dropped: the first one is reported.
+// Closes a file whose writing failed. Its close flushes the metadata still cached, which on a
+// full disk fails again, and HDF5 1.10 cannot be asked to close a file twice: a second H5Fclose,
+// or its exit handler, crashes in H5F__close. So the descriptor under the file is first pointed
+// at an anonymous in-memory file (memfd), where the rest of the close can write, and the file is
+// closed once; the real file is deleted afterwards anyway. Errors are dropped: the first one is
+// reported.
 void close_failed_file(Hid& file) {
   if (!file.valid()) return;
   void* handle = nullptr;
-  if (H5Fget_vfd_handle(file.get(), H5P_DEFAULT, &handle) >= 0 && handle != nullptr)
-    (void)::ftruncate(*static_cast<int*>(handle), 0);  // the sec2 driver's handle is its descriptor
-  const hid_t id = file.get();
-  if (!file.close() && H5Iis_valid(id) > 0) H5Fclose(id);
+  if (H5Fget_vfd_handle(file.get(), H5P_DEFAULT, &handle) >= 0 && handle != nullptr) {
+    const int fd = *static_cast<int*>(handle);  // the sec2 driver's handle is its descriptor
+    const int scratch = ::memfd_create("failed-checkpoint", MFD_CLOEXEC);
+    if (scratch >= 0) {
+      (void)::dup2(scratch, fd);
+      ::close(scratch);
+    }
+  }
+  (void)file.close();
   H5Eclear2(H5E_DEFAULT);
 }
 
@@ -677,10 +685,15 @@ void read_dataset(hid_t ds, const std::string& path, ReadState& st) {
     read_fail("cannot read the shape of dataset " + path);
   const hssize_t n = H5Sget_simple_extent_npoints(space.get());
   if (n < 0) read_fail("cannot read the size of dataset " + path);
-  // A damaged shape must not make us allocate more than a contiguous dataset could hold.
+  // A damaged shape must not make us allocate more than the file could hold. Only the layouts
+  // that store every value in the file are accepted: a chunked dataset may claim any size and
+  // read back as fill values (our writer makes contiguous datasets, h5py's default too).
   Hid dcpl(H5Dget_create_plist(ds));
   if (!dcpl.valid()) read_fail("cannot read the creation properties of dataset " + path);
-  if (H5Pget_layout(dcpl.get()) == H5D_CONTIGUOUS && static_cast<std::uintmax_t>(n) > st.file_size / 4)
+  const H5D_layout_t layout = H5Pget_layout(dcpl.get());
+  if (layout != H5D_CONTIGUOUS && layout != H5D_COMPACT)
+    read_fail("dataset " + path + " is chunked or virtual (checkpoints hold contiguous float32 datasets)");
+  if (static_cast<std::uintmax_t>(n) > st.file_size / 4)
     read_fail("dataset " + path + " claims " + std::to_string(n) + " values, more than the file holds");
   std::vector<float> values;
   values.reserve(static_cast<std::size_t>(n));

@@ -57,6 +57,8 @@ class CheckpointFile {
   double attr_double(const std::string& group, const std::string& name) const;
   std::string attr_string(const std::string& group, const std::string& name) const;
   bool has_attr(const std::string& group, const std::string& name) const;
+  // Every attribute, by group path ("/", "/data", ...), the checksum included.
+  const std::map<std::string, Attrs>& attributes() const { return attrs_; }
 
   bool has_tensor(const std::string& path) const;
   std::vector<std::string> tensor_paths() const;  // sorted

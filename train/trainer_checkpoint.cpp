@@ -3,6 +3,7 @@
 // randomness is counter-based, so step, parameters, moments and Adam's step count are the whole
 // state: the sampler and dropout continue from the step alone.
 #include <chrono>
+#include <cmath>
 #include <ctime>
 #include <set>
 #include <sstream>
@@ -29,6 +30,15 @@ const std::set<std::string>& resumable_changes() {
       "checkpoint.resume", "dist.zero_stage",     "dist.bucket_mb",      "dist.timeout_s",
       "run.dir",           "log.interval",        "log.sample_interval"};
   return keys;
+}
+
+// Files of another layout version are refused before anything in them is interpreted.
+void check_format(const CheckpointFile& file) {
+  const std::int64_t version = file.attr_int("/", "format_version");
+  if (version != kFormatVersion)
+    throw CheckpointError("checkpoint " + file.path().string() + ": attribute format_version is " +
+                          std::to_string(version) + ", this trainer reads version " + std::to_string(kFormatVersion) +
+                          (version > kFormatVersion ? " (written by a newer version)" : ""));
 }
 
 std::string utc_now() {
@@ -124,10 +134,13 @@ std::string Trainer::write_checkpoint(std::int64_t step, const float* params, co
   try {
     write_checkpoint_file(path, attrs, tensors);
   } catch (const std::exception& e) {
-    throw std::runtime_error(std::string(e.what()) + "; training stopped, " +
-                             (last_checkpoint_.empty() ? "no checkpoint of this run was written before"
-                                                       : "the last good checkpoint is " + last_checkpoint_) +
-                             " (make room, then --resume)");
+    std::error_code ec;
+    const std::string last = last_checkpoint_.empty() ? "no checkpoint of this run was written before"
+                             : std::filesystem::exists(last_checkpoint_, ec)
+                                 ? "the last good checkpoint is " + last_checkpoint_
+                                 : "the last good checkpoint " + last_checkpoint_ + " is no longer there either";
+    throw std::runtime_error(std::string(e.what()) + "; training stopped, " + last +
+                             " (fix the cause, a full disk usually, then --resume)");
   }
   last_checkpoint_ = path.string();
   std::string report = io_report("checkpoint", path, start);
@@ -137,20 +150,45 @@ std::string Trainer::write_checkpoint(std::int64_t step, const float* params, co
   return report;
 }
 
+namespace {
+
+std::string shape_text(const std::vector<std::int64_t>& shape) {
+  std::string out = "(";
+  for (std::size_t i = 0; i < shape.size(); ++i) out += (i ? ", " : "") + std::to_string(shape[i]);
+  return out + ")";
+}
+
+// The values of tensor `path`, checked to have `shape` and to be finite (and not negative, for
+// Adam's second moments): a file that passed its checksum can still have been written wrong, and
+// a NaN loaded here would only show up steps later as a NaN loss.
+const std::vector<float>& checked_values(const CheckpointFile& file, const std::string& path,
+                                         const std::vector<std::int64_t>& shape, bool non_negative = false) {
+  const std::string where = "checkpoint " + file.path().string() + ": tensor " + path;
+  if (!file.has_tensor(path))
+    throw CheckpointError("checkpoint " + file.path().string() + " has no tensor " + path + " that this model needs");
+  if (file.shape(path) != shape)
+    throw CheckpointError(where + " has shape " + shape_text(file.shape(path)) + " but the config gives " +
+                          shape_text(shape));
+  const std::vector<float>& values = file.values(path);
+  for (std::size_t i = 0; i < values.size(); ++i)
+    if (!std::isfinite(values[i]) || (non_negative && values[i] < 0))
+      throw CheckpointError(where + " holds " + std::to_string(values[i]) + " at index " + std::to_string(i) +
+                            " (a damaged file, or written by a diverged run)");
+  return values;
+}
+
+}  // namespace
+
 void Trainer::load_parameters(const CheckpointFile& file) {
+  // Every tensor is checked before the first is uploaded: a refused file leaves the model as it was.
   for (const ParamInfo& p : model_.table().entries()) {
     const std::string path = "params/" + p.name;
     if (!file.has_tensor(path))
       throw ConfigError("checkpoint " + file.path().string() + " has no tensor " + p.name + " that this model needs");
-    if (file.shape(path) != p.shape) {
-      std::ostringstream message;
-      message << "checkpoint " << file.path().string() << ": tensor " << p.name << " has shape (";
-      for (std::size_t i = 0; i < file.shape(path).size(); ++i) message << (i ? ", " : "") << file.shape(path)[i];
-      message << ") but the config gives (";
-      for (std::size_t i = 0; i < p.shape.size(); ++i) message << (i ? ", " : "") << p.shape[i];
-      message << ")";
-      throw ConfigError(message.str());
-    }
+    if (file.shape(path) != p.shape)
+      throw ConfigError("checkpoint " + file.path().string() + ": tensor " + p.name + " has shape " +
+                        shape_text(file.shape(path)) + " but the config gives " + shape_text(p.shape));
+    (void)checked_values(file, path, p.shape);
   }
   // Alignment gaps and padding between tensors stay as init_weights left them: zero.
   for (const ParamInfo& p : model_.table().entries())
@@ -184,6 +222,7 @@ bool Trainer::resume(std::ostream& warnings) {
   const CheckpointFile file(chosen);
   resumed_from_ = io_report("read", chosen, start);
   last_checkpoint_ = chosen;
+  check_format(file);
 
   const RunConfig saved = parse_run_config(file.attr_string("/", "config"), chosen + " (its config)", ".", {});
   std::vector<std::string> refused;
@@ -200,12 +239,21 @@ bool Trainer::resume(std::ostream& warnings) {
     throw ConfigError("cannot resume from " + chosen + ": data.train has " + std::to_string(train_file_.size()) +
                       " tokens, the checkpoint's run had " + std::to_string(file.attr_int("/data", "train_tokens")));
 
+  const std::int64_t step = file.attr_int("/", "step"), steps_taken = file.attr_int("/optim", "steps_taken");
+  if (step < 0) throw CheckpointError("checkpoint " + chosen + ": attribute step is " + std::to_string(step));
+  if (steps_taken < 0 || steps_taken > step)
+    throw CheckpointError("checkpoint " + chosen + ": attribute /optim steps_taken is " + std::to_string(steps_taken) +
+                          ", outside 0 .. step (" + std::to_string(step) + ")");
+  for (const ParamInfo& p : model_.table().entries()) {
+    (void)checked_values(file, "optim/m/" + p.name, p.shape);
+    (void)checked_values(file, "optim/v/" + p.name, p.shape, true);
+  }
   load_parameters(file);
   for (const ParamInfo& p : model_.table().entries())
     optimizer_.import_moments(p.offset, file.values("optim/m/" + p.name).data(),
                               file.values("optim/v/" + p.name).data(), p.numel);
-  optimizer_.set_steps_taken(file.attr_int("/optim", "steps_taken"));
-  start_step_ = file.attr_int("/", "step");
+  optimizer_.set_steps_taken(steps_taken);
+  start_step_ = step;
   // The first step still broadcasts rank 0's parameters and compares checksums: a rank that
   // read something else is caught there, after setup has been agreed on.
   return true;
@@ -213,6 +261,7 @@ bool Trainer::resume(std::ostream& warnings) {
 
 std::string Trainer::init_from(const std::filesystem::path& checkpoint) {
   const CheckpointFile file(checkpoint);
+  check_format(file);
   load_parameters(file);
   start_step_ = 0;
   std::ostringstream report;

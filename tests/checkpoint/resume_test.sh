@@ -17,11 +17,21 @@
 #   fallback_prune    after a resume past a truncated newest file, keep_last keeps valid files only
 #                     (the bad one is renamed *.corrupt), and its warning is printed once
 #   init_untied       --init-from an untied checkpoint into a tied model names lm_head.weight unused
+#   fault KIND SHIM   the step-8 checkpoint's write meets fault KIND (tests/checkpoint/fault_inject.cpp,
+#                     preloaded): enospc_start / enospc_data / enospc_close (the disk fills at the
+#                     file's first byte, halfway, in the metadata HDF5 writes at close), fsync_eio,
+#                     fsync_enospc, rename_erofs, vanish (the folder is moved away mid-write), delete
+#                     (deleted mid-write), remount_ro (a real read-only remount, root). Each: exit 1,
+#                     one error line naming the file and the cause, no signal, no temporary left;
+#                     then, the cause removed, --resume continues from step 4 (delete: starts over)
+#                     and logs the same losses and ends with the same parameters and moments, bit
+#                     for bit, as a run that met no fault
 set -uo pipefail
 mode=$1 train=$2 config=$3 data=${GPT_DATA_DIR:-$4} mpiexec=$5
 shift 5
 work=$(mktemp -d)
-trap 'pkill -9 -f -- "$work/" 2>/dev/null; mountpoint -q "$work/full" && umount "$work/full"; rm -rf "$work"' EXIT
+trap 'pkill -9 -f -- "$work/" 2>/dev/null; for m in "$work/full" "$work/run/checkpoints"; do mountpoint -q "$m" && umount "$m"; done
+  rm -rf "$work"' EXIT
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMP_NUM_THREADS=1
 fail() { echo "FAIL: $*"; exit 1; }
 command -v h5diff >/dev/null || { echo "h5diff (hdf5-tools) missing"; exit 77; }
@@ -199,6 +209,78 @@ init_untied)
   [[ $code == 0 ]] || fail "--init-from failed (code $code)"
   grep -q "lm_head.weight" "$work/ft.log" || fail "the unused lm_head.weight was not named"
   grep -q "from $work/src/checkpoints/step_00000004.h5" "$work/ft.log" || fail "no line saying where weights came from"
+  ;;
+fault)
+  kind=$1 shim=$2
+  [[ -f $shim ]] || fail "no fault library $shim"
+  dir=$work/run
+  target=step_00000008.h5.tmp
+  # Where the file's bytes go: the disk fills at its first byte, halfway, or 100 bytes before the
+  # end, which is inside the metadata HDF5 writes when the file is closed.
+  GPT_FAULT=trace GPT_FAULT_FILE=$target LD_PRELOAD=$shim "$train" "$config" "${small[@]}" --train.max_steps=8 \
+    --run.dir="$work/trace" >"$work/trace.log" 2>&1 || fail "traced run failed: $(tail -3 "$work/trace.log")"
+  total=$(awk '/^fault_inject: write/ {s += $NF} END {print s + 0}' "$work/trace.log")
+  ((total > 1000000)) || fail "the trace saw $total bytes written (is the library preloaded?)"
+  expect="No space left on device" fix=: resume=(--resume) resumed="resumed at step 4"
+  case $kind in
+  enospc_start) spec=enospc@0 ;;
+  enospc_data) spec=enospc@$((total / 2)) ;;
+  enospc_close) spec=enospc@$((total - 100)) ;;
+  fsync_eio) spec=fsync=EIO expect="Input/output error" ;;
+  fsync_enospc) spec=fsync=ENOSPC ;;
+  rename_erofs) spec=rename=EROFS expect="Read-only file system" ;;
+  vanish)
+    spec=vanish@$((total / 2)) expect="No such file or directory"
+    fix='mv "$dir/checkpoints.gone" "$dir/checkpoints"'
+    ;;
+  delete)
+    # Nothing of the run's checkpoints is left: an automatic resume starts over, which reproduces
+    # the run too (every random stream is a function of the seed and the step).
+    spec=delete@$((total / 2)) expect="No such file or directory" resume=(--checkpoint.resume=auto) resumed=
+    ;;
+  remount_ro)
+    # The checkpoints folder is its own filesystem: Linux refuses a read-only remount while a file
+    # is open for writing on it, and metrics.jsonl is.
+    [[ $(id -u) == 0 ]] || { echo "needs root to mount a tmpfs"; exit 77; }
+    mkdir -p "$work/run/checkpoints"
+    mount -t tmpfs -o size=200m tmpfs "$work/run/checkpoints" || { echo "cannot mount a tmpfs here"; exit 77; }
+    spec=remount-ro expect="Read-only file system"
+    export GPT_FAULT_MOUNT=$work/run/checkpoints
+    fix='mount -o remount,rw "$GPT_FAULT_MOUNT"'
+    ;;
+  *) fail "unknown fault $kind" ;;
+  esac
+  run 1 "$work/whole" || fail "the run without a fault failed: $(cat "$work/whole.log")"
+  GPT_FAULT=$spec GPT_FAULT_FILE=$target LD_PRELOAD=$shim "$train" "$config" "${small[@]}" --run.dir="$dir" \
+    >"$work/faulted.log" 2>&1
+  code=$?
+  tail -2 "$work/faulted.log"
+  ! grep "^fault_inject:" "$work/faulted.log" || fail "the fault could not be injected"
+  [[ $code == 1 ]] || fail "exit code $code after fault $spec (expected 1; over 128 is a signal)"
+  others=$(grep -vE '^(step |model: |memory: |checkpoint /|val_loss )' "$work/faulted.log")
+  [[ $(printf '%s\n' "$others" | wc -l) == 1 && $others == error:* ]] || fail "expected one error line, got: $others"
+  [[ $others == *step_00000008.h5* ]] || fail "the error does not name the file"
+  [[ $others == *"$expect"* ]] || fail "the error does not say \"$expect\""
+  if [[ $kind == delete || $kind == vanish ]]; then
+    [[ $others == *"step_00000004.h5 is no longer there"* ]] || fail "the error does not say the last checkpoint is gone"
+  else
+    [[ $others == *"last good checkpoint is $dir/checkpoints/step_00000004.h5"* ]] ||
+      fail "the error does not name the last good checkpoint"
+  fi
+  if [[ -d $dir/checkpoints ]]; then
+    ls "$dir/checkpoints"
+    ! ls "$dir/checkpoints" | grep -q '\.tmp\.' || fail "a temporary file was left"
+    [[ ! -e $dir/checkpoints/step_00000008.h5 ]] || fail "the failed checkpoint is in place"
+  fi
+  eval "$fix"  # what the user does; a folder moved back brings its temporary file: pruned later
+  run 1 "$dir" "${resume[@]}" || fail "the run after the fault failed: $(cat "$dir.log")"
+  ! ls "$dir/checkpoints" | grep -q '\.tmp\.' || fail "a temporary file is still there after the run"
+  [[ -z $resumed ]] || grep -q "$resumed" "$dir.log" || fail "did not continue from step 4: $(cat "$dir.log")"
+  diff <(losses "$work/whole") <(losses "$dir") || fail "losses differ from the run without a fault"
+  for group in /params /optim/m /optim/v; do
+    h5diff "$work/whole/checkpoints/step_00000012.h5" "$dir/checkpoints/step_00000012.h5" $group $group ||
+      fail "$group differs from the run without a fault"
+  done
   ;;
 *) fail "unknown mode $mode" ;;
 esac
