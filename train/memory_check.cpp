@@ -1,5 +1,6 @@
 #include "train/memory_check.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <string>
@@ -62,11 +63,14 @@ MemoryEstimate estimate_training_memory(const RunConfig& config, const Backend& 
   return e;
 }
 
-void check_training_memory(const RunConfig& config, const Backend& backend, int world_size, std::size_t available) {
+void check_training_memory(const RunConfig& config, const Backend& backend, int world_size, std::size_t available,
+                           int ranks_sharing) {
   const MemoryEstimate e = estimate_training_memory(config, backend, world_size);
-  const long double limit = available > 0 ? static_cast<long double>(available) : kBeyondAnyMachine;
+  const int sharing = std::max(ranks_sharing, 1);
+  const long double limit = available > 0 ? static_cast<long double>(available) / sharing : kBeyondAnyMachine;
   if (e.total() <= limit) return;
-  const std::string where = backend.host_memory() ? "on this host" : "on the device";
+  const std::string where = std::string(backend.host_memory() ? "on this host" : "on the device") +
+                            (sharing > 1 ? " for " + std::to_string(sharing) + " ranks, " + gib(limit) + " each" : "");
   char count[32];
   std::snprintf(count, sizeof count, "%.3g", static_cast<double>(e.parameters));
   throw ConfigError("the run needs about " + gib(e.total()) + " (" + count + " parameters: " + gib(e.parameter_bytes) +

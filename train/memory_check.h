@@ -21,8 +21,9 @@ struct MemoryEstimate {
 MemoryEstimate estimate_training_memory(const RunConfig& config, const Backend& backend, int world_size);
 
 // Throws ConfigError with the estimate, the memory available and the keys that shrink it when
-// the estimate exceeds `available` bytes (0: unknown, so only sizes beyond any machine are
-// refused).
-void check_training_memory(const RunConfig& config, const Backend& backend, int world_size, std::size_t available);
+// the estimate exceeds this rank's share of `available` bytes (0: unknown, so only sizes beyond
+// any machine are refused). `ranks_sharing` ranks draw on the same memory (CPU ranks on one host).
+void check_training_memory(const RunConfig& config, const Backend& backend, int world_size, std::size_t available,
+                           int ranks_sharing = 1);
 
 }  // namespace gpt

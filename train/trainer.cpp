@@ -36,7 +36,9 @@ std::int64_t bucket_elements(const RunConfig& c, const Backend& backend) {
 // run that cannot fit, before anything (the parameter table included) is allocated.
 const RunConfig& checked(const RunConfig& config, const Communicator& comm, const Backend& backend) {
   check_world_size(config, comm.world_size());
-  check_training_memory(config, backend, comm.world_size(), backend.available_memory());
+  // CPU ranks on one host share its memory; each GPU rank has a device of its own.
+  check_training_memory(config, backend, comm.world_size(), backend.available_memory(),
+                        backend.host_memory() ? comm.local_size() : 1);
   return config;
 }
 

@@ -32,6 +32,7 @@
 #include "core/ops/cpu/cpu_backend.h"
 #include "dist/communicator.h"
 #include "tests/test_data.h"
+#include "tests/unit/fuzz_iterations.h"
 #include "tests/unit/temp_dir_test.h"
 #include "train/checkpoint_file.h"
 #include "train/run_config.h"
@@ -45,11 +46,6 @@ namespace gpt::test {
 namespace {
 
 namespace fs = std::filesystem;
-
-int iterations(int fallback) {
-  const char* env = std::getenv("GPT_FUZZ_ITERATIONS");
-  return env != nullptr ? std::atoi(env) : fallback;
-}
 
 // A small model (a 4.8 MB checkpoint) on the real sample: the vocabulary must hold its tokens.
 RunConfig small_run(const fs::path& run_dir) {
@@ -257,7 +253,7 @@ TEST_F(CheckpointFuzz, MutatedContentIsResumedOrRefusedAsInput) {
   std::mt19937_64 rng(20261202);
   std::map<Outcome, int> seen;
   int inits_refused = 0;
-  const int n = iterations(150);
+  const int n = fuzz_iterations(150);
   for (int i = 0; i < n && !HasFailure(); ++i) {
     Contents c = base;
     const std::string what = mutate_contents(c, rng);
@@ -327,7 +323,7 @@ TEST_F(CheckpointFuzz, MutatedBytesAreRefusedAsInput) {
   const std::size_t head = 8192;
   std::mt19937_64 rng(1202);
   int refused = 0;
-  const int n = iterations(300);
+  const int n = fuzz_iterations(300);
   for (int i = 0; i < n && !HasFailure(); ++i) {
     std::string b = bytes;
     std::ostringstream what;

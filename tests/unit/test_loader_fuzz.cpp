@@ -17,6 +17,7 @@
 #include "core/errors.h"
 #include "data/token_file.h"
 #include "tests/test_data.h"
+#include "tests/unit/fuzz_iterations.h"
 #include "tests/unit/temp_dir_test.h"
 #include "train/run_config.h"
 
@@ -24,11 +25,6 @@ namespace gpt::test {
 namespace {
 
 namespace fs = std::filesystem;
-
-int iterations(int fallback) {
-  const char* env = std::getenv("GPT_FUZZ_ITERATIONS");
-  return env != nullptr ? std::atoi(env) : fallback;
-}
 
 std::string read_file(const fs::path& path) {
   std::ifstream in(path, std::ios::binary);
@@ -120,7 +116,7 @@ TEST(LoaderFuzz, ConfigTextAndOverridesAreAcceptedOrRefusedAsInput) {
                                          "no.such_key"};
   std::mt19937_64 rng(20261201);
   int accepted = 0, refused = 0;
-  const int n = iterations(3000);
+  const int n = fuzz_iterations(3000);
   for (int i = 0; i < n; ++i) {
     const std::string text = mutate(base, rng, kTomlTokens);
     std::vector<std::string> overrides;
@@ -155,7 +151,7 @@ TEST_F(TokenFileFuzz, MutatedFilesAreReadOrRefusedAsInput) {
                                            std::string(4, '\0'), std::string("\x01\0\0\0", 4)};
   std::mt19937_64 rng(1201);
   int accepted = 0, refused = 0;
-  const int n = iterations(1500);
+  const int n = fuzz_iterations(1500);
   const fs::path path = dir_ / "fuzz.bin";
   for (int i = 0; i < n; ++i) {
     std::string bytes = mutate(sample.substr(0, 1024 + 64), rng, tokens) + sample.substr(1024 + 64);

@@ -61,6 +61,21 @@ TEST(MemoryCheck, RefusesWhatDoesNotFitNamingTheKeys) {
   }
 }
 
+// Eight CPU ranks on one host each need their estimate from the same memory.
+TEST(MemoryCheck, RanksOnOneHostShareItsMemory) {
+  const RunConfig config = run_config({});
+  CpuBackend<float> cpu;
+  const auto needed = static_cast<std::size_t>(estimate_training_memory(config, cpu, 8).total());
+  EXPECT_NO_THROW(check_training_memory(config, cpu, 8, 8 * needed + 8, 8));
+  EXPECT_NO_THROW(check_training_memory(config, cpu, 8, needed + 1, 1));
+  try {
+    check_training_memory(config, cpu, 8, 8 * needed - 8, 8);
+    FAIL() << "eight ranks were given the whole host each";
+  } catch (const ConfigError& e) {
+    EXPECT_NE(std::string(e.what()).find("for 8 ranks"), std::string::npos) << e.what();
+  }
+}
+
 // A hundred million layers would take the parameter table alone to the OOM killer: refused at
 // once, before any of it exists, whatever memory the machine reports (even none).
 TEST(MemoryCheck, AbsurdSizesAreRefusedAtOnce) {
