@@ -24,6 +24,7 @@
 #include "dist/communicator.h"
 #include "dist/mpi_runtime.h"
 #include "train/run_config.h"
+#include "train/run_lock.h"
 #include "train/trainer.h"
 #ifdef GPT_HAVE_MPI
 #include "dist/mpi_communicator.h"
@@ -204,9 +205,16 @@ int main(int argc, char** argv) {
   }
 #endif
   gpt::Communicator& comm = device_comm ? *device_comm : *host;
+  std::optional<gpt::RunDirLock> run_lock;  // held by rank 0 until the process ends
   setup = attempt([&] {
     if (resume && !init_from.empty()) throw gpt::ConfigError("--resume and --init-from exclude each other");
     trainer.emplace(config, *backend, comm);
+    if (leader) {
+      run_lock.emplace(config.run.dir);
+      if (!run_lock->held())
+        std::cerr << "warning: " << (config.run.dir / "train.lock").string() << " cannot be locked ("
+                  << run_lock->problem() << "): make sure no other train uses this run.dir\n";
+    }
   });
   if (const int code = agree_on_setup(*host, setup)) return code;
   setup = attempt([&] {

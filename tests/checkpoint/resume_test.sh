@@ -17,6 +17,8 @@
 #   fallback_prune    after a resume past a truncated newest file, keep_last keeps valid files only
 #                     (the bad one is renamed *.corrupt), and its warning is printed once
 #   init_untied       --init-from an untied checkpoint into a tied model names lm_head.weight unused
+#   second_run        a second train in a running run's run.dir: exit 2 before any step, one line
+#                     naming the first one's pid; once the first is SIGKILLed, --resume works
 #   fault KIND SHIM   the step-8 checkpoint's write meets fault KIND (tests/checkpoint/fault_inject.cpp,
 #                     preloaded): enospc_start / enospc_data / enospc_close (the disk fills at the
 #                     file's first byte, halfway, in the metadata HDF5 writes at close), fsync_eio,
@@ -209,6 +211,21 @@ init_untied)
   [[ $code == 0 ]] || fail "--init-from failed (code $code)"
   grep -q "lm_head.weight" "$work/ft.log" || fail "the unused lm_head.weight was not named"
   grep -q "from $work/src/checkpoints/step_00000004.h5" "$work/ft.log" || fail "no line saying where weights came from"
+  ;;
+second_run)
+  launch 1 "$work/run" --train.max_steps=100000 --checkpoint.interval=2
+  first=$job
+  wait_for_step "$work/run" 3 || fail "the first run never reached step 3"
+  "$train" "$config" "${small[@]}" --run.dir="$work/run" --checkpoint.resume=auto >"$work/second.log" 2>&1
+  code=$?
+  cat "$work/second.log"
+  [[ $code == 2 ]] || fail "exit code $code for a second run in the same run.dir (expected 2)"
+  [[ $(cat "$work/second.log") == "error: run.dir $work/run is in use by another train (pid $first on "* ]] ||
+    fail "not one line naming the first run's pid"
+  kill -9 "$first"
+  wait "$first" 2>/dev/null
+  run 1 "$work/run" --train.max_steps=6 --resume || fail "resume after the first run died: $(tail -3 "$work/run.log")"
+  grep -q "resumed at step" "$work/run.log" || fail "did not resume"
   ;;
 fault)
   kind=$1 shim=$2
