@@ -1,6 +1,8 @@
 #include "train/metrics.h"
 
+#include <cerrno>
 #include <cstdio>
+#include <cstring>
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <stdexcept>
@@ -15,8 +17,11 @@ std::string records_up_to(const std::filesystem::path& path, std::int64_t last_s
   std::ifstream in(path);
   std::string kept, line;
   while (std::getline(in, line)) {
+    // Lines that are not our records (cut short by a crash, edited by hand) are dropped.
     const nlohmann::json j = nlohmann::json::parse(line, nullptr, false);
-    if (!j.is_discarded() && j.contains("step") && j["step"].get<std::int64_t>() <= last_step) kept += line + '\n';
+    if (j.is_object() && j.contains("step") && j["step"].is_number_integer() &&
+        j["step"].get<std::int64_t>() <= last_step)
+      kept += line + '\n';
   }
   return kept;
 }
@@ -25,10 +30,26 @@ std::string records_up_to(const std::filesystem::path& path, std::int64_t last_s
 
 MetricsLog::MetricsLog(std::ostream& console, const std::filesystem::path& jsonl_path, std::int64_t max_steps,
                        std::optional<std::int64_t> resumed_step)
-    : console_(&console), max_steps_(max_steps) {
-  const std::string kept = resumed_step ? records_up_to(jsonl_path, *resumed_step) : std::string();
-  jsonl_.open(jsonl_path, std::ios::trunc);
-  jsonl_ << kept;
+    : console_(&console), path_(jsonl_path), max_steps_(max_steps) {
+  if (resumed_step) {
+    const std::filesystem::path tmp = jsonl_path.string() + ".tmp";
+    {
+      std::ofstream out(tmp, std::ios::trunc);
+      out << records_up_to(jsonl_path, *resumed_step);
+      out.close();
+      if (!out) {
+        std::error_code ec;
+        std::filesystem::remove(tmp, ec);
+        throw std::runtime_error("cannot write " + tmp.string() + " (" + jsonl_path.filename().string() +
+                                 " is left as it was)");
+      }
+    }
+    if (std::rename(tmp.c_str(), jsonl_path.c_str()) != 0)
+      throw std::runtime_error("cannot replace " + jsonl_path.string() + ": " + std::strerror(errno));
+    jsonl_.open(jsonl_path, std::ios::app);
+  } else {
+    jsonl_.open(jsonl_path, std::ios::trunc);
+  }
   if (!jsonl_) throw std::runtime_error("cannot write " + jsonl_path.string());
 }
 
@@ -47,6 +68,11 @@ void MetricsLog::write(const StepRecord& r) {
   put("comm_ms", r.comm_ms);
   jsonl_ << j.dump() << '\n';
   jsonl_.flush();
+  if (!jsonl_ && !write_failed_) {
+    write_failed_ = true;
+    *console_ << "warning: cannot write " << path_.string() << " (" << std::strerror(errno)
+              << "): step records from here on are on the console only" << std::endl;
+  }
 
   char line[256];
   const int width = static_cast<int>(std::to_string(max_steps_).size());
