@@ -10,7 +10,7 @@ cd "$(dirname "$0")/.."
 
 # ocl-icd-opencl-dev: oneDNN's CMake config insists on OpenCL, which libdnnl-dev only recommends.
 packages=(cmake ninja-build g++ libgtest-dev libtomlplusplus-dev libdnnl-dev ocl-icd-opencl-dev
-  nlohmann-json3-dev libcli11-dev openmpi-bin libopenmpi-dev libhdf5-dev)
+  nlohmann-json3-dev libcli11-dev openmpi-bin libopenmpi-dev libhdf5-dev libxxhash-dev)
 if [[ "${1:-}" == "--tests" ]]; then
   packages+=(python3-torch python3-numpy python3-h5py python3-venv hdf5-tools slurm-wlm munge)
 fi

@@ -167,8 +167,8 @@ const std::vector<float>& checked_values(const CheckpointFile& file, const std::
   if (!file.has_tensor(path))
     throw CheckpointError("checkpoint " + file.path().string() + " has no tensor " + path + " that this model needs");
   if (file.shape(path) != shape)
-    throw CheckpointError(where + " has shape " + shape_text(file.shape(path)) + " but the config gives " +
-                          shape_text(shape));
+    throw CheckpointError(where + " has shape " + shape_text(file.shape(path)) + ", its parameter " +
+                          shape_text(shape) + " (a damaged file)");
   const std::vector<float>& values = file.values(path);
   for (std::size_t i = 0; i < values.size(); ++i)
     if (!std::isfinite(values[i]) || (non_negative && values[i] < 0))

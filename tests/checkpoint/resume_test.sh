@@ -200,7 +200,7 @@ fallback_prune)
   "$train" "$config" "${small[@]}" --run.dir="$work/run" --checkpoint.keep_last=2 --train.max_steps=11 --resume \
     >"$work/c.log" 2>&1 || fail "second resume failed: $(cat "$work/c.log")"
   grep -q "resumed at step 10" "$work/c.log" || fail "the second resume did not continue from step 10"
-  [[ $(cat "$work/b.log" "$work/c.log" | grep -c "truncated file") == 1 ]] || fail "the warning was not printed once"
+  [[ $(cat "$work/b.log" "$work/c.log" | grep -c "truncated") == 1 ]] || fail "the warning was not printed once"
   ;;
 init_untied)
   run 1 "$work/src" --model.tie_embeddings=false --train.max_steps=4 || fail "untied run failed: $(cat "$work/src.log")"

@@ -5,7 +5,11 @@ Runs `MAKER write DIR/step_00000007.h5` (tests/reference/make_checkpoint.cpp, kn
 then with h5py checks every dataset (name, shape, float32 little-endian, contiguous, values) and
 attribute (name, HDF5 type, value; strings read as str), recomputes the root "checksum" from the
 documented byte stream (XXH64, written here in pure Python), checks `h5ls -r` lists the expected
-layout, and finally edits copies with h5py and checks `MAKER verify` refuses each one.
+layout, checks the seal (the first line of the 512-byte user block: "GPTCKPT1", XXH64 of the
+bytes after the block, the file size), and finally edits copies with h5py and checks that
+`MAKER verify` refuses each one: first by its seal, then, resealed here as if the edit had been
+made before sealing, by the check that concerns the edit. A checkpoint written before the seal
+existed (legacy_step_00000007.h5, the same content) must still verify.
 
 Usage (as ctest runs it):
   /usr/bin/python3 tests/reference/check_checkpoint.py --maker PATH --workdir DIR
@@ -220,13 +224,50 @@ def check_with_h5ls(path):
     check(listed == want, f"h5ls -r lists\n{out.stdout}expected {want}")
 
 
+USER_BLOCK = 512
+
+
+def read_seal(path):
+    """(digest hex, size) from the seal line, checking its form."""
+    with open(path, "rb") as f:
+        block = f.read(USER_BLOCK)
+    line, _, rest = block.partition(b"\n")
+    parts = line.split(b" ")
+    check(len(parts) == 3 and parts[0] == b"GPTCKPT1", f"seal line {line!r} is not 'GPTCKPT1 DIGEST SIZE'")
+    check(rest.strip(b"\0") == b"", "the user block holds more than the seal line")
+    return parts[1].decode(), int(parts[2])
+
+
+def seal_of(path):
+    with open(path, "rb") as f:
+        data = f.read()
+    return f"{xxh64(data[USER_BLOCK:]):016x}", len(data)
+
+
+def reseal(path):
+    digest, size = seal_of(path)
+    block = f"GPTCKPT1 {digest} {size}\n".encode().ljust(USER_BLOCK, b"\0")
+    with open(path, "r+b") as f:
+        f.write(block)
+
+
+def check_seal(path):
+    check(read_seal(path) == seal_of(path), f"seal {read_seal(path)} differs from the file's {seal_of(path)}")
+    with h5py.File(path, "r") as f:
+        check(f.userblock_size == USER_BLOCK, f"user block of {f.userblock_size} bytes, expected {USER_BLOCK}")
+
+
 def check_refused(maker, path, workdir, name, edit, expect):
     bad = os.path.join(workdir, f"edited_{name}.h5")
     shutil.copyfile(path, bad)
     with h5py.File(bad, "r+") as f:
         edit(f)
     rc, out = run_maker(maker, "verify", bad)
-    check(rc == 1 and expect in out and bad in out, f"edit '{name}': verify exited {rc} with '{out}', expected 1 and '{expect}'")
+    check(rc == 1 and "sealed" in out and bad in out, f"edit '{name}': verify exited {rc} with '{out}', expected 1 and a broken seal")
+    reseal(bad)
+    rc, out = run_maker(maker, "verify", bad)
+    check(rc == 1 and expect in out and bad in out,
+          f"edit '{name}', resealed: verify exited {rc} with '{out}', expected 1 and '{expect}'")
 
 
 def main():
@@ -252,6 +293,12 @@ def main():
 
     check_with_h5py(path)
     check_with_h5ls(path)
+    check_seal(path)
+
+    legacy = os.path.join(os.path.dirname(os.path.abspath(__file__)), "legacy_step_00000007.h5")
+    rc, out = run_maker(args.maker, "verify", legacy)
+    check(rc == 0, f"verify of the unsealed legacy file exited with {rc}: {out}")
+    check_with_h5py(legacy)
 
     def set_value(f):
         f["params/a"][0, 1] = 99.0

@@ -2,6 +2,7 @@
 // foreign files, the atomic write, and the run folder's list / fallback / prune.
 #include "train/checkpoint_file.h"
 
+#include "tests/unit/checkpoint_seal.h"
 #include "tests/unit/temp_dir_test.h"
 
 #include <gtest/gtest.h>
@@ -239,8 +240,10 @@ TEST_F(CheckpointFileTest, FlippedBitInTensorDataIsDetected) {
     const fs::path p = dir_ / "bad.h5";
     write_bytes(p, bad);
     const std::string err = error_of(p);
-    EXPECT_TRUE(contains(err, "checksum mismatch"));
+    EXPECT_TRUE(contains(err, "damaged: its bytes give digest"));  // the seal, before HDF5 reads it
     EXPECT_TRUE(contains(err, p.string()));
+    test::reseal(p);  // as if the flip had happened before the file was sealed
+    EXPECT_TRUE(contains(error_of(p), "checksum mismatch"));
   }
 }
 
@@ -253,6 +256,8 @@ TEST_F(CheckpointFileTest, FlippedBitInAttributeIsDetected) {
   const std::size_t at = find_once(bytes, &marker, sizeof marker);
   bytes[at + 3] = static_cast<char>(bytes[at + 3] ^ 0x10);
   write_bytes(p, bytes);
+  EXPECT_TRUE(contains(error_of(p), "damaged: its bytes give digest"));
+  test::reseal(p);
   EXPECT_TRUE(contains(error_of(p), "checksum mismatch"));
 }
 
@@ -265,6 +270,7 @@ TEST_F(CheckpointFileTest, MissingChecksumIsRefused) {
   const std::size_t at = find_once(bytes, "checksum", 8);
   bytes[at + 7] = 'X';
   write_bytes(p, bytes);
+  test::reseal(p);
   const std::string err = error_of(p);
   EXPECT_TRUE(contains(err, "checksum"));
   EXPECT_TRUE(contains(err, p.string()));
@@ -288,6 +294,11 @@ TEST_F(CheckpointFileTest, ForeignOrMissingFileIsRefused) {
   SKIP_WITHOUT_HDF5();
   const fs::path text = dir_ / "notes.h5";
   write_bytes(text, std::vector<char>(4096, 'z'));
+  EXPECT_TRUE(contains(error_of(text), "checkpoint " + text.string() + ": not a checkpoint of this trainer"));
+  // HDF5's signature, then garbage: an unsealed file (as written before the seal) that HDF5 refuses.
+  std::vector<char> fake(4096, 'z');
+  std::memcpy(fake.data(), "\x89HDF\r\n\x1a\n", 8);
+  write_bytes(text, fake);
   EXPECT_TRUE(contains(error_of(text), "checkpoint " + text.string() + ": not an HDF5 file"));
   EXPECT_TRUE(contains(error_of(dir_ / "missing.h5"), "no such file"));
   EXPECT_TRUE(contains(error_of(dir_), "not a regular file"));
@@ -377,7 +388,7 @@ TEST_F(CheckpointFileTest, OpenNewestValidFallsBackAndReportsBadOnes) {
   EXPECT_EQ(f->values("params/pattern"), pattern_);
   const std::string w = warn.str();
   EXPECT_TRUE(contains(w, checkpoint_path(dir_, 40).string()));
-  EXPECT_TRUE(contains(w, checkpoint_path(dir_, 30).string() + ": checksum mismatch"));
+  EXPECT_TRUE(contains(w, checkpoint_path(dir_, 30).string() + ": damaged"));
   EXPECT_EQ(std::count(w.begin(), w.end(), '\n'), 2) << w;
   EXPECT_EQ(w.find(checkpoint_path(dir_, 20).string()), std::string::npos) << w;
 
@@ -449,7 +460,7 @@ TEST_F(CheckpointFileTest, PruneCountsOnlyValidCheckpoints) {
   // One line per file set aside, with its reason.
   const std::string n = notes.str();
   EXPECT_EQ(std::count(n.begin(), n.end(), '\n'), 2) << n;
-  EXPECT_TRUE(contains(n, checkpoint_path(dir_, 30).string() + ": checksum mismatch"));
+  EXPECT_TRUE(contains(n, checkpoint_path(dir_, 30).string() + ": damaged"));
   EXPECT_TRUE(contains(n, checkpoint_path(dir_, 40).string()));
 
   // A new valid checkpoint: the oldest valid one goes, the set-aside files stay as they are.
