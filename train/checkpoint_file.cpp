@@ -243,9 +243,18 @@ std::string seal_problem(const fs::path& path) {
   if (static_cast<std::size_t>(got) < magic.size() + 1 || std::memcmp(block, magic.data(), magic.size()) != 0 ||
       block[magic.size()] != ' ')
     return "not a checkpoint of this trainer (no seal, no HDF5 signature), or its first bytes are damaged";
+  // The line, then NULs to the end of the block: every byte of it is accounted for.
+  const char* end = static_cast<const char*>(std::memchr(block, '\n', sizeof block));
+  if (static_cast<std::size_t>(got) < kUserBlock || !end ||
+      std::any_of(end + 1, static_cast<const char*>(block) + sizeof block, [](char c) { return c != '\0'; }))
+    return "its seal line is damaged";
+  const std::string line(static_cast<const char*>(block),
+                         end);  // parsed as a string: the block holds no NUL before `end`
   char digest[17] = {};
   unsigned long long sealed_size = 0;
-  if (std::sscanf(block + magic.size(), " %16[0-9a-f] %llu", digest, &sealed_size) != 2 || std::strlen(digest) != 16)
+  int parsed = 0;
+  if (std::sscanf(line.c_str() + magic.size(), " %16[0-9a-f] %llu%n", digest, &sealed_size, &parsed) != 2 ||
+      std::strlen(digest) != 16 || magic.size() + static_cast<std::size_t>(parsed) != line.size())
     return "its seal line is damaged";
   if (sealed_size != size)
     return "truncated or extended: " + std::to_string(size) + " bytes, sealed at " + std::to_string(sealed_size);
