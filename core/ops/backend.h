@@ -6,13 +6,23 @@
 //   * Two element types: act_dtype for activations, their gradients and the compute copy of the
 //     weights that ops read; param_dtype for master parameters, parameter gradients, optimizer
 //     moments and per-row statistics (LayerNorm mean/rstd, losses, attention's saved state).
-//     They are equal on the CPU; the CUDA backend computes in bf16 with fp32 masters.
+//     They are equal on the CPU; the CUDA backend computes in bf16 with fp32 masters. Token ids
+//     and targets are i32.
 //   * Parameter gradients always accumulate (+=), so micro-batches add up without extra passes.
 //   * Activation gradients are overwritten, except layernorm_backward, which accumulates into dx
 //     because its dx is the residual stream's gradient.
 //   * An empty Tensor stands for "absent" (no bias, no gradient wanted).
+//
+// Every op is a pair. The public, non-virtual `op(...)` is what callers use: it checks the
+// arguments' shapes and element types, once for every backend (the checks sit under each op's
+// comment below), then calls the private virtual `do_op(...)` with the same arguments, which a
+// backend overrides with the numerics alone. A check that only one backend needs (a kernel's
+// limit, an alignment) stays in that backend's do_op, with a comment saying why. A refused call
+// throws std::logic_error("<family> backend: <what>"), family being name() up to its first '-'
+// ("cpu", "cuda"): shape mistakes are programming errors in the caller (the model), not input.
 #include <cstddef>
 #include <cstdint>
+#include <initializer_list>
 #include <memory>
 #include <string>
 
@@ -52,70 +62,219 @@ class Backend {
   virtual void upload_bytes(void* dst, const void* src, std::size_t bytes) = 0;
   virtual void download_bytes(void* dst, const void* src, std::size_t bytes) = 0;
   virtual void zero(Tensor t) = 0;
-  // dst = src, element by element, converted to dst.dtype.
-  virtual void convert(Tensor dst, Tensor src) = 0;
+  // dst = src, element by element, converted to dst.dtype (which pairs of types: the backend's).
+  void convert(Tensor dst, Tensor src) {
+    require(dst.numel() == src.numel(), "convert shapes");
+    do_convert(dst, src);
+  }
   virtual void synchronize() {}
 
   // ---- ops ----
   // out(B,T,C) = wte[tokens(B,T)] + wpe[0..T).
-  virtual void embedding_forward(Tensor out, Tensor tokens, Tensor wte, Tensor wpe) = 0;
+  void embedding_forward(Tensor out, Tensor tokens, Tensor wte, Tensor wpe) {
+    require(tokens.ndim == 2 && out.numel() == tokens.numel() * wte.dim(1), "embedding_forward shapes");
+    require(tokens.dim(1) <= wpe.dim(0), "embedding_forward: sequence longer than wpe");
+    require(of_type(act_dtype(), {out, wte, wpe}) && of_type(DType::i32, {tokens}), "embedding_forward dtypes");
+    do_embedding_forward(out, tokens, wte, wpe);
+  }
   // dwte[tokens[b,t]] += dout[b,t]; dwpe[t] += Σ_b dout[b,t]. Deterministic order.
-  virtual void embedding_backward(Tensor dwte, Tensor dwpe, Tensor dout, Tensor tokens) = 0;
+  void embedding_backward(Tensor dwte, Tensor dwpe, Tensor dout, Tensor tokens) {
+    require(tokens.ndim == 2 && dout.numel() == tokens.numel() * dwte.dim(1), "embedding_backward shapes");
+    require(of_type(param_dtype(), {dwte, dwpe}) && of_type(act_dtype(), {dout}) && of_type(DType::i32, {tokens}),
+            "embedding_backward dtypes");
+    do_embedding_backward(dwte, dwpe, dout, tokens);
+  }
 
   // LayerNorm over the last dimension (eps 1e-5); mean and rstd (one per row) are saved for the
   // backward. bias may be empty.
-  virtual void layernorm_forward(Tensor out, Tensor mean, Tensor rstd, Tensor x, Tensor weight, Tensor bias) = 0;
+  void layernorm_forward(Tensor out, Tensor mean, Tensor rstd, Tensor x, Tensor weight, Tensor bias) {
+    const std::int64_t C = x.dim(-1), N = rows_of(x);
+    require(weight.numel() == C && mean.numel() == N && rstd.numel() == N && out.numel() == x.numel(),
+            "layernorm_forward shapes");
+    require(of_type(act_dtype(), {out, x, weight, bias}) && of_type(param_dtype(), {mean, rstd}),
+            "layernorm_forward dtypes");
+    do_layernorm_forward(out, mean, rstd, x, weight, bias);
+  }
   // residual = a + b, then out = LayerNorm(residual): a residual add fused with the LayerNorm that
   // follows it, which saves a pass over the residual stream. The default composes add() and
   // layernorm_forward(); a backend that fuses them must give the same result. (The backward
   // needs no counterpart: layernorm_backward already accumulates into the residual's gradient.)
-  virtual void residual_layernorm_forward(Tensor residual, Tensor out, Tensor mean, Tensor rstd, Tensor a, Tensor b,
-                                          Tensor weight, Tensor bias) {
-    add(residual, a, b);
-    layernorm_forward(out, mean, rstd, residual, weight, bias);
+  void residual_layernorm_forward(Tensor residual, Tensor out, Tensor mean, Tensor rstd, Tensor a, Tensor b,
+                                  Tensor weight, Tensor bias) {
+    const std::int64_t C = a.dim(-1), N = rows_of(a);
+    require(b.numel() == a.numel() && residual.numel() == a.numel() && out.numel() == a.numel() &&
+                weight.numel() == C && mean.numel() == N && rstd.numel() == N,
+            "residual_layernorm_forward shapes");
+    require(of_type(act_dtype(), {residual, out, a, b, weight, bias}) && of_type(param_dtype(), {mean, rstd}),
+            "residual_layernorm_forward dtypes");
+    do_residual_layernorm_forward(residual, out, mean, rstd, a, b, weight, bias);
   }
   // dx += ...; dweight += ...; dbias += ... (dbias may be empty).
-  virtual void layernorm_backward(Tensor dx, Tensor dweight, Tensor dbias, Tensor dout, Tensor x, Tensor weight,
-                                  Tensor mean, Tensor rstd) = 0;
+  void layernorm_backward(Tensor dx, Tensor dweight, Tensor dbias, Tensor dout, Tensor x, Tensor weight, Tensor mean,
+                          Tensor rstd) {
+    const std::int64_t C = x.dim(-1);
+    require(dx.numel() == x.numel() && dout.numel() == x.numel() && dweight.numel() == C, "layernorm_backward shapes");
+    require(of_type(act_dtype(), {dx, dout, x, weight}) && of_type(param_dtype(), {dweight, dbias, mean, rstd}),
+            "layernorm_backward dtypes");
+    do_layernorm_backward(dx, dweight, dbias, dout, x, weight, mean, rstd);
+  }
 
   // out(N,OC) = x(N,IC) · weight(OC,IC)ᵀ + bias(OC). bias may be empty.
-  virtual void matmul_forward(Tensor out, Tensor x, Tensor weight, Tensor bias) = 0;
+  void matmul_forward(Tensor out, Tensor x, Tensor weight, Tensor bias) {
+    const std::int64_t IC = x.dim(-1), N = rows_of(x), OC = weight.dim(0);
+    require(weight.dim(1) == IC && out.numel() == N * OC && (bias.empty() || bias.numel() == OC),
+            "matmul_forward shapes");
+    require(of_type(act_dtype(), {out, x, weight, bias}), "matmul_forward dtypes");
+    do_matmul_forward(out, x, weight, bias);
+  }
   // dx = dout · weight (skipped if dx is empty); dweight += doutᵀ · x; dbias += Σ_rows dout.
-  virtual void matmul_backward(Tensor dx, Tensor dweight, Tensor dbias, Tensor dout, Tensor x, Tensor weight) = 0;
+  void matmul_backward(Tensor dx, Tensor dweight, Tensor dbias, Tensor dout, Tensor x, Tensor weight) {
+    const std::int64_t IC = x.dim(-1), N = rows_of(x), OC = weight.dim(0);
+    require(dout.numel() == N * OC && dweight.numel() == OC * IC && (dx.empty() || dx.numel() == N * IC),
+            "matmul_backward shapes");
+    require(of_type(act_dtype(), {dx, dout, x, weight}) && of_type(param_dtype(), {dweight, dbias}),
+            "matmul_backward dtypes");
+    do_matmul_backward(dx, dweight, dbias, dout, x, weight);
+  }
 
   // Causal multi-head self-attention. qkv(B,T,3C) holds q, k, v side by side, each (n_head, C/n_head)
   // within its C; out(B,T,C). `saved` (attention_saved_numel elements) keeps what the backward needs.
   virtual std::int64_t attention_saved_numel(std::int64_t B, std::int64_t T, std::int64_t n_head) const = 0;
-  virtual void attention_forward(Tensor out, Tensor saved, Tensor qkv, int n_head) = 0;
-  virtual void attention_backward(Tensor dqkv, Tensor dout, Tensor qkv, Tensor out, Tensor saved, int n_head) = 0;
+  void attention_forward(Tensor out, Tensor saved, Tensor qkv, int n_head) {
+    const std::int64_t B = qkv.dim(0), T = qkv.dim(1), C = qkv.dim(2) / 3;
+    require(qkv.ndim == 3 && out.numel() == B * T * C && n_head > 0 && C % n_head == 0 &&
+                saved.numel() >= attention_saved_numel(B, T, n_head),
+            "attention_forward shapes");
+    require(of_type(act_dtype(), {out, qkv}) && of_type(param_dtype(), {saved}), "attention_forward dtypes");
+    do_attention_forward(out, saved, qkv, n_head);
+  }
+  void attention_backward(Tensor dqkv, Tensor dout, Tensor qkv, Tensor out, Tensor saved, int n_head) {
+    const std::int64_t B = qkv.dim(0), T = qkv.dim(1), C = qkv.dim(2) / 3;
+    require(qkv.ndim == 3 && dqkv.numel() == qkv.numel() && dout.numel() == B * T * C && n_head > 0 && C % n_head == 0,
+            "attention_backward shapes");
+    require(of_type(act_dtype(), {dqkv, dout, qkv, out}) && of_type(param_dtype(), {saved}),
+            "attention_backward dtypes");
+    do_attention_backward(dqkv, dout, qkv, out, saved, n_head);
+  }
 
   // GELU, GPT-2's tanh approximation.
-  virtual void gelu_forward(Tensor out, Tensor x) = 0;
-  virtual void gelu_backward(Tensor dx, Tensor dout, Tensor x) = 0;
+  void gelu_forward(Tensor out, Tensor x) {
+    require(out.numel() == x.numel(), "gelu_forward shapes");
+    require(of_type(act_dtype(), {out, x}), "gelu_forward dtypes");
+    do_gelu_forward(out, x);
+  }
+  void gelu_backward(Tensor dx, Tensor dout, Tensor x) {
+    require(dx.numel() == x.numel() && dout.numel() == x.numel(), "gelu_backward shapes");
+    require(of_type(act_dtype(), {dx, dout, x}), "gelu_backward dtypes");
+    do_gelu_backward(dx, dout, x);
+  }
   // x(N,2H) = [gate | up]; out(N,H) = silu(gate) ⊙ up.
-  virtual void swiglu_forward(Tensor out, Tensor x) = 0;
-  virtual void swiglu_backward(Tensor dx, Tensor dout, Tensor x) = 0;
+  void swiglu_forward(Tensor out, Tensor x) {
+    const std::int64_t H = x.dim(-1) / 2, N = rows_of(x);
+    require(x.dim(-1) % 2 == 0 && out.numel() == N * H, "swiglu_forward shapes");
+    require(of_type(act_dtype(), {out, x}), "swiglu_forward dtypes");
+    do_swiglu_forward(out, x);
+  }
+  void swiglu_backward(Tensor dx, Tensor dout, Tensor x) {
+    const std::int64_t H = x.dim(-1) / 2, N = rows_of(x);
+    require(dx.numel() == x.numel() && dout.numel() == N * H, "swiglu_backward shapes");
+    require(of_type(act_dtype(), {dx, dout, x}), "swiglu_backward dtypes");
+    do_swiglu_backward(dx, dout, x);
+  }
 
   // out = a + b (out may alias a or b).
-  virtual void add(Tensor out, Tensor a, Tensor b) = 0;
+  void add(Tensor out, Tensor a, Tensor b) {
+    require(out.numel() == a.numel() && a.numel() == b.numel(), "add shapes");
+    require(of_type(act_dtype(), {out, a, b}), "add dtypes");
+    do_add(out, a, b);
+  }
 
   // Inverted dropout whose keep mask is a pure function of (key, element index), so the backward
   // regenerates it instead of storing it. out may alias x; dx may alias dout.
-  virtual void dropout_forward(Tensor out, Tensor x, double p, std::uint64_t key) = 0;
-  virtual void dropout_backward(Tensor dx, Tensor dout, double p, std::uint64_t key) = 0;
+  void dropout_forward(Tensor out, Tensor x, double p, std::uint64_t key) {
+    require(out.numel() == x.numel() && p >= 0 && p < 1, "dropout_forward arguments");
+    require(of_type(act_dtype(), {out, x}), "dropout_forward dtypes");
+    do_dropout_forward(out, x, p, key);
+  }
+  void dropout_backward(Tensor dx, Tensor dout, double p, std::uint64_t key) {
+    require(dx.numel() == dout.numel() && p >= 0 && p < 1, "dropout_backward arguments");
+    require(of_type(act_dtype(), {dx, dout}), "dropout_backward dtypes");
+    do_dropout_backward(dx, dout, p, key);
+  }
 
   // Softmax cross-entropy over the first `real_vocab` columns of logits(N,V); columns from
   // real_vocab on are padding and get no probability. losses(N) gets -log p[target]. If dlogits
   // is given (it may alias logits) it gets (softmax - onehot(target)) · dloss, padding columns 0.
-  virtual void cross_entropy(Tensor losses, Tensor dlogits, Tensor logits, Tensor targets, std::int64_t real_vocab,
-                             double dloss) = 0;
+  void cross_entropy(Tensor losses, Tensor dlogits, Tensor logits, Tensor targets, std::int64_t real_vocab,
+                     double dloss) {
+    const std::int64_t V = logits.dim(-1), N = rows_of(logits);
+    require(losses.numel() == N && targets.numel() == N && real_vocab > 0 && real_vocab <= V &&
+                (dlogits.empty() || dlogits.numel() == logits.numel()),
+            "cross_entropy shapes");
+    require(
+        of_type(param_dtype(), {losses}) && of_type(act_dtype(), {dlogits, logits}) && of_type(DType::i32, {targets}),
+        "cross_entropy dtypes");
+    do_cross_entropy(losses, dlogits, logits, targets, real_vocab, dloss);
+  }
 
-  // Reductions returned to the host, accumulated in double in a fixed order.
-  virtual double sum(Tensor x) = 0;
-  virtual double sum_squares(Tensor x) = 0;
+  // Reductions returned to the host, accumulated in double in a fixed order. Nothing to check in
+  // common: which element types a backend reduces is its own (the CPU its one type, CUDA f32 and
+  // bf16).
+  double sum(Tensor x) { return do_sum(x); }
+  double sum_squares(Tensor x) { return do_sum_squares(x); }
 
   // One AdamW step on a tensor and its gradient and moments (all the same shape).
-  virtual void adamw(Tensor param, Tensor grad, Tensor m, Tensor v, const AdamWStep& step) = 0;
+  void adamw(Tensor param, Tensor grad, Tensor m, Tensor v, const AdamWStep& step) {
+    require(grad.numel() == param.numel() && m.numel() == param.numel() && v.numel() == param.numel(), "adamw shapes");
+    require(of_type(param_dtype(), {param, grad, m, v}), "adamw dtypes");
+    do_adamw(param, grad, m, v, step);
+  }
+
+ protected:
+  // Throws std::logic_error("<family> backend: <what>") unless ok (see the top of this file).
+  void require(bool ok, const char* what) const {
+    if (!ok) refuse(what);
+  }
+  // Rows of a tensor whose last dimension is a row.
+  static std::int64_t rows_of(const Tensor& t) { return t.numel() / t.dim(-1); }
+
+ private:
+  [[noreturn]] void refuse(const char* what) const;
+  // True when every tensor given holds elements of type `type`; empty ones are absent and pass.
+  static bool of_type(DType type, std::initializer_list<Tensor> tensors) {
+    for (const Tensor& t : tensors)
+      if (!t.empty() && t.dtype != type) return false;
+    return true;
+  }
+
+  // The implementations, called with arguments the op above has checked.
+  virtual void do_convert(Tensor dst, Tensor src) = 0;
+  virtual void do_embedding_forward(Tensor out, Tensor tokens, Tensor wte, Tensor wpe) = 0;
+  virtual void do_embedding_backward(Tensor dwte, Tensor dwpe, Tensor dout, Tensor tokens) = 0;
+  virtual void do_layernorm_forward(Tensor out, Tensor mean, Tensor rstd, Tensor x, Tensor weight, Tensor bias) = 0;
+  virtual void do_residual_layernorm_forward(Tensor residual, Tensor out, Tensor mean, Tensor rstd, Tensor a, Tensor b,
+                                             Tensor weight, Tensor bias) {
+    do_add(residual, a, b);
+    do_layernorm_forward(out, mean, rstd, residual, weight, bias);
+  }
+  virtual void do_layernorm_backward(Tensor dx, Tensor dweight, Tensor dbias, Tensor dout, Tensor x, Tensor weight,
+                                     Tensor mean, Tensor rstd) = 0;
+  virtual void do_matmul_forward(Tensor out, Tensor x, Tensor weight, Tensor bias) = 0;
+  virtual void do_matmul_backward(Tensor dx, Tensor dweight, Tensor dbias, Tensor dout, Tensor x, Tensor weight) = 0;
+  virtual void do_attention_forward(Tensor out, Tensor saved, Tensor qkv, int n_head) = 0;
+  virtual void do_attention_backward(Tensor dqkv, Tensor dout, Tensor qkv, Tensor out, Tensor saved, int n_head) = 0;
+  virtual void do_gelu_forward(Tensor out, Tensor x) = 0;
+  virtual void do_gelu_backward(Tensor dx, Tensor dout, Tensor x) = 0;
+  virtual void do_swiglu_forward(Tensor out, Tensor x) = 0;
+  virtual void do_swiglu_backward(Tensor dx, Tensor dout, Tensor x) = 0;
+  virtual void do_add(Tensor out, Tensor a, Tensor b) = 0;
+  virtual void do_dropout_forward(Tensor out, Tensor x, double p, std::uint64_t key) = 0;
+  virtual void do_dropout_backward(Tensor dx, Tensor dout, double p, std::uint64_t key) = 0;
+  virtual void do_cross_entropy(Tensor losses, Tensor dlogits, Tensor logits, Tensor targets, std::int64_t real_vocab,
+                                double dloss) = 0;
+  virtual double do_sum(Tensor x) = 0;
+  virtual double do_sum_squares(Tensor x) = 0;
+  virtual void do_adamw(Tensor param, Tensor grad, Tensor m, Tensor v, const AdamWStep& step) = 0;
 };
 
 // A backend allocation that frees itself.

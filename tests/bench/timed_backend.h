@@ -21,7 +21,6 @@ class TimedBackend final : public Backend {
   std::string name() const override { return in_.name(); }
   DType param_dtype() const override { return in_.param_dtype(); }
   DType act_dtype() const override { return in_.act_dtype(); }
-  void convert(Tensor d, Tensor s) override { in_.convert(d, s); }
   void* allocate(std::size_t bytes) override { return in_.allocate(bytes); }
   void release(void* p) noexcept override { in_.release(p); }
   void upload(Tensor d, const float* s) override { in_.upload(d, s); }
@@ -42,68 +41,75 @@ class TimedBackend final : public Backend {
   void zero(Tensor t) override {
     GPT_TIMED(zero, t)
   }
-  void embedding_forward(Tensor o, Tensor t, Tensor w, Tensor p) override {
+
+ private:
+  // The ops, forwarded to the inner backend's public ones (which check them again).
+  void do_convert(Tensor d, Tensor s) override {
+    in_.convert(d, s);
+  }
+  void do_embedding_forward(Tensor o, Tensor t, Tensor w, Tensor p) override {
     GPT_TIMED(embedding_forward, o, t, w, p)
   }
-  void embedding_backward(Tensor dw, Tensor dp, Tensor d, Tensor t) override {
+  void do_embedding_backward(Tensor dw, Tensor dp, Tensor d, Tensor t) override {
     GPT_TIMED(embedding_backward, dw, dp, d, t)
   }
-  void layernorm_forward(Tensor o, Tensor m, Tensor r, Tensor x, Tensor w, Tensor b) override {
+  void do_layernorm_forward(Tensor o, Tensor m, Tensor r, Tensor x, Tensor w, Tensor b) override {
     GPT_TIMED(layernorm_forward, o, m, r, x, w, b)
   }
-  void residual_layernorm_forward(Tensor res, Tensor o, Tensor m, Tensor r, Tensor a, Tensor b, Tensor w,
-                                  Tensor bias) override {
+  void do_residual_layernorm_forward(Tensor res, Tensor o, Tensor m, Tensor r, Tensor a, Tensor b, Tensor w,
+                                     Tensor bias) override {
     GPT_TIMED(residual_layernorm_forward, res, o, m, r, a, b, w, bias)
   }
-  void layernorm_backward(Tensor dx, Tensor dw, Tensor db, Tensor d, Tensor x, Tensor w, Tensor m, Tensor r) override {
+  void do_layernorm_backward(Tensor dx, Tensor dw, Tensor db, Tensor d, Tensor x, Tensor w, Tensor m,
+                             Tensor r) override {
     GPT_TIMED(layernorm_backward, dx, dw, db, d, x, w, m, r)
   }
-  void matmul_forward(Tensor o, Tensor x, Tensor w, Tensor b) override {
+  void do_matmul_forward(Tensor o, Tensor x, Tensor w, Tensor b) override {
     GPT_TIMED(matmul_forward, o, x, w, b)
   }
-  void matmul_backward(Tensor dx, Tensor dw, Tensor db, Tensor d, Tensor x, Tensor w) override {
+  void do_matmul_backward(Tensor dx, Tensor dw, Tensor db, Tensor d, Tensor x, Tensor w) override {
     GPT_TIMED(matmul_backward, dx, dw, db, d, x, w)
   }
-  void attention_forward(Tensor o, Tensor s, Tensor qkv, int nh) override {
+  void do_attention_forward(Tensor o, Tensor s, Tensor qkv, int nh) override {
     GPT_TIMED(attention_forward, o, s, qkv, nh)
   }
-  void attention_backward(Tensor dqkv, Tensor d, Tensor qkv, Tensor o, Tensor s, int nh) override {
+  void do_attention_backward(Tensor dqkv, Tensor d, Tensor qkv, Tensor o, Tensor s, int nh) override {
     GPT_TIMED(attention_backward, dqkv, d, qkv, o, s, nh)
   }
-  void gelu_forward(Tensor o, Tensor x) override {
+  void do_gelu_forward(Tensor o, Tensor x) override {
     GPT_TIMED(gelu_forward, o, x)
   }
-  void gelu_backward(Tensor dx, Tensor d, Tensor x) override {
+  void do_gelu_backward(Tensor dx, Tensor d, Tensor x) override {
     GPT_TIMED(gelu_backward, dx, d, x)
   }
-  void swiglu_forward(Tensor o, Tensor x) override {
+  void do_swiglu_forward(Tensor o, Tensor x) override {
     GPT_TIMED(swiglu_forward, o, x)
   }
-  void swiglu_backward(Tensor dx, Tensor d, Tensor x) override {
+  void do_swiglu_backward(Tensor dx, Tensor d, Tensor x) override {
     GPT_TIMED(swiglu_backward, dx, d, x)
   }
-  void add(Tensor o, Tensor a, Tensor b) override {
+  void do_add(Tensor o, Tensor a, Tensor b) override {
     GPT_TIMED(add, o, a, b)
   }
-  void dropout_forward(Tensor o, Tensor x, double p, std::uint64_t k) override {
+  void do_dropout_forward(Tensor o, Tensor x, double p, std::uint64_t k) override {
     GPT_TIMED(dropout_forward, o, x, p, k)
   }
-  void dropout_backward(Tensor dx, Tensor d, double p, std::uint64_t k) override {
+  void do_dropout_backward(Tensor dx, Tensor d, double p, std::uint64_t k) override {
     GPT_TIMED(dropout_backward, dx, d, p, k)
   }
-  void cross_entropy(Tensor l, Tensor dl, Tensor lg, Tensor t, std::int64_t rv, double s) override {
+  void do_cross_entropy(Tensor l, Tensor dl, Tensor lg, Tensor t, std::int64_t rv, double s) override {
     GPT_TIMED(cross_entropy, l, dl, lg, t, rv, s)
   }
-  void adamw(Tensor p, Tensor g, Tensor m, Tensor v, const AdamWStep& s) override {
+  void do_adamw(Tensor p, Tensor g, Tensor m, Tensor v, const AdamWStep& s) override {
     GPT_TIMED(adamw, p, g, m, v, s)
   }
-  double sum(Tensor x) override {
+  double do_sum(Tensor x) override {
     const auto t0 = std::chrono::steady_clock::now();
     const double r = in_.sum(x);
     seconds["sum"] += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     return r;
   }
-  double sum_squares(Tensor x) override {
+  double do_sum_squares(Tensor x) override {
     const auto t0 = std::chrono::steady_clock::now();
     const double r = in_.sum_squares(x);
     seconds["sum_squares"] += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
@@ -111,7 +117,6 @@ class TimedBackend final : public Backend {
   }
 #undef GPT_TIMED
 
- private:
   Backend& in_;
 };
 

@@ -19,6 +19,7 @@
 #include "tests/gpu/require_gpu.h"
 #include "tests/unit/model_test_util.h"
 #include "tests/unit/op_comparison.h"
+#include "tests/unit/op_refusals.h"
 #include "tests/unit/training_steps.h"
 #include "train/optimizer.h"
 
@@ -66,6 +67,25 @@ INSTANTIATE_TEST_SUITE_P(Gpt2Widths, CudaOps,
                                                               Precision{DType::bf16, 2e-2})),
                          [](const auto& info) {
                            return std::get<0>(info.param).name +
+                                  (std::get<1>(info.param).act == DType::bf16 ? "_bf16" : "_fp32");
+                         });
+
+// The argument checks every backend shares refuse the same calls here as on the CPU
+// (tests/unit/test_backend_ops.cpp), with the same messages.
+class CudaRefusals : public ::testing::TestWithParam<std::tuple<OpRefusals, Precision>> {};
+
+TEST_P(CudaRefusals, BadArgumentsAreRefused) {
+  GPT_REQUIRE_GPU("GPU tests");
+  const auto& [refusals, precision] = GetParam();
+  CudaBackend gpu(precision.act);
+  expect_refusals(gpu, "cuda", refusals);
+}
+
+INSTANTIATE_TEST_SUITE_P(AllOps, CudaRefusals,
+                         ::testing::Combine(::testing::ValuesIn(all_op_refusals()),
+                                            ::testing::Values(Precision{DType::f32, 0}, Precision{DType::bf16, 0})),
+                         [](const auto& info) {
+                           return std::get<0>(info.param).op_case +
                                   (std::get<1>(info.param).act == DType::bf16 ? "_bf16" : "_fp32");
                          });
 

@@ -11,6 +11,7 @@
 #include "core/ops/cpu/cpu_backend.h"
 #include "core/ops/cpu/cpu_count.h"
 #include "tests/unit/op_comparison.h"
+#include "tests/unit/op_refusals.h"
 
 namespace gpt::test {
 namespace {
@@ -30,6 +31,20 @@ INSTANTIATE_TEST_SUITE_P(AllOps, BackendOps, ::testing::ValuesIn(all_op_cases())
                          [](const auto& info) { return info.param.name; });
 INSTANTIATE_TEST_SUITE_P(Gpt2Widths, BackendOps, ::testing::ValuesIn(all_op_cases(gpt2_widths())),
                          [](const auto& info) { return info.param.name; });
+
+// Bad shapes, types and scalars are refused by the checks every backend shares (tests/gpu runs
+// the same list on the CUDA backend).
+class BackendRefusals : public ::testing::TestWithParam<OpRefusals> {};
+
+TEST_P(BackendRefusals, BadArgumentsAreRefused) {
+  CpuBackend<float> f32;
+  CpuBackend<double> f64;
+  expect_refusals(f32, "cpu", GetParam());
+  expect_refusals(f64, "cpu", GetParam());
+}
+
+INSTANTIATE_TEST_SUITE_P(AllOps, BackendRefusals, ::testing::ValuesIn(all_op_refusals()),
+                         [](const auto& info) { return info.param.op_case; });
 
 }  // namespace
 }  // namespace gpt::test

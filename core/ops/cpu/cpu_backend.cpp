@@ -5,16 +5,15 @@
 #include <cstdlib>
 #include <cstring>
 #include <new>
-#include <stdexcept>
 
 #include "core/ops/cpu/activations.h"
 #include "core/ops/cpu/adamw.h"
 #include "core/ops/cpu/attention.h"
 #include "core/ops/cpu/cpu_count.h"
-#include "core/ops/cpu/host_memory.h"
 #include "core/ops/cpu/cross_entropy.h"
 #include "core/ops/cpu/dropout.h"
 #include "core/ops/cpu/embedding.h"
+#include "core/ops/cpu/host_memory.h"
 #include "core/ops/cpu/layernorm.h"
 #include "core/ops/cpu/matmul.h"
 #include "core/ops/cpu/parallel.h"
@@ -24,18 +23,9 @@ namespace {
 
 constexpr std::size_t kAlignment = 256;
 
-// Shape mistakes are programming errors in the caller (the model), not user input.
-void require(bool ok, const char* what) {
-  if (!ok) throw std::logic_error(std::string("cpu backend: ") + what);
-}
-
 template <class T>
 T* opt(const Tensor& t) {
   return t.empty() ? nullptr : t.data<T>();
-}
-
-std::int64_t rows_of(const Tensor& t) {
-  return t.numel() / t.dim(-1);
 }
 
 }  // namespace
@@ -101,57 +91,46 @@ void CpuBackend<T>::zero(Tensor t) {
 }
 
 template <class T>
-void CpuBackend<T>::convert(Tensor dst, Tensor src) {
-  require(dst.numel() == src.numel(), "convert shapes");
+void CpuBackend<T>::do_convert(Tensor dst, Tensor src) {
   if (dst.ptr != src.ptr) std::memcpy(dst.data<T>(), src.data<T>(), dst.bytes());  // one dtype on the CPU
 }
 
 template <class T>
-void CpuBackend<T>::embedding_forward(Tensor out, Tensor tokens, Tensor wte, Tensor wpe) {
-  require(tokens.ndim == 2 && out.numel() == tokens.numel() * wte.dim(1), "embedding_forward shapes");
-  require(tokens.dim(1) <= wpe.dim(0), "embedding_forward: sequence longer than wpe");
+void CpuBackend<T>::do_embedding_forward(Tensor out, Tensor tokens, Tensor wte, Tensor wpe) {
   cpu::embedding_forward(out.data<T>(), tokens.data<std::int32_t>(), wte.data<T>(), wpe.data<T>(), tokens.dim(0),
                          tokens.dim(1), wte.dim(1));
 }
 
 template <class T>
-void CpuBackend<T>::embedding_backward(Tensor dwte, Tensor dwpe, Tensor dout, Tensor tokens) {
-  require(tokens.ndim == 2 && dout.numel() == tokens.numel() * dwte.dim(1), "embedding_backward shapes");
+void CpuBackend<T>::do_embedding_backward(Tensor dwte, Tensor dwpe, Tensor dout, Tensor tokens) {
   cpu::embedding_backward(dwte.data<T>(), dwpe.data<T>(), dout.data<T>(), tokens.data<std::int32_t>(), tokens.dim(0),
                           tokens.dim(1), dwte.dim(1));
 }
 
 template <class T>
-void CpuBackend<T>::layernorm_forward(Tensor out, Tensor mean, Tensor rstd, Tensor x, Tensor weight, Tensor bias) {
+void CpuBackend<T>::do_layernorm_forward(Tensor out, Tensor mean, Tensor rstd, Tensor x, Tensor weight, Tensor bias) {
   const std::int64_t C = x.dim(-1), N = rows_of(x);
-  require(weight.numel() == C && mean.numel() == N && rstd.numel() == N && out.numel() == x.numel(),
-          "layernorm_forward shapes");
   cpu::layernorm_forward(out.data<T>(), mean.data<T>(), rstd.data<T>(), x.data<T>(), weight.data<T>(), opt<T>(bias), N,
                          C);
 }
 
 template <class T>
-void CpuBackend<T>::layernorm_backward(Tensor dx, Tensor dweight, Tensor dbias, Tensor dout, Tensor x, Tensor weight,
-                                       Tensor mean, Tensor rstd) {
+void CpuBackend<T>::do_layernorm_backward(Tensor dx, Tensor dweight, Tensor dbias, Tensor dout, Tensor x, Tensor weight,
+                                          Tensor mean, Tensor rstd) {
   const std::int64_t C = x.dim(-1), N = rows_of(x);
-  require(dx.numel() == x.numel() && dout.numel() == x.numel() && dweight.numel() == C, "layernorm_backward shapes");
   cpu::layernorm_backward(dx.data<T>(), dweight.data<T>(), opt<T>(dbias), dout.data<T>(), x.data<T>(), weight.data<T>(),
                           mean.data<T>(), rstd.data<T>(), N, C);
 }
 
 template <class T>
-void CpuBackend<T>::matmul_forward(Tensor out, Tensor x, Tensor weight, Tensor bias) {
+void CpuBackend<T>::do_matmul_forward(Tensor out, Tensor x, Tensor weight, Tensor bias) {
   const std::int64_t IC = x.dim(-1), N = rows_of(x), OC = weight.dim(0);
-  require(weight.dim(1) == IC && out.numel() == N * OC && (bias.empty() || bias.numel() == OC),
-          "matmul_forward shapes");
   cpu::matmul_forward(out.data<T>(), x.data<T>(), weight.data<T>(), opt<T>(bias), N, IC, OC);
 }
 
 template <class T>
-void CpuBackend<T>::matmul_backward(Tensor dx, Tensor dweight, Tensor dbias, Tensor dout, Tensor x, Tensor weight) {
+void CpuBackend<T>::do_matmul_backward(Tensor dx, Tensor dweight, Tensor dbias, Tensor dout, Tensor x, Tensor weight) {
   const std::int64_t IC = x.dim(-1), N = rows_of(x), OC = weight.dim(0);
-  require(dout.numel() == N * OC && dweight.numel() == OC * IC && (dx.empty() || dx.numel() == N * IC),
-          "matmul_backward shapes");
   cpu::matmul_backward(opt<T>(dx), dweight.data<T>(), opt<T>(dbias), dout.data<T>(), x.data<T>(), weight.data<T>(), N,
                        IC, OC);
 }
@@ -162,50 +141,42 @@ std::int64_t CpuBackend<T>::attention_saved_numel(std::int64_t B, std::int64_t T
 }
 
 template <class T>
-void CpuBackend<T>::attention_forward(Tensor out, Tensor saved, Tensor qkv, int n_head) {
+void CpuBackend<T>::do_attention_forward(Tensor out, Tensor saved, Tensor qkv, int n_head) {
   const std::int64_t B = qkv.dim(0), T_ = qkv.dim(1), C = qkv.dim(2) / 3;
-  require(qkv.ndim == 3 && out.numel() == B * T_ * C && C % n_head == 0 &&
-              saved.numel() >= attention_saved_numel(B, T_, n_head),
-          "attention_forward shapes");
   cpu::attention_forward(out.data<T>(), saved.data<T>(), qkv.data<T>(), B, T_, C, n_head);
 }
 
 template <class T>
-void CpuBackend<T>::attention_backward(Tensor dqkv, Tensor dout, Tensor qkv, Tensor /*out*/, Tensor saved, int n_head) {
+void CpuBackend<T>::do_attention_backward(Tensor dqkv, Tensor dout, Tensor qkv, Tensor /*out*/, Tensor saved,
+                                          int n_head) {
   const std::int64_t B = qkv.dim(0), T_ = qkv.dim(1), C = qkv.dim(2) / 3;
-  require(qkv.ndim == 3 && dqkv.numel() == qkv.numel() && dout.numel() == B * T_ * C, "attention_backward shapes");
   cpu::attention_backward(dqkv.data<T>(), dout.data<T>(), qkv.data<T>(), saved.data<T>(), B, T_, C, n_head);
 }
 
 template <class T>
-void CpuBackend<T>::gelu_forward(Tensor out, Tensor x) {
-  require(out.numel() == x.numel(), "gelu_forward shapes");
+void CpuBackend<T>::do_gelu_forward(Tensor out, Tensor x) {
   cpu::gelu_forward(out.data<T>(), x.data<T>(), x.numel());
 }
 
 template <class T>
-void CpuBackend<T>::gelu_backward(Tensor dx, Tensor dout, Tensor x) {
-  require(dx.numel() == x.numel() && dout.numel() == x.numel(), "gelu_backward shapes");
+void CpuBackend<T>::do_gelu_backward(Tensor dx, Tensor dout, Tensor x) {
   cpu::gelu_backward(dx.data<T>(), dout.data<T>(), x.data<T>(), x.numel());
 }
 
 template <class T>
-void CpuBackend<T>::swiglu_forward(Tensor out, Tensor x) {
+void CpuBackend<T>::do_swiglu_forward(Tensor out, Tensor x) {
   const std::int64_t H = x.dim(-1) / 2, N = rows_of(x);
-  require(x.dim(-1) % 2 == 0 && out.numel() == N * H, "swiglu_forward shapes");
   cpu::swiglu_forward(out.data<T>(), x.data<T>(), N, H);
 }
 
 template <class T>
-void CpuBackend<T>::swiglu_backward(Tensor dx, Tensor dout, Tensor x) {
+void CpuBackend<T>::do_swiglu_backward(Tensor dx, Tensor dout, Tensor x) {
   const std::int64_t H = x.dim(-1) / 2, N = rows_of(x);
-  require(dx.numel() == x.numel() && dout.numel() == N * H, "swiglu_backward shapes");
   cpu::swiglu_backward(dx.data<T>(), dout.data<T>(), x.data<T>(), N, H);
 }
 
 template <class T>
-void CpuBackend<T>::add(Tensor out, Tensor a, Tensor b) {
-  require(out.numel() == a.numel() && a.numel() == b.numel(), "add shapes");
+void CpuBackend<T>::do_add(Tensor out, Tensor a, Tensor b) {
   T* o = out.data<T>();
   const T* pa = a.data<T>();
   const T* pb = b.data<T>();
@@ -215,41 +186,35 @@ void CpuBackend<T>::add(Tensor out, Tensor a, Tensor b) {
 }
 
 template <class T>
-void CpuBackend<T>::dropout_forward(Tensor out, Tensor x, double p, std::uint64_t key) {
-  require(out.numel() == x.numel() && p >= 0 && p < 1, "dropout_forward arguments");
+void CpuBackend<T>::do_dropout_forward(Tensor out, Tensor x, double p, std::uint64_t key) {
   cpu::dropout_apply(out.data<T>(), x.data<T>(), x.numel(), p, key);
 }
 
 template <class T>
-void CpuBackend<T>::dropout_backward(Tensor dx, Tensor dout, double p, std::uint64_t key) {
-  require(dx.numel() == dout.numel() && p >= 0 && p < 1, "dropout_backward arguments");
+void CpuBackend<T>::do_dropout_backward(Tensor dx, Tensor dout, double p, std::uint64_t key) {
   cpu::dropout_apply(dx.data<T>(), dout.data<T>(), dout.numel(), p, key);  // same mask, same scale
 }
 
 template <class T>
-void CpuBackend<T>::cross_entropy(Tensor losses, Tensor dlogits, Tensor logits, Tensor targets, std::int64_t real_vocab,
-                                  double dloss) {
+void CpuBackend<T>::do_cross_entropy(Tensor losses, Tensor dlogits, Tensor logits, Tensor targets,
+                                     std::int64_t real_vocab, double dloss) {
   const std::int64_t V = logits.dim(-1), N = rows_of(logits);
-  require(losses.numel() == N && targets.numel() == N && real_vocab > 0 && real_vocab <= V &&
-              (dlogits.empty() || dlogits.numel() == logits.numel()),
-          "cross_entropy shapes");
   cpu::cross_entropy(losses.data<T>(), opt<T>(dlogits), logits.data<T>(), targets.data<std::int32_t>(), N, V,
                      real_vocab, dloss);
 }
 
 template <class T>
-double CpuBackend<T>::sum(Tensor x) {
+double CpuBackend<T>::do_sum(Tensor x) {
   return cpu::chunked_sum(x.data<T>(), x.numel(), [](double v) { return v; });
 }
 
 template <class T>
-double CpuBackend<T>::sum_squares(Tensor x) {
+double CpuBackend<T>::do_sum_squares(Tensor x) {
   return cpu::chunked_sum(x.data<T>(), x.numel(), [](double v) { return v * v; });
 }
 
 template <class T>
-void CpuBackend<T>::adamw(Tensor param, Tensor grad, Tensor m, Tensor v, const AdamWStep& step) {
-  require(grad.numel() == param.numel() && m.numel() == param.numel() && v.numel() == param.numel(), "adamw shapes");
+void CpuBackend<T>::do_adamw(Tensor param, Tensor grad, Tensor m, Tensor v, const AdamWStep& step) {
   cpu::adamw(param.data<T>(), grad.data<T>(), m.data<T>(), v.data<T>(), param.numel(), step);
 }
 

@@ -25,30 +25,32 @@ class CpuBackend final : public Backend {
   void upload_bytes(void* dst, const void* src, std::size_t bytes) override;
   void download_bytes(void* dst, const void* src, std::size_t bytes) override;
   void zero(Tensor t) override;
-  void convert(Tensor dst, Tensor src) override;
-
-  void embedding_forward(Tensor out, Tensor tokens, Tensor wte, Tensor wpe) override;
-  void embedding_backward(Tensor dwte, Tensor dwpe, Tensor dout, Tensor tokens) override;
-  void layernorm_forward(Tensor out, Tensor mean, Tensor rstd, Tensor x, Tensor weight, Tensor bias) override;
-  void layernorm_backward(Tensor dx, Tensor dweight, Tensor dbias, Tensor dout, Tensor x, Tensor weight, Tensor mean,
-                          Tensor rstd) override;
-  void matmul_forward(Tensor out, Tensor x, Tensor weight, Tensor bias) override;
-  void matmul_backward(Tensor dx, Tensor dweight, Tensor dbias, Tensor dout, Tensor x, Tensor weight) override;
   std::int64_t attention_saved_numel(std::int64_t B, std::int64_t T_, std::int64_t n_head) const override;
-  void attention_forward(Tensor out, Tensor saved, Tensor qkv, int n_head) override;
-  void attention_backward(Tensor dqkv, Tensor dout, Tensor qkv, Tensor out, Tensor saved, int n_head) override;
-  void gelu_forward(Tensor out, Tensor x) override;
-  void gelu_backward(Tensor dx, Tensor dout, Tensor x) override;
-  void swiglu_forward(Tensor out, Tensor x) override;
-  void swiglu_backward(Tensor dx, Tensor dout, Tensor x) override;
-  void add(Tensor out, Tensor a, Tensor b) override;
-  void dropout_forward(Tensor out, Tensor x, double p, std::uint64_t key) override;
-  void dropout_backward(Tensor dx, Tensor dout, double p, std::uint64_t key) override;
-  void cross_entropy(Tensor losses, Tensor dlogits, Tensor logits, Tensor targets, std::int64_t real_vocab,
-                     double dloss) override;
-  double sum(Tensor x) override;
-  double sum_squares(Tensor x) override;
-  void adamw(Tensor param, Tensor grad, Tensor m, Tensor v, const AdamWStep& step) override;
+
+ private:
+  // The numerics alone: Backend's op functions have checked the arguments.
+  void do_convert(Tensor dst, Tensor src) override;
+  void do_embedding_forward(Tensor out, Tensor tokens, Tensor wte, Tensor wpe) override;
+  void do_embedding_backward(Tensor dwte, Tensor dwpe, Tensor dout, Tensor tokens) override;
+  void do_layernorm_forward(Tensor out, Tensor mean, Tensor rstd, Tensor x, Tensor weight, Tensor bias) override;
+  void do_layernorm_backward(Tensor dx, Tensor dweight, Tensor dbias, Tensor dout, Tensor x, Tensor weight, Tensor mean,
+                             Tensor rstd) override;
+  void do_matmul_forward(Tensor out, Tensor x, Tensor weight, Tensor bias) override;
+  void do_matmul_backward(Tensor dx, Tensor dweight, Tensor dbias, Tensor dout, Tensor x, Tensor weight) override;
+  void do_attention_forward(Tensor out, Tensor saved, Tensor qkv, int n_head) override;
+  void do_attention_backward(Tensor dqkv, Tensor dout, Tensor qkv, Tensor out, Tensor saved, int n_head) override;
+  void do_gelu_forward(Tensor out, Tensor x) override;
+  void do_gelu_backward(Tensor dx, Tensor dout, Tensor x) override;
+  void do_swiglu_forward(Tensor out, Tensor x) override;
+  void do_swiglu_backward(Tensor dx, Tensor dout, Tensor x) override;
+  void do_add(Tensor out, Tensor a, Tensor b) override;
+  void do_dropout_forward(Tensor out, Tensor x, double p, std::uint64_t key) override;
+  void do_dropout_backward(Tensor dx, Tensor dout, double p, std::uint64_t key) override;
+  void do_cross_entropy(Tensor losses, Tensor dlogits, Tensor logits, Tensor targets, std::int64_t real_vocab,
+                        double dloss) override;
+  double do_sum(Tensor x) override;
+  double do_sum_squares(Tensor x) override;
+  void do_adamw(Tensor param, Tensor grad, Tensor m, Tensor v, const AdamWStep& step) override;
 };
 
 extern template class CpuBackend<float>;

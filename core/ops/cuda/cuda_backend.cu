@@ -32,14 +32,6 @@ void check_lt(cublasStatus_t status, const char* what) {
     throw std::runtime_error(std::string("cuBLASLt ") + what + " failed with status " + std::to_string(status));
 }
 
-void require(bool ok, const char* what) {
-  if (!ok) throw std::logic_error(std::string("cuda backend: ") + what);
-}
-
-i64 rows_of(const Tensor& t) {
-  return t.numel() / t.dim(-1);
-}
-
 float* f32(const Tensor& t) {
   return t.empty() ? nullptr : t.data<float>();
 }
@@ -100,7 +92,7 @@ struct CudaBackend::Impl {
   cudaStream_t copy_stream = nullptr;
   std::int32_t* pinned = nullptr;  // token ids, then the grouping to upload
   std::size_t pinned_ints = 0;
-  cudaEvent_t pinned_free = nullptr;  // the last upload from `pinned` has been read
+  cudaEvent_t pinned_free = nullptr;      // the last upload from `pinned` has been read
   std::vector<std::int64_t> token_count;  // scratch of group_positions_by_token
   std::string device_name;
 
@@ -290,7 +282,7 @@ struct CudaBackend::Impl {
       if (d == CUDA_R_16BF) {
         cuda::add_bias(static_cast<bf16*>(D), static_cast<const bf16*>(bias), n, m, ldd, stream);
       } else {
-        require(d == CUDA_R_32F, "matmul output is fp32 or bf16");
+        if (d != CUDA_R_32F) throw std::logic_error("cuda backend: matmul output is fp32 or bf16");
         cuda::add_bias(static_cast<float*>(D), static_cast<const float*>(bias), n, m, ldd, stream);
       }
     }
@@ -399,8 +391,7 @@ void CudaBackend::zero(Tensor t) {
   GPT_CUDA_CHECK(cudaMemsetAsync(t.ptr, 0, t.bytes(), impl_->stream));
 }
 
-void CudaBackend::convert(Tensor dst, Tensor src) {
-  require(dst.numel() == src.numel(), "convert shapes");
+void CudaBackend::do_convert(Tensor dst, Tensor src) {
   const i64 n = dst.numel();
   auto run = [&](auto* d, const auto* s) { cuda::convert(d, s, n, impl_->stream); };
   if (dst.dtype == DType::f32 && src.dtype == DType::f32)
@@ -425,9 +416,7 @@ void CudaBackend::synchronize() {
   GPT_CUDA_CHECK(cudaStreamSynchronize(impl_->stream));
 }
 
-void CudaBackend::embedding_forward(Tensor out, Tensor tokens, Tensor wte, Tensor wpe) {
-  require(tokens.ndim == 2 && out.numel() == tokens.numel() * wte.dim(1) && tokens.dim(1) <= wpe.dim(0),
-          "embedding_forward shapes");
+void CudaBackend::do_embedding_forward(Tensor out, Tensor tokens, Tensor wte, Tensor wpe) {
   with_act_type(act_, [&](auto tag) {
     using T = decltype(tag);
     cuda::embedding_forward(out.data<T>(), tokens.data<std::int32_t>(), wte.data<T>(), wpe.data<T>(), tokens.dim(0),
@@ -435,9 +424,8 @@ void CudaBackend::embedding_forward(Tensor out, Tensor tokens, Tensor wte, Tenso
   });
 }
 
-void CudaBackend::embedding_backward(Tensor dwte, Tensor dwpe, Tensor dout, Tensor tokens) {
+void CudaBackend::do_embedding_backward(Tensor dwte, Tensor dwpe, Tensor dout, Tensor tokens) {
   const i64 B = tokens.dim(0), T_ = tokens.dim(1), C = dwte.dim(1), n = B * T_, V = dwte.dim(0);
-  require(tokens.ndim == 2 && dout.numel() == n * C, "embedding_backward shapes");
   if (n == 0) return;
   // Group positions by token (a counting sort, stable), so each vocabulary row is summed by one
   // block in position order: deterministic, no atomics. The ids come down on the side stream,
@@ -447,8 +435,11 @@ void CudaBackend::embedding_backward(Tensor dwte, Tensor dwpe, Tensor dout, Tens
   Impl& im = *impl_;
   const auto count = static_cast<std::size_t>(n);
   std::int32_t* ids = im.pinned_for(4 * count + 1);  // ids, order, run_start, run_token
-  GPT_CUDA_CHECK(cudaMemcpyAsync(ids, tokens.ptr, count * sizeof(std::int32_t), cudaMemcpyDeviceToHost, im.copy_stream));
+  GPT_CUDA_CHECK(
+      cudaMemcpyAsync(ids, tokens.ptr, count * sizeof(std::int32_t), cudaMemcpyDeviceToHost, im.copy_stream));
   GPT_CUDA_CHECK(cudaStreamSynchronize(im.copy_stream));
+  // The grouping refuses token ids outside [0, V): a check of values, not shapes, made here
+  // because this backend reads the ids on the host anyway.
   const std::size_t runs = cuda::group_positions_by_token(ids, count, V, im.token_count);
   std::int32_t* order = ids + count;
   const std::size_t packed = count + 2 * runs + 1;
@@ -463,10 +454,8 @@ void CudaBackend::embedding_backward(Tensor dwte, Tensor dwpe, Tensor dout, Tens
   });
 }
 
-void CudaBackend::layernorm_forward(Tensor out, Tensor mean, Tensor rstd, Tensor x, Tensor weight, Tensor bias) {
+void CudaBackend::do_layernorm_forward(Tensor out, Tensor mean, Tensor rstd, Tensor x, Tensor weight, Tensor bias) {
   const i64 C = x.dim(-1), N = rows_of(x);
-  require(weight.numel() == C && mean.numel() == N && rstd.numel() == N && out.numel() == x.numel(),
-          "layernorm_forward shapes");
   with_act_type(act_, [&](auto tag) {
     using T = decltype(tag);
     cuda::layernorm_forward(out.data<T>(), mean.data<float>(), rstd.data<float>(), x.data<T>(), weight.data<T>(),
@@ -474,24 +463,20 @@ void CudaBackend::layernorm_forward(Tensor out, Tensor mean, Tensor rstd, Tensor
   });
 }
 
-void CudaBackend::residual_layernorm_forward(Tensor residual, Tensor out, Tensor mean, Tensor rstd, Tensor a, Tensor b,
-                                             Tensor weight, Tensor bias) {
+void CudaBackend::do_residual_layernorm_forward(Tensor residual, Tensor out, Tensor mean, Tensor rstd, Tensor a,
+                                                Tensor b, Tensor weight, Tensor bias) {
   const i64 C = a.dim(-1), N = rows_of(a);
-  require(b.numel() == a.numel() && residual.numel() == a.numel() && out.numel() == a.numel() &&
-              weight.numel() == C && mean.numel() == N && rstd.numel() == N,
-          "residual_layernorm_forward shapes");
   with_act_type(act_, [&](auto tag) {
     using T = decltype(tag);
     cuda::residual_layernorm_forward(residual.data<T>(), out.data<T>(), mean.data<float>(), rstd.data<float>(),
-                                     a.data<T>(), b.data<T>(), weight.data<T>(), bias.empty() ? nullptr : bias.data<T>(),
-                                     N, C, impl_->stream);
+                                     a.data<T>(), b.data<T>(), weight.data<T>(),
+                                     bias.empty() ? nullptr : bias.data<T>(), N, C, impl_->stream);
   });
 }
 
-void CudaBackend::layernorm_backward(Tensor dx, Tensor dweight, Tensor dbias, Tensor dout, Tensor x, Tensor weight,
-                                     Tensor mean, Tensor rstd) {
+void CudaBackend::do_layernorm_backward(Tensor dx, Tensor dweight, Tensor dbias, Tensor dout, Tensor x, Tensor weight,
+                                        Tensor mean, Tensor rstd) {
   const i64 C = x.dim(-1), N = rows_of(x);
-  require(dx.numel() == x.numel() && dweight.numel() == C, "layernorm_backward shapes");
   float* partials = impl_->scratch_for(static_cast<std::size_t>(cuda::layernorm_partials_numel(N, C)));
   with_act_type(act_, [&](auto tag) {
     using T = decltype(tag);
@@ -500,10 +485,8 @@ void CudaBackend::layernorm_backward(Tensor dx, Tensor dweight, Tensor dbias, Te
   });
 }
 
-void CudaBackend::matmul_forward(Tensor out, Tensor x, Tensor weight, Tensor bias) {
+void CudaBackend::do_matmul_forward(Tensor out, Tensor x, Tensor weight, Tensor bias) {
   const i64 IC = x.dim(-1), N = rows_of(x), OC = weight.dim(0);
-  require(weight.dim(1) == IC && out.numel() == N * OC && (bias.empty() || bias.numel() == OC),
-          "matmul_forward shapes");
   const cudaDataType t = act_ == DType::bf16 ? CUDA_R_16BF : CUDA_R_32F;
   with_act_type(act_, [&](auto tag) {
     using T = decltype(tag);
@@ -512,10 +495,8 @@ void CudaBackend::matmul_forward(Tensor out, Tensor x, Tensor weight, Tensor bia
   });
 }
 
-void CudaBackend::matmul_backward(Tensor dx, Tensor dweight, Tensor dbias, Tensor dout, Tensor x, Tensor weight) {
+void CudaBackend::do_matmul_backward(Tensor dx, Tensor dweight, Tensor dbias, Tensor dout, Tensor x, Tensor weight) {
   const i64 IC = x.dim(-1), N = rows_of(x), OC = weight.dim(0);
-  require(dout.numel() == N * OC && dweight.numel() == OC * IC && (dx.empty() || dx.numel() == N * IC),
-          "matmul_backward shapes");
   const cudaDataType t = act_ == DType::bf16 ? CUDA_R_16BF : CUDA_R_32F;
   with_act_type(act_, [&](auto tag) {
     using T = decltype(tag);
@@ -536,21 +517,16 @@ std::int64_t CudaBackend::attention_saved_numel(std::int64_t B, std::int64_t T_,
   return B * n_head * T_;  // the log-sum-exp of each query row
 }
 
-void CudaBackend::attention_forward(Tensor out, Tensor saved, Tensor qkv, int n_head) {
+void CudaBackend::do_attention_forward(Tensor out, Tensor saved, Tensor qkv, int n_head) {
   const i64 B = qkv.dim(0), T_ = qkv.dim(1), C = qkv.dim(2) / 3;
-  require(qkv.ndim == 3 && out.numel() == B * T_ * C && C % n_head == 0 &&
-              saved.numel() >= attention_saved_numel(B, T_, n_head),
-          "attention_forward shapes");
   with_act_type(act_, [&](auto tag) {
     using T = decltype(tag);
     cuda::attention_forward(out.data<T>(), saved.data<float>(), qkv.data<T>(), B, T_, C, n_head, impl_->stream);
   });
 }
 
-void CudaBackend::attention_backward(Tensor dqkv, Tensor dout, Tensor qkv, Tensor out, Tensor saved, int n_head) {
+void CudaBackend::do_attention_backward(Tensor dqkv, Tensor dout, Tensor qkv, Tensor out, Tensor saved, int n_head) {
   const i64 B = qkv.dim(0), T_ = qkv.dim(1), C = qkv.dim(2) / 3;
-  require(qkv.ndim == 3 && dqkv.numel() == qkv.numel() && dout.numel() == B * T_ * C && C % n_head == 0,
-          "attention_backward shapes");
   float* delta = impl_->scratch_for(static_cast<std::size_t>(B * n_head * T_));
   with_act_type(act_, [&](auto tag) {
     using T = decltype(tag);
@@ -559,66 +535,57 @@ void CudaBackend::attention_backward(Tensor dqkv, Tensor dout, Tensor qkv, Tenso
   });
 }
 
-void CudaBackend::gelu_forward(Tensor out, Tensor x) {
-  require(out.numel() == x.numel(), "gelu_forward shapes");
+void CudaBackend::do_gelu_forward(Tensor out, Tensor x) {
   with_act_type(act_, [&](auto tag) {
     using T = decltype(tag);
     cuda::gelu_forward(out.data<T>(), x.data<T>(), x.numel(), impl_->stream);
   });
 }
 
-void CudaBackend::gelu_backward(Tensor dx, Tensor dout, Tensor x) {
-  require(dx.numel() == x.numel() && dout.numel() == x.numel(), "gelu_backward shapes");
+void CudaBackend::do_gelu_backward(Tensor dx, Tensor dout, Tensor x) {
   with_act_type(act_, [&](auto tag) {
     using T = decltype(tag);
     cuda::gelu_backward(dx.data<T>(), dout.data<T>(), x.data<T>(), x.numel(), impl_->stream);
   });
 }
 
-void CudaBackend::swiglu_forward(Tensor out, Tensor x) {
+void CudaBackend::do_swiglu_forward(Tensor out, Tensor x) {
   const i64 H = x.dim(-1) / 2, N = rows_of(x);
-  require(x.dim(-1) % 2 == 0 && out.numel() == N * H, "swiglu_forward shapes");
   with_act_type(act_, [&](auto tag) {
     using T = decltype(tag);
     cuda::swiglu_forward(out.data<T>(), x.data<T>(), N, H, impl_->stream);
   });
 }
 
-void CudaBackend::swiglu_backward(Tensor dx, Tensor dout, Tensor x) {
+void CudaBackend::do_swiglu_backward(Tensor dx, Tensor dout, Tensor x) {
   const i64 H = x.dim(-1) / 2, N = rows_of(x);
-  require(dx.numel() == x.numel() && dout.numel() == N * H, "swiglu_backward shapes");
   with_act_type(act_, [&](auto tag) {
     using T = decltype(tag);
     cuda::swiglu_backward(dx.data<T>(), dout.data<T>(), x.data<T>(), N, H, impl_->stream);
   });
 }
 
-void CudaBackend::add(Tensor out, Tensor a, Tensor b) {
-  require(out.numel() == a.numel() && a.numel() == b.numel(), "add shapes");
+void CudaBackend::do_add(Tensor out, Tensor a, Tensor b) {
   with_act_type(act_, [&](auto tag) {
     using T = decltype(tag);
     cuda::add(out.data<T>(), a.data<T>(), b.data<T>(), out.numel(), impl_->stream);
   });
 }
 
-void CudaBackend::dropout_forward(Tensor out, Tensor x, double p, std::uint64_t key) {
-  require(out.numel() == x.numel() && p >= 0 && p < 1, "dropout_forward arguments");
+void CudaBackend::do_dropout_forward(Tensor out, Tensor x, double p, std::uint64_t key) {
   with_act_type(act_, [&](auto tag) {
     using T = decltype(tag);
     cuda::dropout(out.data<T>(), x.data<T>(), x.numel(), p, key, impl_->stream);
   });
 }
 
-void CudaBackend::dropout_backward(Tensor dx, Tensor dout, double p, std::uint64_t key) {
-  dropout_forward(dx, dout, p, key);  // the same mask and scale
+void CudaBackend::do_dropout_backward(Tensor dx, Tensor dout, double p, std::uint64_t key) {
+  do_dropout_forward(dx, dout, p, key);  // the same mask and scale
 }
 
-void CudaBackend::cross_entropy(Tensor losses, Tensor dlogits, Tensor logits, Tensor targets, std::int64_t real_vocab,
-                                double dloss) {
+void CudaBackend::do_cross_entropy(Tensor losses, Tensor dlogits, Tensor logits, Tensor targets,
+                                   std::int64_t real_vocab, double dloss) {
   const i64 V = logits.dim(-1), N = rows_of(logits);
-  require(losses.numel() == N && targets.numel() == N && real_vocab > 0 && real_vocab <= V &&
-              (dlogits.empty() || dlogits.numel() == logits.numel()),
-          "cross_entropy shapes");
   with_act_type(act_, [&](auto tag) {
     using T = decltype(tag);
     cuda::cross_entropy(losses.data<float>(), dlogits.empty() ? nullptr : dlogits.data<T>(), logits.data<T>(),
@@ -638,16 +605,15 @@ double CudaBackend::reduce(Tensor x, bool squares) {
   return host;
 }
 
-double CudaBackend::sum(Tensor x) {
+double CudaBackend::do_sum(Tensor x) {
   return reduce(x, false);
 }
 
-double CudaBackend::sum_squares(Tensor x) {
+double CudaBackend::do_sum_squares(Tensor x) {
   return reduce(x, true);
 }
 
-void CudaBackend::adamw(Tensor param, Tensor grad, Tensor m, Tensor v, const AdamWStep& step) {
-  require(grad.numel() == param.numel() && m.numel() == param.numel() && v.numel() == param.numel(), "adamw shapes");
+void CudaBackend::do_adamw(Tensor param, Tensor grad, Tensor m, Tensor v, const AdamWStep& step) {
   cuda::adamw(param.data<float>(), grad.data<float>(), m.data<float>(), v.data<float>(), param.numel(), step,
               impl_->stream);
 }
