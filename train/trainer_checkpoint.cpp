@@ -80,20 +80,8 @@ std::string Trainer::save_checkpoint(std::int64_t step) {
     return write_checkpoint(step, model_.params().data<float>(), optimizer_.moment_m(0).data<float>(),
                             optimizer_.moment_v(0).data<float>(), start);
   }
-  std::vector<float> m(n, 0.0f), v(n, 0.0f);
-  optimizer_.export_moments(m, v);
-  if (sync_.sharded() && comm_->world_size() > 1) {
-    // Rank r holds slice r of every bucket: exactly what an all-gather per bucket assembles.
-    Backend& be = model_.backend();
-    for (std::vector<float>* moments : {&m, &v}) {
-      Buffer full(be, n * dtype_size(be.param_dtype()));
-      const Tensor t(full.get(), be.param_dtype(), {model_.flat_numel()});
-      be.upload(t, moments->data());
-      for (const FlatRange& b : sync_.plan().buckets()) comm_->all_gather(flat_slice(t, b));
-      comm_->wait();
-      be.download(t, moments->data());
-    }
-  }
+  std::vector<float> m, v;
+  sharding_.gather_moments(model_, optimizer_, m, v);
   if (comm_->rank() != 0) return {};
 
   std::vector<float> params(n);
