@@ -20,18 +20,6 @@ namespace {
 
 constexpr std::int64_t kFormatVersion = 1;
 
-// Settings a resumed run may change: they do not alter what the remaining steps compute, or the
-// user changes them on purpose (a longer run, another schedule length, other hardware or ranks).
-const std::set<std::string>& resumable_changes() {
-  static const std::set<std::string> keys = {
-      "train.max_steps",   "optim.decay_steps",   "train.micro_batch",   "train.threads",
-      "train.backend",     "train.recompute_mlp", "data.train",          "data.val",
-      "eval.interval",     "eval.batches",        "checkpoint.interval", "checkpoint.keep_last",
-      "checkpoint.resume", "dist.zero_stage",     "dist.bucket_mb",      "dist.timeout_s",
-      "run.dir",           "log.interval",        "log.sample_interval"};
-  return keys;
-}
-
 // Files of another layout version are refused before anything in them is interpreted.
 void check_format(const CheckpointFile& file) {
   const std::int64_t version = file.attr_int("/", "format_version");
@@ -215,7 +203,7 @@ bool Trainer::resume(std::ostream& warnings) {
   const RunConfig saved = parse_run_config(file.attr_string("/", "config"), chosen + " (its config)", ".", {});
   std::vector<std::string> refused;
   for (const std::string& key : changed_keys(saved, config_))
-    if (!resumable_changes().contains(key)) refused.push_back(key);
+    if (!may_change_on_resume(key)) refused.push_back(key);
   if (!refused.empty()) {
     std::string keys;
     for (const std::string& k : refused) keys += (keys.empty() ? "" : ", ") + k;

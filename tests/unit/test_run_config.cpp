@@ -4,6 +4,8 @@
 
 #include <filesystem>
 #include <fstream>
+#include <set>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -581,6 +583,32 @@ TEST_F(RunConfigFile, ErrorsNameTheFileAsGiven) {
     EXPECT_STARTS_WITH(e.what(), q.string() + ":4: ");
     EXPECT_CONTAINS(e.what(), "unknown key 'optim.beta'");
   }
+}
+
+// The config table marks the keys a resumed run may change; every other key is refused naming it.
+TEST(RunConfig, KeysThatMayChangeOnResume) {
+  std::set<std::string> expected = {
+      "train.max_steps",   "optim.decay_steps",   "train.micro_batch",   "train.threads",
+      "train.backend",     "train.recompute_mlp", "data.train",          "data.val",
+      "eval.interval",     "eval.batches",        "checkpoint.interval", "checkpoint.keep_last",
+      "checkpoint.resume", "dist.zero_stage",     "dist.bucket_mb",      "dist.timeout_s",
+      "run.dir",           "log.interval",        "log.sample_interval"};
+  // Every key, as the resolved TOML lists them.
+  std::istringstream lines(parse(kMinimal).resolved_toml);
+  std::string line, section;
+  int keys = 0;
+  while (std::getline(lines, line)) {
+    if (line.starts_with('[')) {
+      section = line.substr(1, line.size() - 2);
+    } else if (!line.empty() && !line.starts_with('#')) {
+      const std::string name = section + "." + line.substr(0, line.find(" = "));
+      ++keys;
+      EXPECT_EQ(may_change_on_resume(name), expected.erase(name) == 1) << name;
+    }
+  }
+  EXPECT_GT(keys, 40);
+  EXPECT_TRUE(expected.empty()) << "not keys: " << *expected.begin();
+  EXPECT_FALSE(may_change_on_resume("no.such_key"));
 }
 
 TEST(ModelConfigValidate, ChecksShapes) {
