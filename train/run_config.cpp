@@ -538,16 +538,10 @@ RunConfig parse_run_config(const std::string& toml_text, const std::string& sour
 
   try {
     m.validate();
-  } catch (const ConfigError& e) {
-    // validate() names the keys involved ("model.n_embd (100) ... model.n_head (3)"): point at the
-    // first of them that was set, so a bad override is blamed on the command line.
-    const std::string message = e.what();
-    std::vector<std::string> named;
-    for (std::size_t at = message.find("model."); at != std::string::npos; at = message.find("model.", at + 1)) {
-      const std::size_t end = message.find_first_not_of("abcdefghijklmnopqrstuvwxyz_", at + 6);
-      named.push_back(message.substr(at, end == std::string::npos ? std::string::npos : end - at));
-    }
-    fail(where(std::vector<std::string_view>(named.begin(), named.end())), message);
+  } catch (const ConfigKeyError& e) {
+    // Point at the first of the keys involved that was set, so a bad override is blamed on the
+    // command line.
+    fail(where(std::vector<std::string_view>(e.keys().begin(), e.keys().end())), e.what());
   }
   if (t.seq_len > m.block_size) {
     fail(where({"train.seq_len", "model.block_size"}), "train.seq_len (" + std::to_string(t.seq_len) +

@@ -627,5 +627,34 @@ TEST(ModelConfigValidate, ChecksShapes) {
   EXPECT_THROW(m.validate(), ConfigError);
 }
 
+// The keys come with the error, so the parser need not read them out of the message; the first
+// is the one it blames when set.
+TEST(ModelConfigValidate, ErrorsListTheirKeys) {
+  auto keys_of = [](const ModelConfig& m) {
+    try {
+      m.validate();
+    } catch (const ConfigKeyError& e) {
+      return e.keys();
+    }
+    ADD_FAILURE() << "expected a ConfigKeyError";
+    return std::vector<std::string>{};
+  };
+  ModelConfig m;
+  m.n_head = 5;
+  EXPECT_EQ(keys_of(m), (std::vector<std::string>{"model.n_embd", "model.n_head"}));
+  m = ModelConfig{};
+  m.real_vocab_size = m.vocab_size + 1;
+  EXPECT_EQ(keys_of(m), (std::vector<std::string>{"model.real_vocab_size", "model.vocab_size"}));
+  m = ModelConfig{};
+  m.n_layer = 0;
+  EXPECT_EQ(keys_of(m), std::vector<std::string>{"model.n_layer"});
+  m = ModelConfig{};
+  m.mlp_hidden = -1;
+  EXPECT_EQ(keys_of(m), std::vector<std::string>{"model.mlp_hidden"});
+  m = ModelConfig{};
+  m.dropout = 1.0;
+  EXPECT_EQ(keys_of(m), std::vector<std::string>{"model.dropout"});
+}
+
 }  // namespace
 }  // namespace gpt
