@@ -1,8 +1,11 @@
 #pragma once
 // Error types thrown by the libraries. Mains map InputError to exit code 2 (the user's input is
 // wrong) and every other exception to exit code 1 (internal failure).
+#include <memory>
 #include <stdexcept>
 #include <string>
+#include <utility>
+#include <vector>
 
 namespace gpt {
 
@@ -16,6 +19,19 @@ class InputError : public std::runtime_error {
 class ConfigError : public InputError {
  public:
   using InputError::InputError;
+};
+
+// A ConfigError about particular keys: keys() names them ("model.n_embd"), the one to blame first
+// first, so that a caller that knows where each key was set (a file's line, the command line) can
+// say so. Shared, so that copying the exception cannot throw.
+class ConfigKeyError : public ConfigError {
+ public:
+  ConfigKeyError(std::vector<std::string> keys, const std::string& message)
+      : ConfigError(message), keys_(std::make_shared<const std::vector<std::string>>(std::move(keys))) {}
+  const std::vector<std::string>& keys() const { return *keys_; }
+
+ private:
+  std::shared_ptr<const std::vector<std::string>> keys_;
 };
 
 // A bad or unreadable data file: names the file and, where known, the offset.

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <stdexcept>
 #include <string>
+#include <utility>
 
 namespace gpt {
 
@@ -21,17 +22,11 @@ FlatRange BucketPlan::slice(std::size_t bucket, int rank) const {
   return {b.begin + rank * share, b.begin + (rank + 1) * share};
 }
 
-std::vector<FlatRange> BucketPlan::slices(int rank) const {
-  std::vector<FlatRange> out;
-  for (std::size_t b = 0; b < buckets_.size(); ++b) out.push_back(slice(b, rank));
-  return out;
-}
-
-GradientSync::GradientSync(Communicator& comm, const GPT& model, std::int64_t bucket_elems, bool sharded)
+GradientSync::GradientSync(Communicator& comm, const GPT& model, std::int64_t bucket_elems, StartFn start_bucket)
     : comm_(&comm),
       grads_(model.grads()),
       plan_(model.flat_numel(), bucket_elems, comm.world_size()),
-      sharded_(sharded),
+      start_bucket_(std::move(start_bucket)),
       ready_(plan_.buckets().size(), 0),
       started_(plan_.buckets().size(), false) {}
 
@@ -51,12 +46,7 @@ void GradientSync::mark_ready(std::int64_t begin, std::int64_t end) {
 }
 
 void GradientSync::start(std::size_t bucket) {
-  const Tensor view = flat_slice(grads_, plan_.buckets()[bucket]);
-  if (sharded_) {
-    comm_->reduce_scatter(view, ReduceOp::sum);
-  } else {
-    comm_->all_reduce(view, ReduceOp::sum);
-  }
+  start_bucket_(flat_slice(grads_, plan_.buckets()[bucket]));
   started_[bucket] = true;
 }
 

@@ -1,9 +1,10 @@
 #pragma once
-// Gradient averaging across ranks, once per optimizer step, in fixed buckets that start as soon
-// as the backward has finished their layers. Plain data parallelism all-reduces each bucket;
-// ZeRO-1 reduce-scatters it, so each rank ends up with the summed gradients of its own slice.
+// Gradient exchange across ranks, once per optimizer step, in fixed buckets that start as soon
+// as the backward has finished their layers. Which collective a bucket gets (all-reduce, or
+// ZeRO-1's reduce-scatter) is the caller's: train/zero.h decides.
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <vector>
 
 #include "core/model/gpt.h"
@@ -20,8 +21,8 @@ class BucketPlan {
   static std::int64_t unit(int world) { return static_cast<std::int64_t>(world) * ParamTable::kAlign; }
 
   const std::vector<FlatRange>& buckets() const { return buckets_; }
-  FlatRange slice(std::size_t bucket, int rank) const;  // rank's share of one bucket
-  std::vector<FlatRange> slices(int rank) const;        // rank's share of every bucket
+  // Rank's share of one bucket: the slice a reduce-scatter or all-gather of it assigns to rank.
+  FlatRange slice(std::size_t bucket, int rank) const;
 
  private:
   std::vector<FlatRange> buckets_;
@@ -30,16 +31,17 @@ class BucketPlan {
 
 class GradientSync {
  public:
-  // Syncs model.grads(); sharded: ZeRO-1 (reduce-scatter) instead of all-reduce.
-  GradientSync(Communicator& comm, const GPT& model, std::int64_t bucket_elems, bool sharded);
+  // Starts (does not wait for) the collective on one bucket's view of the gradients.
+  using StartFn = std::function<void(const Tensor& bucket)>;
+
+  // Exchanges model.grads() bucket by bucket; start_bucket issues each bucket's collective.
+  GradientSync(Communicator& comm, const GPT& model, std::int64_t bucket_elems, StartFn start_bucket);
 
   const BucketPlan& plan() const { return plan_; }
-  bool sharded() const { return sharded_; }
 
   // Give this to the backward of a step's last micro-batch: buckets start as they complete.
   GradReadyFn listener();
   // Starts whatever has not started (all of it when no listener ran) and waits for everything.
-  // Gradients are summed over ranks (the loss scale already divides by the global batch).
   void finish();
   // Milliseconds this step spent blocked on communication (in finish()).
   double blocked_ms() const { return blocked_ms_; }
@@ -51,7 +53,7 @@ class GradientSync {
   Communicator* comm_;
   Tensor grads_;
   BucketPlan plan_;
-  bool sharded_;
+  StartFn start_bucket_;
   std::vector<std::int64_t> ready_;  // elements of each bucket with final gradients
   std::vector<bool> started_;
   double blocked_ms_ = 0;

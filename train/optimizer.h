@@ -1,7 +1,7 @@
 #pragma once
-// AdamW over ranges of a model's flat buffers with global-norm gradient clipping. A rank updates
-// either the whole buffer (data parallelism: every rank the same update) or only its own ZeRO-1
-// slices, and then holds moments for those slices alone.
+// AdamW over ranges of a model's flat buffers with global-norm gradient clipping. It updates, and
+// holds moments for, the ranges it is given: the whole buffer, or the slices a rank owns under
+// ZeRO-1 (train/zero.h decides which).
 #include <cstdint>
 #include <vector>
 

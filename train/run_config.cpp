@@ -151,11 +151,13 @@ constexpr RealRange kPositive{0.0, true};
 constexpr RealRange kNonNegative{0.0, false};
 constexpr RealRange kUnit{0.0, false, 1.0, true};  // [0, 1): dropout, Adam betas
 
-// One configuration key: how to read it from a TOML node (type and range checked) and how to write
-// its final value back as TOML. Adding a key is one line in keys() below.
+// One configuration key: how to read it from a TOML node (type and range checked), how to write
+// its final value back as TOML, and whether a resumed run may change it. Adding a key is one line
+// in keys() below (wrapped in resumable() when a resumed run may change it).
 struct Key {
   std::string_view name;  // "section.key"
   bool wants_string = false;
+  bool may_change_on_resume = false;
   std::function<void(RunConfig&, const toml::node&, const std::string& where)> read{};
   std::function<void(const RunConfig&, std::ostream&)> write{};
 
@@ -258,6 +260,14 @@ Key path(std::string_view name, S RunConfig::*sec, fs::path S::*mem) {
   return k;
 }
 
+// A key a resumed run may change from its checkpoint's config: it does not alter what the
+// remaining steps compute, or the user changes it on purpose (a longer run, another schedule
+// length, other hardware or ranks). Every other key is refused on resume, naming it.
+Key resumable(Key k) {
+  k.may_change_on_resume = true;
+  return k;
+}
+
 // Every key, in the order resolved_toml lists them. Ranges here are per key; checks that involve
 // several keys run at the end of parse_run_config(), once every key is read.
 const std::vector<Key>& keys() {
@@ -276,48 +286,48 @@ const std::vector<Key>& keys() {
              {{"gelu", Activation::gelu}, {"swiglu", Activation::swiglu}}),
       boolean("model.tie_embeddings", &R::model, &ModelConfig::tie_embeddings),
 
-      path("data.train", &R::data, &DataConfig::train),
-      path("data.val", &R::data, &DataConfig::val),
+      resumable(path("data.train", &R::data, &DataConfig::train)),
+      resumable(path("data.val", &R::data, &DataConfig::val)),
       choice("data.sampling", &R::data, &DataConfig::sampling,
              {{"random", Sampling::random}, {"epoch", Sampling::epoch}}),
 
       integer("train.seq_len", &R::train, &TrainConfig::seq_len, 0),
-      integer("train.micro_batch", &R::train, &TrainConfig::micro_batch, 1),
+      resumable(integer("train.micro_batch", &R::train, &TrainConfig::micro_batch, 1)),
       integer("train.batch_tokens", &R::train, &TrainConfig::batch_tokens, 0),
-      integer("train.max_steps", &R::train, &TrainConfig::max_steps, 1),
+      resumable(integer("train.max_steps", &R::train, &TrainConfig::max_steps, 1)),
       number("train.grad_clip", &R::train, &TrainConfig::grad_clip, kNonNegative),
       integer("train.seed", &R::train, &TrainConfig::seed, 0),
-      text("train.backend", &R::train, &TrainConfig::backend, {"auto", "cpu", "cuda"}),
+      resumable(text("train.backend", &R::train, &TrainConfig::backend, {"auto", "cpu", "cuda"})),
       text("train.precision", &R::train, &TrainConfig::precision, {"fp32", "bf16"}),
-      integer("train.threads", &R::train, &TrainConfig::threads, 0, kMaxThreadsPerRank),
-      boolean("train.recompute_mlp", &R::train, &TrainConfig::recompute_mlp),
+      resumable(integer("train.threads", &R::train, &TrainConfig::threads, 0, kMaxThreadsPerRank)),
+      resumable(boolean("train.recompute_mlp", &R::train, &TrainConfig::recompute_mlp)),
 
       number("optim.lr", &R::optim, &OptimConfig::lr, kPositive),
       number("optim.min_lr", &R::optim, &OptimConfig::min_lr, kNonNegative),
       integer("optim.warmup_steps", &R::optim, &OptimConfig::warmup_steps, 0),
       choice("optim.schedule", &R::optim, &OptimConfig::schedule,
              {{"cosine", Schedule::cosine}, {"linear", Schedule::linear}, {"constant", Schedule::constant}}),
-      integer("optim.decay_steps", &R::optim, &OptimConfig::decay_steps, 0),
+      resumable(integer("optim.decay_steps", &R::optim, &OptimConfig::decay_steps, 0)),
       number("optim.weight_decay", &R::optim, &OptimConfig::weight_decay, kNonNegative),
       number("optim.beta1", &R::optim, &OptimConfig::beta1, kUnit),
       number("optim.beta2", &R::optim, &OptimConfig::beta2, kUnit),
       number("optim.eps", &R::optim, &OptimConfig::eps, kPositive),
 
-      integer("eval.interval", &R::eval, &EvalConfig::interval, 0),
-      integer("eval.batches", &R::eval, &EvalConfig::batches, 1),
+      resumable(integer("eval.interval", &R::eval, &EvalConfig::interval, 0)),
+      resumable(integer("eval.batches", &R::eval, &EvalConfig::batches, 1)),
 
-      integer("checkpoint.interval", &R::checkpoint, &CheckpointConfig::interval, 0),
-      integer("checkpoint.keep_last", &R::checkpoint, &CheckpointConfig::keep_last, 0),
-      text("checkpoint.resume", &R::checkpoint, &CheckpointConfig::resume, {"never", "auto"}),
+      resumable(integer("checkpoint.interval", &R::checkpoint, &CheckpointConfig::interval, 0)),
+      resumable(integer("checkpoint.keep_last", &R::checkpoint, &CheckpointConfig::keep_last, 0)),
+      resumable(text("checkpoint.resume", &R::checkpoint, &CheckpointConfig::resume, {"never", "auto"})),
 
-      integer("dist.zero_stage", &R::dist, &DistConfig::zero_stage, 0, 1),
-      number("dist.bucket_mb", &R::dist, &DistConfig::bucket_mb, kPositive),
-      number("dist.timeout_s", &R::dist, &DistConfig::timeout_s, kPositive),
+      resumable(integer("dist.zero_stage", &R::dist, &DistConfig::zero_stage, 0, 1)),
+      resumable(number("dist.bucket_mb", &R::dist, &DistConfig::bucket_mb, kPositive)),
+      resumable(number("dist.timeout_s", &R::dist, &DistConfig::timeout_s, kPositive)),
 
-      path("run.dir", &R::run, &RunDirConfig::dir),
+      resumable(path("run.dir", &R::run, &RunDirConfig::dir)),
 
-      integer("log.interval", &R::log, &LogConfig::interval, 1),
-      integer("log.sample_interval", &R::log, &LogConfig::sample_interval, 0),
+      resumable(integer("log.interval", &R::log, &LogConfig::interval, 1)),
+      resumable(integer("log.sample_interval", &R::log, &LogConfig::sample_interval, 0)),
   };
   return table;
 }
@@ -528,16 +538,10 @@ RunConfig parse_run_config(const std::string& toml_text, const std::string& sour
 
   try {
     m.validate();
-  } catch (const ConfigError& e) {
-    // validate() names the keys involved ("model.n_embd (100) ... model.n_head (3)"): point at the
-    // first of them that was set, so a bad override is blamed on the command line.
-    const std::string message = e.what();
-    std::vector<std::string> named;
-    for (std::size_t at = message.find("model."); at != std::string::npos; at = message.find("model.", at + 1)) {
-      const std::size_t end = message.find_first_not_of("abcdefghijklmnopqrstuvwxyz_", at + 6);
-      named.push_back(message.substr(at, end == std::string::npos ? std::string::npos : end - at));
-    }
-    fail(where(std::vector<std::string_view>(named.begin(), named.end())), message);
+  } catch (const ConfigKeyError& e) {
+    // Point at the first of the keys involved that was set, so a bad override is blamed on the
+    // command line.
+    fail(where(std::vector<std::string_view>(e.keys().begin(), e.keys().end())), e.what());
   }
   if (t.seq_len > m.block_size) {
     fail(where({"train.seq_len", "model.block_size"}), "train.seq_len (" + std::to_string(t.seq_len) +
@@ -573,6 +577,11 @@ RunConfig parse_run_config(const std::string& toml_text, const std::string& sour
   cfg.data.val = resolve(cfg.data.val, base_dir);
   cfg.resolved_toml = to_resolved_toml(cfg);
   return cfg;
+}
+
+bool may_change_on_resume(std::string_view key) {
+  const Key* k = find_key(key);
+  return k && k->may_change_on_resume;
 }
 
 std::vector<std::string> changed_keys(const RunConfig& a, const RunConfig& b) {

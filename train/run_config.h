@@ -3,6 +3,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "core/model/model_config.h"
@@ -101,6 +102,12 @@ RunConfig load_run_config(const std::filesystem::path& path, const std::vector<s
 
 // Keys (as "section.key") whose values differ between two configs.
 std::vector<std::string> changed_keys(const RunConfig& a, const RunConfig& b);
+
+// Whether a resumed run may change `key` ("section.key") from its checkpoint's config: the keys
+// that do not alter what the remaining steps compute or that a user changes on purpose
+// (train.max_steps, hardware, intervals, dist.*, run.dir). False for every other key and for
+// names that are no key.
+bool may_change_on_resume(std::string_view key);
 
 // Throws ConfigError unless train.batch_tokens splits into whole micro-batches on every one of
 // world_size ranks (the accumulation steps per rank).

@@ -58,9 +58,8 @@ Trainer::Trainer(const RunConfig& config, Backend& backend, Communicator& comm)
       train_sampler_(train_file_, config.data.sampling, config.train.seq_len, config.train.seed),
       model_(config.model, backend,
              {.recompute_mlp = config.train.recompute_mlp, .flat_multiple = BucketPlan::unit(comm.world_size())}),
-      sync_(comm, model_, bucket_elements(config, backend), config.dist.zero_stage == 1),
-      optimizer_(sync_.sharded() ? AdamW(model_, config.optim, sync_.plan().slices(comm.rank()))
-                                 : AdamW(model_, config.optim)) {
+      sharding_(comm, model_, bucket_elements(config, backend), config.dist.zero_stage),
+      optimizer_(model_, config.optim, sharding_.owned_ranges()) {
   if (val_file_) val_sampler_.emplace(*val_file_, Sampling::epoch, config.train.seq_len, kValidationSeed);
   const std::size_t n = static_cast<std::size_t>(config.train.micro_batch * config.train.seq_len);
   inputs_.resize(n);
@@ -107,27 +106,19 @@ StepResult Trainer::train_step(std::int64_t step) {
     loss_sum += model_.forward({inputs_.data(), targets_.data(), t.micro_batch, t.seq_len}, options);
     // Gradients travel once per step: during the last micro-batch's backward.
     const bool last = micro + 1 == accum;
-    model_.backward(last && world > 1 ? sync_.listener() : GradReadyFn());
+    model_.backward(last ? sharding_.gradient_listener() : GradReadyFn());
   }
-  sync_.finish();
-  double comm_ms = sync_.blocked_ms();
+  double comm_ms = sharding_.finish_gradients();
   const double loss = comm_->all_reduce_sum(loss_sum / static_cast<double>(accum)) / static_cast<double>(world);
   if (!std::isfinite(loss))
     throw std::runtime_error("training loss is " + std::to_string(loss) + " at step " + std::to_string(step + 1) +
                              "; lower optim.lr or check the data");
   StepResult result{.loss = loss, .lr = learning_rate(config_.optim, t.max_steps, step)};
-  // ZeRO-1: each rank holds the summed gradients of its own slices only.
-  double squares = optimizer_.grad_sum_squares();
-  if (sync_.sharded()) squares = comm_->all_reduce_sum(squares);
-  result.grad_norm = std::sqrt(squares);
+  // The optimizer sees only the ranges this rank owns; the sharding makes the norm global and
+  // spreads the update to every rank.
+  result.grad_norm = std::sqrt(sharding_.global_sum_squares(optimizer_.grad_sum_squares()));
   optimizer_.update(result.lr, clip_scale(result.grad_norm, t.grad_clip));
-  if (sync_.sharded() && world > 1) {
-    const auto start = std::chrono::steady_clock::now();
-    const Tensor params = model_.params();
-    for (const FlatRange& b : sync_.plan().buckets()) comm_->all_gather(flat_slice(params, b));
-    comm_->wait();
-    comm_ms += std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
-  }
+  comm_ms += sharding_.gather_parameters(model_);
   model_.refresh_weights();
   result.comm_ms = comm_ms;
   return result;
@@ -173,7 +164,7 @@ TrainSummary Trainer::run(std::ostream& console, const Hooks& hooks) {
     memory << std::fixed << std::setprecision(1)
            << "memory: " << static_cast<double>(model_.parameter_buffer_bytes()) * mib
            << " MiB parameters and gradients, " << static_cast<double>(optimizer_.state_bytes()) * mib
-           << " MiB AdamW moments" << (sync_.sharded() ? " (this rank's ZeRO-1 shard)" : "") << ", "
+           << " MiB AdamW moments" << (sharding_.sharded() ? " (this rank's ZeRO-1 shard)" : "") << ", "
            << static_cast<double>(model_.activation_bytes(t.micro_batch, t.seq_len)) * mib << " MiB activations\n";
     console << memory.str();
     if (resumed) console << "resumed at step " << start_step_ << " (" << resumed_from_ << ")\n";

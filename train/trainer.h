@@ -14,9 +14,9 @@
 #include "data/token_file.h"
 #include "dist/communicator.h"
 #include "train/checkpoint_file.h"
-#include "train/grad_sync.h"
 #include "train/optimizer.h"
 #include "train/run_config.h"
+#include "train/zero.h"
 
 namespace gpt {
 
@@ -83,7 +83,7 @@ class Trainer {
 
   GPT& model() { return model_; }
   const AdamW& optimizer() const { return optimizer_; }
-  const GradientSync& gradient_sync() const { return sync_; }
+  const ZeroSharding& sharding() const { return sharding_; }
 
  private:
   RunConfig config_;
@@ -93,7 +93,7 @@ class Trainer {
   BatchSampler train_sampler_;
   std::optional<BatchSampler> val_sampler_;
   GPT model_;
-  GradientSync sync_;
+  ZeroSharding sharding_;
   AdamW optimizer_;
   std::vector<std::int32_t> inputs_, targets_;
   bool joined_ = false;

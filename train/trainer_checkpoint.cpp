@@ -20,18 +20,6 @@ namespace {
 
 constexpr std::int64_t kFormatVersion = 1;
 
-// Settings a resumed run may change: they do not alter what the remaining steps compute, or the
-// user changes them on purpose (a longer run, another schedule length, other hardware or ranks).
-const std::set<std::string>& resumable_changes() {
-  static const std::set<std::string> keys = {
-      "train.max_steps",   "optim.decay_steps",   "train.micro_batch",   "train.threads",
-      "train.backend",     "train.recompute_mlp", "data.train",          "data.val",
-      "eval.interval",     "eval.batches",        "checkpoint.interval", "checkpoint.keep_last",
-      "checkpoint.resume", "dist.zero_stage",     "dist.bucket_mb",      "dist.timeout_s",
-      "run.dir",           "log.interval",        "log.sample_interval"};
-  return keys;
-}
-
 // Files of another layout version are refused before anything in them is interpreted.
 void check_format(const CheckpointFile& file) {
   const std::int64_t version = file.attr_int("/", "format_version");
@@ -80,20 +68,8 @@ std::string Trainer::save_checkpoint(std::int64_t step) {
     return write_checkpoint(step, model_.params().data<float>(), optimizer_.moment_m(0).data<float>(),
                             optimizer_.moment_v(0).data<float>(), start);
   }
-  std::vector<float> m(n, 0.0f), v(n, 0.0f);
-  optimizer_.export_moments(m, v);
-  if (sync_.sharded() && comm_->world_size() > 1) {
-    // Rank r holds slice r of every bucket: exactly what an all-gather per bucket assembles.
-    Backend& be = model_.backend();
-    for (std::vector<float>* moments : {&m, &v}) {
-      Buffer full(be, n * dtype_size(be.param_dtype()));
-      const Tensor t(full.get(), be.param_dtype(), {model_.flat_numel()});
-      be.upload(t, moments->data());
-      for (const FlatRange& b : sync_.plan().buckets()) comm_->all_gather(flat_slice(t, b));
-      comm_->wait();
-      be.download(t, moments->data());
-    }
-  }
+  std::vector<float> m, v;
+  sharding_.gather_moments(model_, optimizer_, m, v);
   if (comm_->rank() != 0) return {};
 
   std::vector<float> params(n);
@@ -227,7 +203,7 @@ bool Trainer::resume(std::ostream& warnings) {
   const RunConfig saved = parse_run_config(file.attr_string("/", "config"), chosen + " (its config)", ".", {});
   std::vector<std::string> refused;
   for (const std::string& key : changed_keys(saved, config_))
-    if (!resumable_changes().contains(key)) refused.push_back(key);
+    if (!may_change_on_resume(key)) refused.push_back(key);
   if (!refused.empty()) {
     std::string keys;
     for (const std::string& k : refused) keys += (keys.empty() ? "" : ", ") + k;

@@ -8,14 +8,14 @@ namespace gpt {
 
 namespace {
 
-// Every message starts with the offending key's full name: load_run_config reads that name back to
-// prefix the message with the file and line where the key was set.
 void require_positive(std::int64_t value, const char* key) {
-  if (value < 1) throw ConfigError(std::string(key) + " must be >= 1, got " + std::to_string(value));
+  if (value < 1) throw ConfigKeyError({key}, std::string(key) + " must be >= 1, got " + std::to_string(value));
 }
 
 }  // namespace
 
+// Each error lists the keys involved, the one a user most likely set wrong first: the parser
+// points at where the first of them that was set came from.
 void ModelConfig::validate() const {
   require_positive(vocab_size, "model.vocab_size");
   require_positive(real_vocab_size, "model.real_vocab_size");
@@ -24,17 +24,21 @@ void ModelConfig::validate() const {
   require_positive(n_head, "model.n_head");
   require_positive(n_embd, "model.n_embd");
   if (real_vocab_size > vocab_size) {
-    throw ConfigError("model.real_vocab_size (" + std::to_string(real_vocab_size) + ") must be <= model.vocab_size (" +
-                      std::to_string(vocab_size) + ")");
+    throw ConfigKeyError({"model.real_vocab_size", "model.vocab_size"},
+                         "model.real_vocab_size (" + std::to_string(real_vocab_size) +
+                             ") must be <= model.vocab_size (" + std::to_string(vocab_size) + ")");
   }
   if (n_embd % n_head != 0) {
-    throw ConfigError("model.n_embd (" + std::to_string(n_embd) + ") must be divisible by model.n_head (" +
-                      std::to_string(n_head) + ")");
+    throw ConfigKeyError({"model.n_embd", "model.n_head"}, "model.n_embd (" + std::to_string(n_embd) +
+                                                               ") must be divisible by model.n_head (" +
+                                                               std::to_string(n_head) + ")");
   }
-  if (mlp_hidden < 0) throw ConfigError("model.mlp_hidden must be >= 0, got " + std::to_string(mlp_hidden));
+  if (mlp_hidden < 0) {
+    throw ConfigKeyError({"model.mlp_hidden"}, "model.mlp_hidden must be >= 0, got " + std::to_string(mlp_hidden));
+  }
   // Written as a negated range test so that NaN fails too.
   if (!(dropout >= 0.0 && dropout < 1.0)) {
-    throw ConfigError("model.dropout must be in [0, 1), got " + std::to_string(dropout));
+    throw ConfigKeyError({"model.dropout"}, "model.dropout must be in [0, 1), got " + std::to_string(dropout));
   }
 }
 

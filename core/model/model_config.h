@@ -26,7 +26,7 @@ struct ModelConfig {
     return (8 * n_embd / 3 + 63) / 64 * 64;
   }
 
-  // Throws ConfigError naming the offending model.* key.
+  // Throws ConfigKeyError: the message names the offending model.* keys, and keys() lists them.
   void validate() const;
 };
 

@@ -137,7 +137,7 @@ TEST(DataParallel, ZeroShardsTheMomentsAndMatchesAllReduce) {
   Trainer zero(small_run(comm.world_size(), kMicroBatch, {"--dist.zero_stage=1"}), backend, comm);
   EXPECT_EQ(zero.optimizer().state_bytes() * static_cast<std::size_t>(comm.world_size()),
             plain.optimizer().state_bytes());
-  EXPECT_GT(zero.gradient_sync().plan().buckets().size(), 2u);
+  EXPECT_GT(zero.sharding().plan().buckets().size(), 2u);
   for (std::int64_t s = 0; s < 3; ++s) EXPECT_NEAR(zero.train_step(s).loss, plain.train_step(s).loss, 1e-6);
 }
 

@@ -4,6 +4,8 @@
 
 #include <filesystem>
 #include <fstream>
+#include <set>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -583,6 +585,32 @@ TEST_F(RunConfigFile, ErrorsNameTheFileAsGiven) {
   }
 }
 
+// The config table marks the keys a resumed run may change; every other key is refused naming it.
+TEST(RunConfig, KeysThatMayChangeOnResume) {
+  std::set<std::string> expected = {
+      "train.max_steps",   "optim.decay_steps",   "train.micro_batch",   "train.threads",
+      "train.backend",     "train.recompute_mlp", "data.train",          "data.val",
+      "eval.interval",     "eval.batches",        "checkpoint.interval", "checkpoint.keep_last",
+      "checkpoint.resume", "dist.zero_stage",     "dist.bucket_mb",      "dist.timeout_s",
+      "run.dir",           "log.interval",        "log.sample_interval"};
+  // Every key, as the resolved TOML lists them.
+  std::istringstream lines(parse(kMinimal).resolved_toml);
+  std::string line, section;
+  int keys = 0;
+  while (std::getline(lines, line)) {
+    if (line.starts_with('[')) {
+      section = line.substr(1, line.size() - 2);
+    } else if (!line.empty() && !line.starts_with('#')) {
+      const std::string name = section + "." + line.substr(0, line.find(" = "));
+      ++keys;
+      EXPECT_EQ(may_change_on_resume(name), expected.erase(name) == 1) << name;
+    }
+  }
+  EXPECT_GT(keys, 40);
+  EXPECT_TRUE(expected.empty()) << "not keys: " << *expected.begin();
+  EXPECT_FALSE(may_change_on_resume("no.such_key"));
+}
+
 TEST(ModelConfigValidate, ChecksShapes) {
   ModelConfig m;
   EXPECT_NO_THROW(m.validate());
@@ -597,6 +625,35 @@ TEST(ModelConfigValidate, ChecksShapes) {
   m = ModelConfig{};
   m.dropout = 1.0;
   EXPECT_THROW(m.validate(), ConfigError);
+}
+
+// The keys come with the error, so the parser need not read them out of the message; the first
+// is the one it blames when set.
+TEST(ModelConfigValidate, ErrorsListTheirKeys) {
+  auto keys_of = [](const ModelConfig& m) {
+    try {
+      m.validate();
+    } catch (const ConfigKeyError& e) {
+      return e.keys();
+    }
+    ADD_FAILURE() << "expected a ConfigKeyError";
+    return std::vector<std::string>{};
+  };
+  ModelConfig m;
+  m.n_head = 5;
+  EXPECT_EQ(keys_of(m), (std::vector<std::string>{"model.n_embd", "model.n_head"}));
+  m = ModelConfig{};
+  m.real_vocab_size = m.vocab_size + 1;
+  EXPECT_EQ(keys_of(m), (std::vector<std::string>{"model.real_vocab_size", "model.vocab_size"}));
+  m = ModelConfig{};
+  m.n_layer = 0;
+  EXPECT_EQ(keys_of(m), std::vector<std::string>{"model.n_layer"});
+  m = ModelConfig{};
+  m.mlp_hidden = -1;
+  EXPECT_EQ(keys_of(m), std::vector<std::string>{"model.mlp_hidden"});
+  m = ModelConfig{};
+  m.dropout = 1.0;
+  EXPECT_EQ(keys_of(m), std::vector<std::string>{"model.dropout"});
 }
 
 }  // namespace
