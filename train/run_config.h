@@ -1,5 +1,5 @@
 #pragma once
-// A whole run, as one TOML file describes it (section and key names as in DESIGN.md).
+// A whole run, as one TOML file describes it (sections and keys: README.md, "Config reference").
 #include <cstdint>
 #include <filesystem>
 #include <string>

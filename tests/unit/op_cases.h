@@ -1,7 +1,7 @@
 #pragma once
 // Every op of the Backend interface as a test case: its inputs, outputs, working tensors, and how
 // to run its forward and backward. Shared by the finite-difference checks (fp64 CPU backend) and
-// the cross-backend checks (fp32 against fp64; later CUDA against CPU).
+// the cross-backend checks (fp32 against fp64 on the CPU; CUDA against the CPU, on a GPU and emulated).
 #include <cmath>
 #include <cstdint>
 #include <functional>
