@@ -8,6 +8,7 @@
 #include "core/model/flops.h"
 #include "core/model/gpt.h"
 #include "core/ops/cpu/cpu_backend.h"
+#include "tests/cpu_threads.h"
 #include "tests/unit/model_test_util.h"
 
 namespace gpt::test {
@@ -50,7 +51,7 @@ TEST(Init, Gpt2StatisticsAndZeroPadding) {
   c.n_embd = 64;
   c.n_head = 4;
   c.n_layer = 3;
-  CpuBackend<double> be;
+  CpuBackend<double> be(cpu_threads());
   GPT model(c, be);
   model.init_weights(1);
   const std::vector<double> wte = host_values<double>(model.param("wte.weight"));
@@ -64,7 +65,7 @@ TEST(Init, Gpt2StatisticsAndZeroPadding) {
 
 TEST(Init, ReproducibleFromTheSeedAlone) {
   const ModelConfig c = tiny_model(Activation::gelu, true, true);
-  CpuBackend<float> be;
+  CpuBackend<float> be(cpu_threads());
   GPT a(c, be), b(c, be), other(c, be);
   a.init_weights(5);
   b.init_weights(5);
@@ -75,7 +76,7 @@ TEST(Init, ReproducibleFromTheSeedAlone) {
 
 TEST(Forward, InitialLossIsNearUniform) {
   ModelConfig c = tiny_model(Activation::gelu, true, true);
-  CpuBackend<double> be;
+  CpuBackend<double> be(cpu_threads());
   GPT model(c, be);
   model.init_weights(3);
   const HostBatch batch = random_batch(3, 8, c.real_vocab_size, 4);
@@ -84,7 +85,7 @@ TEST(Forward, InitialLossIsNearUniform) {
 
 TEST(Forward, PaddedLogitsNeverGetProbability) {
   const ModelConfig c = tiny_model(Activation::gelu, true, false);
-  CpuBackend<double> be;
+  CpuBackend<double> be(cpu_threads());
   GPT model(c, be);
   model.init_weights(3);
   const HostBatch batch = random_batch(2, 6, c.real_vocab_size, 4);
@@ -104,7 +105,7 @@ TEST(Forward, PaddedLogitsNeverGetProbability) {
 
 TEST(Backward, MicroBatchesAccumulateToTheFullBatchGradient) {
   const ModelConfig c = tiny_model(Activation::swiglu, true, true);
-  CpuBackend<double> be;
+  CpuBackend<double> be(cpu_threads());
   GPT model(c, be);
   model.init_weights(11);
   const HostBatch full = random_batch(4, 6, c.real_vocab_size, 12);
@@ -126,7 +127,7 @@ TEST(Backward, MicroBatchesAccumulateToTheFullBatchGradient) {
 TEST(Backward, Fp32StepIsBitwiseDeterministic) {
   ModelConfig c = tiny_model(Activation::gelu, true, true);
   c.dropout = 0.1;
-  CpuBackend<float> be;
+  CpuBackend<float> be(cpu_threads());
   const HostBatch batch = random_batch(2, 8, c.real_vocab_size, 12);
   std::vector<std::vector<char>> grads;
   for (int run = 0; run < 2; ++run) {
@@ -156,7 +157,7 @@ TEST(Recompute, MlpRecomputationGivesBitwiseTheSameGradientsWithLessMemory) {
   for (Activation act : {Activation::gelu, Activation::swiglu}) {
     ModelConfig c = tiny_model(act, true, true);
     c.n_layer = 3;
-    CpuBackend<float> be;
+    CpuBackend<float> be(cpu_threads());
     const HostBatch batch = random_batch(2, 8, c.real_vocab_size, 21);
     std::vector<std::vector<char>> grads;
     std::vector<std::size_t> bytes;

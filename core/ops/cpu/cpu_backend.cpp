@@ -1,7 +1,5 @@
 #include "core/ops/cpu/cpu_backend.h"
 
-#include <omp.h>
-
 #include <cstdlib>
 #include <cstring>
 #include <new>
@@ -10,11 +8,10 @@
 #include "core/ops/cpu/activations.h"
 #include "core/ops/cpu/adamw.h"
 #include "core/ops/cpu/attention.h"
-#include "core/ops/cpu/cpu_count.h"
-#include "core/ops/cpu/host_memory.h"
 #include "core/ops/cpu/cross_entropy.h"
 #include "core/ops/cpu/dropout.h"
 #include "core/ops/cpu/embedding.h"
+#include "core/ops/cpu/host_memory.h"
 #include "core/ops/cpu/layernorm.h"
 #include "core/ops/cpu/matmul.h"
 #include "core/ops/cpu/parallel.h"
@@ -41,12 +38,9 @@ std::int64_t rows_of(const Tensor& t) {
 }  // namespace
 
 template <class T>
-CpuBackend<T>::CpuBackend(int threads) {
-  // An explicit count wins, then the user's OMP_NUM_THREADS, then the CPUs the process may use.
-  if (threads > 0)
-    omp_set_num_threads(threads);
-  else if (!std::getenv("OMP_NUM_THREADS"))
-    omp_set_num_threads(cpu::available_cpus());
+CpuBackend<T>::CpuBackend(int threads) : threads_(threads) {
+  if (threads < 1)
+    throw std::invalid_argument("cpu backend: threads must be at least 1, got " + std::to_string(threads));
 }
 
 template <class T>
@@ -110,15 +104,15 @@ template <class T>
 void CpuBackend<T>::embedding_forward(Tensor out, Tensor tokens, Tensor wte, Tensor wpe) {
   require(tokens.ndim == 2 && out.numel() == tokens.numel() * wte.dim(1), "embedding_forward shapes");
   require(tokens.dim(1) <= wpe.dim(0), "embedding_forward: sequence longer than wpe");
-  cpu::embedding_forward(out.data<T>(), tokens.data<std::int32_t>(), wte.data<T>(), wpe.data<T>(), tokens.dim(0),
-                         tokens.dim(1), wte.dim(1));
+  cpu::embedding_forward(threads_, out.data<T>(), tokens.data<std::int32_t>(), wte.data<T>(), wpe.data<T>(),
+                         tokens.dim(0), tokens.dim(1), wte.dim(1));
 }
 
 template <class T>
 void CpuBackend<T>::embedding_backward(Tensor dwte, Tensor dwpe, Tensor dout, Tensor tokens) {
   require(tokens.ndim == 2 && dout.numel() == tokens.numel() * dwte.dim(1), "embedding_backward shapes");
-  cpu::embedding_backward(dwte.data<T>(), dwpe.data<T>(), dout.data<T>(), tokens.data<std::int32_t>(), tokens.dim(0),
-                          tokens.dim(1), dwte.dim(1));
+  cpu::embedding_backward(threads_, dwte.data<T>(), dwpe.data<T>(), dout.data<T>(), tokens.data<std::int32_t>(),
+                          tokens.dim(0), tokens.dim(1), dwte.dim(1));
 }
 
 template <class T>
@@ -126,8 +120,8 @@ void CpuBackend<T>::layernorm_forward(Tensor out, Tensor mean, Tensor rstd, Tens
   const std::int64_t C = x.dim(-1), N = rows_of(x);
   require(weight.numel() == C && mean.numel() == N && rstd.numel() == N && out.numel() == x.numel(),
           "layernorm_forward shapes");
-  cpu::layernorm_forward(out.data<T>(), mean.data<T>(), rstd.data<T>(), x.data<T>(), weight.data<T>(), opt<T>(bias), N,
-                         C);
+  cpu::layernorm_forward(threads_, out.data<T>(), mean.data<T>(), rstd.data<T>(), x.data<T>(), weight.data<T>(),
+                         opt<T>(bias), N, C);
 }
 
 template <class T>
@@ -135,8 +129,8 @@ void CpuBackend<T>::layernorm_backward(Tensor dx, Tensor dweight, Tensor dbias, 
                                        Tensor mean, Tensor rstd) {
   const std::int64_t C = x.dim(-1), N = rows_of(x);
   require(dx.numel() == x.numel() && dout.numel() == x.numel() && dweight.numel() == C, "layernorm_backward shapes");
-  cpu::layernorm_backward(dx.data<T>(), dweight.data<T>(), opt<T>(dbias), dout.data<T>(), x.data<T>(), weight.data<T>(),
-                          mean.data<T>(), rstd.data<T>(), N, C);
+  cpu::layernorm_backward(threads_, dx.data<T>(), dweight.data<T>(), opt<T>(dbias), dout.data<T>(), x.data<T>(),
+                          weight.data<T>(), mean.data<T>(), rstd.data<T>(), N, C);
 }
 
 template <class T>
@@ -144,7 +138,7 @@ void CpuBackend<T>::matmul_forward(Tensor out, Tensor x, Tensor weight, Tensor b
   const std::int64_t IC = x.dim(-1), N = rows_of(x), OC = weight.dim(0);
   require(weight.dim(1) == IC && out.numel() == N * OC && (bias.empty() || bias.numel() == OC),
           "matmul_forward shapes");
-  cpu::matmul_forward(out.data<T>(), x.data<T>(), weight.data<T>(), opt<T>(bias), N, IC, OC);
+  cpu::matmul_forward(threads_, out.data<T>(), x.data<T>(), weight.data<T>(), opt<T>(bias), N, IC, OC);
 }
 
 template <class T>
@@ -152,8 +146,8 @@ void CpuBackend<T>::matmul_backward(Tensor dx, Tensor dweight, Tensor dbias, Ten
   const std::int64_t IC = x.dim(-1), N = rows_of(x), OC = weight.dim(0);
   require(dout.numel() == N * OC && dweight.numel() == OC * IC && (dx.empty() || dx.numel() == N * IC),
           "matmul_backward shapes");
-  cpu::matmul_backward(opt<T>(dx), dweight.data<T>(), opt<T>(dbias), dout.data<T>(), x.data<T>(), weight.data<T>(), N,
-                       IC, OC);
+  cpu::matmul_backward(threads_, opt<T>(dx), dweight.data<T>(), opt<T>(dbias), dout.data<T>(), x.data<T>(),
+                       weight.data<T>(), N, IC, OC);
 }
 
 template <class T>
@@ -167,40 +161,40 @@ void CpuBackend<T>::attention_forward(Tensor out, Tensor saved, Tensor qkv, int 
   require(qkv.ndim == 3 && out.numel() == B * T_ * C && C % n_head == 0 &&
               saved.numel() >= attention_saved_numel(B, T_, n_head),
           "attention_forward shapes");
-  cpu::attention_forward(out.data<T>(), saved.data<T>(), qkv.data<T>(), B, T_, C, n_head);
+  cpu::attention_forward(threads_, out.data<T>(), saved.data<T>(), qkv.data<T>(), B, T_, C, n_head);
 }
 
 template <class T>
 void CpuBackend<T>::attention_backward(Tensor dqkv, Tensor dout, Tensor qkv, Tensor /*out*/, Tensor saved, int n_head) {
   const std::int64_t B = qkv.dim(0), T_ = qkv.dim(1), C = qkv.dim(2) / 3;
   require(qkv.ndim == 3 && dqkv.numel() == qkv.numel() && dout.numel() == B * T_ * C, "attention_backward shapes");
-  cpu::attention_backward(dqkv.data<T>(), dout.data<T>(), qkv.data<T>(), saved.data<T>(), B, T_, C, n_head);
+  cpu::attention_backward(threads_, dqkv.data<T>(), dout.data<T>(), qkv.data<T>(), saved.data<T>(), B, T_, C, n_head);
 }
 
 template <class T>
 void CpuBackend<T>::gelu_forward(Tensor out, Tensor x) {
   require(out.numel() == x.numel(), "gelu_forward shapes");
-  cpu::gelu_forward(out.data<T>(), x.data<T>(), x.numel());
+  cpu::gelu_forward(threads_, out.data<T>(), x.data<T>(), x.numel());
 }
 
 template <class T>
 void CpuBackend<T>::gelu_backward(Tensor dx, Tensor dout, Tensor x) {
   require(dx.numel() == x.numel() && dout.numel() == x.numel(), "gelu_backward shapes");
-  cpu::gelu_backward(dx.data<T>(), dout.data<T>(), x.data<T>(), x.numel());
+  cpu::gelu_backward(threads_, dx.data<T>(), dout.data<T>(), x.data<T>(), x.numel());
 }
 
 template <class T>
 void CpuBackend<T>::swiglu_forward(Tensor out, Tensor x) {
   const std::int64_t H = x.dim(-1) / 2, N = rows_of(x);
   require(x.dim(-1) % 2 == 0 && out.numel() == N * H, "swiglu_forward shapes");
-  cpu::swiglu_forward(out.data<T>(), x.data<T>(), N, H);
+  cpu::swiglu_forward(threads_, out.data<T>(), x.data<T>(), N, H);
 }
 
 template <class T>
 void CpuBackend<T>::swiglu_backward(Tensor dx, Tensor dout, Tensor x) {
   const std::int64_t H = x.dim(-1) / 2, N = rows_of(x);
   require(dx.numel() == x.numel() && dout.numel() == N * H, "swiglu_backward shapes");
-  cpu::swiglu_backward(dx.data<T>(), dout.data<T>(), x.data<T>(), N, H);
+  cpu::swiglu_backward(threads_, dx.data<T>(), dout.data<T>(), x.data<T>(), N, H);
 }
 
 template <class T>
@@ -210,20 +204,20 @@ void CpuBackend<T>::add(Tensor out, Tensor a, Tensor b) {
   const T* pa = a.data<T>();
   const T* pb = b.data<T>();
   const std::int64_t n = out.numel();
-#pragma omp parallel for simd schedule(static) if (cpu::worth_parallel(n))
+#pragma omp parallel for simd schedule(static) num_threads(threads_) if (cpu::worth_parallel(n))
   for (std::int64_t i = 0; i < n; ++i) o[i] = pa[i] + pb[i];
 }
 
 template <class T>
 void CpuBackend<T>::dropout_forward(Tensor out, Tensor x, double p, std::uint64_t key) {
   require(out.numel() == x.numel() && p >= 0 && p < 1, "dropout_forward arguments");
-  cpu::dropout_apply(out.data<T>(), x.data<T>(), x.numel(), p, key);
+  cpu::dropout_apply(threads_, out.data<T>(), x.data<T>(), x.numel(), p, key);
 }
 
 template <class T>
 void CpuBackend<T>::dropout_backward(Tensor dx, Tensor dout, double p, std::uint64_t key) {
   require(dx.numel() == dout.numel() && p >= 0 && p < 1, "dropout_backward arguments");
-  cpu::dropout_apply(dx.data<T>(), dout.data<T>(), dout.numel(), p, key);  // same mask, same scale
+  cpu::dropout_apply(threads_, dx.data<T>(), dout.data<T>(), dout.numel(), p, key);  // same mask, same scale
 }
 
 template <class T>
@@ -233,24 +227,24 @@ void CpuBackend<T>::cross_entropy(Tensor losses, Tensor dlogits, Tensor logits, 
   require(losses.numel() == N && targets.numel() == N && real_vocab > 0 && real_vocab <= V &&
               (dlogits.empty() || dlogits.numel() == logits.numel()),
           "cross_entropy shapes");
-  cpu::cross_entropy(losses.data<T>(), opt<T>(dlogits), logits.data<T>(), targets.data<std::int32_t>(), N, V,
+  cpu::cross_entropy(threads_, losses.data<T>(), opt<T>(dlogits), logits.data<T>(), targets.data<std::int32_t>(), N, V,
                      real_vocab, dloss);
 }
 
 template <class T>
 double CpuBackend<T>::sum(Tensor x) {
-  return cpu::chunked_sum(x.data<T>(), x.numel(), [](double v) { return v; });
+  return cpu::chunked_sum(threads_, x.data<T>(), x.numel(), [](double v) { return v; });
 }
 
 template <class T>
 double CpuBackend<T>::sum_squares(Tensor x) {
-  return cpu::chunked_sum(x.data<T>(), x.numel(), [](double v) { return v * v; });
+  return cpu::chunked_sum(threads_, x.data<T>(), x.numel(), [](double v) { return v * v; });
 }
 
 template <class T>
 void CpuBackend<T>::adamw(Tensor param, Tensor grad, Tensor m, Tensor v, const AdamWStep& step) {
   require(grad.numel() == param.numel() && m.numel() == param.numel() && v.numel() == param.numel(), "adamw shapes");
-  cpu::adamw(param.data<T>(), grad.data<T>(), m.data<T>(), v.data<T>(), param.numel(), step);
+  cpu::adamw(threads_, param.data<T>(), grad.data<T>(), m.data<T>(), v.data<T>(), param.numel(), step);
 }
 
 template class CpuBackend<float>;
