@@ -210,8 +210,10 @@ int main(int argc, char** argv) {
   if (const int code = agree_on_setup(*host, setup)) return code;
 #ifdef GPT_HAVE_NCCL
   if (auto* cuda = dynamic_cast<gpt::CudaBackend*>(backend.get()); cuda && host->world_size() > 1) {
-    setup =
-        attempt([&] { device_comm = std::make_unique<gpt::NcclCommunicator>(*host, *cuda, config.dist.timeout_s); });
+    setup = attempt([&] {
+      device_comm =
+          std::make_unique<gpt::NcclCommunicator>(*host, cuda->device(), cuda->stream(), config.dist.timeout_s);
+    });
     if (const int code = agree_on_setup(*host, setup)) return code;
   }
 #endif
