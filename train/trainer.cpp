@@ -60,7 +60,8 @@ Trainer::Trainer(const RunConfig& config, Backend& backend, Communicator& comm)
              {.recompute_mlp = config.train.recompute_mlp, .flat_multiple = BucketPlan::unit(comm.world_size())}),
       sync_(comm, model_, bucket_elements(config, backend), config.dist.zero_stage == 1),
       optimizer_(sync_.sharded() ? AdamW(model_, config.optim, sync_.plan().slices(comm.rank()))
-                                 : AdamW(model_, config.optim)) {
+                                 : AdamW(model_, config.optim)),
+      checkpoints_(config.run.dir) {
   if (val_file_) val_sampler_.emplace(*val_file_, Sampling::epoch, config.train.seq_len, kValidationSeed);
   const std::size_t n = static_cast<std::size_t>(config.train.micro_batch * config.train.seq_len);
   inputs_.resize(n);
