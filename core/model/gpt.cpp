@@ -6,18 +6,13 @@
 #include <stdexcept>
 #include <string>
 
+#include "core/fnv.h"
 #include "core/rng.h"
 
 namespace gpt {
 namespace {
 
 constexpr std::size_t kActAlign = 256;
-
-std::uint64_t hash_name(const std::string& s) {
-  std::uint64_t h = 1469598103934665603ull;  // FNV-1a
-  for (unsigned char c : s) h = (h ^ c) * 1099511628211ull;
-  return h;
-}
 
 // Hands out consecutive, aligned tensors from one allocation; with a null base it only counts.
 class Arena {
@@ -73,7 +68,7 @@ void GPT::init_weights(std::uint64_t seed) {
   const int threads = backend_->host_threads() > 0 ? backend_->host_threads() : omp_get_max_threads();
   for (const ParamInfo& p : table_.entries()) {
     host.assign(static_cast<std::size_t>(p.numel), 0.0f);
-    const std::uint64_t key = rng::derive(seed, hash_name(p.name));
+    const std::uint64_t key = rng::derive(seed, fnv1a::bytes(p.name));
     if (p.init == ParamInit::ones) {
       host.assign(host.size(), 1.0f);
     } else if (p.init == ParamInit::normal || p.init == ParamInit::residual_normal) {

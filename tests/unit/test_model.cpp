@@ -5,6 +5,7 @@
 #include <cmath>
 #include <cstring>
 
+#include "core/fnv.h"
 #include "core/model/flops.h"
 #include "core/model/gpt.h"
 #include "core/ops/cpu/cpu_backend.h"
@@ -139,6 +140,15 @@ TEST(Backward, Fp32StepIsBitwiseDeterministic) {
     grads.emplace_back(p, p + model.grads().bytes());
   }
   EXPECT_EQ(grads[0], grads[1]);
+}
+
+// Pinned: parameter names key the initialisation streams (a changed hash changes every run's
+// initial weights), and ranks compare parameter checksums.
+TEST(Fnv1a, PinnedValues) {
+  EXPECT_EQ(fnv1a::bytes("wte.weight"), 0x82f53633c3765487ull);
+  EXPECT_EQ(fnv1a::bytes(""), fnv1a::kOffsetBasis);
+  const std::uint64_t words[] = {1, 2, ~std::uint64_t{0}};
+  EXPECT_EQ(fnv1a::words(words), 0x5f6c00b0ca5b70c9ull);
 }
 
 TEST(Flops, Gpt2SmallPerTokenCount) {
