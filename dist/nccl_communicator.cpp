@@ -1,4 +1,4 @@
-// NcclCommunicator: NCCL collectives on a stream of their own, ordered against the backend's
+// NcclCommunicator: NCCL collectives on a stream of their own, ordered against the compute
 // stream with events, and a watchdog thread that turns a failed or stalled collective into a
 // prompt exit: under mpirun one rank exiting brings the job down, a rank hanging does not.
 #include "dist/nccl_communicator.h"
@@ -78,7 +78,7 @@ struct NcclCommunicator::Impl {
   int device = 0;
   double timeout_s = 300;           // device work of a collective
   double blocking_timeout_s = 300;  // a blocking NCCL call
-  cudaStream_t compute = nullptr;   // the backend's stream; not ours to destroy
+  cudaStream_t compute = nullptr;   // the compute stream; not ours to destroy
   cudaStream_t stream = nullptr;    // collectives only, so they overlap with compute
   cudaEvent_t ready = nullptr;      // compute work issued before a collective
   cudaEvent_t done = nullptr;       // recorded after the latest collective
@@ -236,16 +236,16 @@ struct NcclCommunicator::Impl {
   }
 };
 
-NcclCommunicator::NcclCommunicator(Communicator& host, CudaBackend& backend, double timeout_s)
+NcclCommunicator::NcclCommunicator(Communicator& host, int device, void* compute_stream, double timeout_s)
     : host_(host), impl_(std::make_unique<Impl>()) {
   if (!(timeout_s > 0)) throw std::invalid_argument("NCCL timeout must be positive");
   Impl& m = *impl_;
   m.rank = host.rank();
   m.world = host.world_size();
-  m.device = backend.device();
+  m.device = device;
   m.timeout_s = timeout_s;
   m.blocking_timeout_s = std::max(timeout_s, kMinBlockingSeconds);
-  m.compute = static_cast<cudaStream_t>(backend.stream());
+  m.compute = static_cast<cudaStream_t>(compute_stream);
   check_cuda(cudaSetDevice(m.device), "cudaSetDevice");  // NCCL binds the communicator to the current device
 
   // Rank 0 makes the id; the host communicator carries it. If rank 0 throws here it exits and
@@ -315,7 +315,7 @@ void NcclCommunicator::broadcast(Tensor buffer, int root) {
 
 void NcclCommunicator::wait() {
   // `done` follows every collective issued so far (a never-recorded event counts as complete).
-  // The backend's stream waits for it on the device; the host goes on.
+  // The compute stream waits for it on the device; the host goes on.
   check_cuda(cudaStreamWaitEvent(impl_->compute, impl_->done, 0), "cudaStreamWaitEvent");
 }
 

@@ -5,7 +5,6 @@
 #include <chrono>
 #include <memory>
 
-#include "core/ops/cuda/cuda_backend.h"
 #include "dist/communicator.h"
 
 namespace gpt {
@@ -13,15 +12,17 @@ namespace gpt {
 class NcclCommunicator final : public Communicator {
  public:
   // Collective: every rank constructs one, in the same order relative to host collectives.
-  // `backend` has already selected this rank's GPU; collectives run on a stream of their own,
-  // ordered after the work already issued on backend.stream(). Both must outlive this object.
+  // `device`: this rank's GPU; `compute_stream`: the cudaStream_t (as void*) its compute work is
+  // issued on, e.g. CudaBackend's device() and stream(). Collectives run on a stream of their
+  // own, ordered after the work already issued on compute_stream, and wait() orders that stream
+  // after them. `host` and the stream must outlive this object.
   // A collective whose device work is pending longer than timeout_s, a blocking NCCL call
   // (initialisation, a launch, shutdown) taking longer than max(timeout_s, 60 s), or an
   // asynchronous NCCL error prints `error: rank R: NCCL ...` and ends the process with exit
   // code 1, so that mpirun brings the other ranks down instead of letting them hang: after
   // ncclCommAbort, or kWatchdogAbortLimit into it if the abort blocks. Errors returned by NCCL
   // or CUDA calls throw std::runtime_error; bad arguments std::invalid_argument.
-  NcclCommunicator(Communicator& host, CudaBackend& backend, double timeout_s = 300);
+  NcclCommunicator(Communicator& host, int device, void* compute_stream, double timeout_s = 300);
   ~NcclCommunicator() override;
   static constexpr std::chrono::seconds kWatchdogAbortLimit{5};
   NcclCommunicator(const NcclCommunicator&) = delete;
@@ -34,7 +35,7 @@ class NcclCommunicator final : public Communicator {
   int local_size() const override { return host_.local_size(); }
 
   // f32, bf16, f64 and i32 device buffers. These return once the work is queued; wait() orders
-  // the backend's stream after it without blocking the host.
+  // the compute stream after it without blocking the host.
   void all_reduce(Tensor buffer, ReduceOp op) override;
   void reduce_scatter(Tensor buffer, ReduceOp op) override;
   void all_gather(Tensor buffer) override;

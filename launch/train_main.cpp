@@ -2,6 +2,7 @@
 // one process or on every rank of `mpirun -np N` / `srun --mpi=pmix`.
 // Exit codes: 0 done, 2 bad input (config, data, command line), 1 internal failure. In a
 // multi-rank job a rank that fails during training ends the whole job (MPI_Abort).
+#include <omp.h>
 #include <pthread.h>
 #include <CLI/CLI.hpp>
 #include <algorithm>
@@ -20,6 +21,7 @@
 #include <vector>
 
 #include "core/errors.h"
+#include "core/ops/cpu/cpu_count.h"
 #include "core/ops/make_backend.h"
 #include "dist/communicator.h"
 #include "dist/mpi_runtime.h"
@@ -98,6 +100,16 @@ std::function<void(std::int64_t)> failure_injection(int rank) {
   return [fail_step](std::int64_t step) {
     if (step == fail_step) throw std::runtime_error("injected failure after step " + std::to_string(step));
   };
+}
+
+// The CPU backend's thread count is decided here, not in the library, by cpu::choose_threads's
+// rules: train.threads when set (> 0); else, when OMP_NUM_THREADS is set (launch/train-mpi and
+// the sbatch scripts set it per rank), OpenMP's own default, which follows that variable; else
+// every CPU this process may use: its affinity mask capped by a cgroup CPU quota, which OpenMP's
+// default ignores (a 2-CPU container on a 64-core host would run 64 threads).
+int cpu_threads(const gpt::RunConfig& config) {
+  return gpt::cpu::choose_threads(static_cast<int>(config.train.threads), std::getenv("OMP_NUM_THREADS"),
+                                  omp_get_max_threads());
 }
 
 // Several GPU ranks need NCCL (our MPI is not CUDA-aware) and a GPU each (NCCL refuses two
@@ -192,15 +204,16 @@ int main(int argc, char** argv) {
   std::optional<gpt::Trainer> trainer;
   Failure setup = attempt([&] {
     config = gpt::load_run_config(config_path, parse_overrides(app.remaining()));
-    backend = gpt::make_backend(config.train.backend, config.train.precision, static_cast<int>(config.train.threads),
-                                host->local_rank());
+    backend = gpt::make_backend(config.train.backend, config.train.precision, cpu_threads(config), host->local_rank());
     check_device_ranks(*backend, *host);
   });
   if (const int code = agree_on_setup(*host, setup)) return code;
 #ifdef GPT_HAVE_NCCL
   if (auto* cuda = dynamic_cast<gpt::CudaBackend*>(backend.get()); cuda && host->world_size() > 1) {
-    setup =
-        attempt([&] { device_comm = std::make_unique<gpt::NcclCommunicator>(*host, *cuda, config.dist.timeout_s); });
+    setup = attempt([&] {
+      device_comm =
+          std::make_unique<gpt::NcclCommunicator>(*host, cuda->device(), cuda->stream(), config.dist.timeout_s);
+    });
     if (const int code = agree_on_setup(*host, setup)) return code;
   }
 #endif

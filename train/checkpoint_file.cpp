@@ -1,4 +1,5 @@
-// Checkpoint files: HDF5 through its C API (see checkpoint_file.h for the contract).
+// Checkpoint files: HDF5 through its C API (see checkpoint_file.h for the contract). The folder
+// of a run's checkpoints (names, listing, pruning) is checkpoint_folder.cpp.
 //
 // Layout: every tensor is a contiguous float32 dataset (H5T_IEEE_F32LE, no chunking, no filters)
 // at its path; attributes are scalars of H5T_STD_I64LE, H5T_IEEE_F64LE or variable-length UTF-8
@@ -32,7 +33,6 @@
 #include <cstdio>
 #include <cstring>
 #include <mutex>
-#include <set>
 #include <stdexcept>
 #include <system_error>
 #include <utility>
@@ -53,25 +53,8 @@ namespace {
 static_assert(std::endian::native == std::endian::little, "checkpoint bytes are hashed as little-endian");
 
 constexpr const char* kChecksumAttr = "checksum";
-constexpr const char* kCheckpointDir = "checkpoints";
-
+constexpr const char* kTemporaryInfix = ".tmp.";  // <name>.tmp.<pid>
 // ------------------------------------------------------------------------------------- names
-
-// "step_00000040.h5" -> 40; -1 for any other name (temporary files included).
-std::int64_t step_of(const std::string& name) {
-  constexpr std::string_view prefix = "step_", suffix = ".h5";
-  if (name.size() <= prefix.size() + suffix.size() || name.compare(0, prefix.size(), prefix) != 0 ||
-      name.compare(name.size() - suffix.size(), suffix.size(), suffix) != 0)
-    return -1;
-  const std::string digits = name.substr(prefix.size(), name.size() - prefix.size() - suffix.size());
-  if (digits.size() > 18 || !std::all_of(digits.begin(), digits.end(), [](char c) { return c >= '0' && c <= '9'; }))
-    return -1;
-  return std::stoll(digits);
-}
-
-bool is_temporary(const std::string& name) {
-  return name.find(".tmp.") != std::string::npos;
-}
 
 // "/a/b/" or "a/b" -> "/a/b"; "" or "/" -> "/".
 std::string normalize_group(const std::string& g) {
@@ -87,51 +70,6 @@ std::string normalize_group(const std::string& g) {
     i = j;
   }
   return out;
-}
-
-// Names of the temporary files this process is writing right now: prune leaves them alone.
-std::mutex g_inflight_mutex;
-std::set<std::string> g_inflight;
-
-// What this process knows of a checkpoint file's validity (written by it, or verified), so that
-// prune does not read a large file again, and a bad file is reported once. Keyed by absolute
-// path; the size and modification time tell when the file has changed since.
-struct Verdict {
-  std::uintmax_t size = 0;
-  fs::file_time_type modified;
-  bool valid = false;
-  bool reported = false;  // its problem was already printed
-  std::string problem;
-};
-std::mutex g_verdicts_mutex;
-std::map<std::string, Verdict> g_verdicts;
-
-std::string verdict_key(const fs::path& p) {
-  std::error_code ec;
-  const fs::path abs = fs::absolute(p, ec);
-  return (ec ? p : abs).lexically_normal().string();
-}
-
-void remember_verdict(const fs::path& p, bool valid, const std::string& problem, bool reported) {
-  std::error_code ec;
-  Verdict v{fs::file_size(p, ec), {}, valid, reported, problem};
-  if (ec) return;
-  v.modified = fs::last_write_time(p, ec);
-  if (ec) return;
-  const std::lock_guard lock(g_verdicts_mutex);
-  g_verdicts[verdict_key(p)] = std::move(v);
-}
-
-std::optional<Verdict> known_verdict(const fs::path& p) {
-  std::error_code ec;
-  const std::uintmax_t size = fs::file_size(p, ec);
-  if (ec) return std::nullopt;
-  const fs::file_time_type modified = fs::last_write_time(p, ec);
-  if (ec) return std::nullopt;
-  const std::lock_guard lock(g_verdicts_mutex);
-  const auto it = g_verdicts.find(verdict_key(p));
-  if (it == g_verdicts.end() || it->second.size != size || it->second.modified != modified) return std::nullopt;
-  return it->second;
 }
 
 #if GPT_HAVE_HDF5
@@ -270,7 +208,8 @@ std::string seal_problem(const fs::path& path) {
 
 // ----------------------------------------------------------------------------- HDF5 helpers
 
-// Debian's serial HDF5 is not thread-safe: every use of it holds this lock.
+// Debian's serial HDF5 is not thread-safe: every use of it holds this lock. Process-wide, as HDF5
+// is: its state is one per process, whoever uses it.
 std::mutex g_hdf5_mutex;
 
 // Silences HDF5's printing of its error stack (once per process): failures become our messages.
@@ -769,15 +708,24 @@ void read_group(hid_t group, const std::string& gname, ReadState& st) {
 
 #endif  // GPT_HAVE_HDF5
 
-[[noreturn]] void no_hdf5(const std::string& what) {
-  throw std::runtime_error("this build has no HDF5: cannot " + what +
-                           " (install libhdf5-dev and reconfigure; the GPU machine's staged build has none)");
-}
-
 }  // namespace
 
 bool checkpoints_supported() {
   return GPT_HAVE_HDF5 != 0;
+}
+
+void throw_no_hdf5(const std::string& what) {
+  throw std::runtime_error("this build has no HDF5: cannot " + what +
+                           " (install libhdf5-dev and reconfigure; the GPU machine's staged build has none)");
+}
+
+fs::path temporary_path(const fs::path& path) {
+  const fs::path dir = path.parent_path().empty() ? fs::path(".") : path.parent_path();
+  return dir / (path.filename().string() + kTemporaryInfix + std::to_string(::getpid()));
+}
+
+bool is_temporary_name(const std::string& filename) {
+  return filename.find(kTemporaryInfix) != std::string::npos;
 }
 
 void write_checkpoint_file(const fs::path& path, const std::map<std::string, Attrs>& attrs,
@@ -792,18 +740,7 @@ void write_checkpoint_file(const fs::path& path, const std::map<std::string, Att
     throw std::runtime_error("checkpoint " + path.string() + ": " + e.what());
   }
   const fs::path dir = path.parent_path().empty() ? fs::path(".") : path.parent_path();
-  const fs::path tmp = dir / (path.filename().string() + ".tmp." + std::to_string(::getpid()));
-  {
-    std::lock_guard lock(g_inflight_mutex);
-    g_inflight.insert(tmp.filename().string());
-  }
-  struct Unregister {
-    std::string p;
-    ~Unregister() {
-      std::lock_guard lock(g_inflight_mutex);
-      g_inflight.erase(p);
-    }
-  } unregister{tmp.filename().string()};
+  const fs::path tmp = temporary_path(path);
   try {
     std::error_code ec;
     fs::create_directories(dir, ec);
@@ -818,7 +755,6 @@ void write_checkpoint_file(const fs::path& path, const std::map<std::string, Att
     fs::remove(tmp, ec);
     throw std::runtime_error("cannot write checkpoint " + path.string() + ": " + e.what());
   }
-  remember_verdict(path, true, "", false);
   // The rename is done; the folder's fsync makes it durable. A failure here leaves a complete file.
   try {
     fsync_path(dir, true);
@@ -828,7 +764,7 @@ void write_checkpoint_file(const fs::path& path, const std::map<std::string, Att
 #else
   (void)attrs;
   (void)tensors;
-  no_hdf5("write checkpoint " + path.string());
+  throw_no_hdf5("write checkpoint " + path.string());
 #endif
 }
 
@@ -880,7 +816,7 @@ CheckpointFile::CheckpointFile(const fs::path& path) : path_(path) {
          " (corrupted or torn file)");
   for (auto& [p, v] : values) tensors_[p] = Tensor{std::move(shapes.at(p)), std::move(v)};
 #else
-  no_hdf5("read checkpoint " + path.string());
+  throw_no_hdf5("read checkpoint " + path.string());
 #endif
 }
 
@@ -939,137 +875,6 @@ const std::vector<float>& CheckpointFile::values(const std::string& path) const 
   const auto it = tensors_.find(normalize_group(path).substr(1));
   if (it == tensors_.end()) throw CheckpointError("checkpoint " + path_.string() + ": no tensor " + path);
   return it->second.values;
-}
-
-fs::path checkpoint_path(const fs::path& run_dir, std::int64_t step) {
-  if (step < 0) throw std::invalid_argument("checkpoint_path: negative step " + std::to_string(step));
-  char name[40];
-  std::snprintf(name, sizeof name, "step_%08lld.h5", static_cast<long long>(step));
-  return run_dir / kCheckpointDir / name;
-}
-
-std::vector<fs::path> list_checkpoints(const fs::path& run_dir) {
-  std::vector<std::pair<std::int64_t, fs::path>> found;
-  std::error_code ec;
-  const fs::path dir = run_dir / kCheckpointDir;
-  if (!fs::is_directory(dir, ec)) return {};
-  for (const auto& entry : fs::directory_iterator(dir, ec)) {
-    const std::string name = entry.path().filename().string();
-    std::error_code entry_ec;
-    if (is_temporary(name) || !entry.is_regular_file(entry_ec)) continue;
-    if (const std::int64_t step = step_of(name); step >= 0) found.emplace_back(step, entry.path());
-  }
-  if (ec) throw std::runtime_error("cannot list " + dir.string() + ": " + ec.message());
-  std::sort(found.begin(), found.end(), [](const auto& a, const auto& b) { return a.first > b.first; });
-  std::vector<fs::path> out;
-  out.reserve(found.size());
-  for (auto& f : found) out.push_back(std::move(f.second));
-  return out;
-}
-
-std::optional<CheckpointFile> open_newest_valid(const fs::path& run_dir, std::ostream& warnings) {
-  const std::vector<fs::path> all = list_checkpoints(run_dir);
-  if (!all.empty() && !checkpoints_supported())
-    no_hdf5("read the checkpoints in " + (run_dir / kCheckpointDir).string());
-  for (const fs::path& p : all) {
-    try {
-      CheckpointFile file(p);
-      remember_verdict(p, true, "", false);
-      return file;
-    } catch (const CheckpointError& e) {
-      warnings << "warning: skipping " << e.what() << "\n";
-      remember_verdict(p, false, e.what(), true);
-    }
-  }
-  return std::nullopt;
-}
-
-namespace {
-
-// Why `p` cannot be used, or nullopt when it verifies; "" when its problem was already reported.
-// Without HDF5 nothing can be verified, and nothing was written by this build: every file counts.
-std::optional<std::string> checkpoint_problem(const fs::path& p) {
-  if (!checkpoints_supported()) return std::nullopt;
-  if (const std::optional<Verdict> known = known_verdict(p)) {
-    if (known->valid) return std::nullopt;
-    return known->reported ? "" : known->problem;
-  }
-  try {
-    const CheckpointFile file(p);
-    remember_verdict(p, true, "", false);
-    return std::nullopt;
-  } catch (const CheckpointError& e) {
-    return std::string(e.what());
-  }
-}
-
-}  // namespace
-
-void check_checkpoint_folder(const fs::path& run_dir) {
-  const fs::path dir = run_dir / kCheckpointDir;
-  // The user's path is unusable (bad input, exit 2) for these; anything else is the environment.
-  const auto fail = [&](const std::string& what, int err) -> void {
-    const std::string message = "run.dir: checkpoints cannot be written to " + dir.string() + ": " + what;
-    if (err == ENOTDIR || err == EEXIST || err == EACCES || err == EPERM || err == EROFS || err == ENAMETOOLONG ||
-        err == ELOOP || err == EISDIR)
-      throw ConfigError(message);
-    throw std::runtime_error(message);
-  };
-  std::error_code ec;
-  if (fs::exists(dir, ec) && !fs::is_directory(dir, ec)) fail("it exists and is not a folder", ENOTDIR);
-  fs::create_directories(dir, ec);
-  if (ec) fail(ec.message(), ec.value());
-  const fs::path probe = dir / (".write_test.tmp." + std::to_string(::getpid()));
-  const int fd = ::open(probe.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-  if (fd < 0) {
-    const int err = errno;
-    fail(std::string("cannot create a file there: ") + std::strerror(err), err);
-  }
-  ::close(fd);
-  if (::unlink(probe.c_str()) != 0) {
-    const int err = errno;
-    fail("cannot delete the test file " + probe.filename().string() + ": " + std::strerror(err), err);
-  }
-}
-
-void prune_checkpoints(const fs::path& run_dir, std::int64_t keep_last, std::ostream& notes) {
-  const fs::path dir = run_dir / kCheckpointDir;
-  std::error_code ec;
-  if (!fs::is_directory(dir, ec)) return;
-  if (keep_last > 0) {
-    // Newest first: a file that fails verification is set aside, not counted, so a bad newest
-    // file can never push a valid one out. Files past the keep_last-th valid one go unread.
-    std::int64_t valid = 0;
-    for (const fs::path& p : list_checkpoints(run_dir)) {
-      if (valid >= keep_last) {
-        if (!fs::remove(p, ec) && ec)
-          throw std::runtime_error("cannot delete old checkpoint " + p.string() + ": " + ec.message());
-        continue;
-      }
-      const std::optional<std::string> problem = checkpoint_problem(p);
-      if (!problem) {
-        ++valid;
-        continue;
-      }
-      const fs::path aside = p.string() + ".corrupt";
-      fs::rename(p, aside, ec);
-      if (ec) throw std::runtime_error("cannot rename invalid checkpoint " + p.string() + ": " + ec.message());
-      notes << "warning: " << (problem->empty() ? "checkpoint " + p.string() + " (reported above)" : *problem)
-            << " -> renamed to " << aside.filename().string()
-            << " so that checkpoint.keep_last counts valid files only\n";
-    }
-  }
-  // Temporary files left by a process that died while writing (ours in flight are kept).
-  std::vector<fs::path> stale;
-  for (const auto& entry : fs::directory_iterator(dir, ec)) {
-    if (is_temporary(entry.path().filename().string())) stale.push_back(entry.path());
-  }
-  std::lock_guard lock(g_inflight_mutex);
-  for (const fs::path& p : stale) {
-    if (g_inflight.count(p.filename().string())) continue;
-    if (!fs::remove(p, ec) && ec)
-      throw std::runtime_error("cannot delete temporary file " + p.string() + ": " + ec.message());
-  }
 }
 
 }  // namespace gpt

@@ -2,12 +2,11 @@
 // One checkpoint = one HDF5 file of float32 tensors and attributes, readable by h5py and h5dump
 // without our code. Writing is atomic (a temporary name in the same folder, flushed, fsynced,
 // renamed) and the file carries a checksum of everything in it, so a torn or corrupted file is
-// refused when read. Knows nothing about models: the trainer decides what goes in.
+// refused when read. Knows nothing about models (the trainer decides what goes in) or about the
+// folder of a run's checkpoints (checkpoint_folder.h).
 #include <cstdint>
 #include <filesystem>
 #include <map>
-#include <optional>
-#include <ostream>
 #include <string>
 #include <variant>
 #include <vector>
@@ -35,6 +34,8 @@ struct TensorRef {
 
 // True when this build can read and write checkpoints (HDF5 was found).
 bool checkpoints_supported();
+// Throws the std::runtime_error of a build without HDF5: "this build has no HDF5: cannot <what> ...".
+[[noreturn]] void throw_no_hdf5(const std::string& what);
 
 // Writes `tensors` and the attributes of each group in `attrs` (key: group path, "/" for the
 // root, e.g. "/rng", "/data", "/optim"; groups are created) to `path`, atomically. The root also
@@ -43,6 +44,10 @@ bool checkpoints_supported();
 // no file at `path` (a previous file there is only replaced once the new one is complete).
 void write_checkpoint_file(const std::filesystem::path& path, const std::map<std::string, Attrs>& attrs,
                            const std::vector<TensorRef>& tensors);
+// Where write_checkpoint_file(path, ...) writes before its rename: <path>.tmp.<this process's pid>.
+std::filesystem::path temporary_path(const std::filesystem::path& path);
+// True for a file name temporary_path gives, in this process or another.
+bool is_temporary_name(const std::string& filename);
 
 // A checkpoint read whole and verified (checksum, shapes, types) when constructed; throws
 // CheckpointError naming the file and what is wrong.
@@ -74,21 +79,5 @@ class CheckpointFile {
   };
   std::map<std::string, Tensor> tensors_;
 };
-
-// <run_dir>/checkpoints/step_<8 digits>.h5
-std::filesystem::path checkpoint_path(const std::filesystem::path& run_dir, std::int64_t step);
-// Complete checkpoint files of a run (temporary files ignored), newest (highest step) first.
-std::vector<std::filesystem::path> list_checkpoints(const std::filesystem::path& run_dir);
-// Opens the newest checkpoint that verifies; each one skipped is reported on `warnings` with the
-// reason. nullopt when there is none.
-std::optional<CheckpointFile> open_newest_valid(const std::filesystem::path& run_dir, std::ostream& warnings);
-// Deletes all but the newest keep_last valid checkpoints (keep_last 0 keeps all) and stale
-// temporary files. Files that fail verification among the newest are renamed to *.corrupt and
-// reported on `notes`, never counted; files this process wrote or verified are not read again.
-void prune_checkpoints(const std::filesystem::path& run_dir, std::int64_t keep_last, std::ostream& notes);
-// Creates <run_dir>/checkpoints and checks a file can be created and deleted there, so that a
-// run learns before its first step that it could not save. ConfigError naming the folder when the
-// path is unusable (not a folder, no permission, read-only), std::runtime_error for other failures.
-void check_checkpoint_folder(const std::filesystem::path& run_dir);
 
 }  // namespace gpt

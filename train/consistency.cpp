@@ -5,6 +5,8 @@
 #include <stdexcept>
 #include <vector>
 
+#include "core/fnv.h"
+
 namespace gpt {
 
 std::uint64_t parameter_checksum(const GPT& model) {
@@ -12,9 +14,7 @@ std::uint64_t parameter_checksum(const GPT& model) {
   std::vector<std::uint64_t> words((params.bytes() + 7) / 8, 0);
   model.backend().download_bytes(words.data(), params.ptr, params.bytes());
   // FNV-1a over 64-bit words: order-sensitive, and fast enough for 500 MB at a checkpoint.
-  std::uint64_t h = 1469598103934665603ull;
-  for (std::uint64_t w : words) h = (h ^ w) * 1099511628211ull;
-  return h;
+  return fnv1a::words(words);
 }
 
 void check_same_parameters(Communicator& comm, const GPT& model, const std::string& when) {

@@ -59,7 +59,8 @@ Trainer::Trainer(const RunConfig& config, Backend& backend, Communicator& comm)
       model_(config.model, backend,
              {.recompute_mlp = config.train.recompute_mlp, .flat_multiple = BucketPlan::unit(comm.world_size())}),
       sharding_(comm, model_, bucket_elements(config, backend), config.dist.zero_stage),
-      optimizer_(model_, config.optim, sharding_.owned_ranges()) {
+      optimizer_(model_, config.optim, sharding_.owned_ranges()),
+      checkpoints_(config.run.dir) {
   if (val_file_) val_sampler_.emplace(*val_file_, Sampling::epoch, config.train.seq_len, kValidationSeed);
   const std::size_t n = static_cast<std::size_t>(config.train.micro_batch * config.train.seq_len);
   inputs_.resize(n);

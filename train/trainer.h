@@ -14,6 +14,7 @@
 #include "data/token_file.h"
 #include "dist/communicator.h"
 #include "train/checkpoint_file.h"
+#include "train/checkpoint_folder.h"
 #include "train/optimizer.h"
 #include "train/run_config.h"
 #include "train/zero.h"
@@ -95,6 +96,7 @@ class Trainer {
   GPT model_;
   ZeroSharding sharding_;
   AdamW optimizer_;
+  CheckpointFolder checkpoints_;  // run.dir's: what this run wrote and verified there
   std::vector<std::int32_t> inputs_, targets_;
   bool joined_ = false;
   std::int64_t start_step_ = 0;

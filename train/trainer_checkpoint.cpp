@@ -108,7 +108,7 @@ std::string Trainer::write_checkpoint(std::int64_t step, const float* params, co
   // save would spend hours that a crash or the run's end could lose. The message says where to
   // continue from once the cause (usually a full disk) is fixed.
   try {
-    write_checkpoint_file(path, attrs, tensors);
+    checkpoints_.write(step, attrs, tensors);
   } catch (const std::exception& e) {
     std::error_code ec;
     const std::string last = last_checkpoint_.empty() ? "no checkpoint of this run was written before"
@@ -121,7 +121,7 @@ std::string Trainer::write_checkpoint(std::int64_t step, const float* params, co
   last_checkpoint_ = path.string();
   std::string report = io_report("checkpoint", path, start);
   std::ostringstream notes;
-  prune_checkpoints(config_.run.dir, config_.checkpoint.keep_last, notes);
+  checkpoints_.prune(config_.checkpoint.keep_last, notes);
   if (!notes.str().empty()) report += "\n" + notes.str().substr(0, notes.str().size() - 1);
   return report;
 }
@@ -179,7 +179,7 @@ bool Trainer::resume(std::ostream& warnings) {
   std::string chosen, failure;
   if (comm_->rank() == 0) {
     try {
-      std::optional<CheckpointFile> newest = open_newest_valid(config_.run.dir, warnings);
+      std::optional<CheckpointFile> newest = checkpoints_.open_newest_valid(warnings);
       if (newest) chosen = newest->path().string();
     } catch (const std::exception& e) {
       failure = e.what();

@@ -1,21 +1,18 @@
 #include "core/model/gpt.h"
 
+#include <omp.h>
+
 #include <cmath>
 #include <stdexcept>
 #include <string>
 
+#include "core/fnv.h"
 #include "core/rng.h"
 
 namespace gpt {
 namespace {
 
 constexpr std::size_t kActAlign = 256;
-
-std::uint64_t hash_name(const std::string& s) {
-  std::uint64_t h = 1469598103934665603ull;  // FNV-1a
-  for (unsigned char c : s) h = (h ^ c) * 1099511628211ull;
-  return h;
-}
 
 // Hands out consecutive, aligned tensors from one allocation; with a null base it only counts.
 class Arena {
@@ -67,9 +64,11 @@ void GPT::init_weights(std::uint64_t seed) {
   const double std_residual = 0.02 / std::sqrt(2.0 * static_cast<double>(config_.n_layer));
   std::vector<float> host;
   backend_->zero(params());  // alignment gaps and padding too: checksums cover the whole buffer
+  // The backend's host threads (the CPU backend's own count); OpenMP's default when it has none.
+  const int threads = backend_->host_threads() > 0 ? backend_->host_threads() : omp_get_max_threads();
   for (const ParamInfo& p : table_.entries()) {
     host.assign(static_cast<std::size_t>(p.numel), 0.0f);
-    const std::uint64_t key = rng::derive(seed, hash_name(p.name));
+    const std::uint64_t key = rng::derive(seed, fnv1a::bytes(p.name));
     if (p.init == ParamInit::ones) {
       host.assign(host.size(), 1.0f);
     } else if (p.init == ParamInit::normal || p.init == ParamInit::residual_normal) {
@@ -77,7 +76,7 @@ void GPT::init_weights(std::uint64_t seed) {
       // Rows past the real vocabulary (wte, lm_head) are padding: they stay zero.
       std::int64_t live = p.numel;
       if (p.name == "wte.weight" || p.name == "lm_head.weight") live = config_.real_vocab_size * p.shape[1];
-#pragma omp parallel for schedule(static) if (live >= 4096)
+#pragma omp parallel for schedule(static) num_threads(threads) if (live >= 4096)
       for (std::int64_t i = 0; i < live; ++i)
         host[static_cast<std::size_t>(i)] =
             static_cast<float>(stddev * rng::normal(key, static_cast<std::uint64_t>(i)));

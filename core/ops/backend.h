@@ -50,6 +50,9 @@ class Backend {
   // True when the backend's buffers are ordinary host memory the caller may read directly
   // (checkpoints then skip a copy).
   virtual bool host_memory() const { return false; }
+  // Threads for the host loops that prepare this backend's data (the model's weight
+  // initialisation): the CPU backend's own count; 0, OpenMP's default, for the others.
+  virtual int host_threads() const { return 0; }
 
   // ---- memory ----
   // Bytes this backend could still allocate (the host's available memory, a device's free

@@ -7,8 +7,9 @@
 namespace gpt {
 
 // name: "cpu", "cuda" or "auto" (CUDA when a device is present, else CPU); precision: "fp32" or
-// "bf16". local_rank picks the GPU (local_rank modulo the visible devices). Throws ConfigError
-// for a combination this build or machine cannot provide.
+// "bf16". cpu_threads: the CPU backend's thread count (at least 1; see cpu::choose_threads),
+// unused by the CUDA backend. local_rank picks the GPU (local_rank modulo the visible devices).
+// Throws ConfigError for a combination this build or machine cannot provide.
 std::unique_ptr<Backend> make_backend(const std::string& name, const std::string& precision, int cpu_threads,
                                       int local_rank = 0);
 

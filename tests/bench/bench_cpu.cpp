@@ -8,13 +8,12 @@
 #include <string>
 #include <vector>
 
-#include <omp.h>
-
 #include "core/model/flops.h"
 #include "core/ops/cpu/cpu_backend.h"
 #include "core/ops/cpu/matmul.h"
 #include "dist/communicator.h"
 #include "tests/bench/timed_backend.h"
+#include "tests/cpu_threads.h"
 #include "tests/test_data.h"
 #include "train/run_config.h"
 #include "train/trainer.h"
@@ -28,13 +27,13 @@ double seconds_since(Clock::time_point t0) {
 }
 
 // Best of `reps` timings of C(M,N) = A(M,K)·B(N,K)ᵀ, the layout of our linear layers.
-double sgemm_gflops(std::int64_t M, std::int64_t N, std::int64_t K, int reps) {
+double sgemm_gflops(int threads, std::int64_t M, std::int64_t N, std::int64_t K, int reps) {
   std::vector<float> a(static_cast<std::size_t>(M * K), 0.5f), b(static_cast<std::size_t>(N * K), 0.25f),
       c(static_cast<std::size_t>(M * N));
   double best = 1e30;
   for (int r = 0; r < reps; ++r) {
     const auto t0 = Clock::now();
-    gpt::cpu::gemm<float>(false, true, M, N, K, 1.0f, a.data(), K, b.data(), K, 0.0f, c.data(), N);
+    gpt::cpu::gemm<float>(threads, false, true, M, N, K, 1.0f, a.data(), K, b.data(), K, 0.0f, c.data(), N);
     best = std::min(best, seconds_since(t0));
   }
   return 2.0 * static_cast<double>(M) * static_cast<double>(N) * static_cast<double>(K) / best / 1e9;
@@ -45,8 +44,8 @@ struct StepTimes {
   double total() const { return forward + backward + optimizer; }
 };
 
-StepTimes time_gpt2_step(std::int64_t B, std::int64_t T, int steps) {
-  gpt::CpuBackend<float> backend;
+StepTimes time_gpt2_step(int threads, std::int64_t B, std::int64_t T, int steps) {
+  gpt::CpuBackend<float> backend(threads);
   gpt::bench::Gpt2Step step(backend, B, T);
   StepTimes best{1e30, 1e30, 1e30};
   for (int s = 0; s <= steps; ++s) {  // step 0 warms up (allocation, first touch)
@@ -65,12 +64,12 @@ StepTimes time_gpt2_step(std::int64_t B, std::int64_t T, int steps) {
   return best;
 }
 
-double tiny_tokens_per_second(int steps) {
+double tiny_tokens_per_second(int threads, int steps) {
   const std::string data = (gpt::test::data_dir() / "tinystories").string() + "/";
   const gpt::RunConfig config = gpt::load_run_config(
       GPT_SOURCE_DIR "/configs/tiny.toml",
       {"--data.train=" + data + "TinyStories-train-sample.bin", "--data.val=" + data + "TinyStories-valid-sample.bin"});
-  gpt::CpuBackend<float> backend;
+  gpt::CpuBackend<float> backend(threads);
   gpt::SingleRank comm;
   gpt::Trainer trainer(config, backend, comm);
   trainer.train_step(0);  // warm-up
@@ -88,20 +87,21 @@ int main(int argc, char** argv) {
     if (std::strcmp(argv[i], "--steps") == 0 && i + 1 < argc) steps = std::stoi(argv[++i]);
     if (std::strcmp(argv[i], "--profile") == 0) profile = true;
   }
-  std::printf("threads: %d, matmul: %s\n", omp_get_max_threads(),
-              gpt::cpu::have_onednn() ? "oneDNN sgemm" : "plain loops");
+  // One count for every figure, chosen as the train binary chooses it with train.threads = 0.
+  const int threads = gpt::test::cpu_threads();
+  std::printf("threads: %d, matmul: %s\n", threads, gpt::cpu::have_onednn() ? "oneDNN sgemm" : "plain loops");
 
-  const double square = sgemm_gflops(2048, 2048, 2048, 5);
-  const double qkv = sgemm_gflops(256, 2304, 768, 20);
-  const double head = sgemm_gflops(256, 50304, 768, 5);
+  const double square = sgemm_gflops(threads, 2048, 2048, 2048, 5);
+  const double qkv = sgemm_gflops(threads, 256, 2304, 768, 20);
+  const double head = sgemm_gflops(threads, 256, 50304, 768, 5);
   const double best = std::max({square, qkv, head});
   std::printf("sgemm GFLOP/s: 2048^3 %.1f | 256x2304x768 (c_attn) %.1f | 256x50304x768 (lm_head) %.1f\n", square, qkv,
               head);
 
-  std::printf("tiny config: %.0f tokens/s\n", tiny_tokens_per_second(10 * steps));
+  std::printf("tiny config: %.0f tokens/s\n", tiny_tokens_per_second(threads, 10 * steps));
 
   const std::int64_t B = 4, T = 64;
-  const StepTimes t = time_gpt2_step(B, T, steps);
+  const StepTimes t = time_gpt2_step(threads, B, T, steps);
   const double flops = gpt::training_flops_per_token(gpt::ModelConfig{}, T) * static_cast<double>(B * T);
   const double achieved = flops / t.total() / 1e9;
   std::printf("gpt2-124m step B=%lld T=%lld: %.3f s (forward %.3f, backward %.3f, adamw %.3f), %.0f tokens/s\n",
@@ -110,7 +110,7 @@ int main(int argc, char** argv) {
   std::printf("gpt2-124m step: %.1f GFLOP/s achieved = %.0f%% of the best sgemm rate (%.1f GFLOP/s)\n", achieved,
               100.0 * achieved / best, best);
   if (profile) {
-    gpt::CpuBackend<float> cpu;
+    gpt::CpuBackend<float> cpu(threads);
     gpt::bench::print_op_profile(cpu, B, T, steps);
   }
   return 0;

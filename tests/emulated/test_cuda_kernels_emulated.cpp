@@ -2,6 +2,7 @@
 // checks: the op cases under the emulator's second thread order, the matmul where cuBLASLt finds
 // no algorithm, a whole-model bf16 run on the tensor-core attention, and the trainer resuming
 // from a checkpoint. Tolerances are the GPU tests': fp32 ≤ 1e-5, bf16 ≤ 2e-2 relative.
+#include "tests/cpu_threads.h"
 #include "tests/emulated/cuda_on_host.h"
 // The line above must come first.
 #include <cublasLt.h>
@@ -59,7 +60,7 @@ TEST_P(CudaOpsWarp0Ahead, MatchCpuReference) {
   SCOPED_TRACE("seed " + std::to_string(seed));
   cuda_host::schedule() = SimtEmulator::Schedule::lowest_first;
   CudaBackend gpu(precision.act);
-  CpuBackend<double> cpu;
+  CpuBackend<double> cpu(cpu_threads());
   expect_op_matches(gpu, cpu, c, seed, precision.tolerance);
   cuda_host::schedule() = SimtEmulator::Schedule::round_robin;
 }
@@ -116,7 +117,7 @@ TEST_P(CudaMatmulBiasByKernel, MatchesCpuReference) {
   SCOPED_TRACE("seed " + std::to_string(seed));
   const HeuristicRefusal refusal(Refuse::bias_epilogue, answer);
   CudaBackend gpu(precision.act);
-  CpuBackend<double> cpu;
+  CpuBackend<double> cpu(cpu_threads());
   expect_op_matches(gpu, cpu, c, seed, precision.tolerance);
 }
 

@@ -16,6 +16,7 @@
 #include "core/ops/cpu/cpu_backend.h"
 #include "core/ops/cuda/cuda_backend.h"
 #include "core/rng.h"
+#include "tests/cpu_threads.h"
 #include "tests/gpu/require_gpu.h"
 #include "tests/unit/model_test_util.h"
 #include "tests/unit/op_comparison.h"
@@ -47,7 +48,7 @@ TEST_P(CudaOps, MatchCpuReference) {
   const std::uint64_t seed = fresh_seed();
   SCOPED_TRACE("seed " + std::to_string(seed));
   CudaBackend gpu(precision.act);
-  CpuBackend<double> cpu;
+  CpuBackend<double> cpu(cpu_threads());
   expect_op_matches(gpu, cpu, c, seed, precision.tolerance);
 }
 
@@ -113,7 +114,7 @@ TEST(CudaAttention, TensorCoreKernelsMatchCpuAndRepeat) {
     const std::uint64_t seed = fresh_seed();
     SCOPED_TRACE("T " + std::to_string(d.T) + ", C " + std::to_string(d.C) + ", seed " + std::to_string(seed));
     CudaBackend gpu(DType::bf16);
-    CpuBackend<double> cpu;
+    CpuBackend<double> cpu(cpu_threads());
     OpHarness a(gpu, c, seed), again(gpu, c, seed), ref(cpu, c, seed, true);
     for (OpHarness* h : {&a, &again, &ref}) {
       h->forward();
@@ -135,7 +136,7 @@ TEST(CudaCrossEntropy, Gpt2VocabularyMatchesCpu) {
     const std::uint64_t seed = fresh_seed();
     SCOPED_TRACE("seed " + std::to_string(seed));
     CudaBackend gpu(precision.act);
-    CpuBackend<double> cpu;
+    CpuBackend<double> cpu(cpu_threads());
     OpHarness a(gpu, c, seed), ref(cpu, c, seed, precision.act == DType::bf16);
     for (OpHarness* h : {&a, &ref}) {
       h->forward();
@@ -197,7 +198,7 @@ std::vector<double> slice(const std::vector<float>& flat, const ParamInfo& t) {
 TEST(CudaTraining, Fp32StepMatchesCpu) {
   GPT_REQUIRE_GPU("GPU tests");
   CudaBackend gpu(DType::f32);
-  CpuBackend<float> cpu;
+  CpuBackend<float> cpu(cpu_threads());
   const OneStep got = one_step(gpu), want = one_step(cpu);
   EXPECT_NEAR(got.loss, want.loss, 1e-5 * want.loss);
   double worst_grad = 0;

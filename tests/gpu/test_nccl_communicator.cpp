@@ -105,10 +105,10 @@ TEST(NcclCommunicator, HostSideAndArguments) {
   GPT_REQUIRE_GPU("NCCL tests");
   CudaBackend backend(DType::f32);
   CountingHost host;
-  EXPECT_THROW(NcclCommunicator(host, backend, 0.0), std::invalid_argument);
+  EXPECT_THROW(NcclCommunicator(host, backend.device(), backend.stream(), 0.0), std::invalid_argument);
   EXPECT_EQ(host.broadcasts, 0);
 
-  NcclCommunicator comm(host, backend);
+  NcclCommunicator comm(host, backend.device(), backend.stream());
   EXPECT_EQ(host.broadcasts, 1) << "rank 0 sends NCCL's unique id once";
   EXPECT_GT(host.broadcast_bytes_seen, 0u);
   EXPECT_EQ(comm.name(), "nccl");
@@ -148,7 +148,7 @@ TEST_P(NcclCollectives, InPlaceOnOneRankKeepTheInput) {
   std::mt19937_64 rng(seed);
   CudaBackend backend(DType::bf16);
   SingleRank host;
-  NcclCommunicator comm(host, backend);
+  NcclCommunicator comm(host, backend.device(), backend.stream());
 
   struct Op {
     const char* name;
@@ -198,7 +198,7 @@ TEST(NcclCommunicator, OrderedWithTheComputeStream) {
   std::uniform_real_distribution<float> real(-1.0f, 1.0f);
   CudaBackend backend(DType::f32);
   SingleRank host;
-  NcclCommunicator comm(host, backend);
+  NcclCommunicator comm(host, backend.device(), backend.stream());
 
   const std::int64_t n = 1 << 20;  // large enough that the kernels take a while
   std::vector<float> x(static_cast<std::size_t>(n));
@@ -243,7 +243,7 @@ TEST(NcclCommunicatorDeathTest, StalledCollectiveEndsTheProcess) {
       {
         CudaBackend backend(DType::f32);
         SingleRank host;
-        NcclCommunicator comm(host, backend, 0.5);
+        NcclCommunicator comm(host, backend.device(), backend.stream(), 0.5);
         DeviceBuffer buf(backend, 256 * sizeof(float));
         stall_stream(backend, 4000);
         comm.all_reduce(Tensor(buf.ptr, DType::f32, {256}), ReduceOp::sum);
@@ -271,7 +271,7 @@ TEST(NcclCommunicatorDeathTest, StuckCollectiveEndsTheProcessWithinTheBound) {
       {
         CudaBackend backend(DType::f32);
         SingleRank host;
-        NcclCommunicator comm(host, backend, timeout_s);
+        NcclCommunicator comm(host, backend.device(), backend.stream(), timeout_s);
         DeviceBuffer buf(backend, 256 * sizeof(float));
         stall_stream(backend, stall_ms);
         comm.all_reduce(Tensor(buf.ptr, DType::f32, {256}), ReduceOp::sum);
@@ -294,7 +294,7 @@ TEST(NcclCommunicatorDeathTest, WatchdogQuietWhenCollectivesFinish) {
         CudaBackend backend(DType::f32);
         SingleRank host;
         {
-          NcclCommunicator comm(host, backend, 1.5);
+          NcclCommunicator comm(host, backend.device(), backend.stream(), 1.5);
           DeviceBuffer buf(backend, 256 * sizeof(float));
           const Tensor t(buf.ptr, DType::f32, {256});
           stall_stream(backend, 300);

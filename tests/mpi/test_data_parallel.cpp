@@ -11,6 +11,7 @@
 #include "core/errors.h"
 #include "core/ops/cpu/cpu_backend.h"
 #include "dist/mpi_communicator.h"
+#include "tests/cpu_threads.h"
 #include "tests/test_data.h"
 #include "train/consistency.h"
 #include "train/run_config.h"
@@ -65,7 +66,7 @@ std::vector<std::vector<float>> params_by_tensor(Trainer& trainer, Backend& back
 
 // Runs kSteps; on several ranks also checks after every step that all ranks agree.
 Trace train(const RunConfig& config, Communicator& comm) {
-  CpuBackend<float> backend;
+  CpuBackend<float> backend(test::cpu_threads());
   Trainer trainer(config, backend, comm);
   Trace trace;
   for (std::int64_t s = 0; s < kSteps; ++s) {
@@ -132,7 +133,7 @@ INSTANTIATE_TEST_SUITE_P(ZeroStage, DataParallel, ::testing::Values(0, 1),
 
 TEST(DataParallel, ZeroShardsTheMomentsAndMatchesAllReduce) {
   MpiCommunicator comm;
-  CpuBackend<float> backend;
+  CpuBackend<float> backend(test::cpu_threads());
   Trainer plain(small_run(comm.world_size(), kMicroBatch, {}), backend, comm);
   Trainer zero(small_run(comm.world_size(), kMicroBatch, {"--dist.zero_stage=1"}), backend, comm);
   EXPECT_EQ(zero.optimizer().state_bytes() * static_cast<std::size_t>(comm.world_size()),
@@ -143,7 +144,7 @@ TEST(DataParallel, ZeroShardsTheMomentsAndMatchesAllReduce) {
 
 TEST(DataParallel, RanksTrainOnDisjointSharesCoveringTheBatch) {
   MpiCommunicator comm;
-  CpuBackend<float> backend;
+  CpuBackend<float> backend(test::cpu_threads());
   const RunConfig config = small_run(comm.world_size(), kMicroBatch, {});
   Trainer trainer(config, backend, comm);
   const std::int64_t accum = config.train.accumulation_steps(comm.world_size());
@@ -168,7 +169,7 @@ TEST(DataParallel, RanksTrainOnDisjointSharesCoveringTheBatch) {
 
 TEST(DataParallel, DivergedParametersAreCaught) {
   MpiCommunicator comm;
-  CpuBackend<float> backend;
+  CpuBackend<float> backend(test::cpu_threads());
   Trainer trainer(small_run(comm.world_size(), kMicroBatch, {}), backend, comm);
   trainer.train_step(0);
   EXPECT_NO_THROW(check_same_parameters(comm, trainer.model(), "after step 1"));
@@ -178,7 +179,7 @@ TEST(DataParallel, DivergedParametersAreCaught) {
 
 TEST(DataParallel, BatchThatDoesNotSplitOverRanksIsAConfigError) {
   MpiCommunicator comm;
-  CpuBackend<float> backend;
+  CpuBackend<float> backend(test::cpu_threads());
   RunConfig config = small_run(1, kMicroBatch, {});  // 2 micro-batches: splits over 1 or 2 ranks only
   if (comm.world_size() == 2) config.train.batch_tokens = kMicroBatch * 16 * 3;
   EXPECT_THROW(Trainer(config, backend, comm), ConfigError);

@@ -13,6 +13,7 @@
 #include "core/model/gpt.h"
 #include "core/ops/cpu/cpu_backend.h"
 #include "core/rng.h"
+#include "tests/cpu_threads.h"
 #include "train/optimizer.h"
 
 namespace {
@@ -90,7 +91,7 @@ int main(int argc, char** argv) {
   const double grad_clip = 0.5;
   const int steps = 10;
 
-  gpt::CpuBackend<float> backend;
+  gpt::CpuBackend<float> backend(gpt::test::cpu_threads());
   gpt::GPT model(c.model, backend);
   model.init_weights(42);
   write_floats(dir / "params.bin", model.params());

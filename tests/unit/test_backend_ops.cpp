@@ -6,10 +6,12 @@
 
 #include <chrono>
 #include <cmath>
+#include <stdexcept>
 #include <thread>
 
 #include "core/ops/cpu/cpu_backend.h"
 #include "core/ops/cpu/cpu_count.h"
+#include "tests/cpu_threads.h"
 #include "tests/unit/op_comparison.h"
 #include "tests/unit/op_refusals.h"
 
@@ -22,8 +24,8 @@ TEST_P(BackendOps, Fp32MatchesFp64) {
   const OpCase& c = GetParam();
   const auto seed = static_cast<std::uint64_t>(std::chrono::steady_clock::now().time_since_epoch().count());
   SCOPED_TRACE("seed " + std::to_string(seed));
-  CpuBackend<float> f32;
-  CpuBackend<double> f64;
+  CpuBackend<float> f32(cpu_threads());
+  CpuBackend<double> f64(cpu_threads());
   expect_op_matches(f32, f64, c, seed, 1e-5);
 }
 
@@ -37,8 +39,8 @@ INSTANTIATE_TEST_SUITE_P(Gpt2Widths, BackendOps, ::testing::ValuesIn(all_op_case
 class BackendRefusals : public ::testing::TestWithParam<OpRefusals> {};
 
 TEST_P(BackendRefusals, BadArgumentsAreRefused) {
-  CpuBackend<float> f32;
-  CpuBackend<double> f64;
+  CpuBackend<float> f32(cpu_threads());
+  CpuBackend<double> f64(cpu_threads());
   expect_refusals(f32, "cpu", GetParam());
   expect_refusals(f64, "cpu", GetParam());
 }
@@ -53,7 +55,7 @@ namespace gpt::test {
 namespace {
 
 TEST(AdamWOp, MatchesTorchFormulaOverSeveralSteps) {
-  CpuBackend<double> be;
+  CpuBackend<double> be(cpu_threads());
   const std::vector<double> g = {0.3, -1.5, 0.0, 2e-3};
   std::vector<double> p = {1.0, -2.0, 0.5, 0.25}, m(4, 0.0), v(4, 0.0);
   std::vector<double> ref_p = p, ref_m = m, ref_v = v;
@@ -77,7 +79,7 @@ TEST(AdamWOp, MatchesTorchFormulaOverSeveralSteps) {
 }
 
 TEST(DropoutOp, KeepsAboutOneMinusPScaledAndRepeatsPerKey) {
-  CpuBackend<float> be;
+  CpuBackend<float> be(cpu_threads());
   const std::int64_t n = 100000;
   std::vector<float> x(n, 1.0f), a(n), b(n), c(n);
   auto t = [&](std::vector<float>& v) { return Tensor(v.data(), DType::f32, {n}); };
@@ -95,14 +97,12 @@ TEST(DropoutOp, KeepsAboutOneMinusPScaledAndRepeatsPerKey) {
 }
 
 TEST(Reductions, IndependentOfThreadCount) {
-  CpuBackend<float> be;
+  CpuBackend<float> on_two(2), on_one(1);
   std::vector<float> x(1 << 20);
   for (std::size_t i = 0; i < x.size(); ++i) x[i] = static_cast<float>(rng::normal(3, i));
   const Tensor t(x.data(), DType::f32, {static_cast<std::int64_t>(x.size())});
-  const double two = be.sum_squares(t);
-  omp_set_num_threads(1);
-  const double one = be.sum_squares(t);
-  omp_set_num_threads(2);
+  const double two = on_two.sum_squares(t);
+  const double one = on_one.sum_squares(t);
   EXPECT_EQ(one, two);
   double naive = 0;
   for (float v : x) naive += static_cast<double>(v) * v;
@@ -113,16 +113,28 @@ TEST(CpuCount, WithinTheMachineAndFollowedByDefault) {
   const int cpus = cpu::available_cpus();
   EXPECT_GE(cpus, 1);
   EXPECT_LE(cpus, static_cast<int>(std::thread::hardware_concurrency()));
-  // ctest sets OMP_NUM_THREADS for the unit tests, and a set variable decides the default: take
-  // it away for the backend's constructor, then put it back.
-  const char* env = std::getenv("OMP_NUM_THREADS");
-  const std::string saved = env != nullptr ? env : "";
-  unsetenv("OMP_NUM_THREADS");
-  omp_set_num_threads(64);
-  { CpuBackend<float> be; }  // threads = 0: the default
-  const int threads = omp_get_max_threads();
-  if (env != nullptr) setenv("OMP_NUM_THREADS", saved.c_str(), 1);
+  // The decision with the environment given, not read (ctest sets OMP_NUM_THREADS): without
+  // OMP_NUM_THREADS and train.threads, every CPU the process may use, whatever OpenMP's default.
+  const int threads = cpu::choose_threads(0, nullptr, 64);
   EXPECT_EQ(threads, cpus);
+  // A set OMP_NUM_THREADS hands the choice to OpenMP's default; train.threads wins over both.
+  EXPECT_EQ(cpu::choose_threads(0, "3", 3), 3);
+  EXPECT_EQ(cpu::choose_threads(5, "3", 3), 5);
+  EXPECT_EQ(cpu::choose_threads(5, nullptr, 64), 5);
+}
+
+TEST(CpuCount, BackendUsesItsCountAndLeavesOpenMpsDefault) {
+  const int before = omp_get_max_threads();
+  CpuBackend<float> be(before + 3);
+  EXPECT_EQ(be.threads(), before + 3);
+  EXPECT_EQ(be.host_threads(), before + 3);
+  // Its ops, oneDNN's matmul included, leave OpenMP's default as it was.
+  std::vector<float> x(64 * 64, 1.0f), w(64 * 64, 0.5f), out(64 * 64);
+  const auto t = [](std::vector<float>& v) { return Tensor(v.data(), DType::f32, {64, 64}); };
+  be.matmul_forward(t(out), t(x), t(w), Tensor());
+  EXPECT_EQ(out[0], 32.0f);
+  EXPECT_EQ(omp_get_max_threads(), before);
+  EXPECT_THROW(CpuBackend<float>(0), std::invalid_argument);
 }
 
 }  // namespace

@@ -1,6 +1,7 @@
 // Checkpoint files: round trips of tensors and attributes, detection of flipped bits, torn and
 // foreign files, the atomic write, and the run folder's list / fallback / prune.
 #include "train/checkpoint_file.h"
+#include "train/checkpoint_folder.h"
 
 #include "tests/unit/checkpoint_seal.h"
 #include "tests/unit/temp_dir_test.h"
@@ -368,9 +369,10 @@ TEST_F(CheckpointFileTest, CheckpointPathsAndListing) {
 
 TEST_F(CheckpointFileTest, OpenNewestValidFallsBackAndReportsBadOnes) {
   SKIP_WITHOUT_HDF5();
+  CheckpointFolder folder(dir_);
   {
     std::ostringstream warn;
-    EXPECT_FALSE(open_newest_valid(dir_, warn).has_value());
+    EXPECT_FALSE(folder.open_newest_valid(warn).has_value());
     EXPECT_EQ(warn.str(), "");
   }
   for (std::int64_t s : {10, 20, 30, 40}) write_small(checkpoint_path(dir_, s), s);
@@ -381,7 +383,7 @@ TEST_F(CheckpointFileTest, OpenNewestValidFallsBackAndReportsBadOnes) {
   write_bytes(checkpoint_path(dir_, 30), bytes);
 
   std::ostringstream warn;
-  const std::optional<CheckpointFile> f = open_newest_valid(dir_, warn);
+  const std::optional<CheckpointFile> f = folder.open_newest_valid(warn);
   ASSERT_TRUE(f.has_value());
   EXPECT_EQ(f->path(), checkpoint_path(dir_, 20));
   EXPECT_EQ(f->attr_int("/", "step"), 20);
@@ -396,13 +398,14 @@ TEST_F(CheckpointFileTest, OpenNewestValidFallsBackAndReportsBadOnes) {
   fs::remove(checkpoint_path(dir_, 10));
   fs::resize_file(checkpoint_path(dir_, 20), 10);
   std::ostringstream warn2;
-  EXPECT_FALSE(open_newest_valid(dir_, warn2).has_value());
+  EXPECT_FALSE(folder.open_newest_valid(warn2).has_value());
   const std::string w2 = warn2.str();
   EXPECT_EQ(std::count(w2.begin(), w2.end(), '\n'), 3) << w2;
 }
 
 TEST_F(CheckpointFileTest, LeftoverTemporaryIsIgnoredThenPruned) {
   SKIP_WITHOUT_HDF5();
+  CheckpointFolder folder(dir_);
   write_small(checkpoint_path(dir_, 20), 20);
   // A process killed while writing step 30 left half a file under its temporary name.
   write_small(dir_ / "full.h5", 30);
@@ -412,33 +415,34 @@ TEST_F(CheckpointFileTest, LeftoverTemporaryIsIgnoredThenPruned) {
 
   EXPECT_EQ(list_checkpoints(dir_), std::vector<fs::path>{checkpoint_path(dir_, 20)});
   std::ostringstream warn;
-  const auto f = open_newest_valid(dir_, warn);
+  const auto f = folder.open_newest_valid(warn);
   ASSERT_TRUE(f.has_value());
   EXPECT_EQ(f->attr_int("/", "step"), 20);
   EXPECT_EQ(warn.str(), "");
   EXPECT_TRUE(fs::exists(tmp));
   std::ostringstream notes;
-  prune_checkpoints(dir_, 0, notes);
+  folder.prune(0, notes);
   EXPECT_FALSE(fs::exists(tmp));
   EXPECT_EQ(list_checkpoints(dir_), std::vector<fs::path>{checkpoint_path(dir_, 20)});
 }
 
 TEST_F(CheckpointFileTest, PruneKeepsTheNewest) {
   SKIP_WITHOUT_HDF5();
+  CheckpointFolder folder(dir_);
   const fs::path ck = dir_ / "checkpoints";
   std::ostringstream notes;
-  prune_checkpoints(dir_, 2, notes);  // no folder yet: nothing to do
+  folder.prune(2, notes);  // no folder yet: nothing to do
   fs::create_directories(ck);
   for (std::int64_t s : {10, 20, 30, 40, 50}) write_small(checkpoint_path(dir_, s), s);
   write_bytes(ck / "step_00000060.h5.tmp.4242", {'x'});
   write_bytes(ck / "notes.txt", {'x'});
-  prune_checkpoints(dir_, 0, notes);  // keeps every checkpoint, removes the temporary
+  folder.prune(0, notes);  // keeps every checkpoint, removes the temporary
   EXPECT_EQ(list_checkpoints(dir_).size(), 5u);
   EXPECT_FALSE(fs::exists(ck / "step_00000060.h5.tmp.4242"));
-  prune_checkpoints(dir_, 2, notes);
+  folder.prune(2, notes);
   EXPECT_EQ(list_checkpoints(dir_), (std::vector<fs::path>{checkpoint_path(dir_, 50), checkpoint_path(dir_, 40)}));
   EXPECT_TRUE(fs::exists(ck / "notes.txt"));  // not ours: kept
-  prune_checkpoints(dir_, 5, notes);
+  folder.prune(5, notes);
   EXPECT_EQ(list_checkpoints(dir_).size(), 2u);
   EXPECT_EQ(notes.str(), "");  // every file was valid
 }
@@ -447,6 +451,7 @@ TEST_F(CheckpointFileTest, PruneKeepsTheNewest) {
 // the bad ones are renamed *.corrupt (kept for inspection, out of the listing), never counted.
 TEST_F(CheckpointFileTest, PruneCountsOnlyValidCheckpoints) {
   SKIP_WITHOUT_HDF5();
+  CheckpointFolder folder(dir_);
   for (std::int64_t s : {10, 20, 30, 40}) write_small(checkpoint_path(dir_, s), s);
   fs::resize_file(checkpoint_path(dir_, 40), fs::file_size(checkpoint_path(dir_, 40)) / 2);
   std::vector<char> bytes = read_bytes(checkpoint_path(dir_, 30));
@@ -454,7 +459,7 @@ TEST_F(CheckpointFileTest, PruneCountsOnlyValidCheckpoints) {
   write_bytes(checkpoint_path(dir_, 30), bytes);
 
   std::ostringstream notes;
-  prune_checkpoints(dir_, 2, notes);
+  folder.prune(2, notes);
   EXPECT_EQ(list_checkpoints(dir_), (std::vector<fs::path>{checkpoint_path(dir_, 20), checkpoint_path(dir_, 10)}));
   for (std::int64_t s : {30, 40}) EXPECT_TRUE(fs::exists(checkpoint_path(dir_, s).string() + ".corrupt")) << s;
   // One line per file set aside, with its reason.
@@ -466,10 +471,35 @@ TEST_F(CheckpointFileTest, PruneCountsOnlyValidCheckpoints) {
   // A new valid checkpoint: the oldest valid one goes, the set-aside files stay as they are.
   write_small(checkpoint_path(dir_, 50), 50);
   notes.str("");
-  prune_checkpoints(dir_, 2, notes);
+  folder.prune(2, notes);
   EXPECT_EQ(list_checkpoints(dir_), (std::vector<fs::path>{checkpoint_path(dir_, 50), checkpoint_path(dir_, 20)}));
   for (std::int64_t s : {30, 40}) EXPECT_TRUE(fs::exists(checkpoint_path(dir_, s).string() + ".corrupt")) << s;
   EXPECT_EQ(notes.str(), "");
+}
+
+// A CheckpointFolder remembers what it reported: a bad file its resume skipped is named again by
+// its prune but not explained twice. Its write lands at checkpoint_path, no temporary left.
+TEST_F(CheckpointFileTest, FolderRemembersWhatItReportedAndWrote) {
+  SKIP_WITHOUT_HDF5();
+  CheckpointFolder folder(dir_);
+  for (std::int64_t s : {10, 20}) write_small(checkpoint_path(dir_, s), s);
+  fs::resize_file(checkpoint_path(dir_, 20), fs::file_size(checkpoint_path(dir_, 20)) / 2);
+  std::ostringstream warn;
+  const std::optional<CheckpointFile> f = folder.open_newest_valid(warn);
+  ASSERT_TRUE(f.has_value());
+  EXPECT_EQ(f->attr_int("/", "step"), 10);
+  EXPECT_TRUE(contains(warn.str(), checkpoint_path(dir_, 20).string()));
+  std::ostringstream notes;
+  folder.prune(1, notes);
+  EXPECT_EQ(notes.str(), "warning: checkpoint " + checkpoint_path(dir_, 20).string() +
+                             " (reported above) -> renamed to step_00000020.h5.corrupt so that checkpoint.keep_last "
+                             "counts valid files only\n");
+  EXPECT_EQ(list_checkpoints(dir_), std::vector<fs::path>{checkpoint_path(dir_, 10)});
+
+  std::vector<float> v{1, 2};
+  folder.write(30, {{"/", {{"step", std::int64_t{30}}}}}, {{"params/v", {2}, v.data()}});
+  EXPECT_EQ(CheckpointFile(checkpoint_path(dir_, 30)).attr_int("/", "step"), 30);
+  EXPECT_TRUE(temporaries(dir_ / "checkpoints").empty());
 }
 
 // A run learns before its first step that its checkpoints folder is unusable (bad input).
@@ -499,11 +529,12 @@ TEST(CheckpointFileNoHdf5, FunctionsSayWhatIsMissing) {
   EXPECT_THROW(CheckpointFile{p}, std::runtime_error);
   // Without checkpoints a run starts fresh; with some, it must not silently ignore them.
   const fs::path run = fs::temp_directory_path() / ("gpt_no_hdf5_run_" + std::to_string(::getpid()));
+  CheckpointFolder folder(run);
   std::ostringstream warn;
-  EXPECT_FALSE(open_newest_valid(run, warn).has_value());
+  EXPECT_FALSE(folder.open_newest_valid(warn).has_value());
   fs::create_directories(run / "checkpoints");
   write_bytes(checkpoint_path(run, 10), {'x'});
-  EXPECT_THROW(open_newest_valid(run, warn), std::runtime_error);
+  EXPECT_THROW(folder.open_newest_valid(warn), std::runtime_error);
   EXPECT_EQ(list_checkpoints(run), std::vector<fs::path>{checkpoint_path(run, 10)});
   fs::remove_all(run);
 }

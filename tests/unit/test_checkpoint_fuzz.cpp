@@ -37,6 +37,7 @@
 #include "tests/unit/fuzz_iterations.h"
 #include "tests/unit/temp_dir_test.h"
 #include "train/checkpoint_file.h"
+#include "train/checkpoint_folder.h"
 #include "train/run_config.h"
 #include "train/trainer.h"
 

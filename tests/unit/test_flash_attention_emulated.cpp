@@ -16,6 +16,7 @@
 #include "core/ops/cpu/cpu_backend.h"
 #include "core/ops/cuda/flash_attention.h"
 #include "core/rng.h"
+#include "tests/cpu_threads.h"
 #include "tests/unit/op_harness.h"
 #include "tests/unit/simt_emulator.h"
 
@@ -83,7 +84,7 @@ void check_against_cpu(const AttentionShape& shape, std::uint64_t seed, SimtEmul
           [&](SimtEmulator::Thread& s) { flash::forward_block<HD>(s, out.data(), lse.data(), qkv.bits.data(), p); });
 
   // ---- the CPU reference, fp64 on the same values ----
-  CpuBackend<double> cpu;
+  CpuBackend<double> cpu(cpu_threads());
   std::vector<double> qkv_ref = qkv.values, dout_ref = dout.values, out_ref(n_out), dqkv_ref(n_qkv);
   std::vector<double> saved(static_cast<std::size_t>(cpu.attention_saved_numel(B, T, NH)));
   const Tensor t_qkv(qkv_ref.data(), DType::f64, {B, T, 3 * C}), t_out(out_ref.data(), DType::f64, {B, T, C}),

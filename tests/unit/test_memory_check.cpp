@@ -1,5 +1,6 @@
 // The memory estimate made from a config alone agrees with what the model really allocates, and
 // a run that cannot fit is refused before anything is allocated, naming the keys to change.
+#include "tests/cpu_threads.h"
 #include "train/memory_check.h"
 
 #include <gtest/gtest.h>
@@ -30,7 +31,7 @@ class MemoryEstimateMatchesTheModel : public ::testing::TestWithParam<std::vecto
 
 TEST_P(MemoryEstimateMatchesTheModel, ParametersAndActivations) {
   const RunConfig config = run_config(GetParam());
-  CpuBackend<float> cpu;
+  CpuBackend<float> cpu(cpu_threads());
   const MemoryEstimate e = estimate_training_memory(config, cpu, 1);
   GPT model(config.model, cpu, {.recompute_mlp = config.train.recompute_mlp});
   EXPECT_EQ(e.parameters, static_cast<long double>(model.flat_numel()));
@@ -48,7 +49,7 @@ INSTANTIATE_TEST_SUITE_P(Models, MemoryEstimateMatchesTheModel,
 
 TEST(MemoryCheck, RefusesWhatDoesNotFitNamingTheKeys) {
   const RunConfig config = run_config({});
-  CpuBackend<float> cpu;
+  CpuBackend<float> cpu(cpu_threads());
   const auto needed = static_cast<std::size_t>(estimate_training_memory(config, cpu, 1).total());
   EXPECT_NO_THROW(check_training_memory(config, cpu, 1, needed + 1));
   try {
@@ -64,7 +65,7 @@ TEST(MemoryCheck, RefusesWhatDoesNotFitNamingTheKeys) {
 // Eight CPU ranks on one host each need their estimate from the same memory.
 TEST(MemoryCheck, RanksOnOneHostShareItsMemory) {
   const RunConfig config = run_config({});
-  CpuBackend<float> cpu;
+  CpuBackend<float> cpu(cpu_threads());
   const auto needed = static_cast<std::size_t>(estimate_training_memory(config, cpu, 8).total());
   EXPECT_NO_THROW(check_training_memory(config, cpu, 8, 8 * needed + 8, 8));
   EXPECT_NO_THROW(check_training_memory(config, cpu, 8, needed + 1, 1));
@@ -79,7 +80,7 @@ TEST(MemoryCheck, RanksOnOneHostShareItsMemory) {
 // A hundred million layers would take the parameter table alone to the OOM killer: refused at
 // once, before any of it exists, whatever memory the machine reports (even none).
 TEST(MemoryCheck, AbsurdSizesAreRefusedAtOnce) {
-  CpuBackend<float> cpu;
+  CpuBackend<float> cpu(cpu_threads());
   for (const char* key :
        {"--model.n_layer=100000000", "--model.n_embd=4000000000", "--model.vocab_size=100000000000000"}) {
     const RunConfig config = run_config({std::string(key)});
@@ -91,7 +92,7 @@ TEST(MemoryCheck, AbsurdSizesAreRefusedAtOnce) {
 }
 
 TEST(MemoryCheck, HostMemoryIsKnownHere) {
-  CpuBackend<float> cpu;
+  CpuBackend<float> cpu(cpu_threads());
   EXPECT_GT(cpu.available_memory(), std::size_t{1} << 26);  // this machine has more than 64 MiB free
 }
 

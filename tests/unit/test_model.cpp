@@ -5,9 +5,11 @@
 #include <cmath>
 #include <cstring>
 
+#include "core/fnv.h"
 #include "core/model/flops.h"
 #include "core/model/gpt.h"
 #include "core/ops/cpu/cpu_backend.h"
+#include "tests/cpu_threads.h"
 #include "tests/unit/model_test_util.h"
 
 namespace gpt::test {
@@ -50,7 +52,7 @@ TEST(Init, Gpt2StatisticsAndZeroPadding) {
   c.n_embd = 64;
   c.n_head = 4;
   c.n_layer = 3;
-  CpuBackend<double> be;
+  CpuBackend<double> be(cpu_threads());
   GPT model(c, be);
   model.init_weights(1);
   const std::vector<double> wte = host_values<double>(model.param("wte.weight"));
@@ -64,7 +66,7 @@ TEST(Init, Gpt2StatisticsAndZeroPadding) {
 
 TEST(Init, ReproducibleFromTheSeedAlone) {
   const ModelConfig c = tiny_model(Activation::gelu, true, true);
-  CpuBackend<float> be;
+  CpuBackend<float> be(cpu_threads());
   GPT a(c, be), b(c, be), other(c, be);
   a.init_weights(5);
   b.init_weights(5);
@@ -75,7 +77,7 @@ TEST(Init, ReproducibleFromTheSeedAlone) {
 
 TEST(Forward, InitialLossIsNearUniform) {
   ModelConfig c = tiny_model(Activation::gelu, true, true);
-  CpuBackend<double> be;
+  CpuBackend<double> be(cpu_threads());
   GPT model(c, be);
   model.init_weights(3);
   const HostBatch batch = random_batch(3, 8, c.real_vocab_size, 4);
@@ -84,7 +86,7 @@ TEST(Forward, InitialLossIsNearUniform) {
 
 TEST(Forward, PaddedLogitsNeverGetProbability) {
   const ModelConfig c = tiny_model(Activation::gelu, true, false);
-  CpuBackend<double> be;
+  CpuBackend<double> be(cpu_threads());
   GPT model(c, be);
   model.init_weights(3);
   const HostBatch batch = random_batch(2, 6, c.real_vocab_size, 4);
@@ -104,7 +106,7 @@ TEST(Forward, PaddedLogitsNeverGetProbability) {
 
 TEST(Backward, MicroBatchesAccumulateToTheFullBatchGradient) {
   const ModelConfig c = tiny_model(Activation::swiglu, true, true);
-  CpuBackend<double> be;
+  CpuBackend<double> be(cpu_threads());
   GPT model(c, be);
   model.init_weights(11);
   const HostBatch full = random_batch(4, 6, c.real_vocab_size, 12);
@@ -126,7 +128,7 @@ TEST(Backward, MicroBatchesAccumulateToTheFullBatchGradient) {
 TEST(Backward, Fp32StepIsBitwiseDeterministic) {
   ModelConfig c = tiny_model(Activation::gelu, true, true);
   c.dropout = 0.1;
-  CpuBackend<float> be;
+  CpuBackend<float> be(cpu_threads());
   const HostBatch batch = random_batch(2, 8, c.real_vocab_size, 12);
   std::vector<std::vector<char>> grads;
   for (int run = 0; run < 2; ++run) {
@@ -138,6 +140,15 @@ TEST(Backward, Fp32StepIsBitwiseDeterministic) {
     grads.emplace_back(p, p + model.grads().bytes());
   }
   EXPECT_EQ(grads[0], grads[1]);
+}
+
+// Pinned: parameter names key the initialisation streams (a changed hash changes every run's
+// initial weights), and ranks compare parameter checksums.
+TEST(Fnv1a, PinnedValues) {
+  EXPECT_EQ(fnv1a::bytes("wte.weight"), 0x82f53633c3765487ull);
+  EXPECT_EQ(fnv1a::bytes(""), fnv1a::kOffsetBasis);
+  const std::uint64_t words[] = {1, 2, ~std::uint64_t{0}};
+  EXPECT_EQ(fnv1a::words(words), 0x5f6c00b0ca5b70c9ull);
 }
 
 TEST(Flops, Gpt2SmallPerTokenCount) {
@@ -156,7 +167,7 @@ TEST(Recompute, MlpRecomputationGivesBitwiseTheSameGradientsWithLessMemory) {
   for (Activation act : {Activation::gelu, Activation::swiglu}) {
     ModelConfig c = tiny_model(act, true, true);
     c.n_layer = 3;
-    CpuBackend<float> be;
+    CpuBackend<float> be(cpu_threads());
     const HostBatch batch = random_batch(2, 8, c.real_vocab_size, 21);
     std::vector<std::vector<char>> grads;
     std::vector<std::size_t> bytes;

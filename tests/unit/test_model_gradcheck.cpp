@@ -8,6 +8,7 @@
 
 #include "core/model/gpt.h"
 #include "core/ops/cpu/cpu_backend.h"
+#include "tests/cpu_threads.h"
 #include "tests/unit/model_test_util.h"
 #include "tests/unit/op_harness.h"
 
@@ -35,7 +36,7 @@ TEST_P(ModelGradCheck, EveryParameterMatchesFiniteDifferences) {
   const Variant v = GetParam();
   ModelConfig config = tiny_model(v.act, v.bias, v.tied);
   config.dropout = v.dropout;
-  CpuBackend<double> be;
+  CpuBackend<double> be(cpu_threads());
   GPT model(config, be);
   model.init_weights(7);
   // Larger weights than GPT-2's init make every nonlinearity matter to the gradient.

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include "core/ops/cpu/cpu_backend.h"
+#include "tests/cpu_threads.h"
 #include "tests/unit/op_harness.h"
 
 namespace gpt::test {
@@ -12,7 +13,7 @@ class OpGradCheck : public ::testing::TestWithParam<OpCase> {};
 
 TEST_P(OpGradCheck, BackwardMatchesFiniteDifferences) {
   const OpCase& c = GetParam();
-  CpuBackend<double> be;
+  CpuBackend<double> be(cpu_threads());
   OpHarness h(be, c, 2024);
   h.forward();
   h.backward();

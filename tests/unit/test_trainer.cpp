@@ -9,6 +9,7 @@
 
 #include "core/ops/cpu/cpu_backend.h"
 #include "dist/communicator.h"
+#include "tests/cpu_threads.h"
 #include "tests/test_data.h"
 #include "train/run_config.h"
 #include "train/trainer.h"
@@ -28,7 +29,7 @@ RunConfig small_run(const std::vector<std::string>& extra) {
 }
 
 std::vector<double> losses_of(const RunConfig& config, std::vector<float>* final_params = nullptr) {
-  CpuBackend<float> backend;
+  CpuBackend<float> backend(test::cpu_threads());
   SingleRank comm;
   Trainer trainer(config, backend, comm);
   std::vector<double> losses;
@@ -60,7 +61,7 @@ TEST(Trainer, SameConfigSameRunBitForBit) {
 }
 
 TEST(Trainer, ValidationIsRepeatableAndCloseToUniformAtInit) {
-  CpuBackend<float> backend;
+  CpuBackend<float> backend(test::cpu_threads());
   SingleRank comm;
   const RunConfig config = small_run({"--train.micro_batch=2"});
   Trainer trainer(config, backend, comm);

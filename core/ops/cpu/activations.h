@@ -12,9 +12,9 @@ constexpr double kSqrt2OverPi = 0.7978845608028654;
 constexpr double kGeluCubic = 0.044715;
 
 template <class T>
-void gelu_forward(T* out, const T* x, std::int64_t n) {
+void gelu_forward(int threads, T* out, const T* x, std::int64_t n) {
   const T a = static_cast<T>(kSqrt2OverPi), b = static_cast<T>(kGeluCubic);
-#pragma omp parallel for simd schedule(static) if (worth_parallel(n))
+#pragma omp parallel for simd schedule(static) num_threads(threads) if (worth_parallel(n))
   for (std::int64_t i = 0; i < n; ++i) {
     const T v = x[i];
     out[i] = T(0.5) * v * (T(1) + tanh_fast(a * (v + b * v * v * v)));
@@ -22,9 +22,9 @@ void gelu_forward(T* out, const T* x, std::int64_t n) {
 }
 
 template <class T>
-void gelu_backward(T* dx, const T* dout, const T* x, std::int64_t n) {
+void gelu_backward(int threads, T* dx, const T* dout, const T* x, std::int64_t n) {
   const T a = static_cast<T>(kSqrt2OverPi), b = static_cast<T>(kGeluCubic);
-#pragma omp parallel for simd schedule(static) if (worth_parallel(n))
+#pragma omp parallel for simd schedule(static) num_threads(threads) if (worth_parallel(n))
   for (std::int64_t i = 0; i < n; ++i) {
     const T v = x[i];
     const T th = tanh_fast(a * (v + b * v * v * v));
@@ -40,8 +40,8 @@ T sigmoid(T v) {
 }
 
 template <class T>
-void swiglu_forward(T* out, const T* x, std::int64_t N, std::int64_t H) {
-#pragma omp parallel for schedule(static) if (worth_parallel(N * H))
+void swiglu_forward(int threads, T* out, const T* x, std::int64_t N, std::int64_t H) {
+#pragma omp parallel for schedule(static) num_threads(threads) if (worth_parallel(N * H))
   for (std::int64_t i = 0; i < N; ++i) {
     const T* gate = x + i * 2 * H;
     const T* up = gate + H;
@@ -51,8 +51,8 @@ void swiglu_forward(T* out, const T* x, std::int64_t N, std::int64_t H) {
 }
 
 template <class T>
-void swiglu_backward(T* dx, const T* dout, const T* x, std::int64_t N, std::int64_t H) {
-#pragma omp parallel for schedule(static) if (worth_parallel(N * H))
+void swiglu_backward(int threads, T* dx, const T* dout, const T* x, std::int64_t N, std::int64_t H) {
+#pragma omp parallel for schedule(static) num_threads(threads) if (worth_parallel(N * H))
   for (std::int64_t i = 0; i < N; ++i) {
     const T* gate = x + i * 2 * H;
     const T* up = gate + H;

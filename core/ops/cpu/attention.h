@@ -14,11 +14,11 @@
 namespace gpt::cpu {
 
 template <class T>
-void attention_forward(T* out, T* probs, const T* qkv, std::int64_t B, std::int64_t T_, std::int64_t C,
+void attention_forward(int threads, T* out, T* probs, const T* qkv, std::int64_t B, std::int64_t T_, std::int64_t C,
                        std::int64_t NH) {
   const std::int64_t hd = C / NH;
   const T scale = static_cast<T>(1.0 / std::sqrt(static_cast<double>(hd)));
-#pragma omp parallel for collapse(2) schedule(static) if (worth_parallel(B * NH * T_ * T_ * hd))
+#pragma omp parallel for collapse(2) schedule(static) num_threads(threads) if (worth_parallel(B * NH * T_ * T_ * hd))
   for (std::int64_t b = 0; b < B; ++b) {
     for (std::int64_t h = 0; h < NH; ++h) {
       for (std::int64_t t = 0; t < T_; ++t) {
@@ -54,11 +54,11 @@ void attention_forward(T* out, T* probs, const T* qkv, std::int64_t B, std::int6
 
 // Overwrites dqkv. Per query t: dp = dout·v, dscore = p ⊙ (dp - Σ p·dp), then dq, dk, dv.
 template <class T>
-void attention_backward(T* dqkv, const T* dout, const T* qkv, const T* probs, std::int64_t B, std::int64_t T_,
-                        std::int64_t C, std::int64_t NH) {
+void attention_backward(int threads, T* dqkv, const T* dout, const T* qkv, const T* probs, std::int64_t B,
+                        std::int64_t T_, std::int64_t C, std::int64_t NH) {
   const std::int64_t hd = C / NH;
   const T scale = static_cast<T>(1.0 / std::sqrt(static_cast<double>(hd)));
-#pragma omp parallel for collapse(2) schedule(static) if (worth_parallel(B * NH * T_ * T_ * hd))
+#pragma omp parallel for collapse(2) schedule(static) num_threads(threads) if (worth_parallel(B * NH * T_ * T_ * hd))
   for (std::int64_t b = 0; b < B; ++b) {
     for (std::int64_t h = 0; h < NH; ++h) {
       for (std::int64_t t = 0; t < T_; ++t)

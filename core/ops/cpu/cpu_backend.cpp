@@ -1,15 +1,14 @@
 #include "core/ops/cpu/cpu_backend.h"
 
-#include <omp.h>
-
 #include <cstdlib>
 #include <cstring>
 #include <new>
+#include <stdexcept>
+#include <string>
 
 #include "core/ops/cpu/activations.h"
 #include "core/ops/cpu/adamw.h"
 #include "core/ops/cpu/attention.h"
-#include "core/ops/cpu/cpu_count.h"
 #include "core/ops/cpu/cross_entropy.h"
 #include "core/ops/cpu/dropout.h"
 #include "core/ops/cpu/embedding.h"
@@ -31,12 +30,9 @@ T* opt(const Tensor& t) {
 }  // namespace
 
 template <class T>
-CpuBackend<T>::CpuBackend(int threads) {
-  // An explicit count wins, then the user's OMP_NUM_THREADS, then the CPUs the process may use.
-  if (threads > 0)
-    omp_set_num_threads(threads);
-  else if (!std::getenv("OMP_NUM_THREADS"))
-    omp_set_num_threads(cpu::available_cpus());
+CpuBackend<T>::CpuBackend(int threads) : threads_(threads) {
+  if (threads < 1)
+    throw std::invalid_argument("cpu backend: threads must be at least 1, got " + std::to_string(threads));
 }
 
 template <class T>
@@ -97,42 +93,42 @@ void CpuBackend<T>::do_convert(Tensor dst, Tensor src) {
 
 template <class T>
 void CpuBackend<T>::do_embedding_forward(Tensor out, Tensor tokens, Tensor wte, Tensor wpe) {
-  cpu::embedding_forward(out.data<T>(), tokens.data<std::int32_t>(), wte.data<T>(), wpe.data<T>(), tokens.dim(0),
-                         tokens.dim(1), wte.dim(1));
+  cpu::embedding_forward(threads_, out.data<T>(), tokens.data<std::int32_t>(), wte.data<T>(), wpe.data<T>(),
+                         tokens.dim(0), tokens.dim(1), wte.dim(1));
 }
 
 template <class T>
 void CpuBackend<T>::do_embedding_backward(Tensor dwte, Tensor dwpe, Tensor dout, Tensor tokens) {
-  cpu::embedding_backward(dwte.data<T>(), dwpe.data<T>(), dout.data<T>(), tokens.data<std::int32_t>(), tokens.dim(0),
-                          tokens.dim(1), dwte.dim(1));
+  cpu::embedding_backward(threads_, dwte.data<T>(), dwpe.data<T>(), dout.data<T>(), tokens.data<std::int32_t>(),
+                          tokens.dim(0), tokens.dim(1), dwte.dim(1));
 }
 
 template <class T>
 void CpuBackend<T>::do_layernorm_forward(Tensor out, Tensor mean, Tensor rstd, Tensor x, Tensor weight, Tensor bias) {
   const std::int64_t C = x.dim(-1), N = rows_of(x);
-  cpu::layernorm_forward(out.data<T>(), mean.data<T>(), rstd.data<T>(), x.data<T>(), weight.data<T>(), opt<T>(bias), N,
-                         C);
+  cpu::layernorm_forward(threads_, out.data<T>(), mean.data<T>(), rstd.data<T>(), x.data<T>(), weight.data<T>(),
+                         opt<T>(bias), N, C);
 }
 
 template <class T>
 void CpuBackend<T>::do_layernorm_backward(Tensor dx, Tensor dweight, Tensor dbias, Tensor dout, Tensor x, Tensor weight,
                                           Tensor mean, Tensor rstd) {
   const std::int64_t C = x.dim(-1), N = rows_of(x);
-  cpu::layernorm_backward(dx.data<T>(), dweight.data<T>(), opt<T>(dbias), dout.data<T>(), x.data<T>(), weight.data<T>(),
-                          mean.data<T>(), rstd.data<T>(), N, C);
+  cpu::layernorm_backward(threads_, dx.data<T>(), dweight.data<T>(), opt<T>(dbias), dout.data<T>(), x.data<T>(),
+                          weight.data<T>(), mean.data<T>(), rstd.data<T>(), N, C);
 }
 
 template <class T>
 void CpuBackend<T>::do_matmul_forward(Tensor out, Tensor x, Tensor weight, Tensor bias) {
   const std::int64_t IC = x.dim(-1), N = rows_of(x), OC = weight.dim(0);
-  cpu::matmul_forward(out.data<T>(), x.data<T>(), weight.data<T>(), opt<T>(bias), N, IC, OC);
+  cpu::matmul_forward(threads_, out.data<T>(), x.data<T>(), weight.data<T>(), opt<T>(bias), N, IC, OC);
 }
 
 template <class T>
 void CpuBackend<T>::do_matmul_backward(Tensor dx, Tensor dweight, Tensor dbias, Tensor dout, Tensor x, Tensor weight) {
   const std::int64_t IC = x.dim(-1), N = rows_of(x), OC = weight.dim(0);
-  cpu::matmul_backward(opt<T>(dx), dweight.data<T>(), opt<T>(dbias), dout.data<T>(), x.data<T>(), weight.data<T>(), N,
-                       IC, OC);
+  cpu::matmul_backward(threads_, opt<T>(dx), dweight.data<T>(), opt<T>(dbias), dout.data<T>(), x.data<T>(),
+                       weight.data<T>(), N, IC, OC);
 }
 
 template <class T>
@@ -143,36 +139,36 @@ std::int64_t CpuBackend<T>::attention_saved_numel(std::int64_t B, std::int64_t T
 template <class T>
 void CpuBackend<T>::do_attention_forward(Tensor out, Tensor saved, Tensor qkv, int n_head) {
   const std::int64_t B = qkv.dim(0), T_ = qkv.dim(1), C = qkv.dim(2) / 3;
-  cpu::attention_forward(out.data<T>(), saved.data<T>(), qkv.data<T>(), B, T_, C, n_head);
+  cpu::attention_forward(threads_, out.data<T>(), saved.data<T>(), qkv.data<T>(), B, T_, C, n_head);
 }
 
 template <class T>
 void CpuBackend<T>::do_attention_backward(Tensor dqkv, Tensor dout, Tensor qkv, Tensor /*out*/, Tensor saved,
                                           int n_head) {
   const std::int64_t B = qkv.dim(0), T_ = qkv.dim(1), C = qkv.dim(2) / 3;
-  cpu::attention_backward(dqkv.data<T>(), dout.data<T>(), qkv.data<T>(), saved.data<T>(), B, T_, C, n_head);
+  cpu::attention_backward(threads_, dqkv.data<T>(), dout.data<T>(), qkv.data<T>(), saved.data<T>(), B, T_, C, n_head);
 }
 
 template <class T>
 void CpuBackend<T>::do_gelu_forward(Tensor out, Tensor x) {
-  cpu::gelu_forward(out.data<T>(), x.data<T>(), x.numel());
+  cpu::gelu_forward(threads_, out.data<T>(), x.data<T>(), x.numel());
 }
 
 template <class T>
 void CpuBackend<T>::do_gelu_backward(Tensor dx, Tensor dout, Tensor x) {
-  cpu::gelu_backward(dx.data<T>(), dout.data<T>(), x.data<T>(), x.numel());
+  cpu::gelu_backward(threads_, dx.data<T>(), dout.data<T>(), x.data<T>(), x.numel());
 }
 
 template <class T>
 void CpuBackend<T>::do_swiglu_forward(Tensor out, Tensor x) {
   const std::int64_t H = x.dim(-1) / 2, N = rows_of(x);
-  cpu::swiglu_forward(out.data<T>(), x.data<T>(), N, H);
+  cpu::swiglu_forward(threads_, out.data<T>(), x.data<T>(), N, H);
 }
 
 template <class T>
 void CpuBackend<T>::do_swiglu_backward(Tensor dx, Tensor dout, Tensor x) {
   const std::int64_t H = x.dim(-1) / 2, N = rows_of(x);
-  cpu::swiglu_backward(dx.data<T>(), dout.data<T>(), x.data<T>(), N, H);
+  cpu::swiglu_backward(threads_, dx.data<T>(), dout.data<T>(), x.data<T>(), N, H);
 }
 
 template <class T>
@@ -181,41 +177,41 @@ void CpuBackend<T>::do_add(Tensor out, Tensor a, Tensor b) {
   const T* pa = a.data<T>();
   const T* pb = b.data<T>();
   const std::int64_t n = out.numel();
-#pragma omp parallel for simd schedule(static) if (cpu::worth_parallel(n))
+#pragma omp parallel for simd schedule(static) num_threads(threads_) if (cpu::worth_parallel(n))
   for (std::int64_t i = 0; i < n; ++i) o[i] = pa[i] + pb[i];
 }
 
 template <class T>
 void CpuBackend<T>::do_dropout_forward(Tensor out, Tensor x, double p, std::uint64_t key) {
-  cpu::dropout_apply(out.data<T>(), x.data<T>(), x.numel(), p, key);
+  cpu::dropout_apply(threads_, out.data<T>(), x.data<T>(), x.numel(), p, key);
 }
 
 template <class T>
 void CpuBackend<T>::do_dropout_backward(Tensor dx, Tensor dout, double p, std::uint64_t key) {
-  cpu::dropout_apply(dx.data<T>(), dout.data<T>(), dout.numel(), p, key);  // same mask, same scale
+  cpu::dropout_apply(threads_, dx.data<T>(), dout.data<T>(), dout.numel(), p, key);  // same mask, same scale
 }
 
 template <class T>
 void CpuBackend<T>::do_cross_entropy(Tensor losses, Tensor dlogits, Tensor logits, Tensor targets,
                                      std::int64_t real_vocab, double dloss) {
   const std::int64_t V = logits.dim(-1), N = rows_of(logits);
-  cpu::cross_entropy(losses.data<T>(), opt<T>(dlogits), logits.data<T>(), targets.data<std::int32_t>(), N, V,
+  cpu::cross_entropy(threads_, losses.data<T>(), opt<T>(dlogits), logits.data<T>(), targets.data<std::int32_t>(), N, V,
                      real_vocab, dloss);
 }
 
 template <class T>
 double CpuBackend<T>::do_sum(Tensor x) {
-  return cpu::chunked_sum(x.data<T>(), x.numel(), [](double v) { return v; });
+  return cpu::chunked_sum(threads_, x.data<T>(), x.numel(), [](double v) { return v; });
 }
 
 template <class T>
 double CpuBackend<T>::do_sum_squares(Tensor x) {
-  return cpu::chunked_sum(x.data<T>(), x.numel(), [](double v) { return v * v; });
+  return cpu::chunked_sum(threads_, x.data<T>(), x.numel(), [](double v) { return v * v; });
 }
 
 template <class T>
 void CpuBackend<T>::do_adamw(Tensor param, Tensor grad, Tensor m, Tensor v, const AdamWStep& step) {
-  cpu::adamw(param.data<T>(), grad.data<T>(), m.data<T>(), v.data<T>(), param.numel(), step);
+  cpu::adamw(threads_, param.data<T>(), grad.data<T>(), m.data<T>(), v.data<T>(), param.numel(), step);
 }
 
 template class CpuBackend<float>;

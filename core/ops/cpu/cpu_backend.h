@@ -8,9 +8,13 @@ namespace gpt {
 template <class T>
 class CpuBackend final : public Backend {
  public:
-  // threads: OpenMP threads for this process; 0 means OMP_NUM_THREADS if set, else every CPU
-  // the process may use (affinity mask and cgroup quota).
-  explicit CpuBackend(int threads = 0);
+  // threads (at least 1): the OpenMP threads every op of this backend runs on, passed to each of
+  // its parallel regions; OpenMP's process-wide default is left alone. cpu::choose_threads
+  // (cpu_count.h) is how the mains pick it.
+  explicit CpuBackend(int threads);
+
+  int threads() const { return threads_; }
+  int host_threads() const override { return threads_; }
 
   std::string name() const override;
   DType param_dtype() const override { return dtype_of<T>(); }
@@ -51,6 +55,8 @@ class CpuBackend final : public Backend {
   double do_sum(Tensor x) override;
   double do_sum_squares(Tensor x) override;
   void do_adamw(Tensor param, Tensor grad, Tensor m, Tensor v, const AdamWStep& step) override;
+
+  int threads_;
 };
 
 extern template class CpuBackend<float>;

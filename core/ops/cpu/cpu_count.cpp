@@ -41,4 +41,10 @@ int available_cpus() {
   return std::max(cpus, 1);
 }
 
+int choose_threads(int configured, const char* omp_num_threads, int openmp_default) {
+  if (configured > 0) return configured;
+  if (omp_num_threads != nullptr) return std::max(openmp_default, 1);
+  return available_cpus();
+}
+
 }  // namespace gpt::cpu

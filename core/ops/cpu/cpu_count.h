@@ -6,4 +6,13 @@ namespace gpt::cpu {
 
 int available_cpus();
 
+// How many threads a CPU backend should use; the first rule that applies decides:
+//   1. `configured` > 0 (train.threads): that many;
+//   2. OMP_NUM_THREADS is set (`omp_num_threads`, its value; nullptr when unset): OpenMP's own
+//      default, `openmp_default` (omp_get_max_threads() before anything changed it), which
+//      follows the variable as the OpenMP runtime read it;
+//   3. otherwise every CPU the process may use, available_cpus().
+// The caller reads the environment (a main, a test, a benchmark): the backend only uses the count.
+int choose_threads(int configured, const char* omp_num_threads, int openmp_default);
+
 }  // namespace gpt::cpu

@@ -12,9 +12,9 @@
 namespace gpt::cpu {
 
 template <class T>
-void cross_entropy(T* losses, T* dlogits, const T* logits, const std::int32_t* targets, std::int64_t N, std::int64_t V,
-                   std::int64_t real_vocab, double dloss) {
-#pragma omp parallel for schedule(static) if (worth_parallel(N * V))
+void cross_entropy(int threads, T* losses, T* dlogits, const T* logits, const std::int32_t* targets, std::int64_t N,
+                   std::int64_t V, std::int64_t real_vocab, double dloss) {
+#pragma omp parallel for schedule(static) num_threads(threads) if (worth_parallel(N * V))
   for (std::int64_t i = 0; i < N; ++i) {
     const T* l = logits + i * V;
     T maxv = -std::numeric_limits<T>::infinity();

@@ -9,9 +9,9 @@
 namespace gpt::cpu {
 
 template <class T>
-void dropout_apply(T* out, const T* x, std::int64_t n, double p, std::uint64_t key) {
+void dropout_apply(int threads, T* out, const T* x, std::int64_t n, double p, std::uint64_t key) {
   const T keep_scale = static_cast<T>(1.0 / (1.0 - p));
-#pragma omp parallel for schedule(static) if (worth_parallel(n))
+#pragma omp parallel for schedule(static) num_threads(threads) if (worth_parallel(n))
   for (std::int64_t i = 0; i < n; ++i)
     out[i] = rng::uniform(key, static_cast<std::uint64_t>(i)) >= p ? x[i] * keep_scale : T(0);
 }

@@ -7,9 +7,9 @@
 namespace gpt::cpu {
 
 template <class T>
-void embedding_forward(T* out, const std::int32_t* tokens, const T* wte, const T* wpe, std::int64_t B, std::int64_t T_,
-                       std::int64_t C) {
-#pragma omp parallel for schedule(static) if (worth_parallel(B * T_ * C))
+void embedding_forward(int threads, T* out, const std::int32_t* tokens, const T* wte, const T* wpe, std::int64_t B,
+                       std::int64_t T_, std::int64_t C) {
+#pragma omp parallel for schedule(static) num_threads(threads) if (worth_parallel(B * T_ * C))
   for (std::int64_t i = 0; i < B * T_; ++i) {
     const T* w = wte + static_cast<std::int64_t>(tokens[i]) * C;
     const T* p = wpe + (i % T_) * C;
@@ -21,10 +21,10 @@ void embedding_forward(T* out, const std::int32_t* tokens, const T* wte, const T
 // Parallel over column blocks: each thread owns some columns of dwte and dwpe and walks the
 // positions in order, so repeated tokens add up without races and in a fixed order.
 template <class T>
-void embedding_backward(T* dwte, T* dwpe, const T* dout, const std::int32_t* tokens, std::int64_t B, std::int64_t T_,
-                        std::int64_t C) {
+void embedding_backward(int threads, T* dwte, T* dwpe, const T* dout, const std::int32_t* tokens, std::int64_t B,
+                        std::int64_t T_, std::int64_t C) {
   const std::int64_t blocks = (C + kColumnBlock - 1) / kColumnBlock;
-#pragma omp parallel for schedule(static) if (worth_parallel(B * T_ * C))
+#pragma omp parallel for schedule(static) num_threads(threads) if (worth_parallel(B * T_ * C))
   for (std::int64_t blk = 0; blk < blocks; ++blk) {
     const std::int64_t c0 = blk * kColumnBlock, c1 = std::min(C, c0 + kColumnBlock);
     for (std::int64_t i = 0; i < B * T_; ++i) {

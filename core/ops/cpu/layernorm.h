@@ -10,9 +10,9 @@ namespace gpt::cpu {
 constexpr double kLayerNormEps = 1e-5;
 
 template <class T>
-void layernorm_forward(T* out, T* mean, T* rstd, const T* x, const T* weight, const T* bias, std::int64_t N,
-                       std::int64_t C) {
-#pragma omp parallel for schedule(static) if (worth_parallel(N * C))
+void layernorm_forward(int threads, T* out, T* mean, T* rstd, const T* x, const T* weight, const T* bias,
+                       std::int64_t N, std::int64_t C) {
+#pragma omp parallel for schedule(static) num_threads(threads) if (worth_parallel(N * C))
   for (std::int64_t i = 0; i < N; ++i) {
     const T* xi = x + i * C;
     double s = 0;
@@ -32,9 +32,9 @@ void layernorm_forward(T* out, T* mean, T* rstd, const T* x, const T* weight, co
 // dx += rstd · (g - mean(g) - x̂ · mean(g · x̂)) with g = dout · weight, per row; then the
 // parameter gradients, reduced over rows one column block per thread.
 template <class T>
-void layernorm_backward(T* dx, T* dweight, T* dbias, const T* dout, const T* x, const T* weight, const T* mean,
-                        const T* rstd, std::int64_t N, std::int64_t C) {
-#pragma omp parallel for schedule(static) if (worth_parallel(N * C))
+void layernorm_backward(int threads, T* dx, T* dweight, T* dbias, const T* dout, const T* x, const T* weight,
+                        const T* mean, const T* rstd, std::int64_t N, std::int64_t C) {
+#pragma omp parallel for schedule(static) num_threads(threads) if (worth_parallel(N * C))
   for (std::int64_t i = 0; i < N; ++i) {
     const T* xi = x + i * C;
     const T* di = dout + i * C;
@@ -55,7 +55,7 @@ void layernorm_backward(T* dx, T* dweight, T* dbias, const T* dout, const T* x, 
     }
   }
   const std::int64_t blocks = (C + kColumnBlock - 1) / kColumnBlock;
-#pragma omp parallel for schedule(static) if (worth_parallel(N * C))
+#pragma omp parallel for schedule(static) num_threads(threads) if (worth_parallel(N * C))
   for (std::int64_t blk = 0; blk < blocks; ++blk) {
     const std::int64_t c0 = blk * kColumnBlock, c1 = std::min(C, c0 + kColumnBlock);
     for (std::int64_t i = 0; i < N; ++i) {

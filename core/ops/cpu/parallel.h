@@ -1,6 +1,11 @@
 #pragma once
-// Deterministic reductions for the CPU kernels: results never depend on the thread count,
-// because work is split into fixed chunks whose partial sums are combined in chunk order.
+// Parallel regions of the CPU kernels, and their deterministic reductions: results never depend
+// on the thread count, because work is split into fixed chunks whose partial sums are combined in
+// chunk order.
+//
+// Every kernel takes `threads`, its backend's thread count, and passes it to each of its parallel
+// regions in a num_threads clause: the count belongs to the backend, so nothing sets OpenMP's
+// process-wide default (omp_set_num_threads) and two backends may use different counts.
 #include <algorithm>
 #include <cstdint>
 #include <vector>
@@ -18,10 +23,10 @@ inline bool worth_parallel(std::int64_t work) {
 constexpr std::int64_t kReduceChunk = 1 << 14;
 
 template <class T, class F>
-double chunked_sum(const T* x, std::int64_t n, F term) {
+double chunked_sum(int threads, const T* x, std::int64_t n, F term) {
   const std::int64_t chunks = (n + kReduceChunk - 1) / kReduceChunk;
   std::vector<double> partial(static_cast<std::size_t>(chunks), 0.0);
-#pragma omp parallel for schedule(static) if (chunks > 1)
+#pragma omp parallel for schedule(static) num_threads(threads) if (chunks > 1)
   for (std::int64_t c = 0; c < chunks; ++c) {
     const std::int64_t end = std::min(n, (c + 1) * kReduceChunk);
     double s = 0;
