@@ -13,8 +13,8 @@
 #include "core/ops/cpu/matmul.h"
 #include "dist/communicator.h"
 #include "tests/bench/timed_backend.h"
-#include "tests/cpu_threads.h"
-#include "tests/test_data.h"
+#include "tests/support/cpu_threads.h"
+#include "tests/support/test_data.h"
 #include "train/run_config.h"
 #include "train/trainer.h"
 

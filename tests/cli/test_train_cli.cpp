@@ -24,7 +24,7 @@
 #include <thread>
 #include <vector>
 
-#include "tests/test_data.h"
+#include "tests/support/test_data.h"
 
 namespace fs = std::filesystem;
 using nlohmann::json;

@@ -1,7 +1,7 @@
 #pragma once
 // Compiles a kernel file of the CUDA backend (core/ops/cuda/*.cu, all but the cuBLASLt glue and
 // flash_attention.cu, whose kernel bodies run here directly) as host code that runs under the
-// SIMT emulator (tests/unit/simt_emulator.h). CUDA's keywords and built-ins are defined on top of the
+// SIMT emulator (tests/emulated/simt_emulator.h). CUDA's keywords and built-ins are defined on top of the
 // emulator, and launch() runs every thread of the grid; each kernel file is compiled on its own
 // (tests/emulated/CMakeLists generates one wrapper per file).
 //
@@ -27,7 +27,7 @@
 #include <vector>
 
 #include "core/ops/cuda/flash_attention.h"
-#include "tests/unit/simt_emulator.h"
+#include "tests/emulated/simt_emulator.h"
 
 // Every thread of a block runs in this one OS thread, one block at a time: a function-local
 // static is exactly the block's shared memory.

@@ -2,7 +2,7 @@
 // checks: the op cases under the emulator's second thread order, the matmul where cuBLASLt finds
 // no algorithm, a whole-model bf16 run on the tensor-core attention, and the trainer resuming
 // from a checkpoint. Tolerances are the GPU tests': fp32 ≤ 1e-5, bf16 ≤ 2e-2 relative.
-#include "tests/cpu_threads.h"
+#include "tests/support/cpu_threads.h"
 #include "tests/emulated/cuda_on_host.h"
 // The line above must come first.
 #include <cublasLt.h>
@@ -23,9 +23,9 @@
 #include "core/ops/cpu/cpu_backend.h"
 #include "core/ops/cuda/cuda_backend.h"
 #include "dist/communicator.h"
-#include "tests/test_data.h"
-#include "tests/unit/op_comparison.h"
-#include "tests/unit/training_steps.h"
+#include "tests/support/test_data.h"
+#include "tests/support/op_comparison.h"
+#include "tests/support/training_steps.h"
 #include "train/checkpoint_file.h"
 #include "train/run_config.h"
 #include "train/trainer.h"

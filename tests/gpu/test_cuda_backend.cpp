@@ -16,12 +16,12 @@
 #include "core/ops/cpu/cpu_backend.h"
 #include "core/ops/cuda/cuda_backend.h"
 #include "core/rng.h"
-#include "tests/cpu_threads.h"
+#include "tests/support/cpu_threads.h"
 #include "tests/gpu/require_gpu.h"
-#include "tests/unit/model_test_util.h"
-#include "tests/unit/op_comparison.h"
-#include "tests/unit/op_refusals.h"
-#include "tests/unit/training_steps.h"
+#include "tests/support/model_test_util.h"
+#include "tests/support/op_comparison.h"
+#include "tests/support/op_refusals.h"
+#include "tests/support/training_steps.h"
 #include "train/optimizer.h"
 
 namespace gpt::test {

@@ -13,7 +13,7 @@
 #include "core/model/gpt.h"
 #include "core/ops/cpu/cpu_backend.h"
 #include "core/rng.h"
-#include "tests/cpu_threads.h"
+#include "tests/support/cpu_threads.h"
 #include "train/optimizer.h"
 
 namespace {

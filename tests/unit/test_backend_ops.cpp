@@ -11,9 +11,9 @@
 
 #include "core/ops/cpu/cpu_backend.h"
 #include "core/ops/cpu/cpu_count.h"
-#include "tests/cpu_threads.h"
-#include "tests/unit/op_comparison.h"
-#include "tests/unit/op_refusals.h"
+#include "tests/support/cpu_threads.h"
+#include "tests/support/op_comparison.h"
+#include "tests/support/op_refusals.h"
 
 namespace gpt::test {
 namespace {

@@ -3,8 +3,8 @@
 #include "train/checkpoint_file.h"
 #include "train/checkpoint_folder.h"
 
-#include "tests/unit/checkpoint_seal.h"
-#include "tests/unit/temp_dir_test.h"
+#include "tests/support/checkpoint_seal.h"
+#include "tests/support/temp_dir_test.h"
 
 #include <gtest/gtest.h>
 #include <unistd.h>

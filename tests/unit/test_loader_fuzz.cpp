@@ -16,9 +16,9 @@
 
 #include "core/errors.h"
 #include "data/token_file.h"
-#include "tests/test_data.h"
-#include "tests/unit/fuzz_iterations.h"
-#include "tests/unit/temp_dir_test.h"
+#include "tests/support/test_data.h"
+#include "tests/support/fuzz_iterations.h"
+#include "tests/support/temp_dir_test.h"
 #include "train/run_config.h"
 
 namespace gpt::test {

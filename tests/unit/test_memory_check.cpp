@@ -1,6 +1,6 @@
 // The memory estimate made from a config alone agrees with what the model really allocates, and
 // a run that cannot fit is refused before anything is allocated, naming the keys to change.
-#include "tests/cpu_threads.h"
+#include "tests/support/cpu_threads.h"
 #include "train/memory_check.h"
 
 #include <gtest/gtest.h>

@@ -9,7 +9,7 @@
 #include <sstream>
 #include <string>
 
-#include "tests/unit/temp_dir_test.h"
+#include "tests/support/temp_dir_test.h"
 
 namespace gpt {
 namespace {

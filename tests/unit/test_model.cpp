@@ -9,8 +9,8 @@
 #include "core/model/flops.h"
 #include "core/model/gpt.h"
 #include "core/ops/cpu/cpu_backend.h"
-#include "tests/cpu_threads.h"
-#include "tests/unit/model_test_util.h"
+#include "tests/support/cpu_threads.h"
+#include "tests/support/model_test_util.h"
 
 namespace gpt::test {
 namespace {

@@ -8,9 +8,9 @@
 
 #include "core/model/gpt.h"
 #include "core/ops/cpu/cpu_backend.h"
-#include "tests/cpu_threads.h"
-#include "tests/unit/model_test_util.h"
-#include "tests/unit/op_harness.h"
+#include "tests/support/cpu_threads.h"
+#include "tests/support/model_test_util.h"
+#include "tests/support/op_harness.h"
 
 namespace gpt::test {
 namespace {

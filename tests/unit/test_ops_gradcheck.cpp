@@ -3,8 +3,8 @@
 #include <gtest/gtest.h>
 
 #include "core/ops/cpu/cpu_backend.h"
-#include "tests/cpu_threads.h"
-#include "tests/unit/op_harness.h"
+#include "tests/support/cpu_threads.h"
+#include "tests/support/op_harness.h"
 
 namespace gpt::test {
 namespace {

@@ -10,7 +10,7 @@
 #include <string>
 
 #include "core/errors.h"
-#include "tests/unit/temp_dir_test.h"
+#include "tests/support/temp_dir_test.h"
 
 namespace gpt {
 namespace {

@@ -16,7 +16,7 @@
 
 #include "core/errors.h"
 #include "core/rng.h"
-#include "tests/unit/temp_dir_test.h"
+#include "tests/support/temp_dir_test.h"
 
 namespace gpt {
 namespace {

@@ -9,8 +9,8 @@
 
 #include "core/ops/cpu/cpu_backend.h"
 #include "dist/communicator.h"
-#include "tests/cpu_threads.h"
-#include "tests/test_data.h"
+#include "tests/support/cpu_threads.h"
+#include "tests/support/test_data.h"
 #include "train/run_config.h"
 #include "train/trainer.h"
 

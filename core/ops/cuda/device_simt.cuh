@@ -1,6 +1,6 @@
 #pragma once
 // The SIMT primitives flash_attention.h is written against, as the CUDA device provides them.
-// tests/unit/simt_emulator.h implements the same interface on the host.
+// tests/emulated/simt_emulator.h implements the same interface on the host.
 #include <cuda_bf16.h>
 #include <cuda_runtime.h>
 

@@ -5,7 +5,7 @@
 // The kernels are written once against a few SIMT primitives (the `Simt` parameter: thread and
 // block index, shared memory, __syncthreads, a warp shuffle, mma.m16n8k16 and 4/16-byte memory
 // moves), so the same code runs as CUDA kernels (device_simt.cuh, flash_attention.cu) and, on a
-// machine without a GPU, on the host under tests/unit/simt_emulator.h, which is how CI tests it.
+// machine without a GPU, on the host under tests/emulated/simt_emulator.h, which is how CI tests it.
 // This header needs no CUDA headers.
 //
 // Tiling: a block of 4 warps owns 64 rows (queries in the forward and the dQ pass, keys in the

@@ -1,6 +1,6 @@
 #pragma once
 // Every check of Backend's op functions (core/ops/backend.h) as calls it must refuse: each starts
-// from an op case's valid tensors (tests/unit/op_cases.h) and gets one argument wrong. The CPU
+// from an op case's valid tensors (tests/support/op_cases.h) and gets one argument wrong. The CPU
 // unit tests and the CUDA tests (on a GPU and emulated) run the same list, so every backend
 // provably refuses what every other does, with the same message. A wrong tensor never claims
 // more elements than its buffer holds, so a call accepted by mistake stays inside it.
@@ -13,7 +13,7 @@
 #include <string>
 #include <vector>
 
-#include "tests/unit/op_harness.h"
+#include "tests/support/op_harness.h"
 
 namespace gpt::test {
 

@@ -5,7 +5,7 @@
 
 #include <cstdint>
 
-#include "tests/unit/op_harness.h"
+#include "tests/support/op_harness.h"
 
 namespace gpt::test {
 

@@ -9,7 +9,7 @@
 
 #include "core/ops/backend.h"
 #include "core/rng.h"
-#include "tests/unit/op_cases.h"
+#include "tests/support/op_cases.h"
 
 namespace gpt::test {
 

@@ -1,5 +1,5 @@
 // The emulator's scheduler and its fibers' context switch (see simt_emulator.h).
-#include "tests/unit/simt_emulator.h"
+#include "tests/emulated/simt_emulator.h"
 
 #include <utility>
 

@@ -4,7 +4,7 @@
 #include <vector>
 
 #include "core/model/gpt.h"
-#include "tests/unit/model_test_util.h"
+#include "tests/support/model_test_util.h"
 #include "train/optimizer.h"
 
 namespace gpt::test {

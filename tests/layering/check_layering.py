@@ -1,0 +1,87 @@
+#!/usr/bin/env python3
+"""The build's layering holds: each library's sources can include the headers of what it links, and
+not the others (cmake/Layering.cmake). For one source file of each library, takes its compile
+command from compile_commands.json and compiles one-line probes with the same include folders:
+an allowed header must compile, a forbidden one must fail with "No such file or directory".
+
+Usage: check_layering.py BUILD_DIR SOURCE_DIR CXX_COMPILER
+"""
+import json
+import os
+import shlex
+import subprocess
+import sys
+import tempfile
+
+# source file of the library -> (headers it may include, headers it must not see)
+RULES = {
+    "data/sampler.cpp": (["core/tensor.h", "core/errors.h", "data/token_file.h"],
+                         ["core/model/gpt.h", "core/ops/backend.h", "core/ops/cpu/cpu_backend.h",
+                          "dist/communicator.h", "train/trainer.h"]),
+    "dist/mpi_runtime.cpp": (["core/tensor.h", "dist/communicator.h", "dist/bounded_exit.h"],
+                             ["core/model/gpt.h", "core/ops/cpu/cpu_backend.h", "data/sampler.h",
+                              "train/trainer.h"]),
+    "core/model/gpt.cpp": (["core/ops/backend.h", "core/rng.h", "core/model/param_table.h"],
+                           ["core/ops/cpu/cpu_backend.h", "core/ops/cuda/cuda_backend.h",
+                            "core/ops/make_backend.h", "data/sampler.h", "dist/communicator.h",
+                            "train/trainer.h"]),
+    "core/ops/cpu/cpu_backend.cpp": (["core/ops/backend.h", "core/ops/cpu/matmul.h"],
+                                     ["core/model/gpt.h", "core/ops/cuda/cuda_backend.h", "data/sampler.h"]),
+    "core/ops/cuda/cuda_backend.cu": (["core/ops/backend.h"],
+                                      ["core/model/gpt.h", "core/ops/cpu/cpu_backend.h", "data/sampler.h"]),
+    "train/trainer.cpp": (["core/model/gpt.h", "data/sampler.h", "dist/communicator.h", "train/zero.h"],
+                          ["core/ops/cpu/cpu_backend.h", "core/ops/cuda/cuda_backend.h",
+                           "core/ops/make_backend.h"]),
+}
+
+
+def include_flags(command):
+    args = shlex.split(command)
+    flags, i = [], 0
+    while i < len(args):
+        a = args[i]
+        if a in ("-I", "-isystem") and i + 1 < len(args):
+            flags += [a, args[i + 1]]
+            i += 2
+            continue
+        if a.startswith("-I") or a.startswith("-D") or a.startswith("-std="):
+            flags.append(a)
+        elif a == "-isystem" or a.startswith("-isystem"):
+            flags.append(a)
+        i += 1
+    return [f for f in flags if not f.startswith("-std=")] + ["-std=c++20"]
+
+
+def main():
+    build, source, cxx = sys.argv[1], os.path.realpath(sys.argv[2]), sys.argv[3]
+    with open(os.path.join(build, "compile_commands.json")) as f:
+        commands = {os.path.realpath(e["file"]): e["command"] for e in json.load(f)}
+    failures, checked = [], 0
+    with tempfile.TemporaryDirectory() as tmp:
+        for src, (allowed, forbidden) in RULES.items():
+            command = commands.get(os.path.join(source, src))
+            if command is None:
+                if src.endswith(".cu"):
+                    continue  # no CUDA in this build
+                failures.append(f"{src}: not in compile_commands.json")
+                continue
+            flags = include_flags(command)
+            for header, want in [(h, True) for h in allowed] + [(h, False) for h in forbidden]:
+                probe = os.path.join(tmp, "probe.cpp")
+                with open(probe, "w") as p:
+                    p.write(f'#include "{header}"\n')
+                r = subprocess.run([cxx, "-fsyntax-only", *flags, probe], capture_output=True, text=True)
+                checked += 1
+                if want and r.returncode != 0:
+                    failures.append(f"{src}: may include {header}, but it does not compile:\n{r.stderr[:600]}")
+                if not want and (r.returncode == 0 or "No such file or directory" not in r.stderr):
+                    failures.append(f"{src}: must not see {header}, but "
+                                    + ("it compiles" if r.returncode == 0 else f"it failed otherwise:\n{r.stderr[:600]}"))
+    for f in failures:
+        print("FAIL:", f)
+    print(f"{checked} includes checked, {len(failures)} wrong")
+    sys.exit(1 if failures else 0)
+
+
+if __name__ == "__main__":
+    main()
