@@ -24,5 +24,6 @@ args=(configs/gpt2-124m.toml --train.backend=cpu --train.precision=fp32 --train.
 echo "GPT-2 124M, one CPU step, then the checkpoint (written twice: the first touches fresh memory):"
 "$train" "${args[@]}" --train.max_steps=1 | grep '^checkpoint'
 "$train" "${args[@]}" --train.max_steps=2 --resume | grep -E '^(checkpoint|resumed)'
-echo "reading it back (checksum verified):"
-"$train" "${args[@]}" --train.max_steps=2 --resume | grep '^resumed'
+# Another step to train, so that the resume reads the file (at max_steps it would stop at once).
+echo "reading it back (seal and checksum verified):"
+"$train" "${args[@]}" --train.max_steps=3 --resume | grep '^resumed'
