@@ -22,10 +22,10 @@ static_assert(std::endian::native == std::endian::little, "token files are read 
 
 namespace {
 
-constexpr std::int32_t kLlmcMagic = 20240520;
-constexpr std::int32_t kLlmcVersion = 1;
-constexpr std::size_t kLlmcHeaderInts = 256;
-constexpr std::size_t kLlmcHeaderBytes = kLlmcHeaderInts * sizeof(std::int32_t);
+constexpr std::int32_t kLlmcMagic = llmc_format::magic;
+constexpr std::int32_t kLlmcVersion = llmc_format::version;
+constexpr std::size_t kLlmcHeaderInts = llmc_format::header_ints;
+constexpr std::size_t kLlmcHeaderBytes = llmc_format::header_bytes;
 
 [[noreturn]] void fail(const std::filesystem::path& path, const std::string& what) {
   throw DataError("token file " + path.string() + ": " + what);

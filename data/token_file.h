@@ -10,6 +10,14 @@ namespace gpt {
 
 enum class TokenFileFormat { raw, llmc };
 
+// llm.c's header: 256 little-endian int32, of which the first three are used.
+namespace llmc_format {
+constexpr std::int32_t magic = 20240520;
+constexpr std::int32_t version = 1;
+constexpr std::size_t header_ints = 256;
+constexpr std::size_t header_bytes = header_ints * sizeof(std::int32_t);
+}  // namespace llmc_format
+
 class TokenFile {
  public:
   // Maps `path` read-only and checks its size against its header, and that every token is below

@@ -3,11 +3,9 @@
 // Exit codes: 0 done, 2 bad input (config, data, command line), 1 internal failure. In a
 // multi-rank job a rank that fails during training ends the whole job (MPI_Abort).
 #include <omp.h>
-#include <pthread.h>
 #include <CLI/CLI.hpp>
 #include <algorithm>
 
-#include <atomic>
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
@@ -17,14 +15,14 @@
 #include <memory>
 #include <optional>
 #include <string>
-#include <thread>
 #include <vector>
 
+#include "core/cpu_count.h"
 #include "core/errors.h"
-#include "core/ops/cpu/cpu_count.h"
 #include "core/ops/make_backend.h"
 #include "dist/communicator.h"
 #include "dist/mpi_runtime.h"
+#include "launch/stop_signals.h"
 #include "train/run_config.h"
 #include "train/run_lock.h"
 #include "train/trainer.h"
@@ -126,31 +124,6 @@ void check_device_ranks(const gpt::Backend& backend, const gpt::Communicator& ho
 #endif
 }
 
-// SIGTERM (how Slurm preempts), SIGINT and SIGUSR1 (which mpirun forwards to every rank, where
-// on SIGTERM it kills the job after a few seconds) ask the run to stop after the current step
-// with a checkpoint. They are blocked in every thread (threads started later inherit the mask)
-// and taken by one thread in sigwait(), so no compute or MPI thread is ever interrupted: an
-// asynchronous handler corrupted the heap under load. A second signal ends the process at once.
-class StopSignals {
- public:
-  StopSignals() {
-    sigemptyset(&set_);
-    for (int sig : {SIGTERM, SIGINT, SIGUSR1}) sigaddset(&set_, sig);
-    pthread_sigmask(SIG_BLOCK, &set_, nullptr);
-    std::thread([this] {
-      int sig = 0;
-      while (sigwait(&set_, &sig) == 0) {
-        if (requested_.exchange(true)) std::_Exit(128 + sig);
-      }
-    }).detach();
-  }
-  bool requested() const { return requested_.load(); }
-
- private:
-  sigset_t set_;
-  std::atomic<bool> requested_{false};
-};
-
 std::unique_ptr<gpt::Communicator> host_communicator() {
 #ifdef GPT_HAVE_MPI
   if (gpt::MpiRuntime::launched()) return std::make_unique<gpt::MpiCommunicator>();
@@ -163,7 +136,10 @@ std::unique_ptr<gpt::Communicator> host_communicator() {
 int main(int argc, char** argv) {
   // First, before MPI or OpenMP start threads; it lives as long as the process (its thread
   // outlives main's return, so it is never destroyed).
-  static StopSignals& stop_signals = *new StopSignals;
+  // SIGTERM (how Slurm preempts), SIGINT and SIGUSR1 (which mpirun forwards to every rank, where
+  // on SIGTERM it kills the job after a few seconds) ask the run to stop after the current step
+  // with a checkpoint.
+  static gpt::StopSignals& stop_signals = *new gpt::StopSignals({SIGTERM, SIGINT, SIGUSR1});
   std::optional<gpt::MpiRuntime> mpi;
   std::unique_ptr<gpt::Communicator> host;
   if (const Failure f = attempt([&] {

@@ -6,7 +6,7 @@
 
 #include <cstdlib>
 
-#include "core/ops/cpu/cpu_count.h"
+#include "core/cpu_count.h"
 
 namespace gpt::test {
 

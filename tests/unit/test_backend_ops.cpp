@@ -10,7 +10,7 @@
 #include <thread>
 
 #include "core/ops/cpu/cpu_backend.h"
-#include "core/ops/cpu/cpu_count.h"
+#include "core/cpu_count.h"
 #include "tests/support/cpu_threads.h"
 #include "tests/support/op_comparison.h"
 #include "tests/support/op_refusals.h"

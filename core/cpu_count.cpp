@@ -1,4 +1,4 @@
-#include "core/ops/cpu/cpu_count.h"
+#include "core/cpu_count.h"
 
 #include <sched.h>
 

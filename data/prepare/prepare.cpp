@@ -1,0 +1,232 @@
+#include "data/prepare/prepare.h"
+
+#include <chrono>
+#include <cmath>
+#include <condition_variable>
+#include <deque>
+#include <exception>
+#include <map>
+#include <mutex>
+#include <optional>
+#include <thread>
+
+#include "core/errors.h"
+#include "data/prepare/story_reader.h"
+#include "data/token_file_writer.h"
+#include "data/tokenizer/utf8.h"
+
+namespace gpt {
+namespace {
+
+struct EncodedBatch {
+  std::vector<std::uint16_t> train, val;
+  std::uint64_t stories = 0, val_stories = 0, input_bytes = 0;
+};
+
+// The pipeline's shared state: batches read but not yet taken by a worker, batches encoded but
+// not yet written, and a bound on how many are anywhere between reading and writing.
+class Pipeline {
+ public:
+  explicit Pipeline(std::size_t max_in_flight) : max_in_flight_(max_in_flight) {}
+
+  // Reader: waits for room; false once the pipeline has failed.
+  bool push(StoryBatch&& batch) {
+    std::unique_lock lock(mutex_);
+    room_.wait(lock, [&] { return in_flight_ < max_in_flight_ || failed_; });
+    if (failed_) return false;
+    ++in_flight_;
+    pending_.emplace_back(next_read_++, std::move(batch));
+    work_.notify_one();
+    return true;
+  }
+  void close() {
+    std::lock_guard lock(mutex_);
+    closed_ = true;
+    work_.notify_all();
+  }
+  // Worker: the next batch to encode, or nothing when there is no more work.
+  std::optional<std::pair<std::uint64_t, StoryBatch>> take() {
+    std::unique_lock lock(mutex_);
+    work_.wait(lock, [&] { return !pending_.empty() || closed_ || failed_; });
+    if (failed_ || pending_.empty()) return std::nullopt;
+    auto item = std::move(pending_.front());
+    pending_.pop_front();
+    return item;
+  }
+  void done(std::uint64_t sequence, EncodedBatch&& encoded) {
+    std::lock_guard lock(mutex_);
+    encoded_.emplace(sequence, std::move(encoded));
+    written_.notify_all();
+  }
+  // Writer: the next batch in input order, or nothing once every batch is written or on failure.
+  std::optional<EncodedBatch> next_in_order() {
+    std::unique_lock lock(mutex_);
+    written_.wait(lock,
+                  [&] { return failed_ || encoded_.count(next_write_) || (closed_ && next_write_ == next_read_); });
+    if (failed_ || !encoded_.count(next_write_)) return std::nullopt;
+    EncodedBatch batch = std::move(encoded_.at(next_write_));
+    encoded_.erase(next_write_++);
+    --in_flight_;
+    room_.notify_one();
+    return batch;
+  }
+  // The first failure wins; everyone stops.
+  void fail(std::exception_ptr error) {
+    std::lock_guard lock(mutex_);
+    if (!error_) error_ = error;
+    failed_ = true;
+    room_.notify_all();
+    work_.notify_all();
+    written_.notify_all();
+  }
+  std::exception_ptr error() {
+    std::lock_guard lock(mutex_);
+    return error_;
+  }
+
+ private:
+  std::mutex mutex_;
+  std::condition_variable room_, work_, written_;
+  std::size_t max_in_flight_, in_flight_ = 0;
+  std::deque<std::pair<std::uint64_t, StoryBatch>> pending_;
+  std::map<std::uint64_t, EncodedBatch> encoded_;
+  std::uint64_t next_read_ = 0, next_write_ = 0;
+  bool closed_ = false, failed_ = false;
+  std::exception_ptr error_;
+};
+
+bool is_val_story(std::uint64_t index, double fraction) {
+  return fraction > 0 &&
+         std::floor(static_cast<double>(index + 1) * fraction) > std::floor(static_cast<double>(index) * fraction);
+}
+
+EncodedBatch encode_batch(const StoryBatch& batch, Tokenizer& tokenizer, const PrepareOptions& options,
+                          std::vector<TokenId>& scratch) {
+  EncodedBatch out;
+  out.input_bytes = batch.input_bytes;
+  for (std::size_t i = 0; i < batch.stories.size(); ++i) {
+    const StoryBatch::Story& story = batch.stories[i];
+    const std::string_view text = std::string_view(batch.text).substr(story.offset, story.length);
+    if (const std::size_t bad = utf8::first_invalid(text); bad != std::string_view::npos) {
+      throw DataError("the input " + options.inputs[batch.input].string() + " is not valid UTF-8 at byte offset " +
+                      std::to_string(story.source_offset + bad));
+    }
+    const bool val = is_val_story(batch.first_story + i, options.val_fraction);
+    std::vector<std::uint16_t>& tokens = val ? out.val : out.train;
+    ++(val ? out.val_stories : out.stories);
+    scratch.clear();
+    tokenizer.encode(text, scratch, SpecialTokens::as_text);
+    tokens.push_back(static_cast<std::uint16_t>(tokenizer.end_of_text()));
+    tokens.insert(tokens.end(), scratch.begin(), scratch.end());  // ids fit: checked in prepare()
+  }
+  return out;
+}
+
+void check_options(const PrepareOptions& options, const Tokenizer& tokenizer) {
+  if (options.inputs.empty()) throw InputError("prepare: no --input file");
+  if (options.output.empty()) throw InputError("prepare: no --output file");
+  if (options.threads < 1) throw InputError("prepare: --threads must be at least 1");
+  if (!(options.val_fraction >= 0 && options.val_fraction < 1)) {
+    throw InputError("prepare: --val-fraction must be from 0 to below 1");
+  }
+  if ((options.val_fraction > 0) != !options.val_output.empty()) {
+    throw InputError("prepare: --val-fraction and --val-output go together");
+  }
+  if (!options.val_output.empty() &&
+      std::filesystem::weakly_canonical(options.val_output) == std::filesystem::weakly_canonical(options.output)) {
+    throw InputError("prepare: --val-output is the same file as --output");
+  }
+  if (options.batch_bytes < 1024) throw InputError("prepare: batches must be at least 1 KiB");
+  if (tokenizer.vocabulary().size() > 65536) {
+    throw InputError("prepare: token files hold uint16, and this vocabulary has " +
+                     std::to_string(tokenizer.vocabulary().size()) + " tokens");
+  }
+  for (const auto& output : {options.output, options.val_output}) {
+    if (output.empty()) continue;
+    for (const auto& input : options.inputs) {
+      std::error_code ec;
+      if (std::filesystem::equivalent(input, output, ec)) {
+        throw InputError("prepare: the output " + output.string() + " is the input " + input.string());
+      }
+    }
+  }
+}
+
+}  // namespace
+
+PrepareSummary prepare(const PrepareOptions& options, const Tokenizer& tokenizer) {
+  check_options(options, tokenizer);
+  const auto start = std::chrono::steady_clock::now();
+  PrepareProgress progress;
+  for (const auto& input : options.inputs) {
+    std::error_code ec;
+    const auto size = std::filesystem::file_size(input, ec);
+    if (!ec) progress.bytes_total += size;
+  }
+
+  TokenFileWriter train(options.output, options.format);
+  std::optional<TokenFileWriter> val;
+  if (!options.val_output.empty()) val.emplace(options.val_output, options.format);
+
+  const std::size_t threads = static_cast<std::size_t>(options.threads);
+  Pipeline pipeline(2 * threads + 2);
+  std::thread reader([&] {
+    try {
+      read_stories(options.inputs, options.batch_bytes, [&](StoryBatch&& batch) {
+        if (options.stop_requested && options.stop_requested()) {
+          throw PrepareInterrupted("prepare: stopped by a signal; nothing was written");
+        }
+        return pipeline.push(std::move(batch));
+      });
+    } catch (...) {
+      pipeline.fail(std::current_exception());
+    }
+    pipeline.close();
+  });
+  std::vector<std::thread> workers;
+  for (std::size_t t = 0; t < threads; ++t) {
+    workers.emplace_back([&] {
+      try {
+        Tokenizer own = tokenizer;  // its own piece cache
+        std::vector<TokenId> scratch;
+        while (auto item = pipeline.take())
+          pipeline.done(item->first, encode_batch(item->second, own, options, scratch));
+      } catch (...) {
+        pipeline.fail(std::current_exception());
+      }
+    });
+  }
+
+  PrepareSummary summary;
+  try {
+    while (auto batch = pipeline.next_in_order()) {
+      train.append(batch->train);
+      if (val) val->append(batch->val);
+      summary.stories += batch->stories;
+      summary.val_stories += batch->val_stories;
+      progress.bytes_done += batch->input_bytes;
+      progress.stories = summary.stories + summary.val_stories;
+      progress.tokens += batch->train.size() + batch->val.size();
+      progress.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+      if (options.on_progress) options.on_progress(progress);
+    }
+  } catch (...) {
+    pipeline.fail(std::current_exception());
+  }
+  reader.join();
+  for (auto& worker : workers) worker.join();
+  if (const auto error = pipeline.error()) std::rethrow_exception(error);
+  if (options.stop_requested && options.stop_requested()) {
+    throw PrepareInterrupted("prepare: stopped by a signal; nothing was written");
+  }
+
+  train.commit();
+  if (val) val->commit();
+  summary.tokens = train.tokens_written();
+  summary.val_tokens = val ? val->tokens_written() : 0;
+  summary.bytes = progress.bytes_done;
+  summary.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  return summary;
+}
+
+}  // namespace gpt

@@ -1,0 +1,63 @@
+#include "data/prepare/progress.h"
+
+#include <algorithm>
+#include <cmath>
+
+namespace gpt {
+namespace {
+
+std::string duration(double seconds) {
+  const long s = std::lround(seconds);
+  char buffer[32];
+  if (s < 60) {
+    std::snprintf(buffer, sizeof buffer, "%ld s", s);
+  } else if (s < 3600) {
+    std::snprintf(buffer, sizeof buffer, "%ld min %02ld s", s / 60, s % 60);
+  } else {
+    std::snprintf(buffer, sizeof buffer, "%ld h %02ld min", s / 3600, (s / 60) % 60);
+  }
+  return buffer;
+}
+
+}  // namespace
+
+std::string ProgressDisplay::describe(const PrepareProgress& p) {
+  const double share = p.bytes_total > 0 ? std::min(1.0, double(p.bytes_done) / double(p.bytes_total)) : 1.0;
+  const double rate = p.seconds > 0 ? double(p.bytes_done) / p.seconds : 0;
+  const std::string eta =
+      rate > 0 ? duration(double(p.bytes_total - std::min(p.bytes_done, p.bytes_total)) / rate) : "?";
+  char buffer[160];
+  std::snprintf(buffer, sizeof buffer, "%5.1f%% %.1f/%.1f MB  %.1f MB/s  %llu stories  ETA %s", 100 * share,
+                double(p.bytes_done) / 1e6, double(p.bytes_total) / 1e6, rate / 1e6,
+                static_cast<unsigned long long>(p.stories), eta.c_str());
+  return buffer;
+}
+
+void ProgressDisplay::update(const PrepareProgress& p) {
+  const bool due = terminal_ ? p.seconds - last_ >= 0.1 : p.seconds - last_ >= interval_;
+  if (last_ >= 0 && !due) return;
+  if (last_ < 0 && !terminal_) {  // the first plain line comes after one interval
+    last_ = p.seconds;
+    return;
+  }
+  last_ = p.seconds;
+  if (terminal_) {
+    constexpr int width = 30;
+    const double share = p.bytes_total > 0 ? std::min(1.0, double(p.bytes_done) / double(p.bytes_total)) : 1.0;
+    const int filled = static_cast<int>(share * width);
+    std::fprintf(out_, "\rprepare [%s%s] %s\033[K", std::string(filled, '#').c_str(),
+                 std::string(width - filled, '.').c_str(), describe(p).c_str());
+    drawn_ = true;
+  } else {
+    std::fprintf(out_, "prepare: %s\n", describe(p).c_str());
+  }
+  std::fflush(out_);
+}
+
+void ProgressDisplay::finish() {
+  if (drawn_) std::fputc('\n', out_);
+  drawn_ = false;
+  std::fflush(out_);
+}
+
+}  // namespace gpt

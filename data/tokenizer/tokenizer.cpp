@@ -1,0 +1,83 @@
+#include "data/tokenizer/tokenizer.h"
+
+#include "core/errors.h"
+#include "data/tokenizer/bpe.h"
+#include "data/tokenizer/utf8.h"
+
+namespace gpt {
+
+Tokenizer::Tokenizer(std::shared_ptr<const Vocabulary> vocabulary) : vocabulary_(std::move(vocabulary)) {}
+
+Tokenizer Tokenizer::load(const std::filesystem::path& dir) {
+  return Tokenizer(std::make_shared<const Vocabulary>(Vocabulary::load(dir)));
+}
+
+std::vector<TokenId> Tokenizer::encode(std::string_view text, SpecialTokens special) {
+  std::vector<TokenId> out;
+  encode(text, out, special);
+  return out;
+}
+
+void Tokenizer::encode(std::string_view text, std::vector<TokenId>& out, SpecialTokens special) {
+  if (const std::size_t bad = utf8::first_invalid(text); bad != std::string_view::npos) {
+    throw InputError("the text is not valid UTF-8 at byte offset " + std::to_string(bad));
+  }
+  if (special == SpecialTokens::as_text) {
+    encode_ordinary(text, out);
+    return;
+  }
+  const std::string_view marker = Vocabulary::end_of_text_text;
+  for (std::size_t start = 0;;) {
+    const std::size_t found = text.find(marker, start);
+    encode_ordinary(text.substr(start, found - start), out);
+    if (found == std::string_view::npos) return;
+    out.push_back(end_of_text());
+    start = found + marker.size();
+  }
+}
+
+void Tokenizer::encode_ordinary(std::string_view text, std::vector<TokenId>& out) {
+  for (std::size_t start = 0; start < text.size();) {
+    const std::size_t end = pre_tokenizer_.piece_end(text, start);
+    encode_piece(text.substr(start, end - start), out);
+    start = end;
+  }
+}
+
+void Tokenizer::encode_piece(std::string_view piece, std::vector<TokenId>& out) {
+  if (piece.size() == 1) {
+    out.push_back(vocabulary_->byte_token(static_cast<unsigned char>(piece[0])));
+    return;
+  }
+  if (const auto cached = cache_.find(piece); !cached.empty()) {
+    out.insert(out.end(), cached.begin(), cached.end());
+    return;
+  }
+  // As tiktoken: a piece that is a token is that token, whatever the merges would make of it.
+  merged_.clear();
+  if (const auto whole = vocabulary_->find(piece)) {
+    merged_.push_back(*whole);
+  } else {
+    bpe_merge(*vocabulary_, piece, merged_);
+  }
+  cache_.insert(piece, merged_);
+  out.insert(out.end(), merged_.begin(), merged_.end());
+}
+
+std::string Tokenizer::decode_bytes(std::span<const TokenId> tokens) const {
+  std::string out;
+  for (std::size_t i = 0; i < tokens.size(); ++i) {
+    if (tokens[i] >= vocabulary_->size()) {
+      throw InputError("token id " + std::to_string(tokens[i]) + " (at position " + std::to_string(i) +
+                       ") is not in the vocabulary, whose ids are 0 to " + std::to_string(vocabulary_->size() - 1));
+    }
+    out += vocabulary_->bytes(tokens[i]);
+  }
+  return out;
+}
+
+std::string Tokenizer::decode(std::span<const TokenId> tokens) const {
+  return utf8::replace_invalid(decode_bytes(tokens));
+}
+
+}  // namespace gpt

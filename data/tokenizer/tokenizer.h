@@ -1,0 +1,57 @@
+#pragma once
+// GPT-2's byte-level BPE tokenizer, token for token the same as tiktoken's `gpt2` encoding:
+// PCRE2 cuts the text into pieces with GPT-2's pattern, a piece that is a token is that token,
+// and any other is split into bytes whose adjacent pairs are merged, lowest rank first.
+//
+// A Tokenizer is not thread-safe (it caches the tokens of recent pieces); copy it for each
+// thread: copies share the vocabulary and the compiled pattern.
+#include <cstdint>
+#include <filesystem>
+#include <memory>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "data/tokenizer/piece_cache.h"
+#include "data/tokenizer/pre_tokenizer.h"
+#include "data/tokenizer/vocabulary.h"
+
+namespace gpt {
+
+// Whether `<|endoftext|>` in the text is the special token 50256 or ordinary text (tiktoken's
+// encode(..., allowed_special={"<|endoftext|>"}) and encode_ordinary).
+enum class SpecialTokens { as_text, allowed };
+
+class Tokenizer {
+ public:
+  explicit Tokenizer(std::shared_ptr<const Vocabulary> vocabulary);
+  // The vocabulary in `dir` (encoder.json, vocab.bpe); throws DataError as Vocabulary::load.
+  static Tokenizer load(const std::filesystem::path& dir);
+
+  // Appends the tokens of `text` to `out`. Text that is not valid UTF-8 is an InputError naming
+  // the byte offset of the first bad byte.
+  void encode(std::string_view text, std::vector<TokenId>& out, SpecialTokens special = SpecialTokens::as_text);
+  std::vector<TokenId> encode(std::string_view text, SpecialTokens special = SpecialTokens::as_text);
+
+  // The exact bytes of the tokens (a token may end inside a character: see StreamingDecoder).
+  // An id the vocabulary does not have is an InputError naming it and its position.
+  std::string decode_bytes(std::span<const TokenId> tokens) const;
+  // The same as text: valid UTF-8, with U+FFFD for each ill-formed part (as tiktoken's decode).
+  std::string decode(std::span<const TokenId> tokens) const;
+
+  const Vocabulary& vocabulary() const { return *vocabulary_; }
+  TokenId end_of_text() const { return vocabulary_->end_of_text(); }
+  bool jit() const { return pre_tokenizer_.jit(); }
+
+ private:
+  void encode_ordinary(std::string_view text, std::vector<TokenId>& out);
+  void encode_piece(std::string_view piece, std::vector<TokenId>& out);
+
+  std::shared_ptr<const Vocabulary> vocabulary_;
+  PreTokenizer pre_tokenizer_;
+  PieceCache cache_;
+  std::vector<TokenId> merged_;  // scratch for one piece
+};
+
+}  // namespace gpt

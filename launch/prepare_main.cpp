@@ -1,0 +1,103 @@
+// `prepare --input FILE... --output train.bin [--format llmc|raw] [--threads N]
+//          [--val-fraction F --val-output val.bin] [--vocab-dir DIR]`:
+// TinyStories text (.txt) or Hugging Face JSON shards (.json) to the token files `train` reads.
+// Exit codes: 0 done, 2 bad input (command line, input file, vocabulary), 1 internal failure or
+// stopped by a signal (SIGINT, SIGTERM); no output file is left behind unless it succeeded.
+#include <unistd.h>
+
+#include <CLI/CLI.hpp>
+#include <cstdio>
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include "core/cpu_count.h"
+#include "core/errors.h"
+#include "data/prepare/prepare.h"
+#include "data/prepare/progress.h"
+#include "launch/stop_signals.h"
+
+namespace {
+
+int fail(int code, const std::string& message) {
+  std::fprintf(stderr, "error: %s\n", message.c_str());
+  return code;
+}
+
+// The vocabulary beside the binary's source tree by default: build/launch/prepare ->
+// data/sample/gpt2, or the folder GPT_DATA_DIR names.
+std::filesystem::path default_vocab_dir() {
+  if (const char* data = std::getenv("GPT_DATA_DIR"); data != nullptr && *data != '\0') {
+    return std::filesystem::path(data) / "gpt2";
+  }
+  return GPT_DEFAULT_VOCAB_DIR;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  static gpt::StopSignals& stop_signals = *new gpt::StopSignals({SIGINT, SIGTERM});  // see stop_signals.h
+
+  CLI::App app("Tokenizes TinyStories (.txt, or Hugging Face .json shards) into GPT-2 token files for train.");
+  gpt::PrepareOptions options;
+  std::vector<std::string> inputs;
+  std::string output, val_output, format = "llmc", vocab_dir = default_vocab_dir().string();
+  int threads = 0;
+  double batch_mb = 1;
+  bool quiet = false;
+  app.add_option("--input", inputs, "TinyStories .txt files or .json shards, in this order")
+      ->required()
+      ->expected(1, -1);
+  app.add_option("--output", output, "the token file to write")->required();
+  app.add_option("--format", format, "llmc (llm.c's header, the default) or raw (headerless uint16)")
+      ->check(CLI::IsMember({"llmc", "raw"}));
+  app.add_option("--threads", threads, "tokenizing threads (default: every CPU this process may use)")
+      ->check(CLI::Range(1, 1024));
+  app.add_option("--val-fraction", options.val_fraction, "share of the stories for --val-output, spread evenly");
+  app.add_option("--val-output", val_output, "the validation token file");
+  app.add_option("--vocab-dir", vocab_dir, "folder with GPT-2's encoder.json and vocab.bpe");
+  app.add_option("--batch-mb", batch_mb, "megabytes of text per work item (memory grows with threads x this)")
+      ->check(CLI::Range(0.001, 1024.0));
+  app.add_flag("--quiet", quiet, "no progress display");
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    if (e.get_exit_code() == 0) return app.exit(e);
+    return fail(2, std::string("prepare: ") + e.what() + " (see prepare --help)");
+  }
+
+  options.inputs.assign(inputs.begin(), inputs.end());
+  options.output = output;
+  options.val_output = val_output;
+  options.format = format == "raw" ? gpt::TokenFileFormat::raw : gpt::TokenFileFormat::llmc;
+  options.threads = threads > 0 ? threads : gpt::cpu::available_cpus();
+  options.batch_bytes = static_cast<std::size_t>(batch_mb * 1e6);
+  options.stop_requested = [] { return stop_signals.requested(); };
+  gpt::ProgressDisplay display(stderr, isatty(STDERR_FILENO) == 1);
+  if (!quiet) options.on_progress = [&](const gpt::PrepareProgress& p) { display.update(p); };
+
+  try {
+    const gpt::Tokenizer tokenizer = gpt::Tokenizer::load(vocab_dir);
+    const gpt::PrepareSummary s = gpt::prepare(options, tokenizer);
+    display.finish();
+    std::printf("prepare: %s: %llu tokens, %llu stories (%s)\n", output.c_str(),
+                static_cast<unsigned long long>(s.tokens), static_cast<unsigned long long>(s.stories), format.c_str());
+    if (!val_output.empty()) {
+      std::printf("prepare: %s: %llu tokens, %llu stories (%s)\n", val_output.c_str(),
+                  static_cast<unsigned long long>(s.val_tokens), static_cast<unsigned long long>(s.val_stories),
+                  format.c_str());
+    }
+    std::printf("prepare: %.1f MB in %.2f s (%.1f MB/s, %d threads)\n", double(s.bytes) / 1e6, s.seconds,
+                s.seconds > 0 ? double(s.bytes) / 1e6 / s.seconds : 0.0, options.threads);
+    return 0;
+  } catch (const gpt::InputError& e) {
+    display.finish();
+    return fail(2, e.what());
+  } catch (const std::filesystem::filesystem_error& e) {
+    display.finish();
+    return fail(2, e.what());
+  } catch (const std::exception& e) {
+    display.finish();
+    return fail(1, e.what());
+  }
+}
