@@ -45,6 +45,7 @@ int main(int argc, char** argv) {
   int threads = 0;
   double batch_mb = 1;
   bool quiet = false;
+  double progress_interval = 10;
   app.add_option("--input", inputs, "TinyStories .txt files or .json shards, in this order")
       ->required()
       ->expected(1, -1);
@@ -59,6 +60,9 @@ int main(int argc, char** argv) {
   app.add_option("--batch-mb", batch_mb, "megabytes of text per work item (memory grows with threads x this)")
       ->check(CLI::Range(0.001, 1024.0));
   app.add_flag("--quiet", quiet, "no progress display");
+  app.add_option("--progress-interval", progress_interval,
+                 "seconds between progress lines when stderr is not a terminal (default 10)")
+      ->check(CLI::Range(0.0, 86400.0));
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -73,7 +77,7 @@ int main(int argc, char** argv) {
   options.threads = threads > 0 ? threads : gpt::cpu::available_cpus();
   options.batch_bytes = static_cast<std::size_t>(batch_mb * 1e6);
   options.stop_requested = [] { return stop_signals.requested(); };
-  gpt::ProgressDisplay display(stderr, isatty(STDERR_FILENO) == 1);
+  gpt::ProgressDisplay display(stderr, isatty(STDERR_FILENO) == 1, progress_interval);
   if (!quiet) options.on_progress = [&](const gpt::PrepareProgress& p) { display.update(p); };
 
   try {

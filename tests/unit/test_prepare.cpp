@@ -1,0 +1,280 @@
+// prepare's pieces: stories cut and stripped as the reference files were made, the JSON shard
+// reader, the token file writer, and the pipeline (the reference files reproduced, the same
+// output for any thread count, the validation split, refusals that leave nothing behind).
+#include <gtest/gtest.h>
+
+#include <cstdio>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+#include "core/errors.h"
+#include "data/prepare/prepare.h"
+#include "data/prepare/progress.h"
+#include "data/prepare/story_reader.h"
+#include "data/token_file.h"
+#include "data/token_file_writer.h"
+#include "tests/support/temp_dir_test.h"
+#include "tests/support/test_data.h"
+
+namespace gpt {
+namespace {
+
+namespace fs = std::filesystem;
+
+std::string read(const fs::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::ostringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+const Tokenizer& shared_tokenizer() {
+  static const Tokenizer tokenizer = Tokenizer::load(test::data_dir() / "gpt2");
+  return tokenizer;
+}
+
+std::vector<std::string> stories_of(std::string_view text) {
+  std::vector<std::string> out;
+  for_each_story(text, [&](std::string_view story, std::size_t offset) {
+    EXPECT_EQ(text.substr(offset, story.size()), story);
+    out.emplace_back(story);
+  });
+  return out;
+}
+
+TEST(StoryReader, StripsAsPythonsStrip) {
+  // str.strip() removes these (str.isspace()), and nothing else.
+  EXPECT_EQ(
+      strip_story(" \t\n\r\x0b\x0c\x1c\x1d\x1e\x1f a b \u0085\u00a0\u1680\u2000\u200a\u2028\u2029\u202f\u205f\u3000"),
+      "a b");
+  EXPECT_EQ(strip_story("\u200bzero width\u200b"), "\u200bzero width\u200b");  // not white space
+  EXPECT_EQ(strip_story("\ufeffbom"), "\ufeffbom");
+  EXPECT_EQ(strip_story("   "), "");
+  EXPECT_EQ(strip_story(" \xC3"), "\xC3");  // an invalid end is left for the UTF-8 check
+  EXPECT_EQ(strip_story("\x80 x "), "\x80 x");
+}
+
+TEST(StoryReader, CutsAtEndOfTextAndDropsEmptyStories) {
+  EXPECT_EQ(stories_of("one\n<|endoftext|>\n two \n<|endoftext|>\n\n<|endoftext|>three"),
+            (std::vector<std::string>{"one", "two", "three"}));
+  EXPECT_EQ(stories_of("<|endoftext|>a<|endoftext|>"), std::vector<std::string>{"a"});
+  EXPECT_TRUE(stories_of("").empty());
+}
+
+class Prepare : public test::TempDirTest {
+ protected:
+  PrepareOptions options(std::vector<fs::path> inputs, int threads = 2) {
+    PrepareOptions o;
+    o.inputs = std::move(inputs);
+    o.output = dir_ / "out.bin";
+    o.threads = threads;
+    return o;
+  }
+  void write(const fs::path& path, const std::string& bytes) { std::ofstream(path, std::ios::binary) << bytes; }
+  // Nothing but `keep` in the folder: no output and no temporary file after a failure.
+  void expect_only(const std::vector<std::string>& keep) {
+    for (const auto& entry : fs::directory_iterator(dir_)) {
+      const std::string name = entry.path().filename().string();
+      EXPECT_NE(std::find(keep.begin(), keep.end(), name), keep.end()) << "left behind: " << name;
+    }
+  }
+  std::string refused(const PrepareOptions& o) {
+    try {
+      prepare(o, shared_tokenizer());
+    } catch (const InputError& e) {
+      return e.what();
+    }
+    ADD_FAILURE() << "prepare accepted it";
+    return "";
+  }
+  const fs::path train_txt_ = test::tinystories_file("TinyStories-train-sample.txt");
+  const fs::path valid_txt_ = test::tinystories_file("TinyStories-valid-sample.txt");
+  const fs::path train_bin_ = test::tinystories_file("TinyStories-train-sample.bin");
+  const fs::path valid_bin_ = test::tinystories_file("TinyStories-valid-sample.bin");
+};
+
+TEST_F(Prepare, ReproducesTheReferenceFilesForAnyThreadCount) {
+  for (int threads : {1, 2, 3, 8}) {
+    PrepareOptions o = options({train_txt_}, threads);
+    o.batch_bytes = 4096 * threads;  // many batches, finishing out of order
+    const PrepareSummary s = prepare(o, shared_tokenizer());
+    EXPECT_EQ(s.stories, 2316u);
+    EXPECT_EQ(s.tokens, 502585u);
+    EXPECT_TRUE(read(o.output) == read(train_bin_)) << threads << " threads";
+  }
+  PrepareOptions o = options({valid_txt_});
+  prepare(o, shared_tokenizer());
+  EXPECT_TRUE(read(o.output) == read(valid_bin_));
+}
+
+TEST_F(Prepare, RawFilesAreTheTokensAlone) {
+  PrepareOptions o = options({train_txt_, valid_txt_});
+  o.format = TokenFileFormat::raw;
+  prepare(o, shared_tokenizer());
+  const std::string train = read(train_bin_), valid = read(valid_bin_);
+  EXPECT_TRUE(read(o.output) == train.substr(llmc_format::header_bytes) + valid.substr(llmc_format::header_bytes));
+  EXPECT_EQ(TokenFile(o.output, 50257).format(), TokenFileFormat::raw);
+}
+
+TEST_F(Prepare, JsonShardsGiveTheSameTokensAsText) {
+  // A shard as Hugging Face publishes them: objects with other fields beside "story".
+  nlohmann::json shard = nlohmann::json::array();
+  for (const std::string& story : stories_of(read(valid_txt_))) {
+    shard.push_back({{"story", "\n " + story + " \n"},
+                     {"instruction", {{"prompt:", "Write a story."}, {"words", {"a", "b"}}}},
+                     {"summary", "x"},
+                     {"source", "GPT-4"}});
+  }
+  write(dir_ / "data00.json", shard.dump());
+  PrepareOptions o = options({dir_ / "data00.json"});
+  o.batch_bytes = 10000;
+  const PrepareSummary s = prepare(o, shared_tokenizer());
+  EXPECT_EQ(s.stories, 1000u);
+  EXPECT_TRUE(read(o.output) == read(valid_bin_));
+}
+
+TEST_F(Prepare, MalformedShardsAreNamed) {
+  const std::vector<std::pair<std::string, std::string>> cases = {
+      {"{\"story\": \"a\"}", "not a JSON array"},
+      {"[{\"story\": \"a\"}, {\"summary\": \"b\"}]", "element 1 has no \"story\""},
+      {"[{\"story\": 5}]", "element 0's \"story\" is a number"},
+      {"[{\"story\": [\"a\"]}]", "element 0's \"story\" is an array"},
+      {"[\"just a string\"]", "element 0 is a string"},
+      {"[{\"story\": \"a\"}, ", "not valid JSON"},
+      {"[{\"story\": \"\xFF\"}]", "not valid JSON"},
+  };
+  for (const auto& [content, fragment] : cases) {
+    write(dir_ / "bad.json", content);
+    const std::string message = refused(options({dir_ / "bad.json"}));
+    EXPECT_NE(message.find("bad.json"), std::string::npos) << message;
+    EXPECT_NE(message.find(fragment), std::string::npos) << message;
+    expect_only({"bad.json"});
+  }
+}
+
+TEST_F(Prepare, SplitsValidationStoriesEvenly) {
+  PrepareOptions o = options({train_txt_});
+  o.val_fraction = 0.1;
+  o.val_output = dir_ / "val.bin";
+  o.batch_bytes = 8192;
+  const PrepareSummary s = prepare(o, shared_tokenizer());
+  EXPECT_EQ(s.val_stories, 231u);  // floor(2316 * 0.1)
+  EXPECT_EQ(s.stories + s.val_stories, 2316u);
+  EXPECT_EQ(s.tokens + s.val_tokens, 502585u);
+  const TokenFile train(o.output, 50257), val(o.val_output, 50257);
+  EXPECT_EQ(train.size(), s.tokens);
+  EXPECT_EQ(std::count(val.tokens().begin(), val.tokens().end(), 50256), 231);
+  // The same split with one thread.
+  const std::string val_bytes = read(o.val_output);
+  o.threads = 1;
+  prepare(o, shared_tokenizer());
+  EXPECT_TRUE(read(o.val_output) == val_bytes);
+}
+
+TEST_F(Prepare, InvalidUtf8IsRefusedWithItsFileOffsetAndLeavesNothing) {
+  std::string text = read(valid_txt_);
+  const std::size_t offset = 300000;
+  text[offset] = '\xFF';
+  write(dir_ / "broken.txt", text);
+  PrepareOptions o = options({dir_ / "broken.txt"});
+  o.batch_bytes = 4096;
+  const std::string message = refused(o);
+  EXPECT_NE(message.find("broken.txt is not valid UTF-8 at byte offset " + std::to_string(offset)), std::string::npos)
+      << message;
+  expect_only({"broken.txt"});
+}
+
+TEST_F(Prepare, RefusesBadOptions) {
+  EXPECT_NE(refused(options({dir_ / "missing.txt"})).find("missing.txt does not exist"), std::string::npos);
+  PrepareOptions o = options({train_txt_});
+  o.val_fraction = 0.1;
+  EXPECT_NE(refused(o).find("go together"), std::string::npos);
+  o.val_output = o.output;
+  EXPECT_NE(refused(o).find("same file"), std::string::npos);
+  o = options({train_txt_});
+  o.val_fraction = 1.5;
+  o.val_output = dir_ / "v.bin";
+  EXPECT_NE(refused(o).find("--val-fraction"), std::string::npos);
+  write(dir_ / "in.txt", "story");
+  o = options({dir_ / "in.txt"});
+  o.output = dir_ / "in.txt";
+  EXPECT_NE(refused(o).find("is the input"), std::string::npos);
+  o = options({train_txt_});
+  o.output = dir_ / "no_such_folder" / "out.bin";
+  EXPECT_NE(refused(o).find("no_such_folder"), std::string::npos);
+  expect_only({"in.txt"});
+}
+
+TEST_F(Prepare, StopsWhenAskedAndLeavesNothing) {
+  PrepareOptions o = options({train_txt_});
+  o.batch_bytes = 4096;
+  int polls = 0;
+  o.stop_requested = [&] { return ++polls > 5; };
+  EXPECT_THROW(prepare(o, shared_tokenizer()), PrepareInterrupted);
+  expect_only({});
+}
+
+TEST_F(Prepare, ReportsProgressUpToTheWholeInput) {
+  PrepareOptions o = options({train_txt_, valid_txt_});
+  o.batch_bytes = 65536;
+  std::vector<PrepareProgress> seen;
+  o.on_progress = [&](const PrepareProgress& p) { seen.push_back(p); };
+  prepare(o, shared_tokenizer());
+  ASSERT_GT(seen.size(), 10u);
+  for (std::size_t i = 1; i < seen.size(); ++i) EXPECT_GE(seen[i].bytes_done, seen[i - 1].bytes_done);
+  EXPECT_EQ(seen.back().bytes_done, fs::file_size(train_txt_) + fs::file_size(valid_txt_));
+  EXPECT_EQ(seen.back().bytes_total, seen.back().bytes_done);
+  EXPECT_EQ(seen.back().stories, 3316u);
+}
+
+TEST(ProgressDisplay, PrintsPlainLinesAtTheIntervalOffATerminal) {
+  std::FILE* out = std::tmpfile();
+  ProgressDisplay display(out, false, 1.0);
+  for (int i = 0; i <= 40; ++i) {
+    display.update({.bytes_done = std::uint64_t(i) * 5'000'000,
+                    .bytes_total = 200'000'000,
+                    .stories = 10u * i,
+                    .seconds = i * 0.25});
+  }
+  display.finish();
+  std::rewind(out);
+  std::string text(4096, '\0');
+  text.resize(std::fread(text.data(), 1, text.size(), out));
+  std::fclose(out);
+  EXPECT_EQ(std::count(text.begin(), text.end(), '\n'), 10) << text;  // at 1 s, 2 s, ... 10 s
+  EXPECT_NE(text.find("prepare: 100.0% 200.0/200.0 MB  20.0 MB/s  400 stories  ETA 0 s"), std::string::npos) << text;
+  EXPECT_EQ(text.find('\r'), std::string::npos);
+  EXPECT_EQ(
+      ProgressDisplay::describe({.bytes_done = 50'000'000, .bytes_total = 1'950'000'000, .stories = 7, .seconds = 1}),
+      "  2.6% 50.0/1950.0 MB  50.0 MB/s  7 stories  ETA 38 s");
+}
+
+TEST(TokenFileWriter, WritesWhatTokenFileReadsAndRemovesAnUncommittedFile) {
+  const fs::path path = fs::temp_directory_path() / ("writer_test_" + std::to_string(::getpid()) + ".bin");
+  std::vector<std::uint16_t> tokens(1'500'000);
+  for (std::size_t i = 0; i < tokens.size(); ++i) tokens[i] = static_cast<std::uint16_t>(i % 50257);
+  {
+    TokenFileWriter writer(path, TokenFileFormat::llmc);
+    writer.append(std::span(tokens).first(1000));
+    writer.append(std::span(tokens).subspan(1000));
+    EXPECT_FALSE(fs::exists(path));
+    EXPECT_TRUE(fs::exists(writer.temporary_path()));
+    writer.commit();
+  }
+  const TokenFile file(path, 50257);
+  EXPECT_EQ(file.format(), TokenFileFormat::llmc);
+  EXPECT_TRUE(std::equal(file.tokens().begin(), file.tokens().end(), tokens.begin(), tokens.end()));
+  fs::path temporary;
+  {
+    TokenFileWriter abandoned(path.string() + ".2", TokenFileFormat::raw);
+    abandoned.append(tokens);
+    temporary = abandoned.temporary_path();
+  }
+  EXPECT_FALSE(fs::exists(temporary));
+  EXPECT_FALSE(fs::exists(path.string() + ".2"));
+  fs::remove(path);
+}
+
+}  // namespace
+}  // namespace gpt
