@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Installs the Debian packages the build needs, configures and builds `train` into ./build; with
-# --tests also the test-only packages, every target and the tests' Python virtual environment.
+# Installs the Debian packages the build needs, configures and builds `train` and `prepare` into
+# ./build; with --tests also the test-only packages, every target and the tests' Python virtual
+# environment.
 # Safe to run again: installed packages are skipped and the virtual environment is reused.
 #
 # Exit codes: 0 done; 3 no Debian package index could be fetched (no mirror reachable: CI then
@@ -10,9 +11,9 @@ cd "$(dirname "$0")/.."
 
 # ocl-icd-opencl-dev: oneDNN's CMake config insists on OpenCL, which libdnnl-dev only recommends.
 packages=(cmake ninja-build g++ libgtest-dev libtomlplusplus-dev libdnnl-dev ocl-icd-opencl-dev
-  nlohmann-json3-dev libcli11-dev openmpi-bin libopenmpi-dev libhdf5-dev libxxhash-dev)
+  nlohmann-json3-dev libcli11-dev openmpi-bin libopenmpi-dev libhdf5-dev libxxhash-dev libpcre2-dev)
 if [[ "${1:-}" == "--tests" ]]; then
-  packages+=(python3-torch python3-numpy python3-h5py python3-venv hdf5-tools slurm-wlm munge)
+  packages+=(python3-torch python3-numpy python3-h5py python3-venv hdf5-tools slurm-wlm munge curl)
 fi
 
 missing=()
@@ -35,6 +36,6 @@ if [[ "${1:-}" == "--tests" ]]; then
   cmake --build build -j "$(nproc)"
   bash tests/python/make_venv.sh build/venv
 else
-  cmake --build build -j "$(nproc)" --target train  # the quickstart needs only the trainer
+  cmake --build build -j "$(nproc)" --target train prepare  # what the quickstart runs
 fi
 echo "setup: done in ${SECONDS} s"
