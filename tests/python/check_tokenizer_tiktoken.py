@@ -124,10 +124,13 @@ def hard_cases() -> dict[str, str]:
         "noncharacters-private-use": "\ufffe\uffff \ue000\uf8ff \U000ffffd \U0010fffd \U0010ffff x\U0010ffff",
         "unassigned": "\u0378 \U0003fffd a\U000e0fff b 1\U000d0000",
         "specials-replacement": "\ufffd \ufffc \ufffd\ufffd x\ufffdy",
-        # Characters PCRE2 10.42 (Unicode 14) does not know and a newer regex may: letters of
-        # Unicode 15 (U+1E030 modifier letters, U+31350 CJK extension H, U+11F04 Kawi) and 16
-        # (U+1C89 Cyrillic TJE), and Kaktovik numerals (Unicode 15, category No).
-        "newer-unicode": "a\U0001e030b x\U00031350\U00031351y \U00011f04\U00011f05 z\u1c89w "
+        # Letters of Unicode 15 and 16, which Debian 12's PCRE2 10.42 (Unicode 14) does not know
+        # and tiktoken 0.12's Rust regex (Unicode 16) does: U+A7DA (Latin, 16) and U+3199A (CJK
+        # extension H, 15) between CJK letters. Their last byte 9A and the next letter's first,
+        # E9, are a GPT-2 token, which only a pattern that puts all three in one piece produces.
+        # Also U+1E030 (Cyrillic modifier, 15), U+11F04 (Kawi, 15), U+1C89 (Cyrillic TJE, 16) and
+        # the Kaktovik numerals U+1D2C0 (15, No), next to letters and digits.
+        "newer-unicode": "\u7836\ua7da\u963a \u9651\U0003199a\u9651 a\U0001e030b \U00011f04\U00011f05 z\u1c89w "
                          "1\U0001d2c0\U0001d2c12 !\U00031350! \U0001d2c0",
         "endoftext-alone": "<|endoftext|>",
         "endoftext-start": "<|endoftext|>Once upon a time",
@@ -263,6 +266,9 @@ class Checker:
             ch = text[k]
             lines.append(f"  {'>' if k == at else ' '} {k:8d} U+{ord(ch):04X} {unicodedata.category(ch)} "
                          f"{unicodedata.name(ch, '(no name)')} {ch!r}")
+        if unicodedata.category(text[at]) == "Cn":
+            lines.append(f"  hint: U+{ord(text[at]):04X} is unassigned in Unicode 14 (Debian 12's PCRE2 10.42); "
+                         "tiktoken 0.12's Rust regex has Unicode 16, where it may be a letter or a number")
         return "\n".join(lines)
 
     def refusal(self, label: str, args: list, wanted: str, paths: list[Path]) -> str | None:
