@@ -169,8 +169,8 @@ def main() -> int:
         print(rate_line(name, r, counts[name]))
     for threads, figures in prepare.items():
         mbs = [f[0] for f in figures]
-        print(f"{f'prepare --threads {threads}':<28} best {max(mbs):7.2f} MB/s  median {statistics.median(mbs):7.2f} MB/s  "
-              f"peak RSS {max(f[1] for f in figures):.0f} MB")
+        print(f"{f'prepare --threads {threads}':<28} best {max(mbs):7.2f} MB/s  "
+              f"median {statistics.median(mbs):7.2f} MB/s  peak RSS {max(f[1] for f in figures):.0f} MB")
     if big:
         print(f"{'prepare --threads 2, 200 MB':<28} {big[1]:7.2f} MB/s on {big[0]:.0f} MB  peak RSS {big[2]:.0f} MB")
 

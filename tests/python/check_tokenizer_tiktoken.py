@@ -18,8 +18,9 @@ naming the id) and a missing or truncated encoder.json (exit 2, one line naming 
 
 A mismatch prints the case, the first differing token, ids and token bytes from both sides, and
 the characters around it with code point and Unicode 14 category (Python 3.11's unicodedata, the
-Unicode of Debian 12's PCRE2 10.42; tiktoken's Rust regex may know later characters: the random
-text does not avoid them). Every case runs; one summary line per group when all pass.
+Unicode of Debian 12's PCRE2 10.42). tiktoken 0.12's Rust regex knows Unicode 16, so letters and
+numbers of Unicode 15 and 16 can cut pieces differently; the random text does not avoid them, and
+the case newer-unicode has some. Every case runs; one summary line per group when all pass.
 
 Usage: check_tokenizer_tiktoken.py --tool TOKENIZE --vocab-dir DIR --workdir DIR [--random-mb N]
        [--seed S]   (exit 0 pass, 1 mismatch, 77 tiktoken missing)
@@ -86,16 +87,19 @@ def hard_cases() -> dict[str, str]:
         "greek": "\u0397 \u03b3\u03c1\u03ae\u03b3\u03bf\u03c1\u03b7 \u03ba\u03b1\u03c6\u03ad "
                  "\u03b1\u03bb\u03b5\u03c0\u03bf\u03cd. \u039a\u0391\u039b\u0397\u039c\u0395\u03a1\u0391!",
         "cyrillic": "\u0421\u044a\u0435\u0448\u044c \u0436\u0435 \u0435\u0449\u0451 \u044d\u0442\u0438\u0445 "
-                    "\u043c\u044f\u0433\u043a\u0438\u0445 \u0444\u0440\u0430\u043d\u0446\u0443\u0437\u0441\u043a\u0438\u0445 "
+                    "\u043c\u044f\u0433\u043a\u0438\u0445 "
+                    "\u0444\u0440\u0430\u043d\u0446\u0443\u0437\u0441\u043a\u0438\u0445 "
                     "\u0431\u0443\u043b\u043e\u043a, \u0434\u0430 \u0432\u044b\u043f\u0435\u0439 \u0447\u0430\u044e.",
         "arabic": "\u0645\u0631\u062d\u0628\u0627 \u0628\u0627\u0644\u0639\u0627\u0644\u0645\u060c "
-                  "\u0643\u064a\u0641 \u062d\u0627\u0644\u0643\u061f \u0671\u0644\u0652\u0639\u064e\u0631\u064e\u0628\u0650\u064a\u064e\u0651\u0629",
+                  "\u0643\u064a\u0641 \u062d\u0627\u0644\u0643\u061f "
+                  "\u0671\u0644\u0652\u0639\u064e\u0631\u064e\u0628\u0650\u064a\u064e\u0651\u0629",
         "hebrew": "\u05e9\u05b8\u05c1\u05dc\u05d5\u05b9\u05dd \u05e2\u05d5\u05b9\u05dc\u05b8\u05dd "
                   "\u05e9\u05dc\u05d5\u05dd \u05e2\u05d5\u05dc\u05dd!",
         "devanagari": "\u0928\u092e\u0938\u094d\u0924\u0947 \u0926\u0941\u0928\u093f\u092f\u093e, "
                       "\u0915\u094d\u092f\u093e \u0939\u093e\u0932 \u0939\u0948? \u0915\u094d\u0937\u093f",
         "thai": "\u0e2a\u0e27\u0e31\u0e2a\u0e14\u0e35\u0e0a\u0e32\u0e27\u0e42\u0e25\u0e01 "
-                "\u0e20\u0e32\u0e29\u0e32\u0e44\u0e17\u0e22\u0e07\u0e48\u0e32\u0e22\u0e19\u0e34\u0e14\u0e40\u0e14\u0e35\u0e22\u0e27",
+                "\u0e20\u0e32\u0e29\u0e32\u0e44\u0e17\u0e22"
+                "\u0e07\u0e48\u0e32\u0e22\u0e19\u0e34\u0e14\u0e40\u0e14\u0e35\u0e22\u0e27",
         "cjk": "\u4f60\u597d\uff0c\u4e16\u754c\uff01\u6211\u7231\u5317\u4eac\u5929\u5b89\u95e8\u3002"
                "\U00020000\U0002a6d6 \u3400\u4db5",
         "hangul": "\uc548\ub155\ud558\uc138\uc694 \uc138\uacc4! \ud55c\uad6d\uc5b4",
@@ -117,7 +121,8 @@ def hard_cases() -> dict[str, str]:
                            "g\u0335\u0323\u035do\u0336\u0329\u0346 t\u0489e\u0489x\u0489t",
         "combining-decomposed-accents": unicodedata.normalize("NFD", "caf\u00e9 na\u00efve r\u00e9sum\u00e9 \u00c5"),
         "punctuation-runs": "!!!???... -- --- ''' \"\"\" ?! ... \u2026 \u2014 \u2013 (a) [b] {c} a.b.c e.g.",
-        "quotes": "\"Hi,\" she said. 'Hi!' \u201cSmart\u201d \u2018quotes\u2019 \u00abguillemets\u00bb \u201ebaixo\u201c",
+        "quotes": "\"Hi,\" she said. 'Hi!' "
+                  "\u201cSmart\u201d \u2018quotes\u2019 \u00abguillemets\u00bb \u201ebaixo\u201c",
         "code-and-urls": "if (a && b || !c) { x += 1; } // C++ <html></html> `code` "
                          "https://example.com/path?q=1&r=2#frag user@example.com #tag @name ~~~ ^_^",
         "controls": "a\x00b\x01c\x7fd \x1b[31mred\x1b[0m \x08",
@@ -164,7 +169,8 @@ def hard_cases() -> dict[str, str]:
         cases[f"{name}-end"] = "end" + white * 3
     # White space beyond ASCII (Unicode's White_Space, which Python's and Rust's \s follow;
     # U+001C..U+001F are not in it, though Python's str.isspace says they are) and characters that
-    # look like white space but are not (zero-width, soft hyphen, Mongolian vowel separator).
+    # look like white space but are not (zero-width, soft hyphen, and the Mongolian vowel
+    # separator U+180E, white space before Unicode 6.3 and still in PCRE2's \s).
     odd = [0x85, 0xA0, 0x1680, *range(0x2000, 0x200B), 0x2028, 0x2029, 0x202F, 0x205F, 0x3000,
            *range(0x1C, 0x20), 0x0B, 0x0C, 0x200B, 0x200C, 0x200D, 0xFEFF, 0x2060, 0xAD, 0x180E]
     for cp in odd:
@@ -325,6 +331,73 @@ def invalid_utf8_cases() -> dict[str, bytes]:
     return cases
 
 
+def summary(line: str, problems: list[str], passed: str) -> list[str]:
+    """Prints a group's problems and its summary line; returns the problems."""
+    for problem in problems:
+        print(problem)
+    print(f"{line}: {f'{len(problems)} PROBLEMS' if problems else passed}")
+    return problems
+
+
+def check_split(checker: Checker) -> list[str]:
+    """Texts decoded from one byte token per byte: the stream decoder must hold back what is incomplete."""
+    texts = ["na\u00efve caf\u00e9", "\U0001f468\u200d\U0001f469\u200d\U0001f467 \U0001f1ef\U0001f1f5",
+             "\u65e5\u672c\u8a9e\u306e\u30c6\u30ad\u30b9\u30c8", "e\u0301\u0302 \U0010ffff\U00031350",
+             "<|endoftext|>\U0001f600"]
+    problems = []
+    (checker.workdir / "split").mkdir(exist_ok=True)
+    for k, text in enumerate(texts):
+        ids_path = checker.workdir / "split" / f"split-{k}.ids"
+        write_ids(ids_path, [checker.enc.encode_single_token(bytes([b])) for b in text.encode()])
+        problems += checker.decode_checks(f"split/{k}", ids_path, text.encode())
+    return summary(f"split: {len(texts)} texts as one token per byte", problems,
+                   "decode and decode-stream give them back")
+
+
+def check_refusals(checker: Checker) -> list[str]:
+    bad_dir, vocab_dir = checker.workdir / "errors", checker.vocab_dir
+    bad_dir.mkdir(exist_ok=True)
+    out = bad_dir / "out"
+    refusals = []
+    invalid = invalid_utf8_cases()
+    for name, data in invalid.items():
+        try:
+            data.decode("utf-8")
+            raise AssertionError(f"{name} is valid UTF-8")
+        except UnicodeDecodeError as e:
+            offset = e.start
+        src = bad_dir / f"{name}.txt"
+        src.write_bytes(data)
+        refusals.append(checker.refusal(f"{name} (offset {offset})", ["encode", "--vocab-dir", vocab_dir, src, out],
+                                        str(offset), [src, out]))
+    bad_ids = {"just-past": [15496, 50257], "max-uint16": [65535], "middle": [15496, 995, 100000, 11],
+               "max-uint32": [2**32 - 1]}
+    for name, ids in bad_ids.items():
+        src = bad_dir / f"ids-{name}.ids"
+        write_ids(src, ids)
+        bad = next(i for i in ids if i >= checker.enc.n_vocab)
+        for mode in ("decode", "decode-stream"):
+            refusals.append(checker.refusal(f"{mode} {name}", [mode, "--vocab-dir", vocab_dir, src, out], str(bad),
+                                            [src, out]))
+    text, ids = bad_dir / "hello.txt", bad_dir / "hello.ids"
+    text.write_text("hello")
+    write_ids(ids, checker.enc.encode_ordinary("hello"))
+    encoder = (vocab_dir / "encoder.json").read_bytes()
+    for name, content in (("no-encoder", None), ("truncated-encoder", encoder[:len(encoder) // 2])):
+        vocab = bad_dir / name
+        vocab.mkdir(exist_ok=True)
+        (vocab / "vocab.bpe").write_bytes((vocab_dir / "vocab.bpe").read_bytes())
+        (vocab / "encoder.json").unlink(missing_ok=True)
+        if content is not None:
+            (vocab / "encoder.json").write_bytes(content)
+        for mode, src in (("encode", text), ("decode", ids)):
+            refusals.append(checker.refusal(f"{mode} with {name}", [mode, "--vocab-dir", vocab, src, out],
+                                            "encoder.json", []))
+    return summary(f"errors: {len(invalid)} invalid UTF-8 inputs, {len(bad_ids)} id files (decode and "
+                   "decode-stream), 2 broken vocabularies", [r for r in refusals if r],
+                   "each refused with exit 2 and one error line naming the offset, id or file")
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--tool", type=Path, required=True, help="the test program `tokenize`")
@@ -341,10 +414,9 @@ def main() -> int:
     sys.path.insert(0, str(Path(__file__).parent))
     from offline_tiktoken import gpt2_encoding
 
-    tool, vocab_dir, workdir = args.tool.resolve(), args.vocab_dir.resolve(), args.workdir.resolve()
+    vocab_dir, workdir = args.vocab_dir.resolve(), args.workdir.resolve()
     workdir.mkdir(parents=True, exist_ok=True)
-    checker = Checker(gpt2_encoding(vocab_dir), tool, vocab_dir, workdir)
-    enc = checker.enc
+    checker = Checker(gpt2_encoding(vocab_dir), args.tool.resolve(), vocab_dir, workdir)
 
     hard = hard_cases()
     rng = random.Random(args.seed)
@@ -359,74 +431,14 @@ def main() -> int:
     with ThreadPoolExecutor(os.cpu_count()) as pool:
         for group, cases in groups.items():
             results = list(pool.map(lambda item: checker.encode_case(group, *item), cases.items()))
-            problems = [p for ps, _ in results for p in ps]
-            failures += problems
-            for problem in problems:
-                print(problem)
             size = sum(len(text.encode()) for text in cases.values())
             tokens = sum(n for _, n in results)
-            verdict = f"{len(problems)} PROBLEMS" if problems else \
-                "identical to tiktoken; decode and decode-stream give the text back"
             seed = f" (seed {args.seed})" if group == "random" else ""
-            print(f"{group}: {len(cases)} cases{seed}, {size:,} bytes, {tokens:,} tokens: {verdict}")
-
-    # Characters cut into single bytes: the stream decoder must hold back what is incomplete.
-    split = ["na\u00efve caf\u00e9", "\U0001f468\u200d\U0001f469\u200d\U0001f467 \U0001f1ef\U0001f1f5",
-             "\u65e5\u672c\u8a9e\u306e\u30c6\u30ad\u30b9\u30c8", "e\u0301\u0302 \U0010ffff\U00031350",
-             "<|endoftext|>\U0001f600"]
-    split_problems = []
-    for k, text in enumerate(split):
-        ids_path = workdir / "split" / f"split-{k}.ids"
-        ids_path.parent.mkdir(exist_ok=True)
-        write_ids(ids_path, [enc.encode_single_token(bytes([b])) for b in text.encode()])
-        split_problems += checker.decode_checks(f"split/{k}", ids_path, text.encode())
-    failures += split_problems
-    for problem in split_problems:
-        print(problem)
-    print(f"split: {len(split)} texts as one token per byte: "
-          f"{f'{len(split_problems)} PROBLEMS' if split_problems else 'decode and decode-stream give them back'}")
-
-    refusals = []
-    bad_dir = workdir / "errors"
-    bad_dir.mkdir(exist_ok=True)
-    invalid = invalid_utf8_cases()
-    for name, data in invalid.items():
-        try:
-            data.decode("utf-8")
-            raise AssertionError(f"{name} is valid UTF-8")
-        except UnicodeDecodeError as e:
-            offset = e.start
-        src = bad_dir / f"{name}.txt"
-        src.write_bytes(data)
-        refusals.append(checker.refusal(f"{name} (offset {offset})", ["encode", "--vocab-dir", vocab_dir, src,
-                                        bad_dir / "out.ids"], str(offset), [src, bad_dir / "out.ids"]))
-    bad_ids = {"just-past": [15496, 50257], "max-uint16": [65535], "middle": [15496, 995, 100000, 11],
-               "max-uint32": [2**32 - 1]}
-    for name, ids in bad_ids.items():
-        src = bad_dir / f"ids-{name}.ids"
-        write_ids(src, ids)
-        for mode in ("decode", "decode-stream"):
-            refusals.append(checker.refusal(f"{mode} {name}", [mode, "--vocab-dir", vocab_dir, src, bad_dir / "out"],
-                                            str(next(i for i in ids if i >= enc.n_vocab)), [src, bad_dir / "out"]))
-    encoder = (vocab_dir / "encoder.json").read_bytes()
-    for name, content in (("no-encoder", None), ("truncated-encoder", encoder[:len(encoder) // 2])):
-        vocab = bad_dir / name
-        vocab.mkdir(exist_ok=True)
-        (vocab / "vocab.bpe").write_bytes((vocab_dir / "vocab.bpe").read_bytes())
-        (vocab / "encoder.json").unlink(missing_ok=True)
-        if content is not None:
-            (vocab / "encoder.json").write_bytes(content)
-        src = bad_dir / "hello.txt"
-        src.write_text("hello")
-        for mode, io in (("encode", [src, bad_dir / "out.ids"]), ("decode", [bad_dir / "ids-max-uint16.ids", bad_dir / "out"])):
-            refusals.append(checker.refusal(f"{mode} with {name}", [mode, "--vocab-dir", vocab, *io], "encoder.json", []))
-    refusals = [r for r in refusals if r]
-    failures += refusals
-    for problem in refusals:
-        print(problem)
-    print(f"errors: {len(invalid)} invalid UTF-8 inputs, {len(bad_ids)} id files (decode and decode-stream), "
-          f"2 broken vocabularies: {f'{len(refusals)} PROBLEMS' if refusals else 'each refused with exit 2 and one error line naming the offset, id or file'}")
-
+            failures += summary(f"{group}: {len(cases)} cases{seed}, {size:,} bytes, {tokens:,} tokens",
+                                [p for problems, _ in results for p in problems],
+                                "identical to tiktoken; decode and decode-stream give the text back")
+    failures += check_split(checker)
+    failures += check_refusals(checker)
     if failures:
         print(f"FAILED: {len(failures)} problems (cases in {workdir})")
         return 1
