@@ -9,11 +9,11 @@
 namespace gpt {
 
 // GPT-2's pattern ('s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+)
-// with \s written as [\s\x{85}] and \S as [^\s\x{85}]: with PCRE2_UCP, PCRE2's \s is the Z
-// category plus tab to carriage return, while Python's regex (GPT-2's own encoder) and Rust's
-// (tiktoken) use Unicode's White_Space property, which also has U+0085 NEXT LINE.
+// with \s written as \p{White_Space}: the regex engines of GPT-2's encoder (Python's regex) and of
+// tiktoken (Rust's) take \s to be Unicode's White_Space property, while PCRE2's \s under UCP also
+// matches U+180E MONGOLIAN VOWEL SEPARATOR, which stopped being white space in Unicode 6.3.
 const char* const PreTokenizer::pattern =
-    R"('s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\x{85}\p{L}\p{N}]+|[\s\x{85}]+(?![^\s\x{85}])|[\s\x{85}]+)";
+    R"('s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\p{White_Space}\p{L}\p{N}]+|\p{White_Space}+(?!\P{White_Space})|\p{White_Space}+)";
 
 struct PreTokenizer::Compiled {
   pcre2_code* code = nullptr;
@@ -51,6 +51,12 @@ PreTokenizer::~PreTokenizer() {
 
 bool PreTokenizer::jit() const {
   return compiled_->jit;
+}
+
+std::string PreTokenizer::unicode_version() {
+  char version[32] = {};
+  pcre2_config(PCRE2_CONFIG_UNICODE_VERSION, version);
+  return version;
 }
 
 std::size_t PreTokenizer::piece_end(std::string_view text, std::size_t start) {

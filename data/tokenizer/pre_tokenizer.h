@@ -4,13 +4,14 @@
 // properties, JIT-compiled where PCRE2 supports it; BPE then works within each piece.
 #include <cstddef>
 #include <memory>
+#include <string>
 #include <string_view>
 
 namespace gpt {
 
 class PreTokenizer {
  public:
-  // GPT-2's pattern, with \s widened to Unicode's White_Space (see pre_tokenizer.cpp).
+  // GPT-2's pattern, with \s as Unicode's White_Space property (see pre_tokenizer.cpp).
   static const char* const pattern;
 
   PreTokenizer();  // compiles the pattern; throws std::runtime_error if PCRE2 refuses it
@@ -25,6 +26,9 @@ class PreTokenizer {
   std::size_t piece_end(std::string_view text, std::size_t start);
 
   bool jit() const;  // whether PCRE2's JIT compiler is in use
+  // The Unicode version of PCRE2's character tables ("14.0.0" in Debian 12's PCRE2 10.42):
+  // letters and numbers assigned by later versions are "other" to the pattern.
+  static std::string unicode_version();
 
  private:
   struct Compiled;

@@ -13,14 +13,16 @@ class StreamingDecoder {
  public:
   explicit StreamingDecoder(const Tokenizer& tokenizer) : tokenizer_(&tokenizer) {}
 
-  // The text that `token` completes (possibly empty). An unknown id is an InputError.
+  // The text that `token` completes (possibly empty). An unknown id is an InputError naming it
+  // and its position in the stream.
   std::string push(TokenId token);
   // The end of the sequence: what is held back, as U+FFFD (it can no longer be completed).
   std::string finish();
 
  private:
   const Tokenizer* tokenizer_;
-  std::string pending_;  // bytes not yet returned
+  std::string pending_;     // bytes not yet returned
+  std::size_t position_ = 0;  // tokens pushed so far
 };
 
 }  // namespace gpt

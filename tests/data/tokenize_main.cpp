@@ -1,4 +1,5 @@
-// `tokenize encode|decode|decode-stream [--allow-special] [--vocab-dir DIR] IN OUT`: the
+// `tokenize encode|decode|decode-stream [--allow-special] [--vocab-dir DIR] IN OUT`, or
+// `tokenize info` (PCRE2's Unicode version): the
 // tokenizer on one file, for the tests that compare it with tiktoken. encode writes the ids as
 // little-endian uint32; decode and decode-stream read them and write the bytes (decode-stream
 // through StreamingDecoder, one id at a time). Exit 0 done, 2 bad input, 1 internal failure.
@@ -36,11 +37,11 @@ int main(int argc, char** argv) {
   CLI::App app("The GPT-2 tokenizer on one file (a test tool)");
   std::string mode, in, out, vocab_dir = (gpt::test::data_dir() / "gpt2").string();
   bool allow_special = false;
-  app.add_option("mode", mode, "encode, decode or decode-stream")
+  app.add_option("mode", mode, "encode, decode, decode-stream, or info (PCRE2's Unicode version)")
       ->required()
-      ->check(CLI::IsMember({"encode", "decode", "decode-stream"}));
-  app.add_option("input", in)->required();
-  app.add_option("output", out)->required();
+      ->check(CLI::IsMember({"encode", "decode", "decode-stream", "info"}));
+  app.add_option("input", in);
+  app.add_option("output", out);
   app.add_option("--vocab-dir", vocab_dir, "folder with encoder.json and vocab.bpe");
   app.add_flag("--allow-special", allow_special, "<|endoftext|> in the text is token 50256");
   try {
@@ -48,6 +49,22 @@ int main(int argc, char** argv) {
   } catch (const CLI::ParseError& e) {
     if (e.get_exit_code() == 0) return app.exit(e);
     std::fprintf(stderr, "error: %s\n", e.what());
+    return 2;
+  }
+  if (mode == "info") {
+    std::printf("pcre2_unicode %s\n", gpt::PreTokenizer::unicode_version().c_str());
+    return 0;
+  }
+  if (in.empty() || out.empty()) {
+    std::fprintf(stderr, "error: %s needs INPUT and OUTPUT\n", mode.c_str());
+    return 2;
+  }
+  if (mode == "info") {
+    std::printf("pcre2_unicode %s\n", gpt::PreTokenizer::unicode_version().c_str());
+    return 0;
+  }
+  if (in.empty() || out.empty()) {
+    std::fprintf(stderr, "error: %s needs INPUT and OUTPUT\n", mode.c_str());
     return 2;
   }
   try {

@@ -17,10 +17,14 @@ the first bad byte, as Python's decoder reports it), an id the vocabulary lacks 
 naming the id) and a missing or truncated encoder.json (exit 2, one line naming the file).
 
 A mismatch prints the case, the first differing token, ids and token bytes from both sides, and
-the characters around it with code point and Unicode 14 category (Python 3.11's unicodedata, the
-Unicode of Debian 12's PCRE2 10.42). tiktoken 0.12's Rust regex knows Unicode 16, so letters and
-numbers of Unicode 15 and 16 can cut pieces differently; the random text does not avoid them, and
-the case newer-unicode has some. Every case runs; one summary line per group when all pass.
+the characters around it with code point and Unicode category (Python 3.11's unicodedata: Unicode
+14, as Debian 12's PCRE2 10.42). tiktoken 0.12's Rust regex knows Unicode 16, so letters and
+numbers assigned by Unicode 15 and 16 are "other" to an older PCRE2, and where GPT-2 has a merge
+across the piece boundary that makes the tokens differ. That one known difference is checked on
+its own (group newer-unicode: the tokens must differ while PCRE2's tables are older than
+tiktoken's, and agree once they are not), and the random text then leaves out the code points
+PCRE2's tables leave unassigned, except in planes 4-13, which no Unicode up to 16 assigns. Every
+case runs; one summary line per group when all pass.
 
 Usage: check_tokenizer_tiktoken.py --tool TOKENIZE --vocab-dir DIR --workdir DIR [--random-mb N]
        [--seed S]   (exit 0 pass, 1 mismatch, 77 tiktoken missing)
@@ -129,14 +133,6 @@ def hard_cases() -> dict[str, str]:
         "noncharacters-private-use": "\ufffe\uffff \ue000\uf8ff \U000ffffd \U0010fffd \U0010ffff x\U0010ffff",
         "unassigned": "\u0378 \U0003fffd a\U000e0fff b 1\U000d0000",
         "specials-replacement": "\ufffd \ufffc \ufffd\ufffd x\ufffdy",
-        # Letters of Unicode 15 and 16, which Debian 12's PCRE2 10.42 (Unicode 14) does not know
-        # and tiktoken 0.12's Rust regex (Unicode 16) does: U+A7DA (Latin, 16) and U+3199A (CJK
-        # extension H, 15) between CJK letters. Their last byte 9A and the next letter's first,
-        # E9, are a GPT-2 token, which only a pattern that puts all three in one piece produces.
-        # Also U+1E030 (Cyrillic modifier, 15), U+11F04 (Kawi, 15), U+1C89 (Cyrillic TJE, 16) and
-        # the Kaktovik numerals U+1D2C0 (15, No), next to letters and digits.
-        "newer-unicode": "\u7836\ua7da\u963a \u9651\U0003199a\u9651 a\U0001e030b \U00011f04\U00011f05 z\u1c89w "
-                         "1\U0001d2c0\U0001d2c12 !\U00031350! \U0001d2c0",
         "endoftext-alone": "<|endoftext|>",
         "endoftext-start": "<|endoftext|>Once upon a time",
         "endoftext-middle": "The end.<|endoftext|>Once upon a time",
@@ -180,17 +176,40 @@ def hard_cases() -> dict[str, str]:
     return cases
 
 
-def random_code_point(rng: random.Random) -> str:
+# tiktoken 0.12's Rust regex has Unicode 16's tables (measured: U+A7DA, new in 16, is a letter to
+# it; CJK extension J, new in 17, is not).
+TIKTOKEN_UNICODE = (16, 0, 0)
+
+# Letters of Unicode 15 and 16, which a PCRE2 with older tables (Debian 12's 10.42 has Unicode 14)
+# does not know and tiktoken does: U+A7DA (Latin, 16) and U+3199A (CJK extension H, 15) between
+# CJK letters. Their last byte 9A and the next letter's first, E9, are a GPT-2 token, which only a
+# pattern that puts all three in one piece produces. Also U+1E030 (Cyrillic modifier, 15), U+11F04
+# (Kawi, 15), U+1C89 (Cyrillic TJE, 16) and the Kaktovik numerals U+1D2C0 (15, No).
+NEWER_UNICODE_TEXT = ("\u7836\ua7da\u963a \u9651\U0003199a\u9651 a\U0001e030b \U00011f04\U00011f05 z\u1c89w "
+                      "1\U0001d2c0\U0001d2c12 !\U00031350! \U0001d2c0")
+
+
+def version(text: str) -> tuple[int, ...]:
+    return tuple(int(part) for part in text.split("."))
+
+
+def random_code_point(rng: random.Random, leave_out_unassigned: bool) -> str:
     # Half from the BMP, where most scripts, marks and the odd white space live, half uniformly
     # over all 17 planes (mostly unassigned and private use: what the pattern calls "other").
+    # leave_out_unassigned: PCRE2's tables are older than tiktoken's, so a code point they leave
+    # unassigned may be a letter or number to tiktoken; such code points are drawn again, except
+    # in planes 4 to 13, where no Unicode version up to tiktoken's assigns anything.
     while True:
         plane = 0 if rng.random() < 0.5 else rng.randrange(17)
         cp = plane << 16 | rng.randrange(0x10000)
-        if not 0xD800 <= cp <= 0xDFFF:
-            return chr(cp)
+        if 0xD800 <= cp <= 0xDFFF:
+            continue
+        if leave_out_unassigned and not 4 <= plane <= 13 and unicodedata.category(chr(cp)) == "Cn":
+            continue
+        return chr(cp)
 
 
-def random_text(rng: random.Random, size: int) -> str:
+def random_text(rng: random.Random, size: int, leave_out_unassigned: bool) -> str:
     """About `size` bytes of UTF-8: runs of words, digits, white space, punctuation, random code points."""
     parts, length = [], 0
     while length < size:
@@ -206,7 +225,7 @@ def random_text(rng: random.Random, size: int) -> str:
         elif kind < 0.6:
             run = "".join(rng.choices(string.punctuation, k=rng.randint(1, 4)))
         else:
-            run = "".join(random_code_point(rng) for _ in range(rng.randint(1, 6)))
+            run = "".join(random_code_point(rng, leave_out_unassigned) for _ in range(rng.randint(1, 6)))
         parts.append(run)
         length += len(run.encode())
     return "".join(parts)
@@ -339,6 +358,22 @@ def summary(line: str, problems: list[str], passed: str) -> list[str]:
     return problems
 
 
+def check_newer_unicode(checker: Checker, older: bool) -> list[str]:
+    """The one known difference: with older tables than tiktoken's, PCRE2 calls letters and numbers
+    of later Unicode versions "other", and where GPT-2 has a merge across that piece boundary the
+    tokens differ. Then they must differ here (and still decode back); with tables as new, agree."""
+    problems, tokens = checker.encode_case("newer-unicode", "letters-of-unicode-15-16", NEWER_UNICODE_TEXT)
+    if older:
+        mismatch = [p for p in problems if "MISMATCH" in p]
+        problems = [p for p in problems if "MISMATCH" not in p]
+        if not mismatch:
+            problems.append("newer-unicode: PCRE2's tables are older than tiktoken's, yet the tokens agree: "
+                            "is TIKTOKEN_UNICODE or the case out of date?")
+    want = ("differs from tiktoken, as PCRE2's Unicode is older; decodes back" if older
+            else "identical to tiktoken; decode and decode-stream give the text back")
+    return summary(f"newer-unicode: 1 case, {tokens} tokens", problems, want)
+
+
 def check_split(checker: Checker) -> list[str]:
     """Texts decoded from one byte token per byte: the stream decoder must hold back what is incomplete."""
     texts = ["na\u00efve caf\u00e9", "\U0001f468\u200d\U0001f469\u200d\U0001f467 \U0001f1ef\U0001f1f5",
@@ -418,13 +453,23 @@ def main() -> int:
     workdir.mkdir(parents=True, exist_ok=True)
     checker = Checker(gpt2_encoding(vocab_dir), args.tool.resolve(), vocab_dir, workdir)
 
+    info = subprocess.run([str(args.tool), "info"], capture_output=True, text=True, check=True).stdout
+    pcre2_unicode = version(info.split()[1])
+    older = pcre2_unicode < TIKTOKEN_UNICODE
+    if older and version(unicodedata.unidata_version) != pcre2_unicode:
+        print(f"skipped: PCRE2's Unicode is {info.split()[1]}, this Python's {unicodedata.unidata_version}: the random "
+              "text needs Python's tables to match PCRE2's to leave out what tiktoken's newer Unicode assigns")
+        return 77
+    print(f"PCRE2's Unicode tables: {info.split()[1]}; tiktoken's: {'.'.join(map(str, TIKTOKEN_UNICODE))}"
+          + ("; random text leaves out code points unassigned in PCRE2's (outside planes 4-13)" if older else ""))
+
     hard = hard_cases()
     rng = random.Random(args.seed)
     segments = max(1, round(args.random_mb * 2**20 / SEGMENT_BYTES))
     groups = {
         "hard": hard,
         "special": {name: text for name, text in hard.items() if "<|endoftext|>" in text},
-        "random": {f"random-{k:03d}": random_text(rng, SEGMENT_BYTES) for k in range(segments)},
+        "random": {f"random-{k:03d}": random_text(rng, SEGMENT_BYTES, older) for k in range(segments)},
     }
     failures = []
     # One tool run per core at a time: each is mostly process start and vocabulary load.
@@ -437,6 +482,7 @@ def main() -> int:
             failures += summary(f"{group}: {len(cases)} cases{seed}, {size:,} bytes, {tokens:,} tokens",
                                 [p for problems, _ in results for p in problems],
                                 "identical to tiktoken; decode and decode-stream give the text back")
+    failures += check_newer_unicode(checker, older)
     failures += check_split(checker)
     failures += check_refusals(checker)
     if failures:
