@@ -80,9 +80,8 @@ tokenize() {
     echo "have $out"
     return
   fi
-  # To a .part name, so that an interrupted run leaves no output that looks complete.
-  "$prepare" --input "$@" --output "$out.part" "${threads[@]}"
-  mv "$out.part" "$out"
+  # prepare writes a temporary file and renames it when done: an interrupted run leaves no output.
+  "$prepare" --input "$@" --output "$out" "${threads[@]}"
 }
 
 if [[ $source == txt ]]; then
