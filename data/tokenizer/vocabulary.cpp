@@ -86,14 +86,14 @@ Vocabulary Vocabulary::load(const std::filesystem::path& dir) {
   Vocabulary vocab;
   std::optional<TokenId> end_of_text;
   for (const auto& [text, value] : encoder.items()) {
-    const std::string where = encoder_name + ": token " + nlohmann::json(text).dump();
+    auto where = [&] { return encoder_name + ": token " + nlohmann::json(text).dump(); };
     if (!value.is_number_integer() || value.get<std::int64_t>() < 0 ||
         value.get<std::int64_t>() >= static_cast<std::int64_t>(count)) {
-      throw DataError(where + " has id " + value.dump() + ", which is not an integer from 0 to " +
+      throw DataError(where() + " has id " + value.dump() + ", which is not an integer from 0 to " +
                       std::to_string(count - 1) + " (one per token)");
     }
     const auto id = value.get<TokenId>();
-    if (token_bytes[id]) throw DataError(where + " has id " + std::to_string(id) + ", which another token has too");
+    if (token_bytes[id]) throw DataError(where() + " has id " + std::to_string(id) + ", which another token has too");
     if (text == end_of_text_text) {
       end_of_text = id;
       token_bytes[id] = text;
@@ -102,13 +102,14 @@ Vocabulary Vocabulary::load(const std::filesystem::path& dir) {
     char32_t bad = 0;
     token_bytes[id] = alphabet.bytes(text, bad);
     if (!token_bytes[id]) {
-      throw DataError(where + " has the character " + hex(bad) + ", which is not in GPT-2's byte-level alphabet");
+      throw DataError(where() + " has the character " + hex(bad) + ", which is not in GPT-2's byte-level alphabet");
     }
   }
   if (!end_of_text) throw DataError(encoder_name + ": has no token " + std::string(end_of_text_text));
   vocab.end_of_text_ = *end_of_text;
 
   vocab.offsets_.reserve(count + 1);
+  vocab.by_bytes_.reserve(count);
   for (std::size_t id = 0; id < count; ++id) {
     vocab.offsets_.push_back(static_cast<std::uint32_t>(vocab.bytes_.size()));
     vocab.bytes_ += *token_bytes[id];
@@ -174,14 +175,18 @@ Vocabulary Vocabulary::load(const std::filesystem::path& dir) {
                     std::to_string(count));
   }
 
+  vocab.merges_.reserve(2 * count);
   // Every split of a token into two tokens is a merge (tiktoken merges by the rank of the
   // concatenation, whichever two parts make it).
   for (std::size_t id = 0; id < count; ++id) {
     if (id == *end_of_text) continue;
     const std::string_view whole = vocab.bytes(static_cast<TokenId>(id));
     for (std::size_t cut = 1; cut < whole.size(); ++cut) {
-      const auto left = vocab.find(whole.substr(0, cut)), right = vocab.find(whole.substr(cut));
-      if (left && right) vocab.merges_.emplace(pair_key(*left, *right), static_cast<TokenId>(id));
+      const auto left = vocab.find(whole.substr(0, cut));
+      if (!left) continue;
+      if (const auto right = vocab.find(whole.substr(cut))) {
+        vocab.merges_.emplace(pair_key(*left, *right), static_cast<TokenId>(id));
+      }
     }
   }
   return vocab;
