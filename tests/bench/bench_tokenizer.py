@@ -140,23 +140,28 @@ def main() -> int:
         rates[name] = [text_bytes / 1e6 / seconds for seconds, _ in runs]
         counts[name] = runs[0][1]
 
-    # prepare: wall time of the whole program on the file, per thread count.
     out = workdir / "bench-tokens.bin"
+
+    def run_prepare(path: Path, threads: int, label: str) -> tuple[float, float, float] | None:
+        """MB/s by wall time, peak RSS in MB and MB/s as prepare reports it; None if it failed."""
+        seconds, rss, rc = run_measured([args.prepare, "--input", path, "--output", out, "--threads", threads],
+                                        workdir / "prepare.log")
+        log = (workdir / "prepare.log").read_text()
+        if rc != 0:
+            print(f"{label}: FAILED (exit {rc}): {log}")
+            return None
+        own = re.search(r"\(([0-9.]+) MB/s, ", log)
+        return path.stat().st_size / 1e6 / seconds, rss, float(own.group(1)) if own else 0.0
+
+    # prepare: wall time of the whole program on the file, per thread count.
     prepare = {}
     for threads in (1, 2):
-        figures = []
-        for _ in range(RUNS):
-            seconds, rss, rc = run_measured([args.prepare, "--input", text, "--output", out, "--threads", threads],
-                                            workdir / "prepare.log")
-            if rc != 0:
-                print(f"prepare --threads {threads}: FAILED (exit {rc}): {(workdir / 'prepare.log').read_text()}")
-                failed = True
-                break
-            own = re.search(r"\(([0-9.]+) MB/s, ", (workdir / "prepare.log").read_text())
-            figures.append((text.stat().st_size / 1e6 / seconds, rss, float(own.group(1)) if own else 0.0))
-            counts[f"prepare --threads {threads}"] = llmc_token_count(out)
-        else:
-            prepare[threads] = figures
+        figures = [run_prepare(text, threads, f"prepare --threads {threads}") for _ in range(RUNS)]
+        if None in figures:
+            failed = True
+            continue
+        prepare[threads] = figures
+        counts[f"prepare --threads {threads}"] = llmc_token_count(out)
 
     big = {}  # threads -> (MB, MB/s by wall time, peak RSS MB, MB/s as prepare reports it)
     if not args.skip_200mb:
@@ -164,15 +169,11 @@ def main() -> int:
         big_file = workdir / "bench-200mb.txt"
         write_repeated(big_file, sample, big_repeats)
         for threads in (1, 2):
-            seconds, rss, rc = run_measured([args.prepare, "--input", big_file, "--output", out, "--threads", threads],
-                                            workdir / "prepare.log")
-            if rc != 0:
-                print(f"prepare 200 MB: FAILED (exit {rc}): {(workdir / 'prepare.log').read_text()}")
+            figures = run_prepare(big_file, threads, f"prepare --threads {threads}, 200 MB")
+            if figures is None:
                 failed = True
                 break
-            own = re.search(r"\(([0-9.]+) MB/s, ", (workdir / "prepare.log").read_text())
-            size = big_file.stat().st_size / 1e6
-            big[threads] = (size, size / seconds, rss, float(own.group(1)) if own else 0.0)
+            big[threads] = (big_file.stat().st_size / 1e6, *figures)
             tokens, want = llmc_token_count(out), counts["tiktoken"] // repeats * big_repeats
             if tokens != want:
                 print(f"prepare 200 MB: {tokens:,} tokens, but tiktoken gives {want:,} for that text")

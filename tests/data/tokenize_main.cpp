@@ -59,14 +59,6 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "error: %s needs INPUT and OUTPUT\n", mode.c_str());
     return 2;
   }
-  if (mode == "info") {
-    std::printf("pcre2_unicode %s\n", gpt::PreTokenizer::unicode_version().c_str());
-    return 0;
-  }
-  if (in.empty() || out.empty()) {
-    std::fprintf(stderr, "error: %s needs INPUT and OUTPUT\n", mode.c_str());
-    return 2;
-  }
   try {
     gpt::Tokenizer tokenizer = gpt::Tokenizer::load(vocab_dir);
     const std::string input = read_file(in);
