@@ -13,7 +13,6 @@
 #include "core/errors.h"
 #include "data/prepare/story_reader.h"
 #include "data/token_file_writer.h"
-#include "data/tokenizer/utf8.h"
 
 namespace gpt {
 namespace {
@@ -107,15 +106,16 @@ EncodedBatch encode_batch(const StoryBatch& batch, Tokenizer& tokenizer, const P
   for (std::size_t i = 0; i < batch.stories.size(); ++i) {
     const StoryBatch::Story& story = batch.stories[i];
     const std::string_view text = std::string_view(batch.text).substr(story.offset, story.length);
-    if (const std::size_t bad = utf8::first_invalid(text); bad != std::string_view::npos) {
-      throw DataError("the input " + options.inputs[batch.input].string() + " is not valid UTF-8 at byte offset " +
-                      std::to_string(story.source_offset + bad));
-    }
     const bool val = is_val_story(batch.first_story + i, options.val_fraction);
     std::vector<std::uint16_t>& tokens = val ? out.val : out.train;
     ++(val ? out.val_stories : out.stories);
     scratch.clear();
-    tokenizer.encode(text, scratch, SpecialTokens::as_text);
+    try {
+      tokenizer.encode(text, scratch, SpecialTokens::as_text);
+    } catch (const InvalidUtf8Error& e) {  // its offset is in the story: say where it is in the file
+      throw DataError("the input " + options.inputs[batch.input].string() + " is not valid UTF-8 at byte offset " +
+                      std::to_string(story.source_offset + e.offset()));
+    }
     tokens.push_back(static_cast<std::uint16_t>(tokenizer.end_of_text()));
     tokens.insert(tokens.end(), scratch.begin(), scratch.end());  // ids fit: checked in prepare()
   }

@@ -21,7 +21,7 @@ class StreamingDecoder {
 
  private:
   const Tokenizer* tokenizer_;
-  std::string pending_;     // bytes not yet returned
+  std::string pending_;       // bytes not yet returned
   std::size_t position_ = 0;  // tokens pushed so far
 };
 

@@ -20,7 +20,7 @@ std::vector<TokenId> Tokenizer::encode(std::string_view text, SpecialTokens spec
 
 void Tokenizer::encode(std::string_view text, std::vector<TokenId>& out, SpecialTokens special) {
   if (const std::size_t bad = utf8::first_invalid(text); bad != std::string_view::npos) {
-    throw InputError("the text is not valid UTF-8 at byte offset " + std::to_string(bad));
+    throw InvalidUtf8Error(bad);
   }
   if (special == SpecialTokens::as_text) {
     encode_ordinary(text, out);
@@ -64,15 +64,17 @@ void Tokenizer::encode_piece(std::string_view piece, std::vector<TokenId>& out) 
   out.insert(out.end(), merged_.begin(), merged_.end());
 }
 
+std::string_view Tokenizer::token_bytes(TokenId token, std::size_t position) const {
+  if (token >= vocabulary_->size()) {
+    throw InputError("token id " + std::to_string(token) + " (at position " + std::to_string(position) +
+                     ") is not in the vocabulary, whose ids are 0 to " + std::to_string(vocabulary_->size() - 1));
+  }
+  return vocabulary_->bytes(token);
+}
+
 std::string Tokenizer::decode_bytes(std::span<const TokenId> tokens) const {
   std::string out;
-  for (std::size_t i = 0; i < tokens.size(); ++i) {
-    if (tokens[i] >= vocabulary_->size()) {
-      throw InputError("token id " + std::to_string(tokens[i]) + " (at position " + std::to_string(i) +
-                       ") is not in the vocabulary, whose ids are 0 to " + std::to_string(vocabulary_->size() - 1));
-    }
-    out += vocabulary_->bytes(tokens[i]);
-  }
+  for (std::size_t i = 0; i < tokens.size(); ++i) out += token_bytes(tokens[i], i);
   return out;
 }
 

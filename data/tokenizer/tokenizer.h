@@ -13,6 +13,7 @@
 #include <string_view>
 #include <vector>
 
+#include "core/errors.h"
 #include "data/tokenizer/piece_cache.h"
 #include "data/tokenizer/pre_tokenizer.h"
 #include "data/tokenizer/vocabulary.h"
@@ -23,14 +24,24 @@ namespace gpt {
 // encode(..., allowed_special={"<|endoftext|>"}) and encode_ordinary).
 enum class SpecialTokens { as_text, allowed };
 
+// Text to encode that is not valid UTF-8; offset() is that of the first bad byte.
+class InvalidUtf8Error : public InputError {
+ public:
+  explicit InvalidUtf8Error(std::size_t offset)
+      : InputError("the text is not valid UTF-8 at byte offset " + std::to_string(offset)), offset_(offset) {}
+  std::size_t offset() const { return offset_; }
+
+ private:
+  std::size_t offset_;
+};
+
 class Tokenizer {
  public:
   explicit Tokenizer(std::shared_ptr<const Vocabulary> vocabulary);
   // The vocabulary in `dir` (encoder.json, vocab.bpe); throws DataError as Vocabulary::load.
   static Tokenizer load(const std::filesystem::path& dir);
 
-  // Appends the tokens of `text` to `out`. Text that is not valid UTF-8 is an InputError naming
-  // the byte offset of the first bad byte.
+  // Appends the tokens of `text` to `out`. Text that is not valid UTF-8 is an InvalidUtf8Error.
   void encode(std::string_view text, std::vector<TokenId>& out, SpecialTokens special = SpecialTokens::as_text);
   std::vector<TokenId> encode(std::string_view text, SpecialTokens special = SpecialTokens::as_text);
 
@@ -39,6 +50,9 @@ class Tokenizer {
   std::string decode_bytes(std::span<const TokenId> tokens) const;
   // The same as text: valid UTF-8, with U+FFFD for each ill-formed part (as tiktoken's decode).
   std::string decode(std::span<const TokenId> tokens) const;
+  // One token's bytes; an unknown id is an InputError naming it and `position`, its place in
+  // the caller's sequence.
+  std::string_view token_bytes(TokenId token, std::size_t position) const;
 
   const Vocabulary& vocabulary() const { return *vocabulary_; }
   TokenId end_of_text() const { return vocabulary_->end_of_text(); }

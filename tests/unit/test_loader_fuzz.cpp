@@ -16,20 +16,16 @@
 
 #include "core/errors.h"
 #include "data/token_file.h"
-#include "tests/support/test_data.h"
 #include "tests/support/fuzz_iterations.h"
+#include "tests/support/read_file.h"
 #include "tests/support/temp_dir_test.h"
+#include "tests/support/test_data.h"
 #include "train/run_config.h"
 
 namespace gpt::test {
 namespace {
 
 namespace fs = std::filesystem;
-
-std::string read_file(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
-}
 
 // Flips, inserts, deletes or duplicates a few bytes, or splices in one of `tokens` (the
 // structure a text format's parser cares about).
@@ -106,7 +102,7 @@ const std::vector<std::string> kTomlTokens = {"=",
 
 TEST(LoaderFuzz, ConfigTextAndOverridesAreAcceptedOrRefusedAsInput) {
   const fs::path source = fs::path(GPT_DEFAULT_DATA_DIR).parent_path().parent_path() / "configs" / "tiny.toml";
-  const std::string base = read_file(source);
+  const std::string base = test::read_file(source);
   ASSERT_FALSE(base.empty()) << source;
   const std::vector<std::string> keys = {"model.n_layer",    "model.n_embd",         "model.n_head",
                                          "model.vocab_size", "model.dropout",        "train.micro_batch",
@@ -142,7 +138,7 @@ class TokenFileFuzz : public TempDirTest {};
 TEST_F(TokenFileFuzz, MutatedFilesAreReadOrRefusedAsInput) {
   // The head of the real validation sample (llm.c layout), its header and first tokens mutated,
   // sometimes cut or extended.
-  std::string sample = read_file(tinystories_file("TinyStories-valid-sample.bin"));
+  std::string sample = test::read_file(tinystories_file("TinyStories-valid-sample.bin"));
   ASSERT_GT(sample.size(), 4096u);
   sample.resize(4096);
   const std::uint32_t count = (4096 - 1024) / 2;

@@ -14,6 +14,7 @@
 #include "data/prepare/story_reader.h"
 #include "data/token_file.h"
 #include "data/token_file_writer.h"
+#include "tests/support/read_file.h"
 #include "tests/support/temp_dir_test.h"
 #include "tests/support/test_data.h"
 
@@ -21,13 +22,6 @@ namespace gpt {
 namespace {
 
 namespace fs = std::filesystem;
-
-std::string read(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::ostringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
 
 const Tokenizer& shared_tokenizer() {
   static const Tokenizer tokenizer = Tokenizer::load(test::data_dir() / "gpt2");
@@ -101,26 +95,27 @@ TEST_F(Prepare, ReproducesTheReferenceFilesForAnyThreadCount) {
     const PrepareSummary s = prepare(o, shared_tokenizer());
     EXPECT_EQ(s.stories, 2316u);
     EXPECT_EQ(s.tokens, 502585u);
-    EXPECT_TRUE(read(o.output) == read(train_bin_)) << threads << " threads";
+    EXPECT_TRUE(test::read_file(o.output) == test::read_file(train_bin_)) << threads << " threads";
   }
   PrepareOptions o = options({valid_txt_});
   prepare(o, shared_tokenizer());
-  EXPECT_TRUE(read(o.output) == read(valid_bin_));
+  EXPECT_TRUE(test::read_file(o.output) == test::read_file(valid_bin_));
 }
 
 TEST_F(Prepare, RawFilesAreTheTokensAlone) {
   PrepareOptions o = options({train_txt_, valid_txt_});
   o.format = TokenFileFormat::raw;
   prepare(o, shared_tokenizer());
-  const std::string train = read(train_bin_), valid = read(valid_bin_);
-  EXPECT_TRUE(read(o.output) == train.substr(llmc_format::header_bytes) + valid.substr(llmc_format::header_bytes));
+  const std::string train = test::read_file(train_bin_), valid = test::read_file(valid_bin_);
+  EXPECT_TRUE(test::read_file(o.output) ==
+              train.substr(llmc_format::header_bytes) + valid.substr(llmc_format::header_bytes));
   EXPECT_EQ(TokenFile(o.output, 50257).format(), TokenFileFormat::raw);
 }
 
 TEST_F(Prepare, JsonShardsGiveTheSameTokensAsText) {
   // A shard as Hugging Face publishes them: objects with other fields beside "story".
   nlohmann::json shard = nlohmann::json::array();
-  for (const std::string& story : stories_of(read(valid_txt_))) {
+  for (const std::string& story : stories_of(test::read_file(valid_txt_))) {
     shard.push_back({{"story", "\n " + story + " \n"},
                      {"instruction", {{"prompt:", "Write a story."}, {"words", {"a", "b"}}}},
                      {"summary", "x"},
@@ -131,7 +126,7 @@ TEST_F(Prepare, JsonShardsGiveTheSameTokensAsText) {
   o.batch_bytes = 10000;
   const PrepareSummary s = prepare(o, shared_tokenizer());
   EXPECT_EQ(s.stories, 1000u);
-  EXPECT_TRUE(read(o.output) == read(valid_bin_));
+  EXPECT_TRUE(test::read_file(o.output) == test::read_file(valid_bin_));
 }
 
 TEST_F(Prepare, MalformedShardsAreNamed) {
@@ -166,14 +161,14 @@ TEST_F(Prepare, SplitsValidationStoriesEvenly) {
   EXPECT_EQ(train.size(), s.tokens);
   EXPECT_EQ(std::count(val.tokens().begin(), val.tokens().end(), 50256), 231);
   // The same split with one thread.
-  const std::string val_bytes = read(o.val_output);
+  const std::string val_bytes = test::read_file(o.val_output);
   o.threads = 1;
   prepare(o, shared_tokenizer());
-  EXPECT_TRUE(read(o.val_output) == val_bytes);
+  EXPECT_TRUE(test::read_file(o.val_output) == val_bytes);
 }
 
 TEST_F(Prepare, InvalidUtf8IsRefusedWithItsFileOffsetAndLeavesNothing) {
-  std::string text = read(valid_txt_);
+  std::string text = test::read_file(valid_txt_);
   const std::size_t offset = 300000;
   text[offset] = '\xFF';
   write(dir_ / "broken.txt", text);

@@ -20,6 +20,7 @@
 #include "data/tokenizer/tokenizer.h"
 #include "data/tokenizer/utf8.h"
 #include "tests/support/fuzz_iterations.h"
+#include "tests/support/read_file.h"
 #include "tests/support/temp_dir_test.h"
 #include "tests/support/test_data.h"
 
@@ -33,13 +34,6 @@ const fs::path kVocabDir = test::data_dir() / "gpt2";
 const Tokenizer& shared_tokenizer() {
   static const Tokenizer tokenizer = Tokenizer::load(kVocabDir);
   return tokenizer;
-}
-
-std::string read(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::ostringstream s;
-  s << in.rdbuf();
-  return s.str();
 }
 
 // Text that exercises every branch of the pattern and of UTF-8.
@@ -113,9 +107,9 @@ TEST(Tokenizer, GivesTiktokensIds) {
 
 TEST(Tokenizer, EncodesTheSampleStoriesAsTheReferenceFile) {
   // The first story of the train sample, against the reference .bin made with tiktoken.
-  const std::string text = read(test::tinystories_file("TinyStories-train-sample.txt"));
+  const std::string text = test::read_file(test::tinystories_file("TinyStories-train-sample.txt"));
   const std::string first = text.substr(0, text.find("<|endoftext|>"));
-  const std::string bin = read(test::tinystories_file("TinyStories-train-sample.bin"));
+  const std::string bin = test::read_file(test::tinystories_file("TinyStories-train-sample.bin"));
   Tokenizer tokenizer = shared_tokenizer();
   std::vector<TokenId> ids = tokenizer.encode(strip_story(first));
   ASSERT_GT(bin.size(), 1024 + 2 * (ids.size() + 1));
@@ -258,7 +252,8 @@ TEST(Tokenizer, LongRunsWithoutSpacesAreFast) {
 
 TEST(Tokenizer, CopiesEncodeConcurrentlyAlike) {
   std::mt19937_64 rng(3);
-  const std::string text = random_text(rng, 20000) + read(test::tinystories_file("TinyStories-valid-sample.txt"));
+  const std::string text =
+      random_text(rng, 20000) + test::read_file(test::tinystories_file("TinyStories-valid-sample.txt"));
   Tokenizer single = shared_tokenizer();
   const auto want = single.encode(text);
   std::vector<std::vector<TokenId>> got(3);
@@ -304,8 +299,8 @@ class VocabularyFiles : public test::TempDirTest {
     std::ofstream(dir_ / name, std::ios::binary) << content;
   }
   void copy_originals() {
-    write("encoder.json", read(kVocabDir / "encoder.json"));
-    write("vocab.bpe", read(kVocabDir / "vocab.bpe"));
+    write("encoder.json", test::read_file(kVocabDir / "encoder.json"));
+    write("vocab.bpe", test::read_file(kVocabDir / "vocab.bpe"));
   }
   void expect_refused(const std::vector<std::string>& fragments) {
     try {
@@ -326,7 +321,7 @@ TEST_F(VocabularyFiles, MissingFilesAreNamed) {
 
 TEST_F(VocabularyFiles, MalformedEncoderIsNamed) {
   copy_originals();
-  const std::string encoder = read(kVocabDir / "encoder.json");
+  const std::string encoder = test::read_file(kVocabDir / "encoder.json");
   write("encoder.json", encoder.substr(0, encoder.size() / 2));
   expect_refused({"encoder.json", "not valid JSON"});
   write("encoder.json", "[1, 2, 3]");
@@ -343,7 +338,7 @@ TEST_F(VocabularyFiles, MalformedEncoderIsNamed) {
 
 TEST_F(VocabularyFiles, MergesThatDisagreeAreNamed) {
   copy_originals();
-  const std::string merges = read(kVocabDir / "vocab.bpe");
+  const std::string merges = test::read_file(kVocabDir / "vocab.bpe");
   write("vocab.bpe", merges.substr(merges.find('\n') + 1));
   expect_refused({"vocab.bpe", "#version"});
   // Swap the first two merges: their ranks no longer match encoder.json's ids.
