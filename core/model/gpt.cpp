@@ -7,6 +7,7 @@
 #include <string>
 
 #include "core/fnv.h"
+#include "core/model/kv_cache.h"
 #include "core/rng.h"
 
 namespace gpt {
@@ -171,8 +172,54 @@ void GPT::mlp_activation(const Layer& y) {
   }
 }
 
+void GPT::check_tokens(const std::int32_t* tokens, std::int64_t n) const {
+  for (std::int64_t i = 0; i < n; ++i)
+    if (tokens[i] < 0 || tokens[i] >= config_.vocab_size)
+      throw std::invalid_argument("token id " + std::to_string(tokens[i]) + " at position " + std::to_string(i) +
+                                  " is outside the vocabulary [0, " + std::to_string(config_.vocab_size) + ")");
+}
+
+template <class LayerAt, class ResidualAt, class Attend>
+void GPT::blocks_forward(LayerAt layer_at, ResidualAt residual, Tensor proj, const Norm& final_norm, bool dropout,
+                         Attend attend) {
+  Backend& be = *backend_;
+  auto bias = [&](std::int64_t l, const char* name) { return config_.bias ? weight(layer_param(l, name)) : Tensor(); };
+  auto drop = [&](Tensor t, std::uint64_t site) {
+    if (dropout) be.dropout_forward(t, t, config_.dropout, dropout_site(site));
+  };
+  // Each residual add is fused with the LayerNorm that reads its result: ln_2 of the same layer,
+  // ln_1 of the next one, and ln_f after the last.
+  const Layer& first = layer_at(0);
+  be.layernorm_forward(first.ln1, first.ln1_mean, first.ln1_rstd, residual(0), weight(layer_param(0, "ln_1.weight")),
+                       bias(0, "ln_1.bias"));
+  for (std::int64_t l = 0; l < config_.n_layer; ++l) {
+    const Layer& y = layer_at(l);
+    const std::uint64_t site = 1 + 2 * static_cast<std::uint64_t>(l);
+    be.matmul_forward(y.qkv, y.ln1, weight(layer_param(l, "attn.c_attn.weight")), bias(l, "attn.c_attn.bias"));
+    attend(l, y);
+    be.matmul_forward(proj, y.atty, weight(layer_param(l, "attn.c_proj.weight")), bias(l, "attn.c_proj.bias"));
+    drop(proj, site);
+    be.residual_layernorm_forward(y.resid_mid, y.ln2, y.ln2_mean, y.ln2_rstd, residual(l), proj,
+                                  weight(layer_param(l, "ln_2.weight")), bias(l, "ln_2.bias"));
+    be.matmul_forward(y.fch, y.ln2, weight(layer_param(l, "mlp.c_fc.weight")), bias(l, "mlp.c_fc.bias"));
+    mlp_activation(y);
+    be.matmul_forward(proj, y.act, weight(layer_param(l, "mlp.c_proj.weight")), bias(l, "mlp.c_proj.bias"));
+    drop(proj, site + 1);
+    if (l + 1 < config_.n_layer) {
+      // In inference every layer has the same buffers: layer l's ln_1 is no longer needed here.
+      const Layer& next = layer_at(l + 1);
+      be.residual_layernorm_forward(residual(l + 1), next.ln1, next.ln1_mean, next.ln1_rstd, y.resid_mid, proj,
+                                    weight(layer_param(l + 1, "ln_1.weight")), bias(l + 1, "ln_1.bias"));
+    } else {
+      be.residual_layernorm_forward(residual(l + 1), final_norm.out, final_norm.mean, final_norm.rstd, y.resid_mid,
+                                    proj, weight("ln_f.weight"), config_.bias ? weight("ln_f.bias") : Tensor());
+    }
+  }
+}
+
 double GPT::forward(const Batch& batch, const ForwardOptions& options) {
   if (options.loss_scale > 0 && !batch.targets) throw std::logic_error("a training forward needs targets");
+  check_tokens(batch.inputs, batch.B * batch.T);
   ensure_activations(batch.B, batch.T);
   last_ = options;
   Backend& be = *backend_;
@@ -185,40 +232,79 @@ double GPT::forward(const Batch& batch, const ForwardOptions& options) {
 
   be.embedding_forward(a.residual[0], a.inputs, weight("wte.weight"), weight("wpe.weight"));
   if (dropout_on()) be.dropout_forward(a.residual[0], a.residual[0], config_.dropout, dropout_site(0));
-
-  auto bias = [&](std::int64_t l, const char* name) { return config_.bias ? weight(layer_param(l, name)) : Tensor(); };
-  // Each residual add is fused with the LayerNorm that reads its result: ln_2 of the same layer,
-  // ln_1 of the next one, and ln_f after the last.
-  be.layernorm_forward(a.layers[0].ln1, a.layers[0].ln1_mean, a.layers[0].ln1_rstd, a.residual[0],
-                       weight(layer_param(0, "ln_1.weight")), bias(0, "ln_1.bias"));
-  for (std::int64_t l = 0; l < config_.n_layer; ++l) {
-    Layer& y = a.layers[static_cast<std::size_t>(l)];
-    const std::uint64_t site = 1 + 2 * static_cast<std::uint64_t>(l);
-    be.matmul_forward(y.qkv, y.ln1, weight(layer_param(l, "attn.c_attn.weight")), bias(l, "attn.c_attn.bias"));
-    be.attention_forward(y.atty, y.att_saved, y.qkv, NH);
-    be.matmul_forward(a.proj, y.atty, weight(layer_param(l, "attn.c_proj.weight")), bias(l, "attn.c_proj.bias"));
-    if (dropout_on()) be.dropout_forward(a.proj, a.proj, config_.dropout, dropout_site(site));
-    be.residual_layernorm_forward(y.resid_mid, y.ln2, y.ln2_mean, y.ln2_rstd, a.residual[l], a.proj,
-                                  weight(layer_param(l, "ln_2.weight")), bias(l, "ln_2.bias"));
-    be.matmul_forward(y.fch, y.ln2, weight(layer_param(l, "mlp.c_fc.weight")), bias(l, "mlp.c_fc.bias"));
-    mlp_activation(y);
-    be.matmul_forward(a.proj, y.act, weight(layer_param(l, "mlp.c_proj.weight")), bias(l, "mlp.c_proj.bias"));
-    if (dropout_on()) be.dropout_forward(a.proj, a.proj, config_.dropout, dropout_site(site + 1));
-    if (l + 1 < config_.n_layer) {
-      Layer& next = a.layers[static_cast<std::size_t>(l + 1)];
-      be.residual_layernorm_forward(a.residual[l + 1], next.ln1, next.ln1_mean, next.ln1_rstd, y.resid_mid, a.proj,
-                                    weight(layer_param(l + 1, "ln_1.weight")), bias(l + 1, "ln_1.bias"));
-    } else {
-      be.residual_layernorm_forward(a.residual[l + 1], a.lnf, a.lnf_mean, a.lnf_rstd, y.resid_mid, a.proj,
-                                    weight("ln_f.weight"), config_.bias ? weight("ln_f.bias") : Tensor());
-    }
-  }
+  blocks_forward([&](std::int64_t l) -> const Layer& { return a.layers[static_cast<std::size_t>(l)]; },
+                 [&](std::int64_t l) { return a.residual[static_cast<std::size_t>(l)]; }, a.proj,
+                 Norm{a.lnf, a.lnf_mean, a.lnf_rstd}, dropout_on(),
+                 [&](std::int64_t, const Layer& y) { be.attention_forward(y.atty, y.att_saved, y.qkv, NH); });
   be.matmul_forward(a.logits, a.lnf, weight(lm_head()), Tensor());
 
   if (!batch.targets) return 0.0;
   be.cross_entropy(a.losses, options.loss_scale > 0 ? a.logits : Tensor(), a.logits, a.targets, config_.real_vocab_size,
                    options.loss_scale);
   return be.sum(a.losses) / static_cast<double>(batch.B * batch.T);
+}
+
+Tensor GPT::forward_cached(const std::int32_t* tokens, std::int64_t T, KVCache& cache, bool all_positions) {
+  const std::int64_t B = cache.batch(), position = cache.length(), C = config_.n_embd, V = config_.vocab_size;
+  if (&cache.backend() != backend_ || cache.n_layer() != config_.n_layer || cache.width() != C)
+    throw std::logic_error("forward_cached: the cache was made for another model");
+  if (T <= 0 || position + T > cache.capacity())
+    throw std::invalid_argument(std::to_string(T) + " new tokens after " + std::to_string(position) +
+                                " do not fit the KV cache's " + std::to_string(cache.capacity()) + " positions");
+  check_tokens(tokens, B * T);
+  Backend& be = *backend_;
+  // The step's tensors, laid out in the cache's scratch (kept between calls of the same size).
+  const std::int64_t H = config_.hidden(), fc_out = config_.activation == Activation::swiglu ? 2 * H : H;
+  const std::int64_t out_rows = all_positions ? B * T : B;
+  auto lay_out = [&](char* base) {
+    Arena arena(base, act_dtype(), param_dtype());
+    Step s;
+    s.tokens = arena.take({B, T}, DType::i32);
+    s.residual = arena.take({B, T, C});
+    s.proj = arena.take({B, T, C});
+    s.layer.ln1 = arena.take({B, T, C});
+    s.layer.ln1_mean = arena.take_stats({B * T});
+    s.layer.ln1_rstd = arena.take_stats({B * T});
+    s.layer.qkv = arena.take({B, T, 3 * C});
+    s.layer.atty = arena.take({B, T, C});
+    s.layer.resid_mid = arena.take({B, T, C});
+    s.layer.ln2 = arena.take({B, T, C});
+    s.layer.ln2_mean = arena.take_stats({B * T});
+    s.layer.ln2_rstd = arena.take_stats({B * T});
+    s.layer.fch = arena.take({B, T, fc_out});
+    s.layer.act = arena.take({B, T, H});
+    s.lnf = Norm{arena.take({B, T, C}), arena.take_stats({B * T}), arena.take_stats({B * T})};
+    s.last = arena.take({B, 1, C});
+    s.logits = all_positions ? arena.take({B, T, V}) : arena.take({B, V});
+    return std::pair{s, arena.used()};
+  };
+  const std::size_t bytes = lay_out(nullptr).second;
+  if (cache.scratch_.bytes() < bytes) {
+    cache.scratch_ = Buffer();
+    cache.scratch_ = Buffer(be, bytes);
+  }
+  const Step s = lay_out(static_cast<char*>(cache.scratch_.get())).first;
+
+  be.upload_bytes(s.tokens.ptr, tokens, static_cast<std::size_t>(B * T) * sizeof(std::int32_t));
+  be.embedding_forward(s.residual, s.tokens, weight("wte.weight"), weight("wpe.weight"), position);
+  const int NH = static_cast<int>(config_.n_head);
+  blocks_forward([&](std::int64_t) -> const Layer& { return s.layer; }, [&](std::int64_t) { return s.residual; },
+                 s.proj, s.lnf, false,
+                 [&](std::int64_t l, const Layer& y) {
+                   be.kv_cache_write(cache.keys(l), cache.values(l), y.qkv, position);
+                   be.cached_attention_forward(y.atty, y.qkv, cache.keys(l), cache.values(l), position, NH);
+                 });
+  cache.length_ = position + T;
+  Tensor head_input = s.lnf.out.view({out_rows, C});
+  if (!all_positions && T > 1) {
+    // Each sequence's last position only: the LM head is the largest matmul.
+    std::vector<std::int32_t> last(static_cast<std::size_t>(B));
+    for (std::int64_t b = 0; b < B; ++b) last[static_cast<std::size_t>(b)] = static_cast<std::int32_t>(b * T + T - 1);
+    be.gather_rows(s.last, s.lnf.out.view({B * T, 1, C}), last, 1);
+    head_input = s.last.view({B, C});
+  }
+  be.matmul_forward(s.logits, head_input, weight(lm_head()), Tensor());
+  return s.logits;
 }
 
 void GPT::backward(const GradReadyFn& ready) {

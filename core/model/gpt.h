@@ -42,6 +42,8 @@ struct ForwardOptions {
   double loss_scale = 0;
 };
 
+class KVCache;
+
 class GPT {
  public:
   GPT(const ModelConfig& config, Backend& backend, ExecutionOptions execution = {});
@@ -76,6 +78,12 @@ class GPT {
 
   // Returns the mean loss over B·T positions (0 when batch.targets is null).
   double forward(const Batch& batch, const ForwardOptions& options);
+  // Inference with a KV cache (dropout off, nothing kept for a backward): runs tokens (B, T),
+  // B = cache.batch(), at positions [cache.length(), cache.length() + T) and appends their keys
+  // and values to the cache. Returns the logits of each row's last token (B, vocab_size), or of
+  // every new token (B, T, vocab_size) with all_positions; they live in the cache's scratch until
+  // its next use. A prompt goes in as one call (the prefill), then one token per call.
+  Tensor forward_cached(const std::int32_t* tokens, std::int64_t T, KVCache& cache, bool all_positions = false);
   // Accumulates parameter gradients of the last forward's objective (needs loss_scale > 0).
   // `ready`, if given, hears of every range of the flat buffer whose gradients are complete; the
   // ranges cover [0, flat_numel()) exactly once.
@@ -104,6 +112,25 @@ class GPT {
     Tensor dresid, dproj, dln, datty, dqkv, dact, dfch;
   };
 
+  // A LayerNorm's output and saved statistics.
+  struct Norm {
+    Tensor out, mean, rstd;
+  };
+  // One inference step's tensors: one Layer serves every layer in turn.
+  struct Step {
+    Tensor tokens, residual, proj, last, logits;
+    Layer layer;
+    Norm lnf;
+  };
+
+  // The blocks and the final LayerNorm, written once for training and inference: layer_at(l) gives
+  // layer l's buffers, residual(l) the stream entering layer l (residual(n_layer) leaves the last),
+  // attend(l, y) writes y.atty from y.qkv.
+  template <class LayerAt, class ResidualAt, class Attend>
+  void blocks_forward(LayerAt layer_at, ResidualAt residual, Tensor proj, const Norm& final_norm, bool dropout,
+                      Attend attend);
+  // Throws std::invalid_argument for an id outside [0, vocab_size): the embedding would read past wte.
+  void check_tokens(const std::int32_t* tokens, std::int64_t n) const;
   DType param_dtype() const { return backend_->param_dtype(); }
   DType act_dtype() const { return backend_->act_dtype(); }
   const Buffer& weights_buffer() const { return weights_.get() ? weights_ : params_; }

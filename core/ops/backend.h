@@ -24,6 +24,7 @@
 #include <cstdint>
 #include <initializer_list>
 #include <memory>
+#include <span>
 #include <string>
 
 #include "core/tensor.h"
@@ -73,12 +74,13 @@ class Backend {
   virtual void synchronize() {}
 
   // ---- ops ----
-  // out(B,T,C) = wte[tokens(B,T)] + wpe[0..T).
-  void embedding_forward(Tensor out, Tensor tokens, Tensor wte, Tensor wpe) {
+  // out(B,T,C) = wte[tokens(B,T)] + wpe[position0 .. position0+T): a KV-cached forward starts
+  // its new tokens at the cache's length.
+  void embedding_forward(Tensor out, Tensor tokens, Tensor wte, Tensor wpe, std::int64_t position0 = 0) {
     require(tokens.ndim == 2 && out.numel() == tokens.numel() * wte.dim(1), "embedding_forward shapes");
-    require(tokens.dim(1) <= wpe.dim(0), "embedding_forward: sequence longer than wpe");
+    require(position0 >= 0 && position0 + tokens.dim(1) <= wpe.dim(0), "embedding_forward: sequence longer than wpe");
     require(of_type(act_dtype(), {out, wte, wpe}) && of_type(DType::i32, {tokens}), "embedding_forward dtypes");
-    do_embedding_forward(out, tokens, wte, wpe);
+    do_embedding_forward(out, tokens, wte, wpe, position0);
   }
   // dwte[tokens[b,t]] += dout[b,t]; dwpe[t] += Σ_b dout[b,t]. Deterministic order.
   void embedding_backward(Tensor dwte, Tensor dwpe, Tensor dout, Tensor tokens) {
@@ -158,6 +160,44 @@ class Backend {
     require(of_type(act_dtype(), {dqkv, dout, qkv, out}) && of_type(param_dtype(), {saved}),
             "attention_backward dtypes");
     do_attention_backward(dqkv, dout, qkv, out, saved, n_head);
+  }
+
+  // ---- inference with a KV cache ----
+  // A layer's cache is two tensors k_cache, v_cache (B, S, C) of act_dtype: position s of row b
+  // holds the key (value) of that row's token at position s, heads side by side as in qkv.
+  //
+  // k_cache[b, position + t] = k of qkv[b, t], v_cache likewise, for t < T (qkv: (B, T, 3C)).
+  void kv_cache_write(Tensor k_cache, Tensor v_cache, Tensor qkv, std::int64_t position) {
+    require(qkv.ndim == 3 && k_cache.ndim == 3 && v_cache.ndim == 3 && qkv.dim(2) == 3 * k_cache.dim(2) &&
+                k_cache.dim(0) == qkv.dim(0) && v_cache.shape == k_cache.shape && position >= 0 &&
+                position + qkv.dim(1) <= k_cache.dim(1),
+            "kv_cache_write shapes");
+    require(of_type(act_dtype(), {k_cache, v_cache, qkv}), "kv_cache_write dtypes");
+    do_kv_cache_write(k_cache, v_cache, qkv, position);
+  }
+  // Causal attention of T new queries over the cache: the query of qkv[b, t] (position
+  // position + t) attends to cache positions 0 .. position + t, which kv_cache_write has filled
+  // (its own among them). out(B, T, C). Nothing is saved: inference has no backward.
+  void cached_attention_forward(Tensor out, Tensor qkv, Tensor k_cache, Tensor v_cache, std::int64_t position,
+                                int n_head) {
+    const std::int64_t B = qkv.dim(0), T = qkv.dim(1), C = qkv.dim(2) / 3;
+    require(qkv.ndim == 3 && k_cache.ndim == 3 && v_cache.ndim == 3 && v_cache.shape == k_cache.shape &&
+                k_cache.dim(0) == B && k_cache.dim(2) == C && qkv.dim(2) == 3 * C && out.numel() == B * T * C &&
+                n_head > 0 && C % n_head == 0 && position >= 0 && position + T <= k_cache.dim(1),
+            "cached_attention_forward shapes");
+    require(of_type(act_dtype(), {out, qkv, k_cache, v_cache}), "cached_attention_forward dtypes");
+    do_cached_attention_forward(out, qkv, k_cache, v_cache, position, n_head);
+  }
+  // dst[i, s, :] = src[rows[i], s, :] for s < prefix: dst (rows.size(), S, R), src (N, S, R), rows
+  // (host memory) in [0, N). Reorders beams' caches, copies a prompt's cache to every sample, picks
+  // each sequence's last position. dst and src must not overlap.
+  void gather_rows(Tensor dst, Tensor src, std::span<const std::int32_t> rows, std::int64_t prefix) {
+    require(dst.ndim == 3 && src.ndim == 3 && dst.dim(0) == static_cast<std::int64_t>(rows.size()) &&
+                dst.dim(1) == src.dim(1) && dst.dim(2) == src.dim(2) && prefix >= 0 && prefix <= src.dim(1),
+            "gather_rows shapes");
+    require(dst.dtype == src.dtype, "gather_rows dtypes");
+    for (std::int32_t r : rows) require(r >= 0 && r < src.dim(0), "gather_rows: row index out of range");
+    do_gather_rows(dst, src, rows, prefix);
   }
 
   // GELU, GPT-2's tanh approximation.
@@ -252,7 +292,7 @@ class Backend {
 
   // The implementations, called with arguments the op above has checked.
   virtual void do_convert(Tensor dst, Tensor src) = 0;
-  virtual void do_embedding_forward(Tensor out, Tensor tokens, Tensor wte, Tensor wpe) = 0;
+  virtual void do_embedding_forward(Tensor out, Tensor tokens, Tensor wte, Tensor wpe, std::int64_t position0) = 0;
   virtual void do_embedding_backward(Tensor dwte, Tensor dwpe, Tensor dout, Tensor tokens) = 0;
   virtual void do_layernorm_forward(Tensor out, Tensor mean, Tensor rstd, Tensor x, Tensor weight, Tensor bias) = 0;
   virtual void do_residual_layernorm_forward(Tensor residual, Tensor out, Tensor mean, Tensor rstd, Tensor a, Tensor b,
@@ -266,6 +306,10 @@ class Backend {
   virtual void do_matmul_backward(Tensor dx, Tensor dweight, Tensor dbias, Tensor dout, Tensor x, Tensor weight) = 0;
   virtual void do_attention_forward(Tensor out, Tensor saved, Tensor qkv, int n_head) = 0;
   virtual void do_attention_backward(Tensor dqkv, Tensor dout, Tensor qkv, Tensor out, Tensor saved, int n_head) = 0;
+  virtual void do_kv_cache_write(Tensor k_cache, Tensor v_cache, Tensor qkv, std::int64_t position) = 0;
+  virtual void do_cached_attention_forward(Tensor out, Tensor qkv, Tensor k_cache, Tensor v_cache,
+                                           std::int64_t position, int n_head) = 0;
+  virtual void do_gather_rows(Tensor dst, Tensor src, std::span<const std::int32_t> rows, std::int64_t prefix) = 0;
   virtual void do_gelu_forward(Tensor out, Tensor x) = 0;
   virtual void do_gelu_backward(Tensor dx, Tensor dout, Tensor x) = 0;
   virtual void do_swiglu_forward(Tensor out, Tensor x) = 0;

@@ -47,8 +47,8 @@ class TimedBackend final : public Backend {
   void do_convert(Tensor d, Tensor s) override {
     in_.convert(d, s);
   }
-  void do_embedding_forward(Tensor o, Tensor t, Tensor w, Tensor p) override {
-    GPT_TIMED(embedding_forward, o, t, w, p)
+  void do_embedding_forward(Tensor o, Tensor t, Tensor w, Tensor p, std::int64_t p0) override {
+    GPT_TIMED(embedding_forward, o, t, w, p, p0)
   }
   void do_embedding_backward(Tensor dw, Tensor dp, Tensor d, Tensor t) override {
     GPT_TIMED(embedding_backward, dw, dp, d, t)
@@ -75,6 +75,15 @@ class TimedBackend final : public Backend {
   }
   void do_attention_backward(Tensor dqkv, Tensor d, Tensor qkv, Tensor o, Tensor s, int nh) override {
     GPT_TIMED(attention_backward, dqkv, d, qkv, o, s, nh)
+  }
+  void do_kv_cache_write(Tensor k, Tensor v, Tensor qkv, std::int64_t pos) override {
+    GPT_TIMED(kv_cache_write, k, v, qkv, pos)
+  }
+  void do_cached_attention_forward(Tensor o, Tensor qkv, Tensor k, Tensor v, std::int64_t pos, int nh) override {
+    GPT_TIMED(cached_attention_forward, o, qkv, k, v, pos, nh)
+  }
+  void do_gather_rows(Tensor d, Tensor s, std::span<const std::int32_t> rows, std::int64_t prefix) override {
+    GPT_TIMED(gather_rows, d, s, rows, prefix)
   }
   void do_gelu_forward(Tensor o, Tensor x) override {
     GPT_TIMED(gelu_forward, o, x)

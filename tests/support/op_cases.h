@@ -33,8 +33,14 @@ struct OpCase {
   double input_scale = 1.0;
   bool uniform_dout = false;
   std::function<void(Backend&, OpArgs&)> forward;
-  std::function<void(Backend&, OpArgs&)> backward;  // writes din[i] = dObjective/d in[i]
+  std::function<void(Backend&, OpArgs&)> backward;  // writes din[i] = dObjective/d in[i]; empty: inference only
 };
+
+// The cases with a backward: what the finite-difference checks can test.
+inline std::vector<OpCase> with_backward(std::vector<OpCase> cases) {
+  std::erase_if(cases, [](const OpCase& c) { return !c.backward; });
+  return cases;
+}
 
 inline Tensor none() {
   return Tensor();
@@ -178,6 +184,40 @@ inline std::vector<OpCase> all_op_cases(const OpDims& dims = {}) {
                    .forward = [](Backend& be, OpArgs& a) { be.dropout_forward(a.out[0], a.in[0], 0.3, 42); },
                    .backward = [](Backend& be, OpArgs& a) { be.dropout_backward(a.din[0], a.dout[0], 0.3, 42); }});
   cases.push_back(cross_entropy_case(B * T, V, RV));
+
+  // Inference (no backward). A KV-cached forward's new tokens start at the cache's length.
+  const std::int64_t position = 3, S = position + T + 2;  // the cache has room to spare
+  cases.push_back({.name = "embedding_at_position",
+                   .inputs = {{V, C}, {position + T + 1, C}},
+                   .outputs = {{B, T, C}},
+                   .ints_shape = {B, T},
+                   .ints_limit = static_cast<std::int32_t>(RV),
+                   .forward = [position](Backend& be, OpArgs& a) {
+                     be.embedding_forward(a.out[0], a.ints, a.in[0], a.in[1], position);
+                   }});
+  // Positions before `position` and after position + T keep what the cache held (zeros here).
+  cases.push_back({.name = "kv_cache_write",
+                   .inputs = {{B, T, 3 * C}},
+                   .outputs = {{B, S, C}, {B, S, C}},
+                   .forward = [position](Backend& be, OpArgs& a) {
+                     be.zero(a.out[0]);
+                     be.zero(a.out[1]);
+                     be.kv_cache_write(a.out[0], a.out[1], a.in[0], position);
+                   }});
+  // The cache's positions from position + T on hold values no query may see.
+  cases.push_back({.name = "cached_attention",
+                   .inputs = {{B, T, 3 * C}, {B, S, C}, {B, S, C}},
+                   .outputs = {{B, T, C}},
+                   .forward = [position, NH](Backend& be, OpArgs& a) {
+                     be.cached_attention_forward(a.out[0], a.in[0], a.in[1], a.in[2], position, NH);
+                   }});
+  // Rows repeated and reordered, a prefix of each (the rest of dst stays zero).
+  cases.push_back(
+      {.name = "gather_rows", .inputs = {{3, S, C}}, .outputs = {{4, S, C}}, .forward = [S](Backend& be, OpArgs& a) {
+         const std::int32_t rows[] = {2, 0, 2, 1};
+         be.zero(a.out[0]);
+         be.gather_rows(a.out[0], a.in[0], rows, S - 2);
+       }});
   return cases;
 }
 

@@ -284,6 +284,75 @@ inline std::vector<OpRefusals> all_op_refusals() {
         {"cross_entropy dtypes", [RV](Backend& be, OpArgs& a) {
            be.cross_entropy(retyped(a.out[0], i32), a.din[0], a.in[0], a.ints, RV, 1.0);
          }}}});
+  // Inference ops (op cases at OpDims{}: position 3, cache length S = T + 5).
+  const std::int64_t S = T + 5;
+  all.push_back({"embedding_at_position",
+                 {{"embedding_forward: sequence longer than wpe",
+                   [](Backend& be, OpArgs& a) { be.embedding_forward(a.out[0], a.ints, a.in[0], a.in[1], 5); }},
+                  {"embedding_forward: sequence longer than wpe",
+                   [](Backend& be, OpArgs& a) { be.embedding_forward(a.out[0], a.ints, a.in[0], a.in[1], -1); }}}});
+  // kv_cache_write: in qkv(B,T,3C); out k_cache, v_cache (B,S,C).
+  all.push_back(
+      {"kv_cache_write",
+       {{"kv_cache_write shapes",
+         [S, T](Backend& be, OpArgs& a) { be.kv_cache_write(a.out[0], a.out[1], a.in[0], S - T + 1); }},
+        {"kv_cache_write shapes", [](Backend& be, OpArgs& a) { be.kv_cache_write(a.out[0], a.out[1], a.in[0], -1); }},
+        {"kv_cache_write shapes",
+         [S](Backend& be, OpArgs& a) { be.kv_cache_write(a.out[0], with_dim(a.out[1], 1, S - 1), a.in[0], 0); }},
+        {"kv_cache_write shapes",
+         [](Backend& be, OpArgs& a) { be.kv_cache_write(a.out[0], a.out[1], shorter(a.in[0]), 0); }},
+        {"kv_cache_write dtypes",
+         [](Backend& be, OpArgs& a) { be.kv_cache_write(retyped(a.out[0], i32), a.out[1], a.in[0], 0); }}}});
+  // cached_attention: in qkv(B,T,3C), k_cache, v_cache (B,S,C); out (B,T,C).
+  all.push_back(
+      {"cached_attention",
+       {{"cached_attention_forward shapes",
+         [S, T, NH](Backend& be, OpArgs& a) {
+           be.cached_attention_forward(a.out[0], a.in[0], a.in[1], a.in[2], S - T + 1, NH);
+         }},
+        {"cached_attention_forward shapes",
+         [NH](Backend& be, OpArgs& a) {
+           be.cached_attention_forward(shorter(a.out[0]), a.in[0], a.in[1], a.in[2], 0, NH);
+         }},
+        {"cached_attention_forward shapes",
+         [S, NH](Backend& be, OpArgs& a) {
+           be.cached_attention_forward(a.out[0], a.in[0], a.in[1], with_dim(a.in[2], 1, S - 1), 0, NH);
+         }},
+        {"cached_attention_forward shapes",
+         [](Backend& be, OpArgs& a) { be.cached_attention_forward(a.out[0], a.in[0], a.in[1], a.in[2], 0, 0); }},
+        {"cached_attention_forward shapes",
+         [C](Backend& be, OpArgs& a) {
+           be.cached_attention_forward(a.out[0], a.in[0], a.in[1], a.in[2], 0, static_cast<int>(C) + 1);
+         }},
+        {"cached_attention_forward dtypes", [NH](Backend& be, OpArgs& a) {
+           be.cached_attention_forward(a.out[0], a.in[0], retyped(a.in[1], i32), a.in[2], 0, NH);
+         }}}});
+  // gather_rows: in src (3,S,C); out dst (4,S,C).
+  all.push_back({"gather_rows",
+                 {{"gather_rows shapes",
+                   [](Backend& be, OpArgs& a) {
+                     const std::int32_t rows[] = {0, 1, 2};
+                     be.gather_rows(a.out[0], a.in[0], rows, 1);
+                   }},
+                  {"gather_rows shapes",
+                   [S](Backend& be, OpArgs& a) {
+                     const std::int32_t rows[] = {0, 1, 2, 0};
+                     be.gather_rows(a.out[0], a.in[0], rows, S + 1);
+                   }},
+                  {"gather_rows: row index out of range",
+                   [](Backend& be, OpArgs& a) {
+                     const std::int32_t rows[] = {0, 1, 2, 3};
+                     be.gather_rows(a.out[0], a.in[0], rows, 1);
+                   }},
+                  {"gather_rows: row index out of range",
+                   [](Backend& be, OpArgs& a) {
+                     const std::int32_t rows[] = {0, -1, 2, 0};
+                     be.gather_rows(a.out[0], a.in[0], rows, 1);
+                   }},
+                  {"gather_rows dtypes", [](Backend& be, OpArgs& a) {
+                     const std::int32_t rows[] = {0, 1, 2, 0};
+                     be.gather_rows(retyped(a.out[0], i32), a.in[0], rows, 1);
+                   }}}});
   return all;
 }
 

@@ -39,7 +39,7 @@ TEST_P(OpGradCheck, BackwardMatchesFiniteDifferences) {
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(AllOps, OpGradCheck, ::testing::ValuesIn(all_op_cases()),
+INSTANTIATE_TEST_SUITE_P(AllOps, OpGradCheck, ::testing::ValuesIn(with_backward(all_op_cases())),
                          [](const auto& info) { return info.param.name; });
 
 }  // namespace

@@ -13,6 +13,7 @@
 #include "core/ops/cpu/dropout.h"
 #include "core/ops/cpu/embedding.h"
 #include "core/ops/cpu/host_memory.h"
+#include "core/ops/cpu/kv_cache.h"
 #include "core/ops/cpu/layernorm.h"
 #include "core/ops/cpu/matmul.h"
 #include "core/ops/cpu/parallel.h"
@@ -92,9 +93,9 @@ void CpuBackend<T>::do_convert(Tensor dst, Tensor src) {
 }
 
 template <class T>
-void CpuBackend<T>::do_embedding_forward(Tensor out, Tensor tokens, Tensor wte, Tensor wpe) {
-  cpu::embedding_forward(threads_, out.data<T>(), tokens.data<std::int32_t>(), wte.data<T>(), wpe.data<T>(),
-                         tokens.dim(0), tokens.dim(1), wte.dim(1));
+void CpuBackend<T>::do_embedding_forward(Tensor out, Tensor tokens, Tensor wte, Tensor wpe, std::int64_t position0) {
+  cpu::embedding_forward(threads_, out.data<T>(), tokens.data<std::int32_t>(), wte.data<T>(),
+                         wpe.data<T>() + position0 * wpe.dim(1), tokens.dim(0), tokens.dim(1), wte.dim(1));
 }
 
 template <class T>
@@ -147,6 +148,28 @@ void CpuBackend<T>::do_attention_backward(Tensor dqkv, Tensor dout, Tensor qkv, 
                                           int n_head) {
   const std::int64_t B = qkv.dim(0), T_ = qkv.dim(1), C = qkv.dim(2) / 3;
   cpu::attention_backward(threads_, dqkv.data<T>(), dout.data<T>(), qkv.data<T>(), saved.data<T>(), B, T_, C, n_head);
+}
+
+template <class T>
+void CpuBackend<T>::do_kv_cache_write(Tensor k_cache, Tensor v_cache, Tensor qkv, std::int64_t position) {
+  cpu::kv_cache_write(k_cache.data<T>(), v_cache.data<T>(), qkv.data<T>(), qkv.dim(0), qkv.dim(1), k_cache.dim(2),
+                      k_cache.dim(1), position);
+}
+
+template <class T>
+void CpuBackend<T>::do_cached_attention_forward(Tensor out, Tensor qkv, Tensor k_cache, Tensor v_cache,
+                                                std::int64_t position, int n_head) {
+  cpu::cached_attention_forward(threads_, out.data<T>(), qkv.data<T>(), k_cache.data<T>(), v_cache.data<T>(),
+                                qkv.dim(0), qkv.dim(1), k_cache.dim(2), k_cache.dim(1), position, n_head);
+}
+
+template <class T>
+void CpuBackend<T>::do_gather_rows(Tensor dst, Tensor src, std::span<const std::int32_t> rows, std::int64_t prefix) {
+  const std::size_t row_bytes = static_cast<std::size_t>(src.dim(1) * src.dim(2)) * dtype_size(src.dtype);
+  const std::size_t copy_bytes = static_cast<std::size_t>(prefix * src.dim(2)) * dtype_size(src.dtype);
+  for (std::size_t i = 0; i < rows.size(); ++i)
+    std::memcpy(static_cast<char*>(dst.ptr) + i * row_bytes,
+                static_cast<const char*>(src.ptr) + static_cast<std::size_t>(rows[i]) * row_bytes, copy_bytes);
 }
 
 template <class T>

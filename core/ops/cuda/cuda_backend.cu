@@ -416,11 +416,12 @@ void CudaBackend::synchronize() {
   GPT_CUDA_CHECK(cudaStreamSynchronize(impl_->stream));
 }
 
-void CudaBackend::do_embedding_forward(Tensor out, Tensor tokens, Tensor wte, Tensor wpe) {
+void CudaBackend::do_embedding_forward(Tensor out, Tensor tokens, Tensor wte, Tensor wpe, i64 position0) {
   with_act_type(act_, [&](auto tag) {
     using T = decltype(tag);
-    cuda::embedding_forward(out.data<T>(), tokens.data<std::int32_t>(), wte.data<T>(), wpe.data<T>(), tokens.dim(0),
-                            tokens.dim(1), wte.dim(1), impl_->stream);
+    cuda::embedding_forward(out.data<T>(), tokens.data<std::int32_t>(), wte.data<T>(),
+                            wpe.data<T>() + position0 * wpe.dim(1), tokens.dim(0), tokens.dim(1), wte.dim(1),
+                            impl_->stream);
   });
 }
 

@@ -49,7 +49,7 @@ class CudaBackend final : public Backend {
  private:
   // The numerics alone: Backend's op functions have checked the arguments.
   void do_convert(Tensor dst, Tensor src) override;
-  void do_embedding_forward(Tensor out, Tensor tokens, Tensor wte, Tensor wpe) override;
+  void do_embedding_forward(Tensor out, Tensor tokens, Tensor wte, Tensor wpe, std::int64_t position0) override;
   void do_embedding_backward(Tensor dwte, Tensor dwpe, Tensor dout, Tensor tokens) override;
   void do_layernorm_forward(Tensor out, Tensor mean, Tensor rstd, Tensor x, Tensor weight, Tensor bias) override;
   void do_residual_layernorm_forward(Tensor residual, Tensor out, Tensor mean, Tensor rstd, Tensor a, Tensor b,
