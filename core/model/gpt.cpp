@@ -255,7 +255,6 @@ Tensor GPT::forward_cached(const std::int32_t* tokens, std::int64_t T, KVCache& 
   Backend& be = *backend_;
   // The step's tensors, laid out in the cache's scratch (kept between calls of the same size).
   const std::int64_t H = config_.hidden(), fc_out = config_.activation == Activation::swiglu ? 2 * H : H;
-  const std::int64_t out_rows = all_positions ? B * T : B;
   auto lay_out = [&](char* base) {
     Arena arena(base, act_dtype(), param_dtype());
     Step s;
@@ -295,7 +294,7 @@ Tensor GPT::forward_cached(const std::int32_t* tokens, std::int64_t T, KVCache& 
                    be.cached_attention_forward(y.atty, y.qkv, cache.keys(l), cache.values(l), position, NH);
                  });
   cache.length_ = position + T;
-  Tensor head_input = s.lnf.out.view({out_rows, C});
+  Tensor head_input = s.lnf.out.view({B * T, C});
   if (!all_positions && T > 1) {
     // Each sequence's last position only: the LM head is the largest matmul.
     std::vector<std::int32_t> last(static_cast<std::size_t>(B));
