@@ -104,7 +104,6 @@ class Trainer {
   std::string last_checkpoint_;  // the newest checkpoint known good: resumed from or written
 
   void join_ranks();
-  void load_parameters(const CheckpointFile& file);
   // Rank 0's part of save_checkpoint: flat fp32 host arrays of parameters and moments to disk.
   std::string write_checkpoint(std::int64_t step, const float* params, const float* m, const float* v,
                                std::chrono::steady_clock::time_point start);

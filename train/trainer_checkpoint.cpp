@@ -13,21 +13,11 @@
 
 #include "core/errors.h"
 #include "train/consistency.h"
+#include "train/model_checkpoint.h"
 #include "train/trainer.h"
 
 namespace gpt {
 namespace {
-
-constexpr std::int64_t kFormatVersion = 1;
-
-// Files of another layout version are refused before anything in them is interpreted.
-void check_format(const CheckpointFile& file) {
-  const std::int64_t version = file.attr_int("/", "format_version");
-  if (version != kFormatVersion)
-    throw CheckpointError("checkpoint " + file.path().string() + ": attribute format_version is " +
-                          std::to_string(version) + ", this trainer reads version " + std::to_string(kFormatVersion) +
-                          (version > kFormatVersion ? " (written by a newer version)" : ""));
-}
 
 std::string utc_now() {
   const std::time_t now = std::time(nullptr);
@@ -88,7 +78,7 @@ std::string Trainer::write_checkpoint(std::int64_t step, const float* params, co
   }
   const TrainConfig& t = config_.train;
   std::map<std::string, Attrs> attrs;
-  attrs["/"] = {{"format_version", kFormatVersion},
+  attrs["/"] = {{"format_version", kCheckpointFormatVersion},
                 {"step", step},
                 {"tokens_seen", step * t.batch_tokens},
                 {"world_size", static_cast<std::int64_t>(comm_->world_size())},
@@ -126,52 +116,6 @@ std::string Trainer::write_checkpoint(std::int64_t step, const float* params, co
   return report;
 }
 
-namespace {
-
-std::string shape_text(const std::vector<std::int64_t>& shape) {
-  std::string out = "(";
-  for (std::size_t i = 0; i < shape.size(); ++i) out += (i ? ", " : "") + std::to_string(shape[i]);
-  return out + ")";
-}
-
-// The values of tensor `path`, checked to have `shape` and to be finite (and not negative, for
-// Adam's second moments): a file that passed its checksum can still have been written wrong, and
-// a NaN loaded here would only show up steps later as a NaN loss.
-const std::vector<float>& checked_values(const CheckpointFile& file, const std::string& path,
-                                         const std::vector<std::int64_t>& shape, bool non_negative = false) {
-  const std::string where = "checkpoint " + file.path().string() + ": tensor " + path;
-  if (!file.has_tensor(path))
-    throw CheckpointError("checkpoint " + file.path().string() + " has no tensor " + path + " that this model needs");
-  if (file.shape(path) != shape)
-    throw CheckpointError(where + " has shape " + shape_text(file.shape(path)) + ", its parameter " +
-                          shape_text(shape) + " (a damaged file)");
-  const std::vector<float>& values = file.values(path);
-  for (std::size_t i = 0; i < values.size(); ++i)
-    if (!std::isfinite(values[i]) || (non_negative && values[i] < 0))
-      throw CheckpointError(where + " holds " + std::to_string(values[i]) + " at index " + std::to_string(i) +
-                            " (a damaged file, or written by a diverged run)");
-  return values;
-}
-
-}  // namespace
-
-void Trainer::load_parameters(const CheckpointFile& file) {
-  // Every tensor is checked before the first is uploaded: a refused file leaves the model as it was.
-  for (const ParamInfo& p : model_.table().entries()) {
-    const std::string path = "params/" + p.name;
-    if (!file.has_tensor(path))
-      throw ConfigError("checkpoint " + file.path().string() + " has no tensor " + p.name + " that this model needs");
-    if (file.shape(path) != p.shape)
-      throw ConfigError("checkpoint " + file.path().string() + ": tensor " + p.name + " has shape " +
-                        shape_text(file.shape(path)) + " but the config gives " + shape_text(p.shape));
-    (void)checked_values(file, path, p.shape);
-  }
-  // Alignment gaps and padding between tensors stay as init_weights left them: zero.
-  for (const ParamInfo& p : model_.table().entries())
-    model_.backend().upload(model_.param(p), file.values("params/" + p.name).data());
-  model_.refresh_weights();
-}
-
 bool Trainer::resume(std::ostream& warnings) {
   // Rank 0 chooses the file; everyone reads the same one. A failure on rank 0 is passed on, so
   // no rank is left waiting in the broadcast.
@@ -198,7 +142,7 @@ bool Trainer::resume(std::ostream& warnings) {
   const CheckpointFile file(chosen);
   resumed_from_ = io_report("read", chosen, start);
   last_checkpoint_ = chosen;
-  check_format(file);
+  check_checkpoint_format(file);
 
   const RunConfig saved = parse_run_config(file.attr_string("/", "config"), chosen + " (its config)", ".", {});
   std::vector<std::string> refused;
@@ -221,10 +165,10 @@ bool Trainer::resume(std::ostream& warnings) {
     throw CheckpointError("checkpoint " + chosen + ": attribute /optim steps_taken is " + std::to_string(steps_taken) +
                           ", outside 0 .. step (" + std::to_string(step) + ")");
   for (const ParamInfo& p : model_.table().entries()) {
-    (void)checked_values(file, "optim/m/" + p.name, p.shape);
-    (void)checked_values(file, "optim/v/" + p.name, p.shape, true);
+    (void)checked_tensor(file, "optim/m/" + p.name, p.shape);
+    (void)checked_tensor(file, "optim/v/" + p.name, p.shape, true);
   }
-  load_parameters(file);
+  load_model_parameters(model_, file);
   for (const ParamInfo& p : model_.table().entries())
     optimizer_.import_moments(p.offset, file.values("optim/m/" + p.name).data(),
                               file.values("optim/v/" + p.name).data(), p.numel);
@@ -237,8 +181,8 @@ bool Trainer::resume(std::ostream& warnings) {
 
 std::string Trainer::init_from(const std::filesystem::path& checkpoint) {
   const CheckpointFile file(checkpoint);
-  check_format(file);
-  load_parameters(file);
+  check_checkpoint_format(file);
+  load_model_parameters(model_, file);
   start_step_ = 0;
   std::ostringstream report;
   report << "init-from: " << model_.table().entries().size() << " parameter tensors from " << checkpoint.string()
