@@ -15,6 +15,7 @@
 #include "core/errors.h"
 #include "data/prepare/prepare.h"
 #include "data/prepare/progress.h"
+#include "data/tokenizer/default_vocabulary.h"
 #include "launch/stop_signals.h"
 
 namespace {
@@ -22,15 +23,6 @@ namespace {
 int fail(int code, const std::string& message) {
   std::fprintf(stderr, "error: %s\n", message.c_str());
   return code;
-}
-
-// The vocabulary beside the binary's source tree by default: build/launch/prepare ->
-// data/sample/gpt2, or the folder GPT_DATA_DIR names.
-std::filesystem::path default_vocab_dir() {
-  if (const char* data = std::getenv("GPT_DATA_DIR"); data != nullptr && *data != '\0') {
-    return std::filesystem::path(data) / "gpt2";
-  }
-  return GPT_DEFAULT_VOCAB_DIR;
 }
 
 }  // namespace
@@ -41,7 +33,7 @@ int main(int argc, char** argv) {
   CLI::App app("Tokenizes TinyStories (.txt, or Hugging Face .json shards) into GPT-2 token files for train.");
   gpt::PrepareOptions options;
   std::vector<std::string> inputs;
-  std::string output, val_output, format = "llmc", vocab_dir = default_vocab_dir().string();
+  std::string output, val_output, format = "llmc", vocab_dir = gpt::default_vocabulary_dir().string();
   int threads = 0;
   double batch_mb = 1;
   bool quiet = false;

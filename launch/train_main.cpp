@@ -29,6 +29,11 @@
 #ifdef GPT_HAVE_MPI
 #include "dist/mpi_communicator.h"
 #endif
+#ifdef GPT_HAVE_TOKENIZER
+#include "core/generate/generator.h"
+#include "data/tokenizer/default_vocabulary.h"
+#include "data/tokenizer/tokenizer.h"
+#endif
 #ifdef GPT_HAVE_NCCL
 #include "core/ops/cuda/cuda_backend.h"
 #include "dist/nccl_communicator.h"
@@ -124,6 +129,40 @@ void check_device_ranks(const gpt::Backend& backend, const gpt::Communicator& ho
 #endif
 }
 
+using SampleFn = std::function<std::string(gpt::GPT&, std::int64_t)>;
+
+// log.sample_interval > 0: the trainer's sample hook, rank 0's. It continues log.sample_prompt
+// with the same seed (train.seed) each time, so consecutive samples differ by training alone.
+SampleFn sample_hook(const gpt::RunConfig& config) {
+  const gpt::LogConfig& log = config.log;
+  if (log.sample_interval == 0) return {};
+#ifdef GPT_HAVE_TOKENIZER
+  auto tokenizer = std::make_shared<gpt::Tokenizer>(gpt::Tokenizer::load(gpt::default_vocabulary_dir()));
+  if (config.model.real_vocab_size != static_cast<std::int64_t>(tokenizer->vocabulary().size()))
+    throw gpt::ConfigError("log.sample_interval: model.real_vocab_size is " +
+                           std::to_string(config.model.real_vocab_size) + ", the GPT-2 tokenizer has " +
+                           std::to_string(tokenizer->vocabulary().size()) + " tokens");
+  const std::vector<gpt::TokenId> ids = tokenizer->encode(log.sample_prompt, gpt::SpecialTokens::allowed);
+  const std::vector<std::int32_t> prompt(ids.begin(), ids.end());
+  if (prompt.empty()) throw gpt::ConfigError("log.sample_prompt is empty: the samples need a prompt");
+  const gpt::SamplingOptions sampling{.temperature = log.sample_temperature, .top_k = log.sample_top_k};
+  sampling.validate();
+  const gpt::GenerationOptions generation{.max_new_tokens = log.sample_tokens,
+                                          .end_token = static_cast<std::int32_t>(tokenizer->end_of_text())};
+  generation.validate(config.model);
+  const auto seed = static_cast<std::uint64_t>(config.train.seed);
+  return [=](gpt::GPT& model, std::int64_t) {
+    gpt::Generator generator(model, generation);
+    const auto tokens = generator.sample(prompt, sampling, seed, 1);
+    return log.sample_prompt + tokenizer->decode(std::vector<gpt::TokenId>(tokens[0].begin(), tokens[0].end()));
+  };
+#else
+  throw gpt::ConfigError(
+      "log.sample_interval needs the GPT-2 tokenizer, and this build has none (PCRE2 or libxxhash "
+      "was not found)");
+#endif
+}
+
 std::unique_ptr<gpt::Communicator> host_communicator() {
 #ifdef GPT_HAVE_MPI
   if (gpt::MpiRuntime::launched()) return std::make_unique<gpt::MpiCommunicator>();
@@ -178,6 +217,7 @@ int main(int argc, char** argv) {
   std::unique_ptr<gpt::Backend> backend;
   std::unique_ptr<gpt::Communicator> device_comm;
   std::optional<gpt::Trainer> trainer;
+  SampleFn sample;  // rank 0's, when log.sample_interval asks for samples
   Failure setup = attempt([&] {
     config = gpt::load_run_config(config_path, parse_overrides(app.remaining()));
     backend = gpt::make_backend(config.train.backend, config.train.precision, cpu_threads(config), host->local_rank());
@@ -198,6 +238,7 @@ int main(int argc, char** argv) {
   setup = attempt([&] {
     if (resume && !init_from.empty()) throw gpt::ConfigError("--resume and --init-from exclude each other");
     trainer.emplace(config, *backend, comm);
+    if (leader) sample = sample_hook(config);
     if (leader) {
       run_lock.emplace(config.run.dir);
       if (!run_lock->held())
@@ -220,9 +261,10 @@ int main(int argc, char** argv) {
 
   // Training: a failure on one rank must not leave the others blocked in a collective.
   const Failure run = attempt([&] {
-    const gpt::TrainSummary summary = trainer->run(
-        std::cout,
-        {.after_step = failure_injection(comm.rank()), .stop_requested = [&] { return stop_signals.requested(); }});
+    const gpt::TrainSummary summary =
+        trainer->run(std::cout, {.after_step = failure_injection(comm.rank()),
+                                 .stop_requested = [&] { return stop_signals.requested(); },
+                                 .sample = sample});
     if (leader && summary.first_val_loss)
       std::cout << "val_loss " << *summary.first_val_loss << " -> " << *summary.last_val_loss << std::endl;
   });

@@ -250,6 +250,17 @@ Key choice(std::string_view name, S RunConfig::*sec, E S::*mem, std::vector<std:
   return k;
 }
 
+// Any string (log.sample_prompt).
+template <class S>
+Key any_text(std::string_view name, S RunConfig::*sec, std::string S::*mem) {
+  Key k{name, true};
+  k.read = [=](RunConfig& c, const toml::node& node, const std::string& where) {
+    c.*sec.*mem = get_string(node, name, where);
+  };
+  k.write = [=](const RunConfig& c, std::ostream& os) { os << in_quotes(c.*sec.*mem); };
+  return k;
+}
+
 template <class S>
 Key path(std::string_view name, S RunConfig::*sec, fs::path S::*mem) {
   Key k{name, true};
@@ -328,6 +339,10 @@ const std::vector<Key>& keys() {
 
       resumable(integer("log.interval", &R::log, &LogConfig::interval, 1)),
       resumable(integer("log.sample_interval", &R::log, &LogConfig::sample_interval, 0)),
+      resumable(any_text("log.sample_prompt", &R::log, &LogConfig::sample_prompt)),
+      resumable(integer("log.sample_tokens", &R::log, &LogConfig::sample_tokens, 1)),
+      resumable(number("log.sample_temperature", &R::log, &LogConfig::sample_temperature, kNonNegative)),
+      resumable(integer("log.sample_top_k", &R::log, &LogConfig::sample_top_k, 0)),
   };
   return table;
 }

@@ -78,7 +78,13 @@ struct RunDirConfig {
 
 struct LogConfig {
   std::int64_t interval = 1;
+  // Every sample_interval steps (0: never) rank 0 continues sample_prompt by sample_tokens tokens,
+  // with the same seed (train.seed) each time so that samples show what training changed.
   std::int64_t sample_interval = 0;
+  std::string sample_prompt = "Once upon a time";
+  std::int64_t sample_tokens = 64;
+  double sample_temperature = 0.8;  // 0: greedy
+  std::int64_t sample_top_k = 200;  // 0: all tokens
 };
 
 struct RunConfig {

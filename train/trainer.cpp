@@ -42,10 +42,15 @@ const RunConfig& checked(const RunConfig& config, const Communicator& comm, cons
   return config;
 }
 
-void write_text_file(const std::filesystem::path& path, const std::string& text) {
-  std::ofstream out(path, std::ios::trunc);
+void write_text_file(const std::filesystem::path& path, const std::string& text,
+                     std::ios::openmode mode = std::ios::trunc) {
+  std::ofstream out(path, mode);
   out << text;
   if (!out) throw std::runtime_error("cannot write " + path.string());
+}
+
+void append_text_file(const std::filesystem::path& path, const std::string& text) {
+  write_text_file(path, text, std::ios::app);
 }
 
 }  // namespace
@@ -205,6 +210,12 @@ TrainSummary Trainer::run(std::ostream& console, const Hooks& hooks) {
       if (!summary.first_val_loss) summary.first_val_loss = summary.last_val_loss;
     }
     if (log && (log_now || eval_now)) log->write(record);
+    const bool sample_now = config_.log.sample_interval > 0 && (last || done % config_.log.sample_interval == 0);
+    if (leader && hooks.sample && sample_now) {
+      const std::string text = hooks.sample(model_, done);
+      console << "sample at step " << done << ":\n" << text << "\n";
+      append_text_file(config_.run.dir / "samples.txt", "--- step " + std::to_string(done) + " ---\n" + text + "\n");
+    }
     if (hooks.after_step) hooks.after_step(done);
 
     // A stop request on any rank stops every rank after the same step.

@@ -7,6 +7,7 @@
 #include <memory>
 #include <optional>
 #include <ostream>
+#include <string>
 #include <vector>
 
 #include "core/model/gpt.h"
@@ -49,6 +50,10 @@ class Trainer {
     // Polled after each step (a SIGTERM arrived?); when any rank says yes, every rank finishes
     // the step, a checkpoint is written and run() returns with stopped set.
     std::function<bool()> stop_requested;
+    // Rank 0 only, every log.sample_interval steps and after the last step, with the model as the
+    // step left it: text the model wrote (log.sample_*), which the trainer prints and appends to
+    // <run.dir>/samples.txt. The mains provide it, as they hold the tokenizer.
+    std::function<std::string(GPT& model, std::int64_t step)> sample;
   };
   // Creates run.dir, writes the resolved config and metrics.jsonl, and trains from the current
   // step (0, or where a resume left off) to max_steps, writing checkpoints every

@@ -44,9 +44,16 @@ RULES = {
     "train/run_config.cpp": (["core/model/model_config.h", "data/sampler.h", "core/errors.h"],
                              ["train/trainer.h", "train/checkpoint_file.h", "dist/communicator.h",
                               "core/ops/cpu/cpu_backend.h"]),
-    "core/generate/sampling.cpp": (["core/rng.h", "core/errors.h", "core/generate/sampling.h"],
+    "core/generate/sampling.cpp": (["core/rng.h", "core/errors.h", "core/generate/sampling.h",
+                                    "core/generate/beam_search.h"],
                                    ["core/model/gpt.h", "core/ops/backend.h", "data/tokenizer/tokenizer.h",
-                                    "train/trainer.h", "data/sampler.h"]),
+                                    "train/trainer.h", "data/sampler.h", "core/generate/generator.h"]),
+    "core/generate/generator.cpp": (["core/model/gpt.h", "core/model/kv_cache.h", "core/generate/sampling.h"],
+                                    ["core/ops/cpu/cpu_backend.h", "data/tokenizer/tokenizer.h", "train/trainer.h",
+                                     "train/checkpoint_file.h", "data/sampler.h"]),
+    "launch/generate_main.cpp": (["core/generate/generator.h", "data/tokenizer/tokenizer.h",
+                                  "train/model_checkpoint.h", "train/run_config.h", "core/ops/make_backend.h"],
+                                 ["train/trainer.h", "dist/communicator.h", "data/prepare/prepare.h"]),
     "train/trainer.cpp": (["core/model/gpt.h", "data/sampler.h", "dist/communicator.h", "train/zero.h"],
                           ["core/ops/cpu/cpu_backend.h", "core/ops/cuda/cuda_backend.h",
                            "core/ops/make_backend.h"]),
@@ -54,7 +61,7 @@ RULES = {
 
 # Built only when their dependency was found (CUDA; PCRE2 for the tokenizer and prepare).
 OPTIONAL = {"core/ops/cuda/cuda_backend.cu", "data/tokenizer/tokenizer.cpp", "data/prepare/prepare.cpp",
-            "launch/prepare_main.cpp"}
+            "launch/prepare_main.cpp", "launch/generate_main.cpp"}
 
 
 def include_flags(command):

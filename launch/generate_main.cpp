@@ -1,0 +1,197 @@
+// `generate --checkpoint RUN/checkpoints/step_N.h5 | --run-dir RUN  --prompt TEXT | --prompt-file F
+//           [--max-new-tokens N] [--temperature T] [--top-k K] [--top-p P] [--seed S]
+//           [--num-samples M] [--beam-width W] [--length-penalty A] [--backend cpu|cuda|auto]`:
+// text from a trained model. The prompt is encoded with the GPT-2 tokenizer, the model continues
+// it with its KV cache, and the text streams to stdout as it comes; statistics go to stderr.
+// Exit codes: 0 done, 2 bad input (command line, checkpoint, prompt), 1 internal failure.
+#include <omp.h>
+
+#include <CLI/CLI.hpp>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <iterator>
+#include <optional>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "core/cpu_count.h"
+#include "core/errors.h"
+#include "core/generate/generator.h"
+#include "core/ops/make_backend.h"
+#include "data/tokenizer/default_vocabulary.h"
+#include "data/tokenizer/streaming_decoder.h"
+#include "data/tokenizer/tokenizer.h"
+#include "train/checkpoint_folder.h"
+#include "train/model_checkpoint.h"
+#include "train/run_config.h"
+
+namespace {
+
+struct Options {
+  std::string checkpoint, run_dir, prompt, prompt_file, backend = "auto", precision = "bf16", vocab_dir;
+  bool prompt_given = false, show_beams = false;
+  int threads = 0;
+  std::uint64_t seed = 1337;
+  std::int64_t num_samples = 1;
+  gpt::GenerationOptions generation;
+  gpt::SamplingOptions sampling{.temperature = 0.8, .top_k = 200, .top_p = 1.0};
+  gpt::BeamOptions beam;
+};
+
+// The checkpoint file to read: --checkpoint, or the newest one of --run-dir that verifies.
+gpt::CheckpointFile open_checkpoint(const Options& o) {
+  if (!o.checkpoint.empty()) return gpt::CheckpointFile(o.checkpoint);
+  gpt::CheckpointFolder folder(o.run_dir);
+  std::optional<gpt::CheckpointFile> newest = folder.open_newest_valid(std::cerr);
+  if (!newest)
+    throw gpt::ConfigError("--run-dir " + o.run_dir + ": no valid checkpoint in " +
+                           (std::filesystem::path(o.run_dir) / "checkpoints").string());
+  return std::move(*newest);
+}
+
+std::string prompt_text(const Options& o) {
+  if (o.prompt_file.empty()) return o.prompt;
+  std::ifstream in(o.prompt_file, std::ios::binary);
+  if (!in) throw gpt::ConfigError("--prompt-file " + o.prompt_file + ": cannot be read");
+  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+}
+
+std::string decode(const gpt::Tokenizer& tokenizer, const std::vector<std::int32_t>& tokens) {
+  return tokenizer.decode(std::vector<gpt::TokenId>(tokens.begin(), tokens.end()));
+}
+
+void write(const std::string& text) {
+  std::fwrite(text.data(), 1, text.size(), stdout);
+  std::fflush(stdout);
+}
+
+int run(const Options& o) {
+  o.sampling.validate();
+  if (o.beam.width < 1) throw gpt::ConfigError("--beam-width must be at least 1, not " + std::to_string(o.beam.width));
+  if (o.beam.width > 1 && o.num_samples > 1)
+    throw gpt::ConfigError("--num-samples and --beam-width exclude each other: beam search returns its best beams");
+  const std::string text = prompt_text(o);
+  if (text.empty()) throw gpt::ConfigError(o.prompt_file.empty() ? "--prompt is empty" : "--prompt-file is empty");
+
+  gpt::Tokenizer tokenizer = gpt::Tokenizer::load(o.vocab_dir);
+  const std::vector<gpt::TokenId> ids = tokenizer.encode(text, gpt::SpecialTokens::allowed);
+  const std::vector<std::int32_t> prompt(ids.begin(), ids.end());  // the model's ids are int32
+
+  const gpt::CheckpointFile file = open_checkpoint(o);
+  gpt::check_checkpoint_format(file);
+  const gpt::ModelConfig config =
+      gpt::parse_run_config(file.attr_string("/", "config"), file.path().string() + " (its config)", ".", {}).model;
+  const auto vocabulary = static_cast<std::int64_t>(tokenizer.vocabulary().size());
+  if (config.real_vocab_size != vocabulary)
+    throw gpt::ConfigError("checkpoint " + file.path().string() + ": its model has " +
+                           std::to_string(config.real_vocab_size) + " token ids (model.real_vocab_size), the GPT-2 " +
+                           "tokenizer in " + o.vocab_dir + " " + std::to_string(vocabulary));
+  const int threads = gpt::cpu::choose_threads(o.threads, std::getenv("OMP_NUM_THREADS"), omp_get_max_threads());
+  const std::unique_ptr<gpt::Backend> backend = gpt::make_backend(o.backend, o.precision, threads);
+  gpt::GPT model(config, *backend);
+  gpt::load_model_parameters(model, file);
+  std::cerr << "generate: " << file.path().string() << " (step " << file.attr_int("/", "step") << "), "
+            << backend->name() << ", prompt of " << prompt.size() << " tokens\n";
+
+  gpt::GenerationOptions generation = o.generation;
+  generation.end_token = static_cast<std::int32_t>(tokenizer.end_of_text());
+  gpt::Generator generator(model, generation);
+  std::int64_t sequences = 1;
+  if (o.beam.width > 1) {
+    const std::vector<gpt::Hypothesis> best = generator.beam_search(prompt, o.beam);
+    sequences = o.beam.width;
+    for (std::size_t i = 0; i < (o.show_beams ? best.size() : 1); ++i) {
+      if (o.show_beams) {
+        std::ostringstream head;
+        head << "--- beam " << i + 1 << ": score " << best[i].score << ", log-prob " << best[i].log_prob << ", "
+             << best[i].tokens.size() << " tokens" << (best[i].finished ? ", ended" : "") << " ---\n";
+        write(head.str());
+      }
+      write(text + decode(tokenizer, best[i].tokens) + "\n");
+    }
+  } else if (o.num_samples == 1) {
+    write(text);
+    gpt::StreamingDecoder decoder(tokenizer);
+    generator.sample(prompt, o.sampling, o.seed, 1,
+                     [&](std::int64_t, std::int32_t token) { write(decoder.push(static_cast<gpt::TokenId>(token))); });
+    write(decoder.finish() + "\n");
+  } else {
+    // One batch: every sample is done at the same step, so each is printed whole.
+    sequences = o.num_samples;
+    const auto samples = generator.sample(prompt, o.sampling, o.seed, o.num_samples);
+    for (std::size_t i = 0; i < samples.size(); ++i)
+      write("--- sample " + std::to_string(i + 1) + " ---\n" + text + decode(tokenizer, samples[i]) + "\n");
+  }
+
+  const gpt::GenerationStats& s = generator.stats();
+  const double ms_per_token = s.steps > 0 ? 1e3 * s.decode_seconds / static_cast<double>(s.steps) : 0;
+  std::fprintf(stderr,
+               "generate: %lld prompt tokens, %lld new tokens x %lld sequence(s); prefill %.1f ms, %.2f ms/token, "
+               "%.1f tokens/s%s\n",
+               static_cast<long long>(s.prompt_tokens), static_cast<long long>(s.generated_tokens),
+               static_cast<long long>(sequences), 1e3 * s.prefill_seconds, ms_per_token,
+               s.decode_seconds > 0 ? static_cast<double>(s.steps * sequences) / s.decode_seconds : 0.0,
+               s.window_slides ? (", " + std::to_string(s.window_slides) + " window slide(s)").c_str() : "");
+  return 0;
+}
+
+int fail(int code, const std::string& message) {
+  std::fflush(stdout);
+  std::fprintf(stderr, "error: %s\n", message.c_str());
+  return code;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app(
+      "Generates text from a trained checkpoint: the GPT-2 tokenizer, the model's KV cache, sampling "
+      "(temperature, top-k, top-p) or beam search.");
+  Options o;
+  o.vocab_dir = gpt::default_vocabulary_dir().string();
+  auto* checkpoint = app.add_option("--checkpoint", o.checkpoint, "the checkpoint file (RUN/checkpoints/step_N.h5)");
+  auto* run_dir = app.add_option("--run-dir", o.run_dir, "a run's folder: its newest valid checkpoint");
+  checkpoint->excludes(run_dir);
+  auto* prompt = app.add_option("--prompt", o.prompt, "the text to continue");
+  auto* prompt_file = app.add_option("--prompt-file", o.prompt_file, "a file whose text to continue");
+  prompt->excludes(prompt_file);
+  app.add_option("--max-new-tokens", o.generation.max_new_tokens, "tokens to generate at most (default 256)");
+  app.add_option("--temperature", o.sampling.temperature, "softmax temperature; 0 is greedy (default 0.8)");
+  app.add_option("--top-k", o.sampling.top_k, "keep the k most likely tokens; 0 keeps all (default 200)");
+  app.add_option("--top-p", o.sampling.top_p, "nucleus: the smallest set reaching this probability (default 1)");
+  app.add_option("--seed", o.seed, "seed of the sampling (default 1337)");
+  app.add_option("--num-samples", o.num_samples, "samples of the prompt, generated as one batch (default 1)");
+  app.add_option("--beam-width", o.beam.width, "beam search with this many beams; 1 samples (default 1)");
+  app.add_option("--length-penalty", o.beam.length_penalty,
+                 "beam scores are log-prob / length^A (default 1; 0 ranks by log-prob alone)");
+  app.add_flag("--show-beams", o.show_beams, "print every beam with its score, not only the best");
+  app.add_option("--slide", o.generation.slide,
+                 "positions dropped when the context fills (default block_size / 4; 1 keeps the most)");
+  app.add_option("--backend", o.backend, "cpu, cuda or auto (CUDA when a GPU is present)")
+      ->check(CLI::IsMember({"cpu", "cuda", "auto"}));
+  app.add_option("--precision", o.precision, "the CUDA backend's activations: bf16 (default) or fp32")
+      ->check(CLI::IsMember({"fp32", "bf16"}));
+  app.add_option("--threads", o.threads, "CPU threads (default: every CPU this process may use)")
+      ->check(CLI::Range(1, 1024));
+  app.add_option("--vocab-dir", o.vocab_dir, "folder with GPT-2's encoder.json and vocab.bpe");
+  try {
+    app.parse(argc, argv);
+    if (!*checkpoint && !*run_dir) throw CLI::RequiredError("--checkpoint or --run-dir");
+    if (!*prompt && !*prompt_file) throw CLI::RequiredError("--prompt or --prompt-file");
+  } catch (const CLI::ParseError& e) {
+    if (e.get_exit_code() == 0) return app.exit(e);
+    return fail(2, std::string("generate: ") + e.what() + " (see generate --help)");
+  }
+  try {
+    return run(o);
+  } catch (const gpt::InputError& e) {
+    return fail(2, e.what());
+  } catch (const std::filesystem::filesystem_error& e) {
+    return fail(2, e.what());
+  } catch (const std::exception& e) {
+    return fail(1, e.what());
+  }
+}
