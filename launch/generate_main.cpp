@@ -31,7 +31,7 @@
 namespace {
 
 struct Options {
-  std::string checkpoint, run_dir, prompt, prompt_file, backend = "auto", precision = "bf16", vocab_dir;
+  std::string checkpoint, run_dir, prompt, prompt_file, backend = "auto", precision = "auto", vocab_dir;
   bool prompt_given = false, show_beams = false;
   int threads = 0;
   std::uint64_t seed = 1337;
@@ -90,15 +90,18 @@ int run(const Options& o) {
                            std::to_string(config.real_vocab_size) + " token ids (model.real_vocab_size), the GPT-2 " +
                            "tokenizer in " + o.vocab_dir + " " + std::to_string(vocabulary));
   const int threads = gpt::cpu::choose_threads(o.threads, std::getenv("OMP_NUM_THREADS"), omp_get_max_threads());
-  const std::unique_ptr<gpt::Backend> backend = gpt::make_backend(o.backend, o.precision, threads);
+  const bool cuda = gpt::resolve_backend_name(o.backend) == "cuda";
+  if (!cuda && o.precision == "bf16") throw gpt::ConfigError("--precision bf16: the CPU backend computes in fp32 only");
+  const std::string precision = o.precision != "auto" ? o.precision : cuda ? "bf16" : "fp32";
+  const std::unique_ptr<gpt::Backend> backend = gpt::make_backend(o.backend, precision, threads);
   gpt::GPT model(config, *backend);
   gpt::load_model_parameters(model, file);
-  std::cerr << "generate: " << file.path().string() << " (step " << file.attr_int("/", "step") << "), "
-            << backend->name() << ", prompt of " << prompt.size() << " tokens\n";
 
   gpt::GenerationOptions generation = o.generation;
   generation.end_token = static_cast<std::int32_t>(tokenizer.end_of_text());
   gpt::Generator generator(model, generation);
+  std::cerr << "generate: " << file.path().string() << " (step " << file.attr_int("/", "step") << "), "
+            << backend->name() << ", prompt of " << prompt.size() << " tokens\n";
   std::int64_t sequences = 1;
   if (o.beam.width > 1) {
     const std::vector<gpt::Hypothesis> best = generator.beam_search(prompt, o.beam);
@@ -172,8 +175,8 @@ int main(int argc, char** argv) {
                  "positions dropped when the context fills (default block_size / 4; 1 keeps the most)");
   app.add_option("--backend", o.backend, "cpu, cuda or auto (CUDA when a GPU is present)")
       ->check(CLI::IsMember({"cpu", "cuda", "auto"}));
-  app.add_option("--precision", o.precision, "the CUDA backend's activations: bf16 (default) or fp32")
-      ->check(CLI::IsMember({"fp32", "bf16"}));
+  app.add_option("--precision", o.precision, "activations: bf16 (the CUDA default) or fp32 (the CPU's only)")
+      ->check(CLI::IsMember({"auto", "fp32", "bf16"}));
   app.add_option("--threads", o.threads, "CPU threads (default: every CPU this process may use)")
       ->check(CLI::Range(1, 1024));
   app.add_option("--vocab-dir", o.vocab_dir, "folder with GPT-2's encoder.json and vocab.bpe");

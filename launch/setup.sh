@@ -36,6 +36,6 @@ if [[ "${1:-}" == "--tests" ]]; then
   cmake --build build -j "$(nproc)"
   bash tests/python/make_venv.sh build/venv
 else
-  cmake --build build -j "$(nproc)" --target train prepare  # what the quickstart runs
+  cmake --build build -j "$(nproc)" --target train prepare generate  # what the quickstart runs
 fi
 echo "setup: done in ${SECONDS} s"

@@ -33,6 +33,10 @@ bool cuda_available() {
 
 }  // namespace
 
+std::string resolve_backend_name(const std::string& name) {
+  return name == "cuda" || (name == "auto" && cuda_available()) ? "cuda" : name == "auto" ? "cpu" : name;
+}
+
 std::unique_ptr<Backend> make_backend(const std::string& name, const std::string& precision, int cpu_threads,
                                       int local_rank) {
   if (name == "cuda" || (name == "auto" && cuda_available())) return make_cuda(precision, local_rank);
