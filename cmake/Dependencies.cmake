@@ -61,7 +61,14 @@ if(GPT_CUDA)
   check_language(CUDA)
   if(CMAKE_CUDA_COMPILER)
     enable_language(CUDA)
-    set(CMAKE_CUDA_STANDARD 17)  # CMake 3.25 has no C++20 flags for nvcc; kernels need only 17
+    # C++20 as for the host code: the CUDA backend implements the op interface, whose headers use
+    # C++20 (std::span). CMake up to 3.25 knows no nvcc flag for it, so name it where missing
+    # (nvcc has taken -std=c++20 since CUDA 12.0).
+    if(NOT DEFINED CMAKE_CUDA20_STANDARD_COMPILE_OPTION)
+      set(CMAKE_CUDA20_STANDARD_COMPILE_OPTION "-std=c++20")
+      set(CMAKE_CUDA20_EXTENSION_COMPILE_OPTION "-std=c++20")
+    endif()
+    set(CMAKE_CUDA_STANDARD 20)
     set(CMAKE_CUDA_STANDARD_REQUIRED ON)
     # Debian 12's CMake 3.25 FindCUDAToolkit marks CUDA::nvToolsExt deprecated whenever the
     # project requires CMake >= 3.25, without checking that the target exists; CUDA 13 has no

@@ -8,6 +8,7 @@
 #include <chrono>
 #include <cmath>
 #include <iostream>
+#include <limits>
 #include <ostream>
 #include <string>
 #include <vector>
@@ -182,6 +183,125 @@ TEST(CudaResidualLayerNorm, FusedEqualsUnfusedBitwise) {
     EXPECT_EQ(bytes(m1), bytes(m2)) << "mean";
     EXPECT_EQ(bytes(s1), bytes(s2)) << "rstd";
   }
+}
+
+// Prefill in two chunks through the cache equals attention over the whole sequence: positions
+// 0..4 written and attended, then 5..8 over all nine. The cache starts as NaN, so a read past the
+// visible positions (or a write past the chunk) shows as NaN. Heads of 12 (the CUDA-core paths of
+// both attentions) and GPT-2's heads of 64 (the full attention's tensor-core path in bf16).
+TEST(CudaKVCache, CachedAttentionOverWrittenCacheEqualsFullAttention) {
+  GPT_REQUIRE_GPU("GPU tests");
+  struct Dims {
+    std::int64_t C;
+    int NH;
+  };
+  const std::int64_t B = 2, T = 9, S = T + 3, split = 5;
+  for (const Precision precision : {Precision{DType::f32, 1e-5}, Precision{DType::bf16, 2e-2}}) {
+    for (const Dims dims : {Dims{48, 4}, Dims{768, 12}}) {
+      const std::int64_t C = dims.C;
+      const std::uint64_t seed = fresh_seed();
+      SCOPED_TRACE(std::string(precision.act == DType::bf16 ? "bf16" : "fp32") + ", C " + std::to_string(C) +
+                   ", seed " + std::to_string(seed));
+      CudaBackend gpu(precision.act);
+      const DType act = gpu.act_dtype();
+      std::vector<Buffer> buffers;
+      auto make = [&](std::initializer_list<std::int64_t> dims, DType type) {
+        Tensor t(nullptr, type, dims);
+        buffers.emplace_back(gpu, t.bytes());
+        t.ptr = buffers.back().get();
+        return t;
+      };
+      const Tensor qkv = make({B, T, 3 * C}, act), full = make({B, T, C}, act),
+                   saved = make({gpu.attention_saved_numel(B, T, dims.NH)}, DType::f32);
+      const Tensor k_cache = make({B, S, C}, act), v_cache = make({B, S, C}, act);
+      const Tensor chunk_qkv[2] = {make({B, split, 3 * C}, act), make({B, T - split, 3 * C}, act)};
+      const Tensor chunk_out[2] = {make({B, split, C}, act), make({B, T - split, C}, act)};
+
+      std::vector<float> x(static_cast<std::size_t>(qkv.numel()));
+      for (std::size_t i = 0; i < x.size(); ++i) x[i] = static_cast<float>(rng::normal(seed, i));
+      gpu.upload(qkv, x.data());
+      // Rows t in [begin, end) of every batch row of a (B, T, width) host array.
+      auto rows = [&](const std::vector<float>& a, std::int64_t width, std::int64_t begin, std::int64_t end) {
+        std::vector<float> r;
+        for (std::int64_t b = 0; b < B; ++b)
+          r.insert(r.end(), a.begin() + (b * T + begin) * width, a.begin() + (b * T + end) * width);
+        return r;
+      };
+      gpu.upload(chunk_qkv[0], rows(x, 3 * C, 0, split).data());
+      gpu.upload(chunk_qkv[1], rows(x, 3 * C, split, T).data());
+      const std::vector<float> nan(static_cast<std::size_t>(k_cache.numel()), std::numeric_limits<float>::quiet_NaN());
+      gpu.upload(k_cache, nan.data());
+      gpu.upload(v_cache, nan.data());
+
+      gpu.attention_forward(full, saved, qkv, dims.NH);
+      for (int c = 0; c < 2; ++c) {
+        const std::int64_t position = c == 0 ? 0 : split;
+        gpu.kv_cache_write(k_cache, v_cache, chunk_qkv[c], position);
+        gpu.cached_attention_forward(chunk_out[c], chunk_qkv[c], k_cache, v_cache, position, dims.NH);
+      }
+
+      auto read = [&](const Tensor& t) {
+        std::vector<float> host(static_cast<std::size_t>(t.numel()));
+        gpu.download(t, host.data());
+        return host;
+      };
+      const std::vector<float> want = read(full), first = read(chunk_out[0]), second = read(chunk_out[1]);
+      std::vector<double> got, expected(want.begin(), want.end());
+      for (std::int64_t b = 0; b < B; ++b) {  // the chunks' rows back in (B, T, C) order
+        got.insert(got.end(), first.begin() + b * split * C, first.begin() + (b + 1) * split * C);
+        got.insert(got.end(), second.begin() + b * (T - split) * C, second.begin() + (b + 1) * (T - split) * C);
+      }
+      EXPECT_EQ(std::count_if(got.begin(), got.end(), [](double v) { return std::isnan(v); }), 0)
+          << "a query read a cache position it may not see";
+      EXPECT_LT(relative_error(got, expected), precision.tolerance);
+      // Positions T.. of the cache were never written: still NaN.
+      for (const Tensor& cache : {k_cache, v_cache}) {
+        const std::vector<float> host = read(cache);
+        for (std::int64_t b = 0; b < B; ++b)
+          for (std::int64_t i = (b * S + T) * C; i < (b + 1) * S * C; ++i)
+            ASSERT_TRUE(std::isnan(host[static_cast<std::size_t>(i)])) << "cache element " << i << " overwritten";
+      }
+    }
+  }
+}
+
+// A cache longer than the kernel's chunk of scores in shared memory (1024 positions): the online
+// softmax across chunks, against the CPU.
+TEST(CudaKVCache, CacheLongerThanOneChunkMatchesCpu) {
+  GPT_REQUIRE_GPU("GPU tests");
+  const std::int64_t B = 1, T = 3, C = 64, position = 2100, S = position + T + 1;
+  const int NH = 2;
+  const OpCase c{.name = "cached_attention_long",
+                 .inputs = {{B, T, 3 * C}, {B, S, C}, {B, S, C}},
+                 .outputs = {{B, T, C}},
+                 .forward = [](Backend& be, OpArgs& a) {
+                   be.cached_attention_forward(a.out[0], a.in[0], a.in[1], a.in[2], position, NH);
+                 }};
+  for (const Precision precision : {Precision{DType::f32, 1e-5}, Precision{DType::bf16, 2e-2}}) {
+    const std::uint64_t seed = fresh_seed();
+    SCOPED_TRACE("seed " + std::to_string(seed));
+    CudaBackend gpu(precision.act);
+    CpuBackend<double> cpu(cpu_threads());
+    expect_op_matches(gpu, cpu, c, seed, precision.tolerance);
+  }
+}
+
+// Heads above kMaxHeadDim (128) are a kernel limit of this backend, refused like a bad shape.
+TEST(CudaKVCache, HeadsAbove128AreRefused) {
+  GPT_REQUIRE_GPU("GPU tests");
+  CudaBackend gpu(DType::f32);
+  const std::int64_t C = 256;
+  Buffer mem(gpu, 16 * C * 4);
+  const Tensor qkv = mem.tensor(0, DType::f32, {1, 1, 3 * C}), out = mem.tensor(3 * C * 4, DType::f32, {1, 1, C}),
+               k = mem.tensor(4 * C * 4, DType::f32, {1, 1, C}), v = mem.tensor(5 * C * 4, DType::f32, {1, 1, C});
+  try {
+    gpu.cached_attention_forward(out, qkv, k, v, 0, 1);
+    ADD_FAILURE() << "a head of 256 accepted";
+  } catch (const std::logic_error& e) {
+    EXPECT_STREQ(e.what(), "cuda backend: cached_attention_forward: head size above 128");
+  }
+  gpu.cached_attention_forward(out, qkv, k, v, 0, 2);  // heads of 128 are fine
+  gpu.synchronize();
 }
 
 // A tensor's slice of a flat buffer, in double.

@@ -536,6 +536,37 @@ void CudaBackend::do_attention_backward(Tensor dqkv, Tensor dout, Tensor qkv, Te
   });
 }
 
+void CudaBackend::do_kv_cache_write(Tensor k_cache, Tensor v_cache, Tensor qkv, i64 position) {
+  with_act_type(act_, [&](auto tag) {
+    using T = decltype(tag);
+    cuda::kv_cache_write(k_cache.data<T>(), v_cache.data<T>(), qkv.data<T>(), qkv.dim(0), qkv.dim(1), k_cache.dim(2),
+                         k_cache.dim(1), position, impl_->stream);
+  });
+}
+
+void CudaBackend::do_cached_attention_forward(Tensor out, Tensor qkv, Tensor k_cache, Tensor v_cache, i64 position,
+                                              int n_head) {
+  // A kernel limit, as for attention_forward: each lane holds kMaxHeadDim / 32 of the query.
+  require(k_cache.dim(2) / n_head <= cuda::kMaxHeadDim, "cached_attention_forward: head size above 128");
+  with_act_type(act_, [&](auto tag) {
+    using T = decltype(tag);
+    cuda::cached_attention_forward(out.data<T>(), qkv.data<T>(), k_cache.data<T>(), v_cache.data<T>(), qkv.dim(0),
+                                   qkv.dim(1), k_cache.dim(2), k_cache.dim(1), position, n_head, impl_->stream);
+  });
+}
+
+// A row's first `prefix` positions are contiguous in both tensors: one copy each, queued on the
+// stream (no kernel; rows is host memory, read here).
+void CudaBackend::do_gather_rows(Tensor dst, Tensor src, std::span<const std::int32_t> rows, i64 prefix) {
+  const std::size_t row_bytes = static_cast<std::size_t>(src.dim(1) * src.dim(2)) * dtype_size(src.dtype);
+  const std::size_t copy_bytes = static_cast<std::size_t>(prefix * src.dim(2)) * dtype_size(src.dtype);
+  if (copy_bytes == 0) return;
+  for (std::size_t i = 0; i < rows.size(); ++i)
+    GPT_CUDA_CHECK(cudaMemcpyAsync(static_cast<char*>(dst.ptr) + i * row_bytes,
+                                   static_cast<const char*>(src.ptr) + static_cast<std::size_t>(rows[i]) * row_bytes,
+                                   copy_bytes, cudaMemcpyDeviceToDevice, impl_->stream));
+}
+
 void CudaBackend::do_gelu_forward(Tensor out, Tensor x) {
   with_act_type(act_, [&](auto tag) {
     using T = decltype(tag);

@@ -60,6 +60,10 @@ class CudaBackend final : public Backend {
   void do_matmul_backward(Tensor dx, Tensor dweight, Tensor dbias, Tensor dout, Tensor x, Tensor weight) override;
   void do_attention_forward(Tensor out, Tensor saved, Tensor qkv, int n_head) override;
   void do_attention_backward(Tensor dqkv, Tensor dout, Tensor qkv, Tensor out, Tensor saved, int n_head) override;
+  void do_kv_cache_write(Tensor k_cache, Tensor v_cache, Tensor qkv, std::int64_t position) override;
+  void do_cached_attention_forward(Tensor out, Tensor qkv, Tensor k_cache, Tensor v_cache, std::int64_t position,
+                                   int n_head) override;
+  void do_gather_rows(Tensor dst, Tensor src, std::span<const std::int32_t> rows, std::int64_t prefix) override;
   void do_gelu_forward(Tensor out, Tensor x) override;
   void do_gelu_backward(Tensor dx, Tensor dout, Tensor x) override;
   void do_swiglu_forward(Tensor out, Tensor x) override;

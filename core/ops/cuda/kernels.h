@@ -68,6 +68,15 @@ template <class T>
 void attention_backward(T* dqkv, const T* dout, const T* qkv, const T* out, const float* lse, float* delta, i64 B,
                         i64 T_, i64 C, int NH, cudaStream_t stream);
 
+// ---- kv_cache.cu ---- (caches (B, S, C); qkv (B, T, 3C); see Backend's kv_cache_write and
+// cached_attention_forward. Head sizes up to kMaxHeadDim; any cache length.)
+template <class T>
+void kv_cache_write(T* k_cache, T* v_cache, const T* qkv, i64 B, i64 T_, i64 C, i64 S, i64 position,
+                    cudaStream_t stream);
+template <class T>
+void cached_attention_forward(T* out, const T* qkv, const T* k_cache, const T* v_cache, i64 B, i64 T_, i64 C, i64 S,
+                              i64 position, int NH, cudaStream_t stream);
+
 // ---- flash_attention.cu ---- (bf16 on tensor cores; attention_forward/backward pick it themselves)
 bool flash_attention_applies(i64 B, i64 C, int NH, std::initializer_list<const void*> buffers);
 void flash_attention_forward(__nv_bfloat16* out, float* lse, const __nv_bfloat16* qkv, i64 B, i64 T_, i64 C, int NH,
