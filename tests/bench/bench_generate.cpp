@@ -76,7 +76,8 @@ double uncached_tokens_per_second(gpt::GPT& model, std::int64_t B, const Tokens&
     model.backend().download(model.logits(), logits.data());
     for (std::int64_t b = 0; b < B; ++b) {
       const float* last = logits.data() + ((b + 1) * T - 1) * V;
-      rows[static_cast<std::size_t>(b)].push_back(static_cast<std::int32_t>(std::max_element(last, last + real) - last));
+      rows[static_cast<std::size_t>(b)].push_back(
+          static_cast<std::int32_t>(std::max_element(last, last + real) - last));
     }
   }
   return static_cast<double>(B * new_tokens) / seconds_since(t0);
@@ -140,22 +141,24 @@ int main(int argc, char** argv) {
       const double cached = cached_tokens_per_second(model, B, prompt, new_tokens, &ms);
       const std::int64_t uncached_new = big ? std::min(new_tokens, uncached_124m_tokens) : new_tokens;
       const double uncached = uncached_tokens_per_second(model, B, prompt, uncached_new);
-      std::printf("%-9s B=%lld: cached %8.1f tokens/s (%.2f ms/step, %lld tokens) | uncached %8.1f tokens/s (%lld "
-                  "tokens) | %.1fx\n",
-                  name, static_cast<long long>(B), cached, ms, static_cast<long long>(new_tokens), uncached,
-                  static_cast<long long>(uncached_new), cached / uncached);
+      std::printf(
+          "%-9s B=%lld: cached %8.1f tokens/s (%.2f ms/step, %lld tokens) | uncached %8.1f tokens/s (%lld "
+          "tokens) | %.1fx\n",
+          name, static_cast<long long>(B), cached, ms, static_cast<long long>(new_tokens), uncached,
+          static_cast<long long>(uncached_new), cached / uncached);
       if (big && B == 1) achieved = cached;
     }
     if (big) {
       const std::vector<std::int64_t> at = {16, 128, 512};
       const std::vector<double> ms = ms_at_positions(model, prompt, at);
       std::printf("gpt2-124m B=1 cached ms/token at position 16: %.2f | 128: %.2f | 512: %.2f\n", ms[0], ms[1], ms[2]);
-      const double weight_bytes =
-          static_cast<double>(model.table().buffer_numel()) * static_cast<double>(gpt::dtype_size(backend->act_dtype()));
+      const double weight_bytes = static_cast<double>(model.table().buffer_numel()) *
+                                  static_cast<double>(gpt::dtype_size(backend->act_dtype()));
       bound = bandwidth * 1e9 / weight_bytes;
-      std::printf("gpt2-124m B=1: %.1f tokens/s = %.0f%% of the bandwidth bound %.1f tokens/s (%.0f MB of weights "
-                  "per token at %.1f GB/s)\n",
-                  achieved, 100 * achieved / bound, bound, weight_bytes / 1e6, bandwidth);
+      std::printf(
+          "gpt2-124m B=1: %.1f tokens/s = %.0f%% of the bandwidth bound %.1f tokens/s (%.0f MB of weights "
+          "per token at %.1f GB/s)\n",
+          achieved, 100 * achieved / bound, bound, weight_bytes / 1e6, bandwidth);
     }
   }
   return 0;

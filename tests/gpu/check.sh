@@ -1,18 +1,20 @@
 #!/usr/bin/env bash
 # The one-shot GPU check, for a lent GPU machine (bare and offline: CUDA toolkit, g++, CMake,
 # ninja). Run tests/gpu/stage.sh on the development machine first and carry .gpu-stage with the
-# device call. The whole script fits one call of 540 s: the steps' time limits add up to 515 s,
+# device call. The whole script fits one call of 540 s: the steps' time limits add up to 520 s,
 # and no step may run past the overall deadline, so a hang costs its own step only. Steps, in
 # this order so the figures come early:
 #
 #   versions   nvidia-smi, nvcc, cmake, g++ (device.txt)
 #   configure  staged dependencies, sm_90 only (--arch "80;90" for an A100 as well)
-#   build      train, gpu_tests, bench_gpu (the host-only unit label is CI's job)
+#   build      train, gpu_tests, bench_gpu, bench_generate (the host-only unit label is CI's job)
 #   gpu-tests  the `gpu` ctest label, each test limited to 60 s
 #   bench      bench_gpu: matmul rate, attention TFLOP/s, GPT-2 124M tokens/s, MFU, per-op times
+#   bench-generate  bench_generate in bf16: tokens/s with and without the KV cache, ms/token by
+#              position, HBM read bandwidth and the batch-1 bound
 #   train      20 bf16 steps of configs/tiny.toml on the TinyStories sample
 #   memcheck   compute-sanitizer memcheck on a 2-step bf16 run
-#   racecheck  compute-sanitizer racecheck on the attention kernels (CudaAttention*)
+#   racecheck  compute-sanitizer racecheck on the attention kernels (CudaAttention*, CudaKVCache*)
 #
 # GPT_EXPECT_GPU=1 is set for every step: a missing device fails the tests and the benchmark
 # instead of letting them skip. Each step's log lands in $OUT (or ./gpu-check-logs) as the step
@@ -77,14 +79,15 @@ record toolchain "$(nvcc --version 2>&1 | grep -o 'release [0-9.]*' | head -n 1)
 
 step configure 40 cmake -S . -B build-gpu -G Ninja -DCMAKE_BUILD_TYPE=Release \
   -DCMAKE_CUDA_ARCHITECTURES="$arch" -DGPT_STAGED_DEPS="$(pwd)/.gpu-stage" || exit 1
-step build 160 cmake --build build-gpu -j "$(nproc)" --target train gpu_tests bench_gpu || exit 1
+step build 160 cmake --build build-gpu -j "$(nproc)" --target train gpu_tests bench_gpu bench_generate || exit 1
 step gpu-tests 100 ctest --test-dir build-gpu -L gpu -j 4 --timeout 60 --output-on-failure
-step bench 80 build-gpu/tests/bench_gpu --steps 10
+step bench 60 build-gpu/tests/bench_gpu --steps 10
+step bench-generate 30 build-gpu/tests/bench_generate --backend cuda --uncached-124m-tokens 32
 
 data="${GPT_DATA_DIR:-$(pwd)/data/sample}/tinystories"
 train_args=(configs/tiny.toml --train.backend=cuda --train.precision=bf16
             --data.train="$data/TinyStories-train-sample.bin" --data.val="$data/TinyStories-valid-sample.bin")
-step train 30 build-gpu/launch/train "${train_args[@]}" --train.max_steps=20 --log.interval=5 \
+step train 25 build-gpu/launch/train "${train_args[@]}" --train.max_steps=20 --log.interval=5 \
   --eval.interval=10 --run.dir=/tmp/gpu-train
 # The toolkit keeps compute-sanitizer outside bin/ in some layouts.
 sanitizer=$(command -v compute-sanitizer || ls /usr/local/cuda*/bin/compute-sanitizer \
@@ -93,12 +96,13 @@ if [[ -n "$sanitizer" ]]; then
   step memcheck 60 "$sanitizer" --tool memcheck --error-exitcode 9 \
     build-gpu/launch/train "${train_args[@]}" --train.max_steps=2 --eval.batches=1 --run.dir=/tmp/gpu-memcheck
   step racecheck 45 "$sanitizer" --tool racecheck --error-exitcode 9 \
-    build-gpu/tests/gpu_tests --gtest_filter='CudaAttention*'
+    build-gpu/tests/gpu_tests --gtest_filter='CudaAttention*:CudaKVCache*'
 else
   record memcheck "NOT RUN: compute-sanitizer not found"
   record racecheck "NOT RUN: compute-sanitizer not found"
   failed=1
 fi
 echo "--- bench"; cat "$out/bench.log" 2>/dev/null
+echo "--- bench-generate"; cat "$out/bench-generate.log" 2>/dev/null
 echo "--- summary ($SECONDS s of the ${budget} s budget)"; cat "$summary"
 exit "$failed"

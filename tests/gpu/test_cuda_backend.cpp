@@ -14,11 +14,12 @@
 #include <vector>
 
 #include "core/model/gpt.h"
+#include "core/model/kv_cache.h"
 #include "core/ops/cpu/cpu_backend.h"
 #include "core/ops/cuda/cuda_backend.h"
 #include "core/rng.h"
-#include "tests/support/cpu_threads.h"
 #include "tests/gpu/require_gpu.h"
+#include "tests/support/cpu_threads.h"
 #include "tests/support/model_test_util.h"
 #include "tests/support/op_comparison.h"
 #include "tests/support/op_refusals.h"
@@ -267,6 +268,64 @@ TEST(CudaKVCache, CachedAttentionOverWrittenCacheEqualsFullAttention) {
 
 // A cache longer than the kernel's chunk of scores in shared memory (1024 positions): the online
 // softmax across chunks, against the CPU.
+// The model's KV-cached path on the GPU (and emulated): a prefill and then one token per step give
+// at every position the logits of the training forward over the same tokens, and so does a window
+// that starts again in the used cache, as after a slide (its stale positions must not be read).
+TEST(CudaKVCache, ModelLogitsWithTheCacheEqualTheFullForward) {
+  GPT_REQUIRE_GPU("GPU tests");
+  ModelConfig config = tiny_model(Activation::gelu, true, true);
+  config.vocab_size = 128;
+  config.real_vocab_size = 120;
+  config.block_size = 16;
+  config.n_head = 4;
+  config.n_embd = 64;
+  for (const Precision precision : {Precision{DType::f32, 1e-5}, Precision{DType::bf16, 2e-2}}) {
+    SCOPED_TRACE(precision.act == DType::bf16 ? "bf16" : "fp32");
+    CudaBackend gpu(precision.act);
+    GPT model(config, gpu);
+    model.init_weights(5);
+    const std::int64_t B = 2, length = 20, V = config.vocab_size, T = config.block_size;
+    const HostBatch tokens = random_batch(B, length, config.real_vocab_size, 9);
+    auto read = [&](const Tensor& t) {
+      std::vector<float> host(static_cast<std::size_t>(t.numel()));
+      gpu.download(t, host.data());
+      return std::vector<double>(host.begin(), host.end());
+    };
+    // Rows [start, start + T) of every sequence.
+    auto window = [&](std::int64_t start, std::int64_t n) {
+      std::vector<std::int32_t> w;
+      for (std::int64_t b = 0; b < B; ++b)
+        w.insert(w.end(), tokens.inputs.begin() + b * length + start, tokens.inputs.begin() + b * length + start + n);
+      return w;
+    };
+    auto row = [&](const std::vector<double>& logits, std::int64_t rows_per_sequence, std::int64_t b, std::int64_t t) {
+      const auto at = logits.begin() + (b * rows_per_sequence + t) * V;
+      return std::vector<double>(at, at + V);
+    };
+    KVCache cache(model, B, T);
+    for (const std::int64_t start : {0, 4}) {  // 4: the window after a slide, in the used cache
+      const std::vector<std::int32_t> all = window(start, T);
+      model.forward({all.data(), nullptr, B, T}, {});
+      const std::vector<double> want = read(model.logits());
+      cache.clear();
+      const std::int64_t prefill = 6;
+      const std::vector<std::int32_t> head = window(start, prefill);
+      const std::vector<double> first = read(model.forward_cached(head.data(), prefill, cache, true));
+      for (std::int64_t b = 0; b < B; ++b)
+        for (std::int64_t t = 0; t < prefill; ++t)
+          EXPECT_LT(relative_error(row(first, prefill, b, t), row(want, T, b, t)), precision.tolerance)
+              << "window at " << start << ", prefill row " << b << " position " << t;
+      for (std::int64_t t = prefill; t < T; ++t) {
+        const std::vector<std::int32_t> step = window(start + t, 1);
+        const std::vector<double> got = read(model.forward_cached(step.data(), 1, cache));
+        for (std::int64_t b = 0; b < B; ++b)
+          EXPECT_LT(relative_error(row(got, 1, b, 0), row(want, T, b, t)), precision.tolerance)
+              << "window at " << start << ", row " << b << " position " << t;
+      }
+    }
+  }
+}
+
 TEST(CudaKVCache, CacheLongerThanOneChunkMatchesCpu) {
   GPT_REQUIRE_GPU("GPU tests");
   const std::int64_t B = 1, T = 3, C = 64, position = 2100, S = position + T + 1;

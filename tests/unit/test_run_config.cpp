@@ -96,6 +96,10 @@ dir = "runs/full"
 [log]
 interval = 10
 sample_interval = 25
+sample_prompt = "Lily \"and\" Tom\n"
+sample_tokens = 32
+sample_temperature = 0.5
+sample_top_k = 7
 )";
 
 void expect_full(const RunConfig& c) {
@@ -139,6 +143,10 @@ void expect_full(const RunConfig& c) {
   EXPECT_EQ(c.run.dir, fs::path("runs/full"));
   EXPECT_EQ(c.log.interval, 10);
   EXPECT_EQ(c.log.sample_interval, 25);
+  EXPECT_EQ(c.log.sample_prompt, "Lily \"and\" Tom\n");
+  EXPECT_EQ(c.log.sample_tokens, 32);
+  EXPECT_EQ(c.log.sample_temperature, 0.5);
+  EXPECT_EQ(c.log.sample_top_k, 7);
 }
 
 // Field-by-field equality, exact for doubles: the round trip must not lose a bit.
@@ -182,6 +190,10 @@ void expect_same(const RunConfig& a, const RunConfig& b) {
   EXPECT_EQ(a.run.dir, b.run.dir);
   EXPECT_EQ(a.log.interval, b.log.interval);
   EXPECT_EQ(a.log.sample_interval, b.log.sample_interval);
+  EXPECT_EQ(a.log.sample_prompt, b.log.sample_prompt);
+  EXPECT_EQ(a.log.sample_tokens, b.log.sample_tokens);
+  EXPECT_EQ(a.log.sample_temperature, b.log.sample_temperature);
+  EXPECT_EQ(a.log.sample_top_k, b.log.sample_top_k);
   EXPECT_EQ(a.resolved_toml, b.resolved_toml);
 }
 
@@ -588,11 +600,12 @@ TEST_F(RunConfigFile, ErrorsNameTheFileAsGiven) {
 // The config table marks the keys a resumed run may change; every other key is refused naming it.
 TEST(RunConfig, KeysThatMayChangeOnResume) {
   std::set<std::string> expected = {
-      "train.max_steps",   "optim.decay_steps",   "train.micro_batch",   "train.threads",
-      "train.backend",     "train.recompute_mlp", "data.train",          "data.val",
-      "eval.interval",     "eval.batches",        "checkpoint.interval", "checkpoint.keep_last",
-      "checkpoint.resume", "dist.zero_stage",     "dist.bucket_mb",      "dist.timeout_s",
-      "run.dir",           "log.interval",        "log.sample_interval"};
+      "train.max_steps",   "optim.decay_steps",      "train.micro_batch",   "train.threads",
+      "train.backend",     "train.recompute_mlp",    "data.train",          "data.val",
+      "eval.interval",     "eval.batches",           "checkpoint.interval", "checkpoint.keep_last",
+      "checkpoint.resume", "dist.zero_stage",        "dist.bucket_mb",      "dist.timeout_s",
+      "run.dir",           "log.interval",           "log.sample_interval", "log.sample_prompt",
+      "log.sample_tokens", "log.sample_temperature", "log.sample_top_k"};
   // Every key, as the resolved TOML lists them.
   std::istringstream lines(parse(kMinimal).resolved_toml);
   std::string line, section;
