@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Sets up, builds, turns the TinyStories sample text into GPT-2 tokens with `prepare`, trains the
-# tiny config on them (1,200 steps with dropout 0.1, a few minutes on 2 cores), printing the loss
-# as it falls and a sample every 300 steps, and ends with a story that `generate` writes from the
+# tiny config on them (600 steps with dropout 0.1, several minutes on 2 cores), printing the loss
+# as it falls and a sample every 200 steps, and ends with a story that `generate` writes from the
 # trained model. The sample is the repository's data/sample unless GPT_DATA_DIR names another
 # copy. Extra arguments go to train (e.g. --train.max_steps=300 for a quicker look).
 set -euo pipefail
@@ -15,8 +15,8 @@ start=$SECONDS
 ./build/launch/prepare --input "$data/TinyStories-valid-sample.txt" --output "$tokens/val.bin"
 rm -rf runs/quickstart  # a fresh run each time: generate reads the newest checkpoint there
 ./build/launch/train configs/tiny.toml --data.train="$tokens/train.bin" --data.val="$tokens/val.bin" \
-  --model.dropout=0.1 --train.max_steps=1200 --optim.warmup_steps=60 --eval.interval=300 --log.interval=50 \
-  --log.sample_interval=300 --run.dir=runs/quickstart "$@"
+  --model.dropout=0.1 --train.max_steps=600 --optim.warmup_steps=30 --eval.interval=200 --log.interval=50 \
+  --log.sample_interval=200 --run.dir=runs/quickstart "$@"
 echo "quickstart: a story from the trained model (runs/quickstart):"
 ./build/launch/generate --run-dir runs/quickstart --prompt "Once upon a time" --max-new-tokens 200
 echo "quickstart: tokenized, trained and generated in $((SECONDS - start)) s"
