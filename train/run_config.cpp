@@ -18,6 +18,7 @@
 #include <utility>
 
 #include "core/errors.h"
+#include "core/number_text.h"
 
 namespace gpt {
 
@@ -34,11 +35,6 @@ constexpr std::int64_t kGpt2Vocab = 50257;
   throw ConfigError(where + ": " + message);
 }
 
-std::string format_double(double v) {
-  char buf[64];
-  auto res = std::to_chars(buf, buf + sizeof(buf), v);
-  return std::string(buf, res.ptr);
-}
 
 // A TOML basic string: double quotes, with quotes, backslashes and control characters escaped.
 std::string in_quotes(std::string_view s) {
@@ -76,7 +72,7 @@ std::string in_quotes(std::string_view s) {
 
 // Shortest text that reads back to the same double, marked as a TOML float ("1.0", not "1").
 std::string toml_double(double v) {
-  std::string s = format_double(v);
+  std::string s = shortest_text(v);
   if (s.find_first_of(".eEn") == std::string::npos) s += ".0";  // 'n': inf and nan need no mark
   return s;
 }
@@ -141,8 +137,8 @@ struct RealRange {
     return (lo_open ? v > lo : v >= lo) && (hi_open ? v < hi : v <= hi);
   }
   std::string describe() const {
-    if (hi == kInf) return std::string(lo_open ? "> " : ">= ") + format_double(lo);
-    return std::string("in ") + (lo_open ? "(" : "[") + format_double(lo) + ", " + format_double(hi) +
+    if (hi == kInf) return std::string(lo_open ? "> " : ">= ") + shortest_text(lo);
+    return std::string("in ") + (lo_open ? "(" : "[") + shortest_text(lo) + ", " + shortest_text(hi) +
            (hi_open ? ")" : "]");
   }
 };
@@ -187,7 +183,7 @@ Key number(std::string_view name, S RunConfig::*sec, double S::*mem, RealRange r
   k.read = [=](RunConfig& c, const toml::node& node, const std::string& where) {
     const double v = get_number(node, name, where);
     if (!range.contains(v)) {
-      fail(where, std::string(name) + " must be " + range.describe() + ", got " + format_double(v));
+      fail(where, std::string(name) + " must be " + range.describe() + ", got " + shortest_text(v));
     }
     c.*sec.*mem = v;
   };
@@ -572,8 +568,8 @@ RunConfig parse_run_config(const std::string& toml_text, const std::string& sour
   }
   // warmup_steps may exceed max_steps: a short trial run of a long config simply stays in warmup.
   if (cfg.optim.min_lr > cfg.optim.lr) {
-    fail(where({"optim.min_lr", "optim.lr"}), "optim.min_lr (" + format_double(cfg.optim.min_lr) +
-                                                  ") must be <= optim.lr (" + format_double(cfg.optim.lr) + ")");
+    fail(where({"optim.min_lr", "optim.lr"}), "optim.min_lr (" + shortest_text(cfg.optim.min_lr) +
+                                                  ") must be <= optim.lr (" + shortest_text(cfg.optim.lr) + ")");
   }
   if (t.precision == "bf16" && t.backend == "cpu") {
     fail(where({"train.precision", "train.backend"}),

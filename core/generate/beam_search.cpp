@@ -10,15 +10,10 @@
 #include <utility>
 
 #include "core/errors.h"
+#include "core/number_text.h"
 
 namespace gpt {
 namespace {
-
-std::string shortest(double value) {
-  char text[32];
-  const auto result = std::to_chars(text, text + sizeof(text), value);
-  return std::string(text, result.ptr);
-}
 
 struct Beam {
   std::vector<std::int32_t> tokens;
@@ -71,7 +66,7 @@ void log_softmax(std::span<const float> row, std::size_t row_index, std::vector<
   for (std::size_t i = 0; i < row.size(); ++i) {
     if (std::isnan(row[i]) || row[i] == std::numeric_limits<float>::infinity()) {
       throw std::runtime_error("beam_search: the logit of token " + std::to_string(i) + " in row " +
-                               std::to_string(row_index) + " is " + shortest(row[i]) +
+                               std::to_string(row_index) + " is " + shortest_text(row[i]) +
                                ": the model's output is broken");
     }
     max_logit = std::max(max_logit, row[i]);
@@ -137,7 +132,7 @@ std::vector<std::int32_t> extended(const std::vector<std::int32_t>& tokens, std:
 void BeamOptions::validate() const {
   if (width < 1) throw ConfigError("--beam-width must be at least 1, got " + std::to_string(width));
   if (!std::isfinite(length_penalty)) {
-    throw ConfigError("--length-penalty must be a finite number, got " + shortest(length_penalty));
+    throw ConfigError("--length-penalty must be a finite number, got " + shortest_text(length_penalty));
   }
   if (max_new_tokens < 1)
     throw ConfigError("--max-new-tokens must be at least 1, got " + std::to_string(max_new_tokens));

@@ -9,16 +9,11 @@
 #include <string>
 
 #include "core/errors.h"
+#include "core/number_text.h"
 #include "core/rng.h"
 
 namespace gpt {
 namespace {
-
-std::string shortest(double value) {
-  char text[32];
-  const auto result = std::to_chars(text, text + sizeof(text), value);
-  return std::string(text, result.ptr);
-}
 
 // Uniform in [0, 1) with 53 random bits: rng::uniform's 24 would quantise the tail of a
 // 50257-token distribution.
@@ -55,7 +50,7 @@ RowMaximum checked_maximum(std::span<const float> logits) {
   if (broken) {
     const auto bad = std::find_if(logits.begin(), logits.end(), [&](float logit) { return !(logit < kInfinity); });
     throw std::runtime_error("choose_token: the logit of token " + std::to_string(bad - logits.begin()) + " is " +
-                             shortest(*bad) + ": the model's output is broken");
+                             shortest_text(*bad) + ": the model's output is broken");
   }
   if (high == -kInfinity) throw std::runtime_error("choose_token: every logit is -inf: the model's output is broken");
   return {high, static_cast<std::int32_t>(std::find(logits.begin(), logits.end(), high) - logits.begin())};
@@ -160,10 +155,10 @@ Prefix shortest_prefix_reaching(std::span<std::int32_t> tokens, std::span<const 
 
 void SamplingOptions::validate() const {
   if (!std::isfinite(temperature) || temperature < 0) {
-    throw ConfigError("--temperature must be a finite number >= 0 (0: greedy), got " + shortest(temperature));
+    throw ConfigError("--temperature must be a finite number >= 0 (0: greedy), got " + shortest_text(temperature));
   }
   if (top_k < 0) throw ConfigError("--top-k must be >= 0 (0: off), got " + std::to_string(top_k));
-  if (!(top_p > 0 && top_p <= 1)) throw ConfigError("--top-p must be in (0, 1] (1: off), got " + shortest(top_p));
+  if (!(top_p > 0 && top_p <= 1)) throw ConfigError("--top-p must be in (0, 1] (1: off), got " + shortest_text(top_p));
 }
 
 TokenSampler::TokenSampler(const SamplingOptions& options) : options_(options) {
