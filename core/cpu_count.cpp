@@ -48,3 +48,21 @@ int choose_threads(int configured, const char* omp_num_threads, int openmp_defau
 }
 
 }  // namespace gpt::cpu
+
+namespace gpt::cpu {
+
+std::string model_name() {
+  std::ifstream cpuinfo("/proc/cpuinfo");
+  std::string line;
+  while (std::getline(cpuinfo, line)) {
+    // x86: "model name\t: Intel(R) ..."; some Arm kernels say only "CPU part".
+    if (line.rfind("model name", 0) != 0) continue;
+    const std::size_t colon = line.find(':');
+    if (colon == std::string::npos) break;
+    const std::size_t start = line.find_first_not_of(" \t", colon + 1);
+    if (start != std::string::npos) return line.substr(start);
+  }
+  return "CPU";
+}
+
+}  // namespace gpt::cpu

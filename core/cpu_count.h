@@ -2,7 +2,13 @@
 // How many CPUs this process may really use: the affinity mask, capped by a cgroup CPU quota.
 // OpenMP's default counts only the mask, so in a container limited to 2 CPUs of a 64-CPU host
 // it starts 64 threads, and every parallel region then waits on descheduled threads.
+#include <string>
+
 namespace gpt::cpu {
+
+// The CPU's model name from /proc/cpuinfo ("Intel(R) Xeon(R) Platinum 8370C CPU @ 2.80GHz"), or
+// "CPU" where there is none.
+std::string model_name();
 
 int available_cpus();
 

@@ -3,6 +3,7 @@
 // Exit codes: 0 done, 2 bad input (config, data, command line), 1 internal failure. In a
 // multi-rank job a rank that fails during training ends the whole job (MPI_Abort).
 #include <omp.h>
+#include <unistd.h>
 #include <CLI/CLI.hpp>
 #include <algorithm>
 
@@ -264,7 +265,8 @@ int main(int argc, char** argv) {
     const gpt::TrainSummary summary =
         trainer->run(std::cout, {.after_step = failure_injection(comm.rank()),
                                  .stop_requested = [&] { return stop_signals.requested(); },
-                                 .sample = sample});
+                                 .sample = sample,
+                                 .console_is_terminal = isatty(STDOUT_FILENO) == 1});
     if (leader && summary.first_val_loss)
       std::cout << "val_loss " << *summary.first_val_loss << " -> " << *summary.last_val_loss << std::endl;
   });

@@ -308,6 +308,7 @@ const std::vector<Key>& keys() {
       text("train.precision", &R::train, &TrainConfig::precision, {"fp32", "bf16"}),
       resumable(integer("train.threads", &R::train, &TrainConfig::threads, 0, kMaxThreadsPerRank)),
       resumable(boolean("train.recompute_mlp", &R::train, &TrainConfig::recompute_mlp)),
+      resumable(number("train.peak_tflops", &R::train, &TrainConfig::peak_tflops, kNonNegative)),
 
       number("optim.lr", &R::optim, &OptimConfig::lr, kPositive),
       number("optim.min_lr", &R::optim, &OptimConfig::min_lr, kNonNegative),
@@ -339,6 +340,7 @@ const std::vector<Key>& keys() {
       resumable(integer("log.sample_tokens", &R::log, &LogConfig::sample_tokens, 1)),
       resumable(number("log.sample_temperature", &R::log, &LogConfig::sample_temperature, kNonNegative)),
       resumable(integer("log.sample_top_k", &R::log, &LogConfig::sample_top_k, 0)),
+      resumable(boolean("log.tensorboard", &R::log, &LogConfig::tensorboard)),
   };
   return table;
 }

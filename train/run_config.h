@@ -37,6 +37,7 @@ struct TrainConfig {
   std::string precision = "fp32";  // fp32 | bf16
   std::int64_t threads = 0;        // CPU threads per rank; 0: OMP_NUM_THREADS, else the CPUs available
   bool recompute_mlp = false;      // recompute the MLP activation in the backward instead of storing it
+  double peak_tflops = 0;          // one rank's device peak for MFU; 0: a datasheet table (GPUs), measured (CPU)
 
   std::int64_t accumulation_steps(std::int64_t world_size = 1) const {
     return batch_tokens / (micro_batch * seq_len * world_size);
@@ -85,6 +86,7 @@ struct LogConfig {
   std::int64_t sample_tokens = 64;
   double sample_temperature = 0.8;  // 0: greedy
   std::int64_t sample_top_k = 200;  // 0: all tokens
+  bool tensorboard = true;          // TensorBoard event files in <run.dir>/tb/
 };
 
 struct RunConfig {

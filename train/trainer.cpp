@@ -4,8 +4,6 @@
 #include <cmath>
 #include <filesystem>
 #include <fstream>
-#include <iomanip>
-#include <sstream>
 #include <stdexcept>
 #include <string>
 
@@ -13,7 +11,10 @@
 #include "core/rng.h"
 #include "train/consistency.h"
 #include "train/memory_check.h"
+#include "core/model/flops.h"
 #include "train/metrics.h"
+#include "train/peak_flops.h"
+#include "train/run_summary.h"
 #include "train/schedule.h"
 
 namespace gpt {
@@ -153,28 +154,38 @@ TrainSummary Trainer::run(std::ostream& console, const Hooks& hooks) {
               << " and train.max_steps = " << t.max_steps << " (raise train.max_steps to train further)\n";
     return {.steps = start_step_};
   }
+  // Every rank measures (a CPU rank's matmul rate depends on what its neighbours run), and MFU
+  // uses the mean.
+  PeakFlops peak = peak_flops(model_.backend(), t.peak_tflops);
+  if (model_.backend().host_memory() && t.peak_tflops == 0 && comm_->world_size() > 1)
+    peak.per_rank = comm_->all_reduce_sum(peak.per_rank) / comm_->world_size();
+  const double flops_per_token = training_flops_per_token(config_.model, t.seq_len);
   std::optional<MetricsLog> log;
   if (leader) {
     // Before any step: a folder that cannot hold checkpoints is found now, not at the first save.
     if (checkpoints_supported()) check_checkpoint_folder(config_.run.dir);
     std::filesystem::create_directories(config_.run.dir);
     write_text_file(config_.run.dir / "config.toml", config_.resolved_toml);
+    const MetricsOutputs outputs{
+        .tensorboard_dir = config_.log.tensorboard ? config_.run.dir / "tb" : std::filesystem::path(),
+        .terminal = hooks.console_is_terminal};
     log.emplace(console, config_.run.dir / "metrics.jsonl", t.max_steps,
-                resumed ? std::optional<std::int64_t>(start_step_) : std::nullopt);
-    console << "model: " << model_.table().parameter_count() << " parameters, backend " << model_.backend().name()
-            << ", " << comm_->world_size() << " rank(s) (" << comm_->name() << "), "
-            << t.accumulation_steps(comm_->world_size()) << " micro-batch(es) of " << t.micro_batch << "x" << t.seq_len
-            << " per rank per step\n";
-    const double mib = 1.0 / (1 << 20);
-    std::ostringstream memory;
-    memory << std::fixed << std::setprecision(1)
-           << "memory: " << static_cast<double>(model_.parameter_buffer_bytes()) * mib
-           << " MiB parameters and gradients, " << static_cast<double>(optimizer_.state_bytes()) * mib
-           << " MiB AdamW moments" << (sharding_.sharded() ? " (this rank's ZeRO-1 shard)" : "") << ", "
-           << static_cast<double>(model_.activation_bytes(t.micro_batch, t.seq_len)) * mib << " MiB activations\n";
-    console << memory.str();
+                resumed ? std::optional<std::int64_t>(start_step_) : std::nullopt, outputs);
+    console << run_summary(config_, model_, optimizer_, sharding_, *comm_, peak);
     if (resumed) console << "resumed at step " << start_step_ << " (" << resumed_from_ << ")\n";
+    // The config this stretch of the run trains with, at the first step it trains (indented: a
+    // Markdown code block).
+    std::string markdown;
+    for (std::size_t i = 0; i < config_.resolved_toml.size();) {
+      const std::size_t eol = config_.resolved_toml.find('\n', i);
+      markdown += "    " + config_.resolved_toml.substr(i, eol - i) + "\n";
+      i = eol == std::string::npos ? config_.resolved_toml.size() : eol + 1;
+    }
+    log->text(start_step_ + 1, "config", markdown);
   }
+  auto say = [&](const std::string& text) {
+    if (log) log->say(text);
+  };
 
   TrainSummary summary;
   summary.steps = start_step_;
@@ -184,6 +195,9 @@ TrainSummary Trainer::run(std::ostream& console, const Hooks& hooks) {
     summary.first_val_loss = summary.last_val_loss = evaluate();
     if (log) log->write({.step = 0, .val_loss = summary.last_val_loss});
   }
+  // The ETA: the steps left at the pace since this stretch's first step (which warms up),
+  // checkpoints, evaluations and samples included.
+  std::chrono::steady_clock::time_point pace_start;
   for (std::int64_t step = start_step_; step < t.max_steps; ++step) {
     const auto start = std::chrono::steady_clock::now();
     const StepResult result = train_step(step);
@@ -193,27 +207,41 @@ TrainSummary Trainer::run(std::ostream& console, const Hooks& hooks) {
     const std::int64_t done = step + 1;
     summary.steps = done;
 
+    const auto now = std::chrono::steady_clock::now();
+    if (step == start_step_) pace_start = now;
+    const double eta_s =
+        static_cast<double>(t.max_steps - done) *
+        (done > start_step_ + 1 ? std::chrono::duration<double>(now - pace_start).count() /
+                                      static_cast<double>(done - start_step_ - 1)
+                                : ms / 1000.0);
+    const double tokens_per_s = static_cast<double>(t.batch_tokens) / (ms / 1000.0);
+
     const bool last = done == t.max_steps;
     const bool eval_now = validating && (last || (config_.eval.interval > 0 && done % config_.eval.interval == 0));
     const bool log_now = last || done % config_.log.interval == 0;
-    StepRecord record{.step = done};
+    StepRecord record{.step = done, .tokens = done * t.batch_tokens, .eta_s = eta_s};
     if (log_now) {
       record.loss = result.loss;
       record.lr = result.lr;
       record.grad_norm = result.grad_norm;
       record.ms = ms;
-      record.tokens_per_s = static_cast<double>(t.batch_tokens) / (ms / 1000.0);
+      record.tokens_per_s = tokens_per_s;
+      record.mfu = model_flops_utilisation(flops_per_token, tokens_per_s, peak.per_rank * comm_->world_size());
       if (comm_->world_size() > 1) record.comm_ms = result.comm_ms;
     }
     if (eval_now) {
       record.val_loss = summary.last_val_loss = evaluate();
       if (!summary.first_val_loss) summary.first_val_loss = summary.last_val_loss;
     }
-    if (log && (log_now || eval_now)) log->write(record);
+    if (log && (log_now || eval_now)) {
+      log->write(record);
+    } else if (log) {
+      log->progress(done, ms, tokens_per_s, eta_s);
+    }
     const bool sample_now = config_.log.sample_interval > 0 && (last || done % config_.log.sample_interval == 0);
     if (leader && hooks.sample && sample_now) {
       const std::string text = hooks.sample(model_, done);
-      console << "sample at step " << done << ":\n" << text << "\n";
+      say("sample at step " + std::to_string(done) + ":\n" + text);
       append_text_file(config_.run.dir / "samples.txt", "--- step " + std::to_string(done) + " ---\n" + text + "\n");
     }
     if (hooks.after_step) hooks.after_step(done);
@@ -225,13 +253,12 @@ TrainSummary Trainer::run(std::ostream& console, const Hooks& hooks) {
     if (checkpoints_supported() && (periodic || last || stop)) {
       const std::string report = save_checkpoint(done);  // compares the ranks' parameters
       checkpointed_step = done;
-      if (leader) console << report << "\n";
+      say(report);
     }
     if (stop && !last) {
       summary.stopped = true;
-      if (leader)
-        console << "stopped after step " << done << " on request"
-                << (checkpoints_supported() ? "; checkpoint written\n" : "; no checkpoint: this build has no HDF5\n");
+      say("stopped after step " + std::to_string(done) + " on request" +
+          (checkpoints_supported() ? "; checkpoint written" : "; no checkpoint: this build has no HDF5"));
       break;
     }
   }

@@ -54,6 +54,9 @@ class Trainer {
     // step left it: text the model wrote (log.sample_*), which the trainer prints and appends to
     // <run.dir>/samples.txt. The mains provide it, as they hold the tokenizer.
     std::function<std::string(GPT& model, std::int64_t step)> sample;
+    // The console is a terminal: between log lines, a status line (step, ms, tok/s, ETA) is
+    // redrawn in place. Elsewhere (a file, a pipe, mpirun's forwarding) only plain lines.
+    bool console_is_terminal = false;
   };
   // Creates run.dir, writes the resolved config and metrics.jsonl, and trains from the current
   // step (0, or where a resume left off) to max_steps, writing checkpoints every
@@ -61,7 +64,10 @@ class Trainer {
   // can be written (ConfigError naming the folder when not). A resumed run already at max_steps
   // says so in one line and returns. A checkpoint that cannot be written ends the run with
   // std::runtime_error naming the last good one.
-  TrainSummary run(std::ostream& console, const Hooks& hooks = {});
+  TrainSummary run(std::ostream& console, const Hooks& hooks);
+  // (A default argument cannot be used here: Hooks has member initializers, and GCC does not
+  // accept them in a default argument inside the class that declares them.)
+  TrainSummary run(std::ostream& console) { return run(console, Hooks{}); }
 
   // Continues from a checkpoint: the newest valid one in run.dir (rank 0 picks it, reporting any
   // it skips on `warnings`; every rank then reads it, so run.dir must be shared across nodes).

@@ -46,6 +46,9 @@ class Backend {
   virtual ~Backend() = default;
 
   virtual std::string name() const = 0;
+  // The hardware, as it names itself ("NVIDIA H100 80GB HBM3", the CPU's model name): for the
+  // startup summary and for looking up a datasheet peak.
+  virtual std::string device_name() const = 0;
   virtual DType param_dtype() const = 0;
   virtual DType act_dtype() const = 0;
   // True when the backend's buffers are ordinary host memory the caller may read directly

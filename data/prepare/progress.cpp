@@ -3,29 +3,15 @@
 #include <algorithm>
 #include <cmath>
 
+#include "core/number_text.h"
+
 namespace gpt {
-namespace {
-
-std::string duration(double seconds) {
-  const long s = std::lround(seconds);
-  char buffer[32];
-  if (s < 60) {
-    std::snprintf(buffer, sizeof buffer, "%ld s", s);
-  } else if (s < 3600) {
-    std::snprintf(buffer, sizeof buffer, "%ld min %02ld s", s / 60, s % 60);
-  } else {
-    std::snprintf(buffer, sizeof buffer, "%ld h %02ld min", s / 3600, (s / 60) % 60);
-  }
-  return buffer;
-}
-
-}  // namespace
 
 std::string ProgressDisplay::describe(const PrepareProgress& p) {
   const double share = p.bytes_total > 0 ? std::min(1.0, double(p.bytes_done) / double(p.bytes_total)) : 1.0;
   const double rate = p.seconds > 0 ? double(p.bytes_done) / p.seconds : 0;
   const std::string eta =
-      rate > 0 ? duration(double(p.bytes_total - std::min(p.bytes_done, p.bytes_total)) / rate) : "?";
+      rate > 0 ? duration_text(double(p.bytes_total - std::min(p.bytes_done, p.bytes_total)) / rate) : "?";
   char buffer[160];
   std::snprintf(buffer, sizeof buffer, "%5.1f%% %.1f/%.1f MB  %.1f MB/s  %llu stories  ETA %s", 100 * share,
                 double(p.bytes_done) / 1e6, double(p.bytes_total) / 1e6, rate / 1e6,

@@ -19,6 +19,7 @@ class TimedBackend final : public Backend {
   std::map<std::string, double> seconds;  // per op name
 
   std::string name() const override { return in_.name(); }
+  std::string device_name() const override { return in_.device_name(); }
   DType param_dtype() const override { return in_.param_dtype(); }
   DType act_dtype() const override { return in_.act_dtype(); }
   void* allocate(std::size_t bytes) override { return in_.allocate(bytes); }

@@ -152,7 +152,7 @@ disk_full)
   code=$?
   cat "$work/full.log" | tail -3
   [[ $code == 1 ]] || fail "exit code $code on a full disk (expected 1; 139 is a segfault)"
-  others=$(grep -vE '^(step |model: |memory: |checkpoint /|val_loss )' "$work/full.log")
+  others=$(grep -vE '^(step |model: |run: |device: |memory: |checkpoint /|val_loss )' "$work/full.log")
   [[ $(printf '%s\n' "$others" | wc -l) == 1 && $others == error:* ]] || fail "expected one error line, got: $others"
   [[ $others == *step_00000008.h5* ]] || fail "the error does not name the file"
   grep -qi "no space left" <<<"$others" || fail "the error does not say no space is left"
@@ -274,7 +274,7 @@ fault)
   tail -2 "$work/faulted.log"
   ! grep "^fault_inject:" "$work/faulted.log" || fail "the fault could not be injected"
   [[ $code == 1 ]] || fail "exit code $code after fault $spec (expected 1; over 128 is a signal)"
-  others=$(grep -vE '^(step |model: |memory: |checkpoint /|val_loss )' "$work/faulted.log")
+  others=$(grep -vE '^(step |model: |run: |device: |memory: |checkpoint /|val_loss )' "$work/faulted.log")
   [[ $(printf '%s\n' "$others" | wc -l) == 1 && $others == error:* ]] || fail "expected one error line, got: $others"
   [[ $others == *step_00000008.h5* ]] || fail "the error does not name the file"
   [[ $others == *"$expect"* ]] || fail "the error does not say \"$expect\""

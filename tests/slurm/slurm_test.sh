@@ -283,7 +283,7 @@ for job in "$id1:srun-2ranks" "$id2:mpirun-2ranks"; do
     continue
   fi
   echo "job $id ($name): COMPLETED, $steps steps with finite losses"
-  grep -m1 '^model:' "$tmp/job-$name.out"
+  grep -m1 '^run:' "$tmp/job-$name.out"
 done
 ((status == 0)) || fail "see the job output above"
 echo "PASSED in $SECONDS s"

@@ -53,5 +53,49 @@ TEST_F(MetricsLogTest, UnwritableRecordIsReportedOnceAndTheRunGoesOn) {
   EXPECT_NE(out.find("step  2/10 | loss 8.0000"), std::string::npos) << out;
 }
 
+TEST_F(MetricsLogTest, ConsoleLineShowsMfuAndEtaAndLeavesOutWhatIsUnknown) {
+  std::ostringstream console;
+  MetricsLog log(console, dir_ / "metrics.jsonl", 600);
+  StepRecord r{.step = 50, .loss = 5.9569, .lr = 2.599e-3, .grad_norm = 1.134, .ms = 302.1, .tokens_per_s = 3390,
+               .mfu = 0.3125, .tokens = 51200, .eta_s = 166};
+  EXPECT_EQ(log.console_line(r),
+            "step  50/600 | loss 5.9569 | lr 2.599e-03 | norm 1.134 | 302.1 ms | 3390 tok/s | MFU 31.2% | ETA 2 min 46 s");
+  r.mfu.reset();  // an unknown peak: no MFU at all, not 0% or inf
+  r.step = 600;   // the last step: nothing left to estimate
+  EXPECT_EQ(log.console_line(r), "step 600/600 | loss 5.9569 | lr 2.599e-03 | norm 1.134 | 302.1 ms | 3390 tok/s");
+  log.write(r);
+  log.write({.step = 4, .loss = 1.0, .mfu = 0.5, .tokens = 4096});
+  const std::string jsonl = read_all(dir_ / "metrics.jsonl");
+  EXPECT_EQ(jsonl.find("mfu"), jsonl.rfind("mfu")) << "only the record with a peak has mfu: " << jsonl;
+  EXPECT_NE(jsonl.find("\"mfu\":0.5"), std::string::npos) << jsonl;
+  EXPECT_NE(jsonl.find("\"tokens\":51200"), std::string::npos) << jsonl;
+  EXPECT_EQ(jsonl.find("eta"), std::string::npos) << "the ETA is for the console only: " << jsonl;
+}
+
+TEST_F(MetricsLogTest, LogFileGetsPlainLinesWithoutCarriageReturnsOrEscapes) {
+  std::ostringstream console;
+  MetricsLog log(console, dir_ / "metrics.jsonl", 10, std::nullopt, {.terminal = false});
+  for (int step = 1; step <= 10; ++step) {
+    log.progress(step, 100, 1000, 10.0 - step);
+    if (step % 5 == 0) log.write({.step = step, .loss = 1.0, .eta_s = 10.0 - step});
+  }
+  log.say("checkpoint written");
+  const std::string out = console.str();
+  EXPECT_EQ(out.find('\r'), std::string::npos) << out;
+  EXPECT_EQ(out.find('\033'), std::string::npos) << out;
+  EXPECT_EQ(out, "step  5/10 | loss 1.0000 | ETA 5 s\nstep 10/10 | loss 1.0000\ncheckpoint written\n");
+}
+
+TEST_F(MetricsLogTest, TerminalRedrawsAStatusLineAndClearsItBeforeOtherOutput) {
+  std::ostringstream console;
+  MetricsLog log(console, dir_ / "metrics.jsonl", 10, std::nullopt, {.terminal = true});
+  log.progress(1, 100, 1000, 9);
+  log.progress(2, 100, 1000, 8);  // within a tenth of a second: not redrawn
+  log.write({.step = 3, .loss = 1.0});
+  EXPECT_EQ(console.str(),
+            "\r\033[Kstep  1/10 | 100.0 ms | 1000 tok/s | ETA 9 s"
+            "\r\033[Kstep  3/10 | loss 1.0000\n");
+}
+
 }  // namespace
 }  // namespace gpt

@@ -6,6 +6,7 @@
 #include <stdexcept>
 #include <string>
 
+#include "core/cpu_count.h"
 #include "core/ops/cpu/activations.h"
 #include "core/ops/cpu/adamw.h"
 #include "core/ops/cpu/attention.h"
@@ -34,6 +35,11 @@ template <class T>
 CpuBackend<T>::CpuBackend(int threads) : threads_(threads) {
   if (threads < 1)
     throw std::invalid_argument("cpu backend: threads must be at least 1, got " + std::to_string(threads));
+}
+
+template <class T>
+std::string CpuBackend<T>::device_name() const {
+  return cpu::model_name() + ", " + std::to_string(threads_) + (threads_ == 1 ? " thread" : " threads");
 }
 
 template <class T>

@@ -17,6 +17,7 @@ class CpuBackend final : public Backend {
   int host_threads() const override { return threads_; }
 
   std::string name() const override;
+  std::string device_name() const override;  // the CPU's model name and this backend's thread count
   DType param_dtype() const override { return dtype_of<T>(); }
   DType act_dtype() const override { return dtype_of<T>(); }
   bool host_memory() const override { return true; }

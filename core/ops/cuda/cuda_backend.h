@@ -26,6 +26,7 @@ class CudaBackend final : public Backend {
   ~CudaBackend() override;
 
   std::string name() const override;
+  std::string device_name() const override;  // as cudaGetDeviceProperties names it
   DType param_dtype() const override { return DType::f32; }
   DType act_dtype() const override { return act_; }
 
