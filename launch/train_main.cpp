@@ -260,13 +260,16 @@ int main(int argc, char** argv) {
   });
   if (const int code = agree_on_setup(*host, setup)) return code;
 
+  // A status line redrawn in place only on a real terminal: Open MPI gives its ranks a pty even
+  // when mpirun's own output goes to a file, so under MPI the ranks' isatty says nothing.
+  const bool terminal = isatty(STDOUT_FILENO) == 1 && !gpt::MpiRuntime::launched();
   // Training: a failure on one rank must not leave the others blocked in a collective.
   const Failure run = attempt([&] {
     const gpt::TrainSummary summary =
         trainer->run(std::cout, {.after_step = failure_injection(comm.rank()),
                                  .stop_requested = [&] { return stop_signals.requested(); },
                                  .sample = sample,
-                                 .console_is_terminal = isatty(STDOUT_FILENO) == 1});
+                                 .console_is_terminal = terminal});
     if (leader && summary.first_val_loss)
       std::cout << "val_loss " << *summary.first_val_loss << " -> " << *summary.last_val_loss << std::endl;
   });
