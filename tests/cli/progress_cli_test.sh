@@ -37,11 +37,14 @@ grep -Eqx "device: cpu-f32 \((oneDNN|loops)\) on .+, [0-9]+ threads?; peak for M
   fail "device line: $(grep '^device:' log.txt)"
 grep -Eqx "memory: per rank [0-9.]+ MiB parameters and gradients, [0-9.]+ MiB AdamW moments, [0-9.]+ MiB activations" log.txt ||
   fail "memory line: $(grep '^memory:' log.txt)"
+# MFU is left out of a line whose figure would exceed 100%: on a busy machine (ctest -j 2) the
+# startup measurement of the CPU's peak can come out below what training later reaches.
 for step in 2 4 6; do
-  grep -Eq "^step +$step/8 \| loss [0-9.]+ .*\| [0-9]+ tok/s \| MFU [0-9.]+% \| ETA [0-9]+ s$" log.txt ||
-    fail "step $step's line lacks MFU or ETA: $(grep "^step *$step/" log.txt)"
+  grep -Eq "^step +$step/8 \| loss [0-9.]+ .*\| [0-9]+ tok/s( \| MFU [0-9.]+%)? \| ETA [0-9]+ s$" log.txt ||
+    fail "step $step's line lacks tok/s or ETA: $(grep "^step *$step/" log.txt)"
 done
-grep -Eq '^step 8/8 \| loss .* MFU [0-9.]+%$' log.txt || fail "the last line: $(grep '^step 8/' log.txt)"
+grep -Eq '^step +[0-9]+/8 \| loss .* MFU [0-9.]+%' log.txt || fail "no line shows MFU: $(grep '^step' log.txt)"
+grep -Eq '^step 8/8 \| loss .* tok/s( \| MFU [0-9.]+%)?$' log.txt || fail "the last line: $(grep '^step 8/' log.txt)"
 peak=$(sed -n 's/^device: .*; peak for MFU \([0-9.]*\) GFLOP.*/\1/p' log.txt)
 /usr/bin/python3 - run/metrics.jsonl "${peak:-0}" <<'PY' || fail "metrics.jsonl"
 import json, sys
@@ -49,12 +52,16 @@ records = [json.loads(line) for line in open(sys.argv[1])]
 peak = float(sys.argv[2]) * 1e9  # as printed, to 0.1 GFLOP/s
 trained = [r for r in records if "loss" in r]
 assert [r["step"] for r in trained] == [2, 4, 6, 8], trained
+assert any("mfu" in r for r in trained), trained
 for r in trained:
-    assert 0 < r["mfu"] <= 1, r
     assert r["tokens"] == r["step"] * 1024, r
-    # MFU = FLOPs per token (by hand above) x tokens/s / peak
-    assert abs(r["mfu"] / (44138496 * r["tokens_per_s"] / peak) - 1) < 0.05e9 / peak + 1e-9, (r, peak)
-print("metrics.jsonl: mfu and tokens in every training record")
+    figure = 44138496 * r["tokens_per_s"] / peak  # MFU: FLOPs per token (by hand above) x tokens/s / peak
+    if "mfu" in r:
+        assert 0 < r["mfu"] <= 1, r
+        assert abs(r["mfu"] / figure - 1) < 0.05e9 / peak + 1e-9, (r, peak)
+    else:
+        assert figure > 0.99, ("mfu left out of a plausible record", r, peak)
+print("metrics.jsonl: tokens in every training record, mfu as the formula gives it")
 PY
 
 # 2. On a terminal (script gives a pty): the status line is redrawn in place between log lines.
@@ -82,7 +89,7 @@ if [[ -n "$mpiexec" ]]; then
   grep -qxF "run: 2 ranks (mpi), 1 micro-batch of 4x128 per rank, 1024 tokens per step, 8 steps; folder run_mpi" mpi.txt ||
     fail "two-rank run line: $(grep '^run:' mpi.txt)"
   grep -q '1 thread; peak for MFU' mpi.txt || fail "two-rank device line: $(grep '^device:' mpi.txt)"
-  grep -Eq '^step +4/8 .* MFU [0-9.]+% ' mpi.txt || fail "no MFU on two ranks: $(grep '^step' mpi.txt | head -2)"
+  grep -Eq '^step +[0-9]/8 .* MFU [0-9.]+% ' mpi.txt || fail "no MFU on two ranks: $(grep '^step' mpi.txt | head -2)"
   # Open MPI hands its ranks a pty even when mpirun writes to a file: still no redraws in the log.
   if grep -q $'\033' mpi.txt; then fail "escape codes in a two-rank log file"; fi
 fi
