@@ -13,6 +13,7 @@
 #   bench-generate  bench_generate in bf16: tokens/s with and without the KV cache, ms/token by
 #              position, HBM read bandwidth and the batch-1 bound
 #   train      20 bf16 steps of configs/tiny.toml on the TinyStories sample
+#   train-mfu  its summary names the card's datasheet peak and its lines show MFU
 #   memcheck   compute-sanitizer memcheck on a 2-step bf16 run
 #   racecheck  compute-sanitizer racecheck on the attention kernels (CudaAttention*, CudaKVCache*)
 #
@@ -89,6 +90,9 @@ train_args=(configs/tiny.toml --train.backend=cuda --train.precision=bf16
             --data.train="$data/TinyStories-train-sample.bin" --data.val="$data/TinyStories-valid-sample.bin")
 step train 25 build-gpu/launch/train "${train_args[@]}" --train.max_steps=20 --log.interval=5 \
   --eval.interval=10 --run.dir=/tmp/gpu-train
+# The card is in the datasheet table (the lent ones are H100s and H200s), so MFU is shown.
+step train-mfu 5 bash -c "grep -E '^device: cuda-bf16 .*peak for MFU [0-9.]+ TFLOP/s [(]datasheet' '$out/train.log' &&
+  grep -E '^step .* MFU [0-9.]+%' '$out/train.log'"
 # The toolkit keeps compute-sanitizer outside bin/ in some layouts.
 sanitizer=$(command -v compute-sanitizer || ls /usr/local/cuda*/bin/compute-sanitizer \
             /usr/local/cuda*/compute-sanitizer/compute-sanitizer 2>/dev/null | head -n 1)
