@@ -241,11 +241,14 @@ def new_figure(title, xlabel, ylabel):
 
 
 def save_figure(fig, ax, path):
+    """Writes the chart; returns its axes' scales as drawn (data.json records them)."""
     if ax.get_legend_handles_labels()[0]:
         ax.legend(fontsize="small")
     fig.tight_layout()
     fig.savefig(path)
+    scales = {"x": ax.get_xscale(), "y": ax.get_yscale()}
     plt.close(fig)
+    return scales
 
 
 def run_colours(runs):
@@ -255,7 +258,7 @@ def run_colours(runs):
 
 
 def loss_chart(runs, colours, axis, log_scale, path):
-    """Train (solid) and val (dashed, dots) loss of every run against steps or tokens; False if none."""
+    """Train (solid) and val (dashed, dots) loss of every run against steps or tokens; None if none."""
     fig, ax = new_figure(f"Loss against {axis}", axis, "loss (log scale)" if log_scale else "loss")
     drawn = False
     for run in runs:
@@ -278,13 +281,12 @@ def loss_chart(runs, colours, axis, log_scale, path):
         ax.yaxis.set_minor_formatter(plain)
     if not drawn:
         plt.close(fig)
-        return False
-    save_figure(fig, ax, path)
-    return True
+        return None
+    return save_figure(fig, ax, path)
 
 
 def metric_chart(runs, colours, key, title, ylabel, path):
-    """One metric of every run that has it against steps; False when no run has it."""
+    """One metric of every run that has it against steps; None when no run has it."""
     fig, ax = new_figure(title, "step", ylabel)
     drawn = False
     for run in runs:
@@ -297,9 +299,8 @@ def metric_chart(runs, colours, key, title, ylabel, path):
         drawn = True
     if not drawn:
         plt.close(fig)
-        return False
-    save_figure(fig, ax, path)
-    return True
+        return None
+    return save_figure(fig, ax, path)
 
 
 def has_tokens(run):
@@ -308,14 +309,15 @@ def has_tokens(run):
 
 
 def make_charts(runs, out, log_scale):
-    """Writes the charts; returns [(file, title)] of those made and [notes] about those left out."""
+    """Writes the charts; returns [(file, title, scales)] of those made and [notes] about those left out."""
     colours = run_colours(runs)
     made, notes = [], []
     for axis in ("steps", "tokens"):
         name = f"loss_{axis}.png"
         title = f"Train and val loss against {axis}"
-        if loss_chart(runs, colours, axis, log_scale, os.path.join(out, name)):
-            made.append((name, title))
+        scales = loss_chart(runs, colours, axis, log_scale, os.path.join(out, name))
+        if scales:
+            made.append((name, title, scales))
         else:
             why = "no run has loss or val_loss"
             if axis == "tokens":
@@ -323,8 +325,9 @@ def make_charts(runs, out, log_scale):
             notes.append(f"No chart of the loss against {axis}: {why}.")
     for stem, key, title, ylabel in METRIC_CHARTS:
         name = f"{stem}.png"
-        if metric_chart(runs, colours, key, title, ylabel, os.path.join(out, name)):
-            made.append((name, title))
+        scales = metric_chart(runs, colours, key, title, ylabel, os.path.join(out, name))
+        if scales:
+            made.append((name, title, scales))
         else:
             notes.append(f"No {title} chart: no run recorded `{key}`.")
     # Runs missing from charts that others have, so an absent line is explained, not puzzling.
@@ -340,9 +343,10 @@ def make_charts(runs, out, log_scale):
     return made, notes
 
 
-def write_data(runs, out):
+def write_data(runs, charts, out):
     """data.json: per run, the exact deduplicated series the charts plot (numbers as in metrics.jsonl)."""
     data = {
+        "charts": [{"file": name, "title": title, "scales": scales} for name, title, scales in charts],
         "runs": [
             {
                 "label": run["label"],
@@ -381,7 +385,7 @@ def write_page(runs, charts, notes, out, log_scale):
     body.append("</ul>")
     if notes:
         body.append("<div class=\"notes\">" + "".join(f"<p>{e(n)}</p>" for n in notes) + "</div>")
-    for name, title in charts:
+    for name, title, _ in charts:
         body.append(f"<figure><img src=\"{e(name)}\" alt=\"{e(title)}\" width=\"990\" height=\"550\">"
                     f"<figcaption>{e(title)}</figcaption></figure>")
     for i, run in enumerate(runs):
@@ -421,7 +425,7 @@ def main(argv):
         print(f"error: {e}", file=sys.stderr)
         return 2
     charts, notes = make_charts(runs, args.out, args.log_scale)
-    write_data(runs, args.out)
+    write_data(runs, charts, args.out)
     write_page(runs, charts, notes, args.out, args.log_scale)
     print(f"report: {len(charts)} chart(s) of {len(runs)} run(s) in {os.path.join(args.out, 'index.html')}")
     return 0

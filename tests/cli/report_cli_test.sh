@@ -59,6 +59,15 @@ echo "report: $((SECONDS - started)) s: $(cat report.out)"
 [[ ! -s report.err ]] || fail "report wrote to stderr: $(cat report.err)"
 "$report" run_a run_b run_resumed --out report_log --log-scale >/dev/null 2>report.err || fail "--log-scale exited $?: $(cat report.err)"
 cmp -s report/loss_steps.png report_log/loss_steps.png && fail "--log-scale drew the same loss chart"
+"$python" - <<'PY' || fail "--log-scale: the loss axes"
+import json
+for out, scale in (("report", "linear"), ("report_log", "log")):
+    charts = {c["file"]: c["scales"] for c in json.load(open(f"{out}/data.json"))["charts"]}
+    for name, scales in charts.items():
+        want = scale if name.startswith("loss_") else "linear"
+        assert scales == {"x": "linear", "y": want}, (out, name, scales)
+    assert "loss_steps.png" in charts and "loss_tokens.png" in charts, (out, charts)
+PY
 
 # Checks of a report folder against the run folders it was made from:
 #   check_report.py REPORT_DIR LABEL=RUN_DIR ...
@@ -123,9 +132,15 @@ for label, run_dir in runs.items():
     if html.escape(config) not in page:
         bad.append(f"{label}: index.html lacks its config.toml")
     samples = open(os.path.join(run_dir, "samples.txt"), encoding="utf-8").read()
-    latest = samples.rsplit("\n--- step ", 1)[-1].split("\n", 1)[1].rstrip("\n")
-    if html.escape(latest) not in page:
-        bad.append(f"{label}: index.html lacks its latest sample {latest!r}")
+    entries = re.findall(r"^--- step (\d+) ---\n(.*?)\n(?=--- step |\Z)", samples, re.MULTILINE | re.DOTALL)
+    if len(entries) < 2:
+        bad.append(f"{label}: samples.txt has {len(entries)} entries, not 2")
+    step, latest = entries[-1] if entries else ("?", "?")
+    if html.escape(latest) not in page or f"step {step})" not in page:
+        bad.append(f"{label}: index.html lacks its latest sample (step {step}) {latest!r}")
+    for _, text in entries[:-1]:
+        if html.escape(text) in page:
+            bad.append(f"{label}: index.html shows an earlier sample {text!r}")
 # The overlay: each run's line colour (matplotlib's first three) drawn across the loss chart.
 if "loss_steps.png" in pngs:
     image = Image.open(os.path.join(out, "loss_steps.png")).convert("RGB")
