@@ -154,6 +154,8 @@ def tokens_at(record, batch_tokens):
     tokens = record.get("tokens")
     if isinstance(tokens, (int, float)) and not isinstance(tokens, bool):
         return tokens
+    if record["step"] == 0:  # the evaluation before training
+        return 0
     if batch_tokens is None:
         return None
     return record["step"] * batch_tokens
@@ -177,18 +179,15 @@ def build_series(records, batch_tokens):
 
 def run_labels(run_dirs):
     """Each run's folder name; where names clash, enough of the path to tell them apart."""
-    paths = [os.path.abspath(d).rstrip(os.sep) for d in run_dirs]
-    parts = [p.split(os.sep) for p in paths]
+    paths = [os.path.realpath(d) for d in run_dirs]
+    parts = [p.split(os.sep)[1:] for p in paths]
     labels = []
     for i, p in enumerate(parts):
         depth = 1
-        while True:
-            label = "/".join(p[-depth:])
-            clashes = [j for j, q in enumerate(parts) if j != i and "/".join(q[-depth:]) == label]
-            if not clashes or depth >= len(p):
-                break
+        # Other folders whose last `depth` names are the same; the same folder twice is numbered below.
+        while depth < len(p) and any(q[-depth:] == p[-depth:] and q != p for q in parts):
             depth += 1
-        labels.append(label)
+        labels.append("/".join(p[-depth:]) or "/")
     # The same folder given twice: number the repeats.
     seen = {}
     for i, label in enumerate(labels):
@@ -303,6 +302,10 @@ def metric_chart(runs, colours, key, title, ylabel, path):
     return save_figure(fig, ax, path)
 
 
+def chart_files():
+    return ["loss_steps.png", "loss_tokens.png"] + [f"{stem}.png" for stem, _, _, _ in METRIC_CHARTS]
+
+
 def has_tokens(run):
     """Whether every loss point of the run has a token count (from metrics.jsonl or train.batch_tokens)."""
     return all(None not in run["series"][key]["tokens"] for key in ("loss", "val_loss") if key in run["series"])
@@ -329,7 +332,11 @@ def make_charts(runs, out, log_scale):
         if scales:
             made.append((name, title, scales))
         else:
-            notes.append(f"No {title} chart: no run recorded `{key}`.")
+            notes.append(f"No {title[0].lower() + title[1:]} chart: no run recorded `{key}`.")
+    # A chart of an earlier report in the same folder that this one has not made would be shown as current.
+    for name in chart_files():
+        if name not in [m[0] for m in made] and os.path.exists(os.path.join(out, name)):
+            os.remove(os.path.join(out, name))
     # Runs missing from charts that others have, so an absent line is explained, not puzzling.
     for run in runs:
         missing = [key for _, key, _, _ in METRIC_CHARTS
@@ -337,7 +344,7 @@ def make_charts(runs, out, log_scale):
         if "loss" not in run["series"] and "val_loss" not in run["series"]:
             missing.insert(0, "loss")
         elif not has_tokens(run):
-            missing.append("token counts (absent from the loss against tokens)")
+            missing.append("token count for some records (those are not on the loss against tokens)")
         if missing:
             notes.append(f"{run['label']} has no {', '.join(missing)}.")
     return made, notes
@@ -376,7 +383,7 @@ def summary_line(run):
 def write_page(runs, charts, notes, out, log_scale):
     e = html.escape
     now = datetime.datetime.now().strftime("%Y-%m-%d %H:%M")
-    body = [f"<h1>Training report</h1>",
+    body = ["<h1>Training report</h1>",
             f"<p>{len(runs)} run(s), made {e(now)}{' with logarithmic loss axes' if log_scale else ''}. "
             f"The numbers behind the charts are in <a href=\"data.json\">data.json</a>.</p>",
             "<ul>"]

@@ -19,7 +19,10 @@ failures=0
 fail() { echo "FAIL: $*"; failures=$((failures + 1)); }
 # The interpreter report runs under has matplotlib and PIL (python3-matplotlib depends on python3-pil).
 python="$(head -1 "$report" | sed -n 's/^#!//p')"
-"$python" -c 'import matplotlib, PIL' 2>/dev/null || { echo "FAIL: $report has no Python with matplotlib: $(head -1 "$report")"; exit 1; }
+if ! "$python" -c 'import matplotlib, PIL' 2>/dev/null; then
+  echo "FAIL: $report has no Python with matplotlib: $(head -1 "$report")"
+  exit 1
+fi
 
 # 1. Runs of a smaller model than tiny's (a step in under 0.1 s on 2 cores): log every 2 steps,
 # evaluate every 4, a sample every 6.
@@ -31,7 +34,8 @@ started=$SECONDS
 for run in "run_a" "run_b --optim.lr=1e-3"; do
   read -r dir extra <<<"$run"
   # shellcheck disable=SC2086
-  "$train" "$config" "${common[@]}" --run.dir="$work/$dir" $extra >"$dir.log" 2>&1 || fail "train $dir exited $?: $(tail -3 "$dir.log")"
+  "$train" "$config" "${common[@]}" --run.dir="$work/$dir" $extra >"$dir.log" 2>&1 ||
+    fail "train $dir exited $?: $(tail -3 "$dir.log")"
 done
 # Another learning rate (its curve must not hide run_a's), stopped by SIGTERM once step 4 is
 # logged (train then checkpoints and exits 0; max_steps far off so the signal lands mid-run), then
@@ -47,7 +51,8 @@ kill -TERM "$job"
 rc=0
 wait "$job" || rc=$?
 job=
-[[ $rc -eq 0 ]] && grep -q "stopped after step" resumed.log || fail "SIGTERM: exit $rc, no stop message: $(tail -3 resumed.log)"
+[[ $rc -eq 0 ]] && grep -q "stopped after step" resumed.log ||
+  fail "SIGTERM: exit $rc, no stop message: $(tail -3 resumed.log)"
 "$train" "$config" "${resumed[@]}" --resume >>resumed.log 2>&1 || fail "resume exited $?"
 grep -q "resumed at step" resumed.log || fail "the run did not resume: $(tail -3 resumed.log)"
 echo "training: $((SECONDS - started)) s"
@@ -57,7 +62,8 @@ started=$SECONDS
 "$report" run_a run_b run_resumed --out report >report.out 2>report.err || fail "report exited $?: $(cat report.err)"
 echo "report: $((SECONDS - started)) s: $(cat report.out)"
 [[ ! -s report.err ]] || fail "report wrote to stderr: $(cat report.err)"
-"$report" run_a run_b run_resumed --out report_log --log-scale >/dev/null 2>report.err || fail "--log-scale exited $?: $(cat report.err)"
+"$report" run_a run_b run_resumed --out report_log --log-scale >/dev/null 2>report.err ||
+  fail "--log-scale exited $?: $(cat report.err)"
 cmp -s report/loss_steps.png report_log/loss_steps.png && fail "--log-scale drew the same loss chart"
 "$python" - <<'PY' || fail "--log-scale: the loss axes"
 import json
@@ -73,6 +79,7 @@ PY
 #   check_report.py REPORT_DIR LABEL=RUN_DIR ...
 cat >check_report.py <<'PY'
 import html, json, os, re, struct, sys, tomllib
+import numpy as np  # python3-matplotlib depends on python3-numpy
 from PIL import Image
 out, runs = sys.argv[1], dict(a.split("=", 1) for a in sys.argv[2:])
 bad = []
@@ -143,10 +150,9 @@ for label, run_dir in runs.items():
             bad.append(f"{label}: index.html shows an earlier sample {text!r}")
 # The overlay: each run's line colour (matplotlib's first three) drawn across the loss chart.
 if "loss_steps.png" in pngs:
-    image = Image.open(os.path.join(out, "loss_steps.png")).convert("RGB")
-    pixels = list(image.getdata())
+    image = np.asarray(Image.open(os.path.join(out, "loss_steps.png")).convert("RGB"), dtype=int)
     for colour in [(31, 119, 180), (255, 127, 14), (44, 160, 44)][:len(runs)]:
-        n = sum(1 for p in pixels if all(abs(a - b) < 40 for a, b in zip(p, colour)))
+        n = int((np.abs(image - colour) < 40).all(axis=2).sum())
         if n < 300:
             bad.append(f"loss_steps.png: {n} pixels of the colour {colour}")
 for b in bad:
@@ -169,7 +175,8 @@ lines = open("cut/metrics.jsonl").read().split("\n")[:-1]
 open("cut/metrics.jsonl", "w").write("\n".join(lines[:-1]) + "\n" + lines[-1][: len(lines[-1]) // 2])
 PY
 "$report" cut --out report_cut >/dev/null 2>cut.err || fail "a partial last line: report exited $?: $(cat cut.err)"
-[[ $(wc -l <cut.err) -eq 1 ]] && grep -q 'partial last line' cut.err || fail "a partial last line: stderr is $(cat cut.err)"
+[[ $(wc -l <cut.err) -eq 1 ]] && grep -q 'partial last line' cut.err ||
+  fail "a partial last line: stderr is $(cat cut.err)"
 "$python" check_report.py report_cut cut=cut || fail "the report of a run with a partial last line"
 "$python" -c 'import json, sys; a, b = (json.load(open(f"{d}/data.json"))["runs"][0]["steps"] for d in sys.argv[1:])
 assert a == b[:-1], (a, b)' report_cut report || fail "the run with a partial last line lacks complete records"
@@ -230,18 +237,19 @@ shot() {
 started=$SECONDS
 shot --headless || shot --headless=new || fail "chromium exited $?: $(tail -5 chromium.log)"
 "$python" - <<'PY' || fail "the screenshot of the page"
+import numpy as np
 from PIL import Image
-image = Image.open("shot.png").convert("RGB")
-assert image.size == (1280, 2400), image.size
-pixels = list(image.getdata())
-dark = sum(1 for p in pixels if min(p) < 200)
-assert dark > 0.02 * len(pixels), f"only {dark} non-white pixels: a blank page"
-colours = len(set(pixels))
+shot = Image.open("shot.png").convert("RGB")
+assert shot.size == (1280, 2400), shot.size
+image = np.asarray(shot, dtype=int)
+dark = int((image.min(axis=2) < 200).sum())
+assert dark > 0.02 * 1280 * 2400, f"only {dark} non-white pixels: a blank page"
+colours = len(shot.getcolors(1 << 24))
 assert colours > 50, f"{colours} colours"
 # The loss chart's three line colours, each spread across a chart's width: the images loaded.
 for colour in [(31, 119, 180), (255, 127, 14), (44, 160, 44)]:
-    xs = [i % 1280 for i, p in enumerate(pixels) if all(abs(a - b) < 40 for a, b in zip(p, colour))]
-    assert len(xs) > 200 and max(xs) - min(xs) > 300, f"colour {colour}: {len(xs)} pixels"
+    xs = np.nonzero((np.abs(image - colour) < 40).all(axis=2))[1]
+    assert len(xs) > 200 and xs.max() - xs.min() > 300, f"colour {colour}: {len(xs)} pixels"
 print(f"screenshot: {dark} non-white pixels, {colours} colours")
 PY
 echo "chromium and its checks: $((SECONDS - started)) s"
