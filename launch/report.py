@@ -431,9 +431,13 @@ def main(argv):
     except BadInput as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    charts, notes = make_charts(runs, args.out, args.log_scale)
-    write_data(runs, charts, args.out)
-    write_page(runs, charts, notes, args.out, args.log_scale)
+    try:
+        charts, notes = make_charts(runs, args.out, args.log_scale)
+        write_data(runs, charts, args.out)
+        write_page(runs, charts, notes, args.out, args.log_scale)
+    except OSError as e:  # the folder was writable a moment ago: a full disk, say
+        print(f"error: {e.filename or args.out}: cannot write ({e.strerror})", file=sys.stderr)
+        return 1
     print(f"report: {len(charts)} chart(s) of {len(runs)} run(s) in {os.path.join(args.out, 'index.html')}")
     return 0
 
