@@ -11,9 +11,11 @@ cd "$(dirname "$0")/.."
 
 # ocl-icd-opencl-dev: oneDNN's CMake config insists on OpenCL, which libdnnl-dev only recommends.
 packages=(cmake ninja-build g++ libgtest-dev libtomlplusplus-dev libdnnl-dev ocl-icd-opencl-dev
-  nlohmann-json3-dev libcli11-dev openmpi-bin libopenmpi-dev libhdf5-dev libxxhash-dev libpcre2-dev)
+  nlohmann-json3-dev libcli11-dev openmpi-bin libopenmpi-dev libhdf5-dev libxxhash-dev libpcre2-dev
+  python3-matplotlib)  # build/launch/report's charts
 if [[ "${1:-}" == "--tests" ]]; then
-  packages+=(python3-torch python3-numpy python3-h5py python3-venv hdf5-tools slurm-wlm munge curl)
+  packages+=(python3-torch python3-numpy python3-h5py python3-venv hdf5-tools slurm-wlm munge curl
+    chromium)  # report_cli renders the report's page
 fi
 
 missing=()
@@ -36,6 +38,7 @@ if [[ "${1:-}" == "--tests" ]]; then
   cmake --build build -j "$(nproc)"
   bash tests/python/make_venv.sh build/venv
 else
-  cmake --build build -j "$(nproc)" --target train prepare generate  # what the quickstart runs
+  # What the quickstart runs; build/launch/report is written by the configure step above.
+  cmake --build build -j "$(nproc)" --target train prepare generate
 fi
 echo "setup: done in ${SECONDS} s"
