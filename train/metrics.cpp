@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "core/number_text.h"
+#include "train/replace_file.h"
 
 namespace gpt {
 
@@ -39,20 +40,7 @@ MetricsLog::MetricsLog(std::ostream& console, const std::filesystem::path& jsonl
                        std::optional<std::int64_t> resumed_step, const MetricsOutputs& outputs)
     : console_(&console), path_(jsonl_path), max_steps_(max_steps), terminal_(outputs.terminal) {
   if (resumed_step) {
-    const std::filesystem::path tmp = jsonl_path.string() + ".tmp";
-    {
-      std::ofstream out(tmp, std::ios::trunc);
-      out << records_up_to(jsonl_path, *resumed_step);
-      out.close();
-      if (!out) {
-        std::error_code ec;
-        std::filesystem::remove(tmp, ec);
-        throw std::runtime_error("cannot write " + tmp.string() + " (" + jsonl_path.filename().string() +
-                                 " is left as it was)");
-      }
-    }
-    if (std::rename(tmp.c_str(), jsonl_path.c_str()) != 0)
-      throw std::runtime_error("cannot replace " + jsonl_path.string() + ": " + std::strerror(errno));
+    replace_file(jsonl_path, records_up_to(jsonl_path, *resumed_step));
     jsonl_.open(jsonl_path, std::ios::app);
   } else {
     jsonl_.open(jsonl_path, std::ios::trunc);

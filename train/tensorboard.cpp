@@ -11,6 +11,7 @@
 #include <stdexcept>
 
 #include "train/crc32c.h"
+#include "train/replace_file.h"
 
 namespace gpt {
 namespace {
@@ -142,8 +143,8 @@ bool is_event_file(const std::filesystem::path& p) {
   return p.filename().string().find("tfevents") != std::string::npos;
 }
 
-// Rewrites `file` without its events after `last_step` (and without a torn tail), through a
-// temporary file and a rename, so a failure leaves the file as it was.
+// Rewrites `file` without its events after `last_step` (and without a torn tail); a failure leaves
+// the file as it was.
 void cut_after(const std::filesystem::path& file, std::int64_t last_step) {
   const std::vector<Record> records = read_records(file);
   std::string kept;
@@ -153,19 +154,7 @@ void cut_after(const std::filesystem::path& file, std::int64_t last_step) {
     if (r.step <= last_step) kept += r.bytes;
   }
   if (kept.size() == total && total == std::filesystem::file_size(file)) return;  // nothing to drop
-  const std::filesystem::path tmp = file.string() + ".tmp";
-  {
-    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-    out << kept;
-    out.close();
-    if (!out) {
-      std::error_code ec;
-      std::filesystem::remove(tmp, ec);
-      throw std::runtime_error("cannot write " + tmp.string() + " (" + file.filename().string() +
-                               " is left as it was)");
-    }
-  }
-  std::filesystem::rename(tmp, file);
+  replace_file(file, kept);
 }
 
 std::string host_name() {
