@@ -6,12 +6,14 @@
 # metrics.jsonl); a partial last line is skipped with one stderr line, a duplicated step keeps the
 # later record, bad input is one `error:` line and exit code 2; headless Chromium renders the page
 # with its charts (skipped, 77, without chromium).
-#   report_cli_test.sh TRAIN_BIN REPORT_BIN CONFIG SAMPLE_DATA_DIR   ($GPT_DATA_DIR, when set, wins)
+# With MPIEXEC, also a run on two ranks (rank 0 alone writes the run folder's files).
+#   report_cli_test.sh TRAIN_BIN REPORT_BIN CONFIG SAMPLE_DATA_DIR [MPIEXEC]   ($GPT_DATA_DIR, when set, wins)
 set -euo pipefail
 train="$(realpath "$1")"
 report="$(realpath "$2")"
 config="$(realpath "$3")"
 data="$(cd "${GPT_DATA_DIR:-$4}/tinystories" && pwd)"
+mpiexec="${5:-}"
 work="$(mktemp -d)"
 trap 'if [[ -n ${job:-} ]]; then kill -9 "$job" 2>/dev/null || true; fi; rm -rf "$work"' EXIT
 cd "$work"
@@ -180,6 +182,16 @@ PY
 "$python" check_report.py report_cut cut=cut || fail "the report of a run with a partial last line"
 "$python" -c 'import json, sys; a, b = (json.load(open(f"{d}/data.json"))["runs"][0]["steps"] for d in sys.argv[1:])
 assert a == b[:-1], (a, b)' report_cut report || fail "the run with a partial last line lacks complete records"
+
+# A run on two ranks: the report reads rank 0's files like any other.
+if [[ -n "$mpiexec" ]]; then
+  OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMP_NUM_THREADS=1 \
+    "$mpiexec" -np 2 --oversubscribe "$train" "$config" "${common[@]}" --run.dir="$work/run_mpi" >mpi.log 2>&1 ||
+    fail "two-rank train exited $?: $(tail -3 mpi.log)"
+  "$report" run_mpi --out report_mpi >/dev/null 2>mpi.err || fail "report of a two-rank run exited $?: $(cat mpi.err)"
+  "$python" check_report.py report_mpi run_mpi=run_mpi || fail "the report of a two-rank run"
+  grep -q '"comm_ms"' run_mpi/metrics.jsonl || fail "the two-rank run's metrics.jsonl has no comm_ms: not two ranks?"
+fi
 
 # 4. A step twice, as an old run that crashed after its checkpoint leaves it: the later record wins.
 cp -r run_a dup
