@@ -20,10 +20,10 @@ struct DatasheetPeak {
 // NVIDIA's datasheets, dense rates. The first entry whose words all appear wins, so the specific
 // variants come before the family name.
 constexpr DatasheetPeak kDatasheet[] = {
-    {{"H100", "PCIe"}, 756, 51.2},  {{"H100", "NVL"}, 835, 60},    {{"H100", ""}, 989, 67},
-    {{"H200", "NVL"}, 835, 60},     {{"H200", ""}, 989, 67},       {{"GH200", ""}, 989, 67},
-    {{"A100", ""}, 312, 19.5},      {{"L40S", ""}, 362, 91.6},     {{"L40", ""}, 181, 90.5},
-    {{"L4", ""}, 121, 30.3},        {{"A10", ""}, 125, 31.2},      {{"RTX", "4090"}, 165.2, 82.6},
+    {{"H100", "PCIe"}, 756, 51.2},   {{"H100", "NVL"}, 835, 60}, {{"H100", ""}, 989, 67},
+    {{"H200", "NVL"}, 835, 60},      {{"H200", ""}, 989, 67},    {{"GH200", ""}, 989, 67},
+    {{"A100", ""}, 312, 19.5},       {{"L40S", ""}, 362, 91.6},  {{"L40", ""}, 181, 90.5},
+    {{"L4", ""}, 121, 30.3},         {{"A10", ""}, 125, 31.2},   {{"RTX", "4090"}, 165.2, 82.6},
     {{"RTX", "A6000"}, 154.8, 38.7},
 };
 
@@ -90,8 +90,7 @@ double measured_matmul_flops(Backend& backend) {
 }
 
 PeakFlops peak_flops(Backend& backend, double override_tflops) {
-  if (override_tflops > 0)
-    return {override_tflops * 1e12, rate_text(override_tflops * 1e12) + " (train.peak_tflops)"};
+  if (override_tflops > 0) return {override_tflops * 1e12, rate_text(override_tflops * 1e12) + " (train.peak_tflops)"};
   if (backend.host_memory()) {
     const double measured = measured_matmul_flops(backend);
     return {measured, rate_text(measured) + " (this backend's matmul, measured at startup)"};

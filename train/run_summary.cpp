@@ -21,7 +21,9 @@ std::string flop_text(double flops) {
   return flops >= 1e9 ? format("%.2f GFLOP", flops / 1e9) : format("%.1f MFLOP", flops / 1e6);
 }
 
-std::string mib_text(std::size_t bytes) { return format("%.1f MiB", static_cast<double>(bytes) / (1 << 20)); }
+std::string mib_text(std::size_t bytes) {
+  return format("%.1f MiB", static_cast<double>(bytes) / (1 << 20));
+}
 
 std::string plural(std::int64_t n, const char* word) {
   return std::to_string(n) + " " + word + (n == 1 ? "" : "s");
@@ -36,8 +38,8 @@ std::int64_t non_embedding_parameters(const ParamTable& table) {
   return n;
 }
 
-std::string run_summary(const RunConfig& config, const GPT& model, const AdamW& optimizer,
-                        const ZeroSharding& sharding, const Communicator& comm, const PeakFlops& peak) {
+std::string run_summary(const RunConfig& config, const GPT& model, const AdamW& optimizer, const ZeroSharding& sharding,
+                        const Communicator& comm, const PeakFlops& peak) {
   const TrainConfig& t = config.train;
   const int world = comm.world_size();
   const std::int64_t accum = t.accumulation_steps(world);
@@ -46,17 +48,18 @@ std::string run_summary(const RunConfig& config, const GPT& model, const AdamW& 
        count_text(non_embedding_parameters(model.table())) + " without the embeddings; " +
        flop_text(training_flops_per_token(config.model, t.seq_len)) + " per token trained (seq_len " +
        std::to_string(t.seq_len) + ")\n";
-  s += "run: " + plural(world, "rank") + " (" + comm.name() + "), " + (accum == 1 ? std::string("1 micro-batch") : std::to_string(accum) + " micro-batches") + " of " +
+  s += "run: " + plural(world, "rank") + " (" + comm.name() + "), " +
+       (accum == 1 ? std::string("1 micro-batch") : std::to_string(accum) + " micro-batches") + " of " +
        std::to_string(t.micro_batch) + "x" + std::to_string(t.seq_len) + " per rank, " +
        std::to_string(t.batch_tokens) + " tokens per step, " + std::to_string(t.max_steps) + " steps; folder " +
        config.run.dir.string() + "\n";
   const std::string backend = model.backend().name(), device = model.backend().device_name();
   // The CUDA backend's name already names its device.
-  s += "device: " + backend + (backend.find(device) == std::string::npos ? " on " + device : "") +
-       "; peak for MFU " + peak.source + "\n";
+  s += "device: " + backend + (backend.find(device) == std::string::npos ? " on " + device : "") + "; peak for MFU " +
+       peak.source + "\n";
   s += "memory: per rank " + mib_text(model.parameter_buffer_bytes()) + " parameters and gradients, " +
-       mib_text(optimizer.state_bytes()) + " AdamW moments" + (sharding.sharded() ? " (its ZeRO-1 shard)" : "") +
-       ", " + mib_text(model.activation_bytes(t.micro_batch, t.seq_len)) + " activations\n";
+       mib_text(optimizer.state_bytes()) + " AdamW moments" + (sharding.sharded() ? " (its ZeRO-1 shard)" : "") + ", " +
+       mib_text(model.activation_bytes(t.micro_batch, t.seq_len)) + " activations\n";
   return s;
 }
 

@@ -13,8 +13,8 @@
 namespace gpt {
 
 // Four lines, each ending in '\n', starting "model: ", "run: ", "device: " and "memory: ".
-std::string run_summary(const RunConfig& config, const GPT& model, const AdamW& optimizer,
-                        const ZeroSharding& sharding, const Communicator& comm, const PeakFlops& peak);
+std::string run_summary(const RunConfig& config, const GPT& model, const AdamW& optimizer, const ZeroSharding& sharding,
+                        const Communicator& comm, const PeakFlops& peak);
 
 // Parameters without the token and position embeddings (wte, wpe), as Kaplan et al. count N.
 std::int64_t non_embedding_parameters(const ParamTable& table);

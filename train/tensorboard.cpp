@@ -26,7 +26,9 @@ void put_varint(std::string& out, std::uint64_t v) {
   }
   out += static_cast<char>(v);
 }
-void put_key(std::string& out, std::uint32_t field, Wire wire) { put_varint(out, (field << 3) | wire); }
+void put_key(std::string& out, std::uint32_t field, Wire wire) {
+  put_varint(out, (field << 3) | wire);
+}
 template <class T>
 void put_little_endian(std::string& out, T value) {
   static_assert(std::endian::native == std::endian::little, "event files are little-endian");
@@ -169,8 +171,8 @@ std::filesystem::path new_event_file(const std::filesystem::path& dir) {
   std::string last;
   for (const auto& entry : std::filesystem::directory_iterator(dir))
     if (is_event_file(entry.path())) last = std::max(last, entry.path().filename().string());
-  auto seconds = std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch())
-                     .count();
+  auto seconds =
+      std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
   // Appended piece by piece: GCC 12 warns (-Wrestrict, falsely) about "." + std::string&&.
   std::string tail(".");
   tail += host_name();
@@ -213,7 +215,8 @@ TensorBoardWriter::TensorBoardWriter(const std::filesystem::path& dir, std::opti
   }
   path_ = new_event_file(dir);
   out_.open(path_, std::ios::binary | std::ios::trunc);
-  if (!out_ || !write_event(file_version_event()) || (resumed_step && !write_event(session_start_event(*resumed_step + 1))))
+  if (!out_ || !write_event(file_version_event()) ||
+      (resumed_step && !write_event(session_start_event(*resumed_step + 1))))
     throw std::runtime_error("cannot write " + path_.string());
 }
 

@@ -8,10 +8,10 @@
 #include <string>
 
 #include "core/errors.h"
+#include "core/model/flops.h"
 #include "core/rng.h"
 #include "train/consistency.h"
 #include "train/memory_check.h"
-#include "core/model/flops.h"
 #include "train/metrics.h"
 #include "train/peak_flops.h"
 #include "train/run_summary.h"
@@ -209,11 +209,10 @@ TrainSummary Trainer::run(std::ostream& console, const Hooks& hooks) {
 
     const auto now = std::chrono::steady_clock::now();
     if (step == start_step_) pace_start = now;
-    const double eta_s =
-        static_cast<double>(t.max_steps - done) *
-        (done > start_step_ + 1 ? std::chrono::duration<double>(now - pace_start).count() /
-                                      static_cast<double>(done - start_step_ - 1)
-                                : ms / 1000.0);
+    const double eta_s = static_cast<double>(t.max_steps - done) *
+                         (done > start_step_ + 1 ? std::chrono::duration<double>(now - pace_start).count() /
+                                                       static_cast<double>(done - start_step_ - 1)
+                                                 : ms / 1000.0);
     const double tokens_per_s = static_cast<double>(t.batch_tokens) / (ms / 1000.0);
 
     const bool last = done == t.max_steps;

@@ -56,10 +56,18 @@ TEST_F(MetricsLogTest, UnwritableRecordIsReportedOnceAndTheRunGoesOn) {
 TEST_F(MetricsLogTest, ConsoleLineShowsMfuAndEtaAndLeavesOutWhatIsUnknown) {
   std::ostringstream console;
   MetricsLog log(console, dir_ / "metrics.jsonl", 600);
-  StepRecord r{.step = 50, .loss = 5.9569, .lr = 2.599e-3, .grad_norm = 1.134, .ms = 302.1, .tokens_per_s = 3390,
-               .mfu = 0.3125, .tokens = 51200, .eta_s = 166};
-  EXPECT_EQ(log.console_line(r),
-            "step  50/600 | loss 5.9569 | lr 2.599e-03 | norm 1.134 | 302.1 ms | 3390 tok/s | MFU 31.2% | ETA 2 min 46 s");
+  StepRecord r{.step = 50,
+               .loss = 5.9569,
+               .lr = 2.599e-3,
+               .grad_norm = 1.134,
+               .ms = 302.1,
+               .tokens_per_s = 3390,
+               .mfu = 0.3125,
+               .tokens = 51200,
+               .eta_s = 166};
+  EXPECT_EQ(
+      log.console_line(r),
+      "step  50/600 | loss 5.9569 | lr 2.599e-03 | norm 1.134 | 302.1 ms | 3390 tok/s | MFU 31.2% | ETA 2 min 46 s");
   r.mfu.reset();  // an unknown peak: no MFU at all, not 0% or inf
   r.step = 600;   // the last step: nothing left to estimate
   EXPECT_EQ(log.console_line(r), "step 600/600 | loss 5.9569 | lr 2.599e-03 | norm 1.134 | 302.1 ms | 3390 tok/s");

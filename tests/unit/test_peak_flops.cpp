@@ -20,12 +20,11 @@ TEST(PeakFlops, DatasheetKnowsDevicesByTheNamesTheyReport) {
     const char* name;
     double bf16, fp32;
   };
-  for (const Case& c : {Case{"NVIDIA H100 80GB HBM3", 989, 67}, Case{"NVIDIA H100 PCIe", 756, 51.2},
-                        Case{"NVIDIA H100 NVL", 835, 60}, Case{"NVIDIA H200", 989, 67},
-                        Case{"NVIDIA GH200 480GB", 989, 67}, Case{"NVIDIA A100-SXM4-80GB", 312, 19.5},
-                        Case{"NVIDIA A100-PCIE-40GB", 312, 19.5}, Case{"NVIDIA L4", 121, 30.3},
-                        Case{"NVIDIA L40S", 362, 91.6}, Case{"NVIDIA A10", 125, 31.2},
-                        Case{"NVIDIA GeForce RTX 4090", 165.2, 82.6}}) {
+  for (const Case& c :
+       {Case{"NVIDIA H100 80GB HBM3", 989, 67}, Case{"NVIDIA H100 PCIe", 756, 51.2}, Case{"NVIDIA H100 NVL", 835, 60},
+        Case{"NVIDIA H200", 989, 67}, Case{"NVIDIA GH200 480GB", 989, 67}, Case{"NVIDIA A100-SXM4-80GB", 312, 19.5},
+        Case{"NVIDIA A100-PCIE-40GB", 312, 19.5}, Case{"NVIDIA L4", 121, 30.3}, Case{"NVIDIA L40S", 362, 91.6},
+        Case{"NVIDIA A10", 125, 31.2}, Case{"NVIDIA GeForce RTX 4090", 165.2, 82.6}}) {
     EXPECT_EQ(datasheet_tflops(c.name, DType::bf16), c.bf16) << c.name;
     EXPECT_EQ(datasheet_tflops(c.name, DType::f32), c.fp32) << c.name;
   }

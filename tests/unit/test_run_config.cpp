@@ -605,7 +605,7 @@ TEST(RunConfig, KeysThatMayChangeOnResume) {
       "eval.interval",     "eval.batches",           "checkpoint.interval", "checkpoint.keep_last",
       "checkpoint.resume", "dist.zero_stage",        "dist.bucket_mb",      "dist.timeout_s",
       "run.dir",           "log.interval",           "log.sample_interval", "log.sample_prompt",
-      "log.sample_tokens", "log.sample_temperature", "log.sample_top_k",      "log.tensorboard",
+      "log.sample_tokens", "log.sample_temperature", "log.sample_top_k",    "log.tensorboard",
       "train.peak_tflops"};
   // Every key, as the resolved TOML lists them.
   std::istringstream lines(parse(kMinimal).resolved_toml);

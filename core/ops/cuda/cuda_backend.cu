@@ -319,7 +319,9 @@ CudaBackend::~CudaBackend() {
   cudaStreamDestroy(impl_->stream);
 }
 
-std::string CudaBackend::device_name() const { return impl_->device_name; }
+std::string CudaBackend::device_name() const {
+  return impl_->device_name;
+}
 
 std::string CudaBackend::name() const {
   return std::string("cuda-") + dtype_name(act_) + " (" + impl_->device_name + ")";
