@@ -2,8 +2,8 @@
 # What `train` shows while it runs, as a user sees it: the startup summary (its parameter counts
 # and FLOPs per token checked against the formulas computed here by hand), log lines with MFU and
 # ETA, metrics.jsonl with mfu and tokens, no control characters when the output is a file, a
-# status line redrawn in place on a terminal, no MFU for an impossible peak, and one summary for
-# a two-rank job.
+# status line redrawn in place on a terminal, no MFU for an impossible peak, TensorBoard files
+# only when log.tensorboard is on, and one summary for a two-rank job.
 #   progress_cli_test.sh TRAIN_BIN CONFIG SAMPLE_DATA_DIR [MPIEXEC]   ($GPT_DATA_DIR, when set, wins)
 set -uo pipefail
 train="$(realpath "$1")"
@@ -74,8 +74,12 @@ else
   fail "script (util-linux) is missing: the terminal case cannot be checked"
 fi
 
-# 3. A peak that makes MFU impossible (over 100%): no MFU, rather than a wrong one.
-"$train" "$config" "${args[@]}" --train.peak_tflops=1e-6 --run.dir=run_low >low.txt 2>&1 || fail "train exited $?"
+# 3. A peak that makes MFU impossible (over 100%): no MFU, rather than a wrong one. (And no
+# TensorBoard files when they are turned off, while the first run has them.)
+"$train" "$config" "${args[@]}" --train.peak_tflops=1e-6 --log.tensorboard=false --run.dir=run_low >low.txt 2>&1 ||
+  fail "train exited $?"
+[[ ! -e run_low/tb ]] || fail "log.tensorboard = false, yet run_low/tb exists"
+ls run/tb/events.out.tfevents.* >/dev/null 2>&1 || fail "no TensorBoard file in run/tb by default"
 grep -q 'peak for MFU 1.0 MFLOP/s\|peak for MFU 0.0 GFLOP/s\|train.peak_tflops' low.txt || fail "the override is not named: $(grep '^device:' low.txt)"
 if grep -q '^step.*MFU [0-9]' low.txt; then fail "an MFU over 100% was shown: $(grep '^step' low.txt | head -2)"; fi
 if grep -q '"mfu"' run_low/metrics.jsonl; then fail "an MFU over 100% went into metrics.jsonl"; fi
