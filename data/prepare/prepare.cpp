@@ -42,6 +42,8 @@ class Pipeline {
     std::lock_guard lock(mutex_);
     closed_ = true;
     work_.notify_all();
+    // The writer may have written the last batch already and be waiting to learn there is no more.
+    written_.notify_all();
   }
   // Worker: the next batch to encode, or nothing when there is no more work.
   std::optional<std::pair<std::uint64_t, StoryBatch>> take() {

@@ -273,3 +273,21 @@ TEST(TokenFileWriter, WritesWhatTokenFileReadsAndRemovesAnUncommittedFile) {
 
 }  // namespace
 }  // namespace gpt
+
+namespace gpt {
+namespace {
+
+// The writer can finish the last batch before the reader says it has no more: close() must wake
+// it then (it once did not, and prepare hung about once in many thousand runs under load). Many
+// tiny runs, each a single batch, make that order common.
+TEST_F(Prepare, FinishesWhenTheLastBatchIsWrittenBeforeTheReaderCloses) {
+  write(dir_ / "one.txt", "Once upon a time there was a cat.\n");
+  for (int run = 0; run < 3000; ++run) {
+    PrepareOptions o = options({dir_ / "one.txt"}, 1);
+    const PrepareSummary s = prepare(o, shared_tokenizer());
+    ASSERT_EQ(s.stories, 1u) << "run " << run;
+  }
+}
+
+}  // namespace
+}  // namespace gpt
