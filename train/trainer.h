@@ -76,9 +76,11 @@ class Trainer {
   // would silently change the run: the message names the keys).
   bool resume(std::ostream& warnings);
   // Starts this run from a checkpoint's parameters only (fine-tuning): step 0, fresh optimizer.
-  // Returns one or two lines for the log: what was initialised from where, and the checkpoint's
-  // parameters this model has no use for (an untied lm_head.weight in a tied model).
-  std::string init_from(const std::filesystem::path& checkpoint);
+  // `source` is one of our checkpoint files, or "hf:DIR", a Hugging Face GPT-2 folder
+  // (train/hf/gpt2_folder.h). Returns lines for the log: what was initialised from where, what was
+  // adapted, and the source's parameters this model has no use for (an untied lm_head.weight in a
+  // tied model).
+  std::string init_from(const std::string& source);
   // Writes <run.dir>/checkpoints/step_<step>.h5 (rank 0) and prunes old ones. Collective.
   // Returns, on rank 0, a line saying what was written and how fast.
   std::string save_checkpoint(std::int64_t step);

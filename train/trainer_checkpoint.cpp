@@ -13,6 +13,7 @@
 
 #include "core/errors.h"
 #include "train/consistency.h"
+#include "train/hf/gpt2_folder.h"
 #include "train/model_checkpoint.h"
 #include "train/trainer.h"
 
@@ -179,7 +180,13 @@ bool Trainer::resume(std::ostream& warnings) {
   return true;
 }
 
-std::string Trainer::init_from(const std::filesystem::path& checkpoint) {
+std::string Trainer::init_from(const std::string& source) {
+  if (source.starts_with("hf:")) {
+    const std::string report = load_hf_gpt2(model_, source.substr(3));
+    start_step_ = 0;
+    return report;
+  }
+  const std::filesystem::path checkpoint = source;
   const CheckpointFile file(checkpoint);
   check_checkpoint_format(file);
   load_model_parameters(model_, file);

@@ -9,6 +9,7 @@
 #include <utility>
 #include <vector>
 
+#include "core/half_float.h"
 #include "core/ops/cuda/common.cuh"
 #include "core/ops/cuda/kernels.h"
 #include "core/ops/cuda/token_groups.h"
@@ -34,22 +35,6 @@ void check_lt(cublasStatus_t status, const char* what) {
 
 float* f32(const Tensor& t) {
   return t.empty() ? nullptr : t.data<float>();
-}
-
-// Round-to-nearest-even fp32 -> bf16 on the host (NaN stays NaN).
-std::uint16_t to_bf16_bits(float f) {
-  std::uint32_t u;
-  std::memcpy(&u, &f, 4);
-  if ((u & 0x7fffffffu) > 0x7f800000u) return static_cast<std::uint16_t>((u >> 16) | 0x40);
-  u += 0x7fffu + ((u >> 16) & 1u);
-  return static_cast<std::uint16_t>(u >> 16);
-}
-
-float from_bf16_bits(std::uint16_t b) {
-  const std::uint32_t u = static_cast<std::uint32_t>(b) << 16;
-  float f;
-  std::memcpy(&f, &u, 4);
-  return f;
 }
 
 std::uint32_t pointer_alignment(const void* p) {
@@ -368,7 +353,7 @@ void CudaBackend::upload(Tensor dst, const float* src) {
   if (dst.dtype == DType::f32) return upload_bytes(dst.ptr, src, n * sizeof(float));
   require(dst.dtype == DType::bf16, "upload to f32 or bf16 only");
   std::vector<std::uint16_t> host(n);
-  for (std::size_t i = 0; i < n; ++i) host[i] = to_bf16_bits(src[i]);
+  for (std::size_t i = 0; i < n; ++i) host[i] = float_to_bf16_bits(src[i]);
   upload_bytes(dst.ptr, host.data(), n * sizeof(std::uint16_t));
 }
 
@@ -378,7 +363,7 @@ void CudaBackend::download(Tensor src, float* dst) {
   require(src.dtype == DType::bf16, "download from f32 or bf16 only");
   std::vector<std::uint16_t> host(n);
   download_bytes(host.data(), src.ptr, n * sizeof(std::uint16_t));
-  for (std::size_t i = 0; i < n; ++i) dst[i] = from_bf16_bits(host[i]);
+  for (std::size_t i = 0; i < n; ++i) dst[i] = bf16_bits_to_float(host[i]);
 }
 
 void CudaBackend::upload_bytes(void* dst, const void* src, std::size_t bytes) {

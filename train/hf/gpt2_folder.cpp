@@ -1,0 +1,205 @@
+#include "train/hf/gpt2_folder.h"
+
+#include <cmath>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <regex>
+#include <set>
+#include <system_error>
+
+#include "core/errors.h"
+#include "train/hf/gpt2_config.h"
+
+namespace gpt {
+namespace {
+
+const std::string kPrefix = "transformer.";
+
+// The four linear layers Hugging Face's GPT-2 builds from Conv1D, whose weight is (in, out).
+bool is_conv1d(const std::string& name) {
+  for (const char* suffix : {".attn.c_attn.weight", ".attn.c_proj.weight", ".mlp.c_fc.weight", ".mlp.c_proj.weight"})
+    if (name.ends_with(suffix)) return true;
+  return false;
+}
+
+// The causal mask older transformers saved with the weights: a buffer, not a parameter.
+bool is_mask_buffer(const std::string& name) {
+  static const std::regex mask(R"(h\.[0-9]+\.attn\.(bias|masked_bias))");
+  return std::regex_match(name, mask);
+}
+
+std::string shape_text(const std::vector<std::int64_t>& shape) {
+  std::string out = "(";
+  for (std::size_t i = 0; i < shape.size(); ++i) out += (i ? ", " : "") + std::to_string(shape[i]);
+  return out + ")";
+}
+
+// The shape the file must give our tensor `p`.
+std::vector<std::int64_t> file_shape(const ParamInfo& p, const HfGpt2Config& hf) {
+  if (is_conv1d(p.name)) return {p.shape[1], p.shape[0]};
+  if (p.name == "wte.weight" || p.name == "lm_head.weight") return {hf.vocab_size, p.shape[1]};
+  if (p.name == "wpe.weight") return {hf.n_positions, p.shape[1]};
+  return p.shape;
+}
+
+void write_text_file(const std::filesystem::path& path, const std::string& text) {
+  const std::filesystem::path temporary = path.string() + ".tmp";
+  {
+    std::ofstream out(temporary, std::ios::binary | std::ios::trunc);
+    out << text;
+    out.flush();
+    if (!out) {
+      std::error_code ignored;
+      std::filesystem::remove(temporary, ignored);
+      throw std::runtime_error(path.string() + ": cannot be written");
+    }
+  }
+  std::filesystem::rename(temporary, path);
+}
+
+}  // namespace
+
+HfGpt2Weights read_hf_gpt2(const std::filesystem::path& dir, const ModelConfig& config) {
+  if (!std::filesystem::is_directory(dir))
+    throw ConfigError(dir.string() +
+                      ": not a folder (a Hugging Face model folder holds config.json and model.safetensors)");
+  const std::filesystem::path config_file = dir / "config.json", weights_file = dir / "model.safetensors";
+  const HfGpt2Config hf = read_hf_gpt2_config(config_file);
+  check_hf_fits(hf, config, config_file);
+  if (!std::filesystem::exists(weights_file)) {
+    std::string hint;
+    if (std::filesystem::exists(dir / "model.safetensors.index.json"))
+      hint = " (the folder has sharded weights, model.safetensors.index.json, which this trainer does not read)";
+    else if (std::filesystem::exists(dir / "pytorch_model.bin"))
+      hint =
+          " (the folder has only pytorch_model.bin, a pickle, which this trainer does not read: save the model "
+          "again with save_pretrained(..., safe_serialization=True))";
+    throw ConfigError(weights_file.string() + " is missing" + hint);
+  }
+  const SafetensorsFile file(weights_file);
+  const std::string where = weights_file.string();
+
+  // Our name -> the file's name, for every tensor of the file that is one of ours.
+  const ParamTable table(config);
+  HfGpt2Weights out;
+  std::map<std::string, std::string> source;
+  std::set<std::string> dtypes;
+  for (const auto& [name, entry] : file.tensors()) {
+    const std::string ours = name.starts_with(kPrefix) ? name.substr(kPrefix.size()) : name;
+    if (is_mask_buffer(ours)) continue;
+    if (!table.find(ours) && ours != "lm_head.weight" && ours != "wte.weight") {
+      out.unused.push_back(name);
+      continue;
+    }
+    if (const auto it = source.find(ours); it != source.end())
+      throw DataError(where + ": tensors " + it->second + " and " + name + " are the same parameter");
+    source.emplace(ours, name);
+  }
+  if (const auto lm_head = source.find("lm_head.weight"); lm_head != source.end() && !table.find("lm_head.weight")) {
+    if (!hf.tie_word_embeddings)
+      throw ConfigError(where + ": lm_head.weight is separate (tie_word_embeddings false), the run's model ties it");
+    source.erase(lm_head);  // tied in both: a stored copy of wte.weight
+  }
+
+  for (const ParamInfo& p : table.entries()) {
+    std::string ours = p.name;
+    if (p.name == "lm_head.weight" && hf.tie_word_embeddings) {
+      ours = "wte.weight";
+      out.notes.push_back("lm_head.weight copied from wte.weight (the folder ties them, the run's model does not)");
+    }
+    const auto it = source.find(ours);
+    if (it == source.end())
+      throw DataError(where + ": no tensor " + kPrefix + ours + " (or " + ours + "), which the model needs");
+    const SafetensorsFile::Entry& entry = file.tensors().at(it->second);
+    const std::vector<std::int64_t> want = file_shape(p, hf);
+    if (entry.shape != want)
+      throw DataError(where + ": tensor " + it->second + " has shape " + shape_text(entry.shape) + ", but " +
+                      config_file.filename().string() + " and the run's model need " + shape_text(want) +
+                      (is_conv1d(p.name) ? " (Conv1D weights are stored (in, out))" : ""));
+    const std::vector<float> v = file.read_float32(it->second);
+    dtypes.insert(entry.dtype);
+    for (std::size_t i = 0; i < v.size(); ++i)
+      if (!std::isfinite(v[i]))
+        throw DataError(where + ": tensor " + it->second + " holds " + std::to_string(v[i]) + " at index " +
+                        std::to_string(i));
+
+    std::vector<float> ours_layout(static_cast<std::size_t>(p.numel), 0.0f);  // padding rows stay 0
+    if (is_conv1d(p.name)) {
+      const std::size_t rows = static_cast<std::size_t>(p.shape[0]), cols = static_cast<std::size_t>(p.shape[1]);
+      for (std::size_t i = 0; i < cols; ++i)
+        for (std::size_t o = 0; o < rows; ++o) ours_layout[o * cols + i] = v[i * rows + o];
+    } else {
+      std::copy_n(v.begin(), std::min(v.size(), ours_layout.size()), ours_layout.begin());
+    }
+    out.values.emplace(p.name, std::move(ours_layout));
+  }
+  if (hf.n_positions > config.block_size)
+    out.notes.push_back("wpe.weight: the first " + std::to_string(config.block_size) + " of its " +
+                        std::to_string(hf.n_positions) + " positions (model.block_size)");
+  if (config.vocab_size > hf.vocab_size)
+    out.notes.push_back("wte.weight: " + std::to_string(hf.vocab_size) + " token rows, padded with zero rows to " +
+                        std::to_string(config.vocab_size) + " (model.vocab_size)");
+  for (const std::string& d : dtypes) out.dtypes += (out.dtypes.empty() ? "" : ", ") + d;
+  return out;
+}
+
+std::string load_hf_gpt2(GPT& model, const std::filesystem::path& dir) {
+  const HfGpt2Weights weights = read_hf_gpt2(dir, model.config());
+  for (const ParamInfo& p : model.table().entries())
+    model.backend().upload(model.param(p), weights.values.at(p.name).data());
+  model.refresh_weights();
+  std::string report = "init-from: " + std::to_string(model.table().entries().size()) +
+                       " parameter tensors from the Hugging Face GPT-2 folder " + dir.string() + " (" + weights.dtypes +
+                       "); optimizer state fresh, step 0";
+  for (const std::string& note : weights.notes) report += "\ninit-from: " + note;
+  if (!weights.unused.empty()) {
+    report += "\ninit-from: not used (this model has no such parameter):";
+    for (std::size_t i = 0; i < weights.unused.size(); ++i) report += (i ? ", " : " ") + weights.unused[i];
+  }
+  return report;
+}
+
+void write_hf_gpt2(const std::filesystem::path& dir, const ModelConfig& config, const ParamValues& values,
+                   FloatFormat format, std::int64_t end_of_text) {
+  const std::string config_json = hf_gpt2_config_json(config, format, end_of_text);  // refuses before writing
+  std::filesystem::create_directories(dir);
+  const ParamTable table(config);
+  std::vector<SafetensorsTensor> tensors;
+  std::vector<std::vector<float>> transposed;  // the Conv1D matrices in HF's (in, out)
+  transposed.reserve(table.entries().size());
+  for (const ParamInfo& p : table.entries()) {
+    const float* data = values(p);
+    const std::string name = p.name == "lm_head.weight" ? p.name : kPrefix + p.name;
+    if (is_conv1d(p.name)) {
+      const std::size_t rows = static_cast<std::size_t>(p.shape[0]), cols = static_cast<std::size_t>(p.shape[1]);
+      std::vector<float>& t = transposed.emplace_back(rows * cols);
+      for (std::size_t o = 0; o < rows; ++o)
+        for (std::size_t i = 0; i < cols; ++i) t[i * rows + o] = data[o * cols + i];
+      tensors.push_back({name, {p.shape[1], p.shape[0]}, t.data()});
+    } else if (p.name == "wte.weight" || p.name == "lm_head.weight") {
+      tensors.push_back({name, {config.real_vocab_size, p.shape[1]}, data});  // the real rows come first
+    } else {
+      tensors.push_back({name, p.shape, data});
+    }
+  }
+  write_safetensors(dir / "model.safetensors", tensors, format, {{"format", "pt"}});
+  write_text_file(dir / "config.json", config_json);
+}
+
+void write_hf_gpt2_tokenizer(const std::filesystem::path& dir, const std::filesystem::path& vocabulary_dir,
+                             std::int64_t model_max_length) {
+  std::filesystem::create_directories(dir);
+  for (const auto& [from, to] : {std::pair{"encoder.json", "vocab.json"}, std::pair{"vocab.bpe", "merges.txt"}}) {
+    std::error_code ec;
+    std::filesystem::copy_file(vocabulary_dir / from, dir / to, std::filesystem::copy_options::overwrite_existing, ec);
+    if (ec)
+      throw std::runtime_error("cannot copy " + (vocabulary_dir / from).string() + " to " + (dir / to).string() + " (" +
+                               ec.message() + ")");
+  }
+  const nlohmann::ordered_json tokenizer = {
+      {"tokenizer_class", "GPT2Tokenizer"}, {"model_max_length", model_max_length}, {"bos_token", "<|endoftext|>"},
+      {"eos_token", "<|endoftext|>"},       {"unk_token", "<|endoftext|>"},         {"add_prefix_space", false}};
+  write_text_file(dir / "tokenizer_config.json", tokenizer.dump(2) + "\n");
+}
+
+}  // namespace gpt
