@@ -1,8 +1,9 @@
-// `generate --checkpoint RUN/checkpoints/step_N.h5 | --run-dir RUN  --prompt TEXT | --prompt-file F
+// `generate --checkpoint RUN/checkpoints/step_N.h5 | --run-dir RUN | --hf DIR  --prompt TEXT | --prompt-file F
 //           [--max-new-tokens N] [--temperature T] [--top-k K] [--top-p P] [--seed S]
 //           [--num-samples M] [--beam-width W] [--length-penalty A] [--backend cpu|cuda|auto]`:
-// text from a trained model. The prompt is encoded with the GPT-2 tokenizer, the model continues
-// it with its KV cache, and the text streams to stdout as it comes; statistics go to stderr.
+// text from a trained model (ours, or a Hugging Face GPT-2 folder). The prompt is encoded with the
+// GPT-2 tokenizer, the model continues it with its KV cache, and the text streams to stdout as it
+// comes; statistics go to stderr.
 // Exit codes: 0 done, 2 bad input (command line, checkpoint, prompt), 1 internal failure.
 #include <omp.h>
 
@@ -10,8 +11,10 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <iostream>
 #include <iterator>
+#include <memory>
 #include <optional>
 #include <sstream>
 #include <string>
@@ -25,13 +28,15 @@
 #include "data/tokenizer/streaming_decoder.h"
 #include "data/tokenizer/tokenizer.h"
 #include "train/checkpoint_folder.h"
+#include "train/hf/gpt2_config.h"
+#include "train/hf/gpt2_folder.h"
 #include "train/model_checkpoint.h"
 #include "train/run_config.h"
 
 namespace {
 
 struct Options {
-  std::string checkpoint, run_dir, prompt, prompt_file, backend = "auto", precision = "auto", vocab_dir;
+  std::string checkpoint, run_dir, hf_dir, prompt, prompt_file, backend = "auto", precision = "auto", vocab_dir;
   bool prompt_given = false, show_beams = false;
   int threads = 0;
   std::uint64_t seed = 1337;
@@ -41,15 +46,36 @@ struct Options {
   gpt::BeamOptions beam;
 };
 
-// The checkpoint file to read: --checkpoint, or the newest one of --run-dir that verifies.
-gpt::CheckpointFile open_checkpoint(const Options& o) {
-  if (!o.checkpoint.empty()) return gpt::CheckpointFile(o.checkpoint);
-  gpt::CheckpointFolder folder(o.run_dir);
-  std::optional<gpt::CheckpointFile> newest = folder.open_newest_valid(std::cerr);
-  if (!newest)
-    throw gpt::ConfigError("--run-dir " + o.run_dir + ": no valid checkpoint in " +
-                           (std::filesystem::path(o.run_dir) / "checkpoints").string());
-  return std::move(*newest);
+// The model to generate from: its shape, what to call it in the log, and how to fill its weights.
+struct ModelSource {
+  gpt::ModelConfig config;
+  std::string description;
+  std::function<void(gpt::GPT&)> load;
+};
+
+// --hf DIR, --checkpoint, or the newest checkpoint of --run-dir that verifies.
+ModelSource model_source(const Options& o) {
+  if (!o.hf_dir.empty()) {
+    const std::filesystem::path dir = o.hf_dir;
+    return {gpt::model_config_of(gpt::read_hf_gpt2_config(dir / "config.json")), o.hf_dir + " (Hugging Face GPT-2)",
+            [dir](gpt::GPT& model) { (void)gpt::load_hf_gpt2(model, dir); }};
+  }
+  std::optional<gpt::CheckpointFile> newest;
+  if (!o.checkpoint.empty()) {
+    newest.emplace(o.checkpoint);
+  } else {
+    gpt::CheckpointFolder folder(o.run_dir);
+    newest = folder.open_newest_valid(std::cerr);
+    if (!newest)
+      throw gpt::ConfigError("--run-dir " + o.run_dir + ": no valid checkpoint in " +
+                             (std::filesystem::path(o.run_dir) / "checkpoints").string());
+  }
+  auto file = std::make_shared<const gpt::CheckpointFile>(std::move(*newest));
+  gpt::check_checkpoint_format(*file);
+  return {
+      gpt::parse_run_config(file->attr_string("/", "config"), file->path().string() + " (its config)", ".", {}).model,
+      file->path().string() + " (step " + std::to_string(file->attr_int("/", "step")) + ")",
+      [file](gpt::GPT& model) { gpt::load_model_parameters(model, *file); }};
 }
 
 std::string prompt_text(const Options& o) {
@@ -80,28 +106,26 @@ int run(const Options& o) {
   const std::vector<gpt::TokenId> ids = tokenizer.encode(text, gpt::SpecialTokens::allowed);
   const std::vector<std::int32_t> prompt(ids.begin(), ids.end());  // the model's ids are int32
 
-  const gpt::CheckpointFile file = open_checkpoint(o);
-  gpt::check_checkpoint_format(file);
-  const gpt::ModelConfig config =
-      gpt::parse_run_config(file.attr_string("/", "config"), file.path().string() + " (its config)", ".", {}).model;
+  const ModelSource source = model_source(o);
+  const gpt::ModelConfig& config = source.config;
   const auto vocabulary = static_cast<std::int64_t>(tokenizer.vocabulary().size());
   if (config.real_vocab_size != vocabulary)
-    throw gpt::ConfigError("checkpoint " + file.path().string() + ": its model has " +
-                           std::to_string(config.real_vocab_size) + " token ids (model.real_vocab_size), the GPT-2 " +
-                           "tokenizer in " + o.vocab_dir + " " + std::to_string(vocabulary));
+    throw gpt::ConfigError(source.description + ": its model has " + std::to_string(config.real_vocab_size) +
+                           " token ids (model.real_vocab_size), the GPT-2 " + "tokenizer in " + o.vocab_dir + " " +
+                           std::to_string(vocabulary));
   const int threads = gpt::cpu::choose_threads(o.threads, std::getenv("OMP_NUM_THREADS"), omp_get_max_threads());
   const bool cuda = gpt::resolve_backend_name(o.backend) == "cuda";
   if (!cuda && o.precision == "bf16") throw gpt::ConfigError("--precision bf16: the CPU backend computes in fp32 only");
   const std::string precision = o.precision != "auto" ? o.precision : cuda ? "bf16" : "fp32";
   const std::unique_ptr<gpt::Backend> backend = gpt::make_backend(o.backend, precision, threads);
   gpt::GPT model(config, *backend);
-  gpt::load_model_parameters(model, file);
+  source.load(model);
 
   gpt::GenerationOptions generation = o.generation;
   generation.end_token = static_cast<std::int32_t>(tokenizer.end_of_text());
   gpt::Generator generator(model, generation);
-  std::cerr << "generate: " << file.path().string() << " (step " << file.attr_int("/", "step") << "), "
-            << backend->name() << ", prompt of " << prompt.size() << " tokens\n";
+  std::cerr << "generate: " << source.description << ", " << backend->name() << ", prompt of " << prompt.size()
+            << " tokens\n";
   std::int64_t sequences = 1;
   if (o.beam.width > 1) {
     const std::vector<gpt::Hypothesis> best = generator.beam_search(prompt, o.beam);
@@ -157,7 +181,9 @@ int main(int argc, char** argv) {
   o.vocab_dir = gpt::default_vocabulary_dir().string();
   auto* checkpoint = app.add_option("--checkpoint", o.checkpoint, "the checkpoint file (RUN/checkpoints/step_N.h5)");
   auto* run_dir = app.add_option("--run-dir", o.run_dir, "a run's folder: its newest valid checkpoint");
+  auto* hf = app.add_option("--hf", o.hf_dir, "a Hugging Face GPT-2 folder (config.json, model.safetensors)");
   checkpoint->excludes(run_dir);
+  hf->excludes(checkpoint)->excludes(run_dir);
   auto* prompt = app.add_option("--prompt", o.prompt, "the text to continue");
   auto* prompt_file = app.add_option("--prompt-file", o.prompt_file, "a file whose text to continue");
   prompt->excludes(prompt_file);
@@ -182,7 +208,7 @@ int main(int argc, char** argv) {
   app.add_option("--vocab-dir", o.vocab_dir, "folder with GPT-2's encoder.json and vocab.bpe");
   try {
     app.parse(argc, argv);
-    if (!*checkpoint && !*run_dir) throw CLI::RequiredError("--checkpoint or --run-dir");
+    if (!*checkpoint && !*run_dir && !*hf) throw CLI::RequiredError("--checkpoint, --run-dir or --hf");
     if (!*prompt && !*prompt_file) throw CLI::RequiredError("--prompt or --prompt-file");
   } catch (const CLI::ParseError& e) {
     if (e.get_exit_code() == 0) return app.exit(e);

@@ -202,7 +202,9 @@ int main(int argc, char** argv) {
   app.add_flag("--resume", resume,
                "continue from the newest valid checkpoint in run.dir (an error if there is none); "
                "checkpoint.resume = \"auto\" does the same when one exists");
-  app.add_option("--init-from", init_from, "start a new run from this checkpoint's parameters only (fine-tuning)");
+  app.add_option("--init-from", init_from,
+                 "start a new run from the parameters only (fine-tuning) of a checkpoint file, or of a Hugging "
+                 "Face GPT-2 folder given as hf:DIR (config.json, model.safetensors)");
   app.allow_extras();
   try {
     app.parse(argc, argv);

@@ -69,7 +69,7 @@ head -c 12 greedy.txt | grep -qx 'Lily and Tom' || fail "--prompt-file: the outp
 valid_utf8 beams.txt && valid_utf8 samples.txt || fail "beams or samples are not valid UTF-8"
 
 # 4. Bad input.
-expect_bad_input "no checkpoint" "--checkpoint or --run-dir" --prompt x
+expect_bad_input "no checkpoint" "--checkpoint, --run-dir or --hf" --prompt x
 expect_bad_input "no prompt" "--prompt or --prompt-file" --run-dir run
 expect_bad_input "missing file" "missing.h5" --checkpoint missing.h5 --prompt x
 expect_bad_input "empty run dir" "no valid checkpoint" --run-dir "$work/nothing" --prompt x

@@ -54,6 +54,13 @@ RULES = {
     "launch/generate_main.cpp": (["core/generate/generator.h", "data/tokenizer/tokenizer.h",
                                   "train/model_checkpoint.h", "train/run_config.h", "core/ops/make_backend.h"],
                                  ["train/trainer.h", "dist/communicator.h", "data/prepare/prepare.h"]),
+    "train/hf/gpt2_folder.cpp": (["core/model/gpt.h", "train/hf/safetensors.h", "core/half_float.h"],
+                                 ["train/trainer.h", "train/checkpoint_file.h", "train/run_config.h",
+                                  "dist/communicator.h", "core/ops/cpu/cpu_backend.h", "data/tokenizer/tokenizer.h"]),
+    "launch/export_main.cpp": (["train/hf/gpt2_folder.h", "train/model_checkpoint.h", "train/run_config.h",
+                                "data/tokenizer/tokenizer.h"],
+                               ["train/trainer.h", "dist/communicator.h", "core/ops/make_backend.h",
+                                "core/ops/cpu/cpu_backend.h", "core/generate/generator.h"]),
     "train/trainer.cpp": (["core/model/gpt.h", "data/sampler.h", "dist/communicator.h", "train/zero.h"],
                           ["core/ops/cpu/cpu_backend.h", "core/ops/cuda/cuda_backend.h",
                            "core/ops/make_backend.h"]),
@@ -61,7 +68,7 @@ RULES = {
 
 # Built only when their dependency was found (CUDA; PCRE2 for the tokenizer and prepare).
 OPTIONAL = {"core/ops/cuda/cuda_backend.cu", "data/tokenizer/tokenizer.cpp", "data/prepare/prepare.cpp",
-            "launch/prepare_main.cpp", "launch/generate_main.cpp"}
+            "launch/prepare_main.cpp", "launch/generate_main.cpp", "launch/export_main.cpp"}
 
 
 def include_flags(command):

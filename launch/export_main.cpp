@@ -1,0 +1,103 @@
+// `export --checkpoint RUN/checkpoints/step_N.h5 | --run-dir RUN  --hf-out DIR [--dtype float32|float16|bfloat16]`:
+// a trained model as a Hugging Face GPT-2 folder (config.json, model.safetensors, vocab.json,
+// merges.txt, tokenizer_config.json) that GPT2LMHeadModel.from_pretrained(DIR) and
+// AutoTokenizer.from_pretrained(DIR) load with nothing else.
+// Exit codes: 0 done, 2 bad input (command line, checkpoint, a model GPT-2 cannot represent),
+// 1 internal failure.
+#include <CLI/CLI.hpp>
+#include <cstdio>
+#include <filesystem>
+#include <iostream>
+#include <map>
+#include <optional>
+#include <string>
+
+#include "core/errors.h"
+#include "data/tokenizer/default_vocabulary.h"
+#include "data/tokenizer/tokenizer.h"
+#include "train/checkpoint_folder.h"
+#include "train/hf/gpt2_folder.h"
+#include "train/model_checkpoint.h"
+#include "train/run_config.h"
+
+namespace {
+
+struct Options {
+  std::string checkpoint, run_dir, hf_out, dtype = "float32", vocab_dir;
+};
+
+gpt::CheckpointFile open_checkpoint(const Options& o) {
+  if (!o.checkpoint.empty()) return gpt::CheckpointFile(o.checkpoint);
+  gpt::CheckpointFolder folder(o.run_dir);
+  std::optional<gpt::CheckpointFile> newest = folder.open_newest_valid(std::cerr);
+  if (!newest)
+    throw gpt::ConfigError("--run-dir " + o.run_dir + ": no valid checkpoint in " +
+                           (std::filesystem::path(o.run_dir) / "checkpoints").string());
+  return std::move(*newest);
+}
+
+int run(const Options& o) {
+  static const std::map<std::string, gpt::FloatFormat> formats = {
+      {"float32", gpt::FloatFormat::f32}, {"float16", gpt::FloatFormat::f16}, {"bfloat16", gpt::FloatFormat::bf16}};
+  const gpt::CheckpointFile file = open_checkpoint(o);
+  gpt::check_checkpoint_format(file);
+  const gpt::ModelConfig config =
+      gpt::parse_run_config(file.attr_string("/", "config"), file.path().string() + " (its config)", ".", {}).model;
+  const gpt::Tokenizer tokenizer = gpt::Tokenizer::load(o.vocab_dir);
+  if (config.real_vocab_size != static_cast<std::int64_t>(tokenizer.vocabulary().size()))
+    throw gpt::ConfigError("checkpoint " + file.path().string() + ": its model has " +
+                           std::to_string(config.real_vocab_size) + " token ids (model.real_vocab_size), the GPT-2 " +
+                           "tokenizer in " + o.vocab_dir + " " + std::to_string(tokenizer.vocabulary().size()));
+
+  const gpt::ParamTable table(config);
+  for (const gpt::ParamInfo& p : table.entries()) (void)gpt::checked_tensor(file, "params/" + p.name, p.shape);
+  const std::filesystem::path out = o.hf_out;
+  gpt::write_hf_gpt2(
+      out, config, [&](const gpt::ParamInfo& p) { return file.values("params/" + p.name).data(); }, formats.at(o.dtype),
+      static_cast<std::int64_t>(tokenizer.end_of_text()));
+  gpt::write_hf_gpt2_tokenizer(out, o.vocab_dir, config.block_size);
+  std::cout << "export: " << file.path().string() << " (step " << file.attr_int("/", "step") << ", "
+            << table.parameter_count() << " parameters) -> " << out.string() << " (GPT2LMHeadModel, " << o.dtype
+            << "): config.json, model.safetensors, vocab.json, merges.txt, tokenizer_config.json" << std::endl;
+  return 0;
+}
+
+int fail(int code, const std::string& message) {
+  std::fflush(stdout);
+  std::fprintf(stderr, "error: %s\n", message.c_str());
+  return code;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app(
+      "Writes a trained checkpoint as a Hugging Face GPT-2 folder (config.json, model.safetensors and the "
+      "tokenizer's files) that transformers loads with from_pretrained.");
+  Options o;
+  o.vocab_dir = gpt::default_vocabulary_dir().string();
+  auto* checkpoint = app.add_option("--checkpoint", o.checkpoint, "the checkpoint file (RUN/checkpoints/step_N.h5)");
+  auto* run_dir = app.add_option("--run-dir", o.run_dir, "a run's folder: its newest valid checkpoint");
+  checkpoint->excludes(run_dir);
+  app.add_option("--hf-out", o.hf_out, "the folder to write (created; files of the same names are replaced)")
+      ->required();
+  app.add_option("--dtype", o.dtype, "the weights' type in model.safetensors (default float32)")
+      ->check(CLI::IsMember({"float32", "float16", "bfloat16"}));
+  app.add_option("--vocab-dir", o.vocab_dir, "folder with GPT-2's encoder.json and vocab.bpe");
+  try {
+    app.parse(argc, argv);
+    if (!*checkpoint && !*run_dir) throw CLI::RequiredError("--checkpoint or --run-dir");
+  } catch (const CLI::ParseError& e) {
+    if (e.get_exit_code() == 0) return app.exit(e);
+    return fail(2, std::string("export: ") + e.what() + " (see export --help)");
+  }
+  try {
+    return run(o);
+  } catch (const gpt::InputError& e) {
+    return fail(2, e.what());
+  } catch (const std::filesystem::filesystem_error& e) {
+    return fail(2, e.what());
+  } catch (const std::exception& e) {
+    return fail(1, e.what());
+  }
+}
