@@ -59,13 +59,13 @@ void write_text_file(const std::filesystem::path& path, const std::string& text)
 
 }  // namespace
 
-HfGpt2Weights read_hf_gpt2(const std::filesystem::path& dir, const ModelConfig& config) {
+HfGpt2Reader::HfGpt2Reader(const std::filesystem::path& dir, const ModelConfig& config) {
   if (!std::filesystem::is_directory(dir))
     throw ConfigError(dir.string() +
                       ": not a folder (a Hugging Face model folder holds config.json and model.safetensors)");
   const std::filesystem::path config_file = dir / "config.json", weights_file = dir / "model.safetensors";
-  const HfGpt2Config hf = read_hf_gpt2_config(config_file);
-  check_hf_fits(hf, config, config_file);
+  hf_ = read_hf_gpt2_config(config_file);
+  check_hf_fits(hf_, config, config_file);
   if (!std::filesystem::exists(weights_file)) {
     std::string hint;
     if (std::filesystem::exists(dir / "model.safetensors.index.json"))
@@ -76,85 +76,97 @@ HfGpt2Weights read_hf_gpt2(const std::filesystem::path& dir, const ModelConfig& 
           "again with save_pretrained(..., safe_serialization=True))";
     throw ConfigError(weights_file.string() + " is missing" + hint);
   }
-  const SafetensorsFile file(weights_file);
+  file_ = std::make_unique<SafetensorsFile>(weights_file);
   const std::string where = weights_file.string();
 
   // Our name -> the file's name, for every tensor of the file that is one of ours.
   const ParamTable table(config);
-  HfGpt2Weights out;
-  std::map<std::string, std::string> source;
-  std::set<std::string> dtypes;
-  for (const auto& [name, entry] : file.tensors()) {
+  std::map<std::string, std::string> found;
+  for (const auto& [name, entry] : file_->tensors()) {
     const std::string ours = name.starts_with(kPrefix) ? name.substr(kPrefix.size()) : name;
     if (is_mask_buffer(ours)) continue;
-    if (!table.find(ours) && ours != "lm_head.weight" && ours != "wte.weight") {
-      out.unused.push_back(name);
+    if (!table.find(ours) && ours != "lm_head.weight") {
+      unused_.push_back(name);
       continue;
     }
-    if (const auto it = source.find(ours); it != source.end())
+    if (const auto it = found.find(ours); it != found.end())
       throw DataError(where + ": tensors " + it->second + " and " + name + " are the same parameter");
-    source.emplace(ours, name);
+    found.emplace(ours, name);
   }
-  if (const auto lm_head = source.find("lm_head.weight"); lm_head != source.end() && !table.find("lm_head.weight")) {
-    if (!hf.tie_word_embeddings)
-      throw ConfigError(where + ": lm_head.weight is separate (tie_word_embeddings false), the run's model ties it");
-    source.erase(lm_head);  // tied in both: a stored copy of wte.weight
-  }
+  if (found.contains("lm_head.weight") && !table.find("lm_head.weight") && !hf_.tie_word_embeddings)
+    throw ConfigError(where + ": lm_head.weight is separate (tie_word_embeddings false), the run's model ties it");
 
+  // Every tensor the model needs: there, shaped as config.json and the run say, of a float dtype.
+  std::set<std::string> dtypes;
   for (const ParamInfo& p : table.entries()) {
     std::string ours = p.name;
-    if (p.name == "lm_head.weight" && hf.tie_word_embeddings) {
+    if (p.name == "lm_head.weight" && hf_.tie_word_embeddings) {
       ours = "wte.weight";
-      out.notes.push_back("lm_head.weight copied from wte.weight (the folder ties them, the run's model does not)");
+      notes_.push_back("lm_head.weight copied from wte.weight (the folder ties them, the run's model does not)");
     }
-    const auto it = source.find(ours);
-    if (it == source.end())
+    const auto it = found.find(ours);
+    if (it == found.end())
       throw DataError(where + ": no tensor " + kPrefix + ours + " (or " + ours + "), which the model needs");
-    const SafetensorsFile::Entry& entry = file.tensors().at(it->second);
-    const std::vector<std::int64_t> want = file_shape(p, hf);
+    const SafetensorsFile::Entry& entry = file_->tensors().at(it->second);
+    const std::vector<std::int64_t> want = file_shape(p, hf_);
     if (entry.shape != want)
       throw DataError(where + ": tensor " + it->second + " has shape " + shape_text(entry.shape) + ", but " +
                       config_file.filename().string() + " and the run's model need " + shape_text(want) +
                       (is_conv1d(p.name) ? " (Conv1D weights are stored (in, out))" : ""));
-    const std::vector<float> v = file.read_float32(it->second);
+    if (entry.dtype != "F32" && entry.dtype != "F16" && entry.dtype != "BF16")
+      throw DataError(where + ": tensor " + it->second + " is " + entry.dtype +
+                      "; weights are read from F32, F16 or BF16 tensors");
     dtypes.insert(entry.dtype);
-    for (std::size_t i = 0; i < v.size(); ++i)
-      if (!std::isfinite(v[i]))
-        throw DataError(where + ": tensor " + it->second + " holds " + std::to_string(v[i]) + " at index " +
-                        std::to_string(i));
-
-    std::vector<float> ours_layout(static_cast<std::size_t>(p.numel), 0.0f);  // padding rows stay 0
-    if (is_conv1d(p.name)) {
-      const std::size_t rows = static_cast<std::size_t>(p.shape[0]), cols = static_cast<std::size_t>(p.shape[1]);
-      for (std::size_t i = 0; i < cols; ++i)
-        for (std::size_t o = 0; o < rows; ++o) ours_layout[o * cols + i] = v[i * rows + o];
-    } else {
-      std::copy_n(v.begin(), std::min(v.size(), ours_layout.size()), ours_layout.begin());
-    }
-    out.values.emplace(p.name, std::move(ours_layout));
+    source_.emplace(p.name, it->second);
   }
-  if (hf.n_positions > config.block_size)
-    out.notes.push_back("wpe.weight: the first " + std::to_string(config.block_size) + " of its " +
-                        std::to_string(hf.n_positions) + " positions (model.block_size)");
-  if (config.vocab_size > hf.vocab_size)
-    out.notes.push_back("wte.weight: " + std::to_string(hf.vocab_size) + " token rows, padded with zero rows to " +
-                        std::to_string(config.vocab_size) + " (model.vocab_size)");
-  for (const std::string& d : dtypes) out.dtypes += (out.dtypes.empty() ? "" : ", ") + d;
+  if (hf_.n_positions > config.block_size)
+    notes_.push_back("wpe.weight: the first " + std::to_string(config.block_size) + " of its " +
+                     std::to_string(hf_.n_positions) + " positions (model.block_size)");
+  if (config.vocab_size > hf_.vocab_size)
+    notes_.push_back("wte.weight: " + std::to_string(hf_.vocab_size) + " token rows, padded with zero rows to " +
+                     std::to_string(config.vocab_size) + " (model.vocab_size)");
+  for (const std::string& d : dtypes) dtypes_ += (dtypes_.empty() ? "" : ", ") + d;
+}
+
+HfGpt2Reader::~HfGpt2Reader() = default;
+
+std::vector<float> HfGpt2Reader::tensor(const ParamInfo& p) const {
+  const std::string& name = source_.at(p.name);
+  const std::vector<float> v = file_->read_float32(name);
+  for (std::size_t i = 0; i < v.size(); ++i)
+    if (!std::isfinite(v[i]))
+      throw DataError(file_->path().string() + ": tensor " + name + " holds " + std::to_string(v[i]) + " at index " +
+                      std::to_string(i));
+  std::vector<float> ours(static_cast<std::size_t>(p.numel), 0.0f);  // padding rows stay 0
+  if (is_conv1d(p.name)) {
+    const std::size_t rows = static_cast<std::size_t>(p.shape[0]), cols = static_cast<std::size_t>(p.shape[1]);
+    for (std::size_t i = 0; i < cols; ++i)
+      for (std::size_t o = 0; o < rows; ++o) ours[o * cols + i] = v[i * rows + o];
+  } else {
+    std::copy_n(v.begin(), std::min(v.size(), ours.size()), ours.begin());  // wpe: its first rows
+  }
+  return ours;
+}
+
+HfGpt2Weights read_hf_gpt2(const std::filesystem::path& dir, const ModelConfig& config) {
+  const HfGpt2Reader reader(dir, config);
+  HfGpt2Weights out{.notes = reader.notes(), .unused = reader.unused(), .dtypes = reader.dtypes()};
+  const ParamTable table(config);
+  for (const ParamInfo& p : table.entries()) out.values.emplace(p.name, reader.tensor(p));
   return out;
 }
 
 std::string load_hf_gpt2(GPT& model, const std::filesystem::path& dir) {
-  const HfGpt2Weights weights = read_hf_gpt2(dir, model.config());
-  for (const ParamInfo& p : model.table().entries())
-    model.backend().upload(model.param(p), weights.values.at(p.name).data());
+  const HfGpt2Reader reader(dir, model.config());
+  for (const ParamInfo& p : model.table().entries()) model.backend().upload(model.param(p), reader.tensor(p).data());
   model.refresh_weights();
   std::string report = "init-from: " + std::to_string(model.table().entries().size()) +
-                       " parameter tensors from the Hugging Face GPT-2 folder " + dir.string() + " (" + weights.dtypes +
-                       "); optimizer state fresh, step 0";
-  for (const std::string& note : weights.notes) report += "\ninit-from: " + note;
-  if (!weights.unused.empty()) {
+                       " parameter tensors from the Hugging Face GPT-2 folder " + dir.string() + " (" +
+                       reader.dtypes() + "); optimizer state fresh, step 0";
+  for (const std::string& note : reader.notes()) report += "\ninit-from: " + note;
+  if (!reader.unused().empty()) {
     report += "\ninit-from: not used (this model has no such parameter):";
-    for (std::size_t i = 0; i < weights.unused.size(); ++i) report += (i ? ", " : " ") + weights.unused[i];
+    for (std::size_t i = 0; i < reader.unused().size(); ++i) report += (i ? ", " : " ") + reader.unused()[i];
   }
   return report;
 }

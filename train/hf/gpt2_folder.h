@@ -8,34 +8,61 @@
 #include <filesystem>
 #include <functional>
 #include <map>
+#include <memory>
 #include <string>
 #include <vector>
 
 #include "core/model/gpt.h"
 #include "core/model/model_config.h"
 #include "core/model/param_table.h"
+#include "train/hf/gpt2_config.h"
 #include "train/hf/safetensors.h"
 
 namespace gpt {
 
-struct HfGpt2Weights {
-  std::map<std::string, std::vector<float>> values;  // every tensor of the table, by our name, in our layout
-  std::vector<std::string> notes;                    // what was adapted: "wpe.weight: the first 128 of 1024 rows"
-  std::vector<std::string> unused;                   // tensors of the file the model has no place for
-  std::string dtypes;                                // the file's dtypes, e.g. "F16"
+// A Hugging Face GPT-2 folder opened for a model of `config`: DIR/config.json checked against it
+// (check_hf_fits), DIR/model.safetensors mapped, and every tensor the model needs found, shaped as
+// the two configs say and of a dtype it can read (F32, F16, BF16), before any value is read. The
+// names may carry the "transformer." prefix or not (OpenAI's upload); the causal-mask buffers
+// some files carry (h.N.attn.bias, h.N.attn.masked_bias) are skipped. Throws ConfigError or
+// DataError naming the file and the tensor or key: a missing file, a config.json that does not
+// fit, a tensor missing, shaped otherwise or of another dtype.
+class HfGpt2Reader {
+ public:
+  HfGpt2Reader(const std::filesystem::path& dir, const ModelConfig& config);
+  ~HfGpt2Reader();
+
+  // Tensor `p` of the model's table in our layout: HF's Conv1D matrices transposed, the
+  // vocabulary padded with zero rows to config.vocab_size, wpe cut to block_size when n_positions
+  // is longer, lm_head.weight from wte when the folder ties them and the run does not. One at a
+  // time, so a model loads with one tensor's copy beside the mapped file. DataError naming the
+  // tensor and index for a NaN or inf.
+  std::vector<float> tensor(const ParamInfo& p) const;
+
+  const std::vector<std::string>& notes() const { return notes_; }    // what is adapted, for the log
+  const std::vector<std::string>& unused() const { return unused_; }  // the file's tensors the model has no place for
+  const std::string& dtypes() const { return dtypes_; }               // of the tensors read, e.g. "F16"
+
+ private:
+  HfGpt2Config hf_;
+  std::unique_ptr<SafetensorsFile> file_;
+  std::map<std::string, std::string> source_;  // our name -> the file's
+  std::vector<std::string> notes_, unused_;
+  std::string dtypes_;
 };
 
-// Reads DIR/config.json and DIR/model.safetensors for a model of `config`: HF's Conv1D matrices
-// transposed, the vocabulary padded with zero rows to config.vocab_size, wpe cut to block_size
-// when n_positions is longer, lm_head.weight copied from wte when the folder ties them and the run
-// does not. The causal-mask buffers some files carry (h.N.attn.bias, h.N.attn.masked_bias) are
-// skipped. Throws ConfigError or DataError naming the file and the tensor or key: a missing file,
-// a config.json that does not fit (check_hf_fits), a tensor missing, shaped otherwise, of a dtype
-// other than F32/F16/BF16, or holding a NaN or inf.
+// Every tensor of the table, as HfGpt2Reader reads it, at once.
+struct HfGpt2Weights {
+  std::map<std::string, std::vector<float>> values;  // by our name, in our layout
+  std::vector<std::string> notes, unused;
+  std::string dtypes;
+};
 HfGpt2Weights read_hf_gpt2(const std::filesystem::path& dir, const ModelConfig& config);
 
-// read_hf_gpt2 into `model`'s master parameters (then its compute weights); returns what a user
-// should see: how many tensors came from where, and the notes. The model is unchanged on a throw.
+// The folder's weights into `model`'s master parameters, tensor by tensor, then its compute
+// weights; returns what a user should see: how many tensors came from where, and the notes. What
+// HfGpt2Reader refuses is refused before the model changes; a NaN found while loading leaves it
+// partly loaded (the callers stop).
 std::string load_hf_gpt2(GPT& model, const std::filesystem::path& dir);
 
 // Float32 values of a table tensor in our layout.
