@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# Installs the Debian packages the build needs, configures and builds `train` and `prepare` into
-# ./build; with --tests also the test-only packages, every target and the tests' Python virtual
-# environment.
+# Installs the Debian packages the build needs, configures and builds the tools (train, prepare,
+# generate, export) into ./build; with --tests also the test-only packages, every target and the
+# tests' Python virtual environment.
 # Safe to run again: installed packages are skipped and the virtual environment is reused.
 #
 # Exit codes: 0 done; 3 no Debian package index could be fetched (no mirror reachable: CI then
@@ -39,6 +39,6 @@ if [[ "${1:-}" == "--tests" ]]; then
   bash tests/python/make_venv.sh build/venv
 else
   # What the quickstart runs; build/launch/report is written by the configure step above.
-  cmake --build build -j "$(nproc)" --target train prepare generate
+  cmake --build build -j "$(nproc)" --target train prepare generate export
 fi
 echo "setup: done in ${SECONDS} s"
