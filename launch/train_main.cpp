@@ -204,7 +204,8 @@ int main(int argc, char** argv) {
                "checkpoint.resume = \"auto\" does the same when one exists");
   app.add_option("--init-from", init_from,
                  "start a new run from the parameters only (fine-tuning) of a checkpoint file, or of a Hugging "
-                 "Face GPT-2 folder given as hf:DIR (config.json, model.safetensors)");
+                 "Face GPT-2 folder given as hf:DIR (config.json, model.safetensors); with "
+                 "checkpoint.resume = auto, only while run.dir has no checkpoint");
   app.allow_extras();
   try {
     app.parse(argc, argv);
@@ -251,7 +252,12 @@ int main(int argc, char** argv) {
   });
   if (const int code = agree_on_setup(*host, setup)) return code;
   setup = attempt([&] {
-    if (!init_from.empty()) {
+    // With checkpoint.resume = "auto", a requeued fine-tuning job continues from its own
+    // checkpoints once it has some; --init-from only starts it.
+    const bool resumed = !init_from.empty() && config.checkpoint.resume == "auto" && trainer->resume(std::cerr);
+    if (resumed) {
+      if (leader) std::cout << "init-from: not used, checkpoint.resume = auto found a checkpoint" << std::endl;
+    } else if (!init_from.empty()) {
       const std::string report = trainer->init_from(init_from);
       if (leader) std::cout << report << std::endl;
     } else if (resume || config.checkpoint.resume == "auto") {

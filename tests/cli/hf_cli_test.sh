@@ -2,8 +2,9 @@
 # Hugging Face GPT-2 folders with the tools, as a user runs them (no transformers needed; the venv
 # test check_hf_gpt2.py compares with transformers itself): `export` writes a folder from a tiny
 # run, `generate --hf` on it writes what `generate --run-dir` writes, `train --init-from hf:`
-# trains from it, and broken folders and models GPT-2 cannot hold are refused with one `error:`
-# line naming the file and the tensor or key, exit code 2.
+# trains from it (a requeued job with checkpoint.resume = auto resumes instead), and broken
+# folders and models GPT-2 cannot hold are refused with one `error:` line naming the file and the
+# tensor or key, exit code 2.
 #   hf_cli_test.sh TRAIN_BIN GENERATE_BIN EXPORT_BIN CONFIG SAMPLE_DATA_DIR   ($GPT_DATA_DIR, when set, wins)
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
@@ -68,6 +69,16 @@ ours_val=$(grep -o '^step  0/13 | val_loss [0-9.]*' ours.log || true)
 hf_val=$(grep -o '^step  0/13 | val_loss [0-9.]*' ft.log || true)
 [[ -n $hf_val && $hf_val == "$ours_val" ]] ||
   fail "step 0 from the HF folder ($hf_val) is not step 0 from the checkpoint it was exported from ($ours_val)"
+
+# A requeued fine-tuning job: with checkpoint.resume = auto, --init-from starts the run and its own
+# checkpoint continues it.
+train_tiny --run.dir=requeue --train.max_steps=2 --checkpoint.resume=auto --init-from=hf:hf >rq1.log 2>&1 ||
+  fail "first start of a requeued job exited $?: $(tail -3 rq1.log)"
+grep -q 'parameter tensors from the Hugging Face GPT-2 folder' rq1.log || fail "the first start did not import"
+train_tiny --run.dir=requeue --train.max_steps=4 --checkpoint.resume=auto --init-from=hf:hf >rq2.log 2>&1 ||
+  fail "the requeued start exited $?: $(tail -3 rq2.log)"
+grep -q '^resumed at step 2' rq2.log && grep -q '^init-from: not used, checkpoint.resume = auto' rq2.log ||
+  fail "the requeued start did not resume from its checkpoint: $(head -8 rq2.log)"
 
 # 4. Broken folders: each refused by train --init-from and generate --hf, naming file and tensor or key.
 broken() { rm -rf "$1" && cp -r hf "$1"; }
