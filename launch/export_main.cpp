@@ -9,7 +9,6 @@
 #include <filesystem>
 #include <iostream>
 #include <map>
-#include <optional>
 #include <string>
 
 #include "core/errors.h"
@@ -26,20 +25,10 @@ struct Options {
   std::string checkpoint, run_dir, hf_out, dtype = "float32", vocab_dir;
 };
 
-gpt::CheckpointFile open_checkpoint(const Options& o) {
-  if (!o.checkpoint.empty()) return gpt::CheckpointFile(o.checkpoint);
-  gpt::CheckpointFolder folder(o.run_dir);
-  std::optional<gpt::CheckpointFile> newest = folder.open_newest_valid(std::cerr);
-  if (!newest)
-    throw gpt::ConfigError("--run-dir " + o.run_dir + ": no valid checkpoint in " +
-                           (std::filesystem::path(o.run_dir) / "checkpoints").string());
-  return std::move(*newest);
-}
-
 int run(const Options& o) {
   static const std::map<std::string, gpt::FloatFormat> formats = {
       {"float32", gpt::FloatFormat::f32}, {"float16", gpt::FloatFormat::f16}, {"bfloat16", gpt::FloatFormat::bf16}};
-  const gpt::CheckpointFile file = open_checkpoint(o);
+  const gpt::CheckpointFile file = gpt::open_file_or_newest(o.checkpoint, o.run_dir, std::cerr);
   gpt::check_checkpoint_format(file);
   const gpt::ModelConfig config =
       gpt::parse_run_config(file.attr_string("/", "config"), file.path().string() + " (its config)", ".", {}).model;

@@ -60,17 +60,7 @@ ModelSource model_source(const Options& o) {
     return {gpt::model_config_of(gpt::read_hf_gpt2_config(dir / "config.json")), o.hf_dir + " (Hugging Face GPT-2)",
             [dir](gpt::GPT& model) { (void)gpt::load_hf_gpt2(model, dir); }};
   }
-  std::optional<gpt::CheckpointFile> newest;
-  if (!o.checkpoint.empty()) {
-    newest.emplace(o.checkpoint);
-  } else {
-    gpt::CheckpointFolder folder(o.run_dir);
-    newest = folder.open_newest_valid(std::cerr);
-    if (!newest)
-      throw gpt::ConfigError("--run-dir " + o.run_dir + ": no valid checkpoint in " +
-                             (std::filesystem::path(o.run_dir) / "checkpoints").string());
-  }
-  auto file = std::make_shared<const gpt::CheckpointFile>(std::move(*newest));
+  auto file = std::make_shared<const gpt::CheckpointFile>(gpt::open_file_or_newest(o.checkpoint, o.run_dir, std::cerr));
   gpt::check_checkpoint_format(*file);
   return {
       gpt::parse_run_config(file->attr_string("/", "config"), file->path().string() + " (its config)", ".", {}).model,

@@ -213,4 +213,13 @@ void CheckpointFolder::prune(std::int64_t keep_last, std::ostream& notes) {
   }
 }
 
+CheckpointFile open_file_or_newest(const std::string& file, const std::filesystem::path& run_dir,
+                                   std::ostream& warnings) {
+  if (!file.empty()) return CheckpointFile(file);
+  CheckpointFolder folder(run_dir);
+  std::optional<CheckpointFile> newest = folder.open_newest_valid(warnings);
+  if (!newest) throw ConfigError("no valid checkpoint in " + (run_dir / kCheckpointDir).string());
+  return std::move(*newest);
+}
+
 }  // namespace gpt

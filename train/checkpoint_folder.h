@@ -67,4 +67,10 @@ class CheckpointFolder {
   std::map<std::string, Verdict> verdicts_;  // by absolute path
 };
 
+// The checkpoint a tool reads (generate, export): `file` when it is not empty, else the newest
+// valid one in `run_dir` (each one skipped reported on `warnings`). ConfigError naming the folder
+// when it has none; CheckpointError for a bad `file`.
+CheckpointFile open_file_or_newest(const std::string& file, const std::filesystem::path& run_dir,
+                                   std::ostream& warnings);
+
 }  // namespace gpt
