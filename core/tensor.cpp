@@ -47,4 +47,10 @@ Tensor Tensor::rows(std::int64_t begin, std::int64_t count) const {
   return t;
 }
 
+std::string shape_text(const std::vector<std::int64_t>& shape) {
+  std::string out = "(";
+  for (std::size_t i = 0; i < shape.size(); ++i) out += (i ? ", " : "") + std::to_string(shape[i]);
+  return out + ")";
+}
+
 }  // namespace gpt

@@ -28,6 +28,8 @@ constexpr std::size_t dtype_size(DType t) {
 }
 
 const char* dtype_name(DType t);
+// A shape as messages print it: "(768, 2304)".
+std::string shape_text(const std::vector<std::int64_t>& shape);
 
 template <class T>
 constexpr DType dtype_of();

@@ -14,6 +14,7 @@
 #include "core/errors.h"
 #include "data/tokenizer/default_vocabulary.h"
 #include "data/tokenizer/tokenizer.h"
+#include "launch/tool_errors.h"
 #include "train/checkpoint_folder.h"
 #include "train/hf/gpt2_folder.h"
 #include "train/model_checkpoint.h"
@@ -51,12 +52,6 @@ int run(const Options& o) {
   return 0;
 }
 
-int fail(int code, const std::string& message) {
-  std::fflush(stdout);
-  std::fprintf(stderr, "error: %s\n", message.c_str());
-  return code;
-}
-
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -78,15 +73,7 @@ int main(int argc, char** argv) {
     if (!*checkpoint && !*run_dir) throw CLI::RequiredError("--checkpoint or --run-dir");
   } catch (const CLI::ParseError& e) {
     if (e.get_exit_code() == 0) return app.exit(e);
-    return fail(2, std::string("export: ") + e.what() + " (see export --help)");
+    return gpt::fail(2, std::string("export: ") + e.what() + " (see export --help)");
   }
-  try {
-    return run(o);
-  } catch (const gpt::InputError& e) {
-    return fail(2, e.what());
-  } catch (const std::filesystem::filesystem_error& e) {
-    return fail(2, e.what());
-  } catch (const std::exception& e) {
-    return fail(1, e.what());
-  }
+  return gpt::exit_code_of([&] { return run(o); });
 }

@@ -27,6 +27,7 @@
 #include "data/tokenizer/default_vocabulary.h"
 #include "data/tokenizer/streaming_decoder.h"
 #include "data/tokenizer/tokenizer.h"
+#include "launch/tool_errors.h"
 #include "train/checkpoint_folder.h"
 #include "train/hf/gpt2_config.h"
 #include "train/hf/gpt2_folder.h"
@@ -155,12 +156,6 @@ int run(const Options& o) {
   return 0;
 }
 
-int fail(int code, const std::string& message) {
-  std::fflush(stdout);
-  std::fprintf(stderr, "error: %s\n", message.c_str());
-  return code;
-}
-
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -202,15 +197,7 @@ int main(int argc, char** argv) {
     if (!*prompt && !*prompt_file) throw CLI::RequiredError("--prompt or --prompt-file");
   } catch (const CLI::ParseError& e) {
     if (e.get_exit_code() == 0) return app.exit(e);
-    return fail(2, std::string("generate: ") + e.what() + " (see generate --help)");
+    return gpt::fail(2, std::string("generate: ") + e.what() + " (see generate --help)");
   }
-  try {
-    return run(o);
-  } catch (const gpt::InputError& e) {
-    return fail(2, e.what());
-  } catch (const std::filesystem::filesystem_error& e) {
-    return fail(2, e.what());
-  } catch (const std::exception& e) {
-    return fail(1, e.what());
-  }
+  return gpt::exit_code_of([&] { return run(o); });
 }

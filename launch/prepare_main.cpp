@@ -17,15 +17,7 @@
 #include "data/prepare/progress.h"
 #include "data/tokenizer/default_vocabulary.h"
 #include "launch/stop_signals.h"
-
-namespace {
-
-int fail(int code, const std::string& message) {
-  std::fprintf(stderr, "error: %s\n", message.c_str());
-  return code;
-}
-
-}  // namespace
+#include "launch/tool_errors.h"
 
 int main(int argc, char** argv) {
   static gpt::StopSignals& stop_signals = *new gpt::StopSignals({SIGINT, SIGTERM});  // see stop_signals.h
@@ -59,7 +51,7 @@ int main(int argc, char** argv) {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
     if (e.get_exit_code() == 0) return app.exit(e);
-    return fail(2, std::string("prepare: ") + e.what() + " (see prepare --help)");
+    return gpt::fail(2, std::string("prepare: ") + e.what() + " (see prepare --help)");
   }
 
   options.inputs.assign(inputs.begin(), inputs.end());
@@ -72,28 +64,22 @@ int main(int argc, char** argv) {
   gpt::ProgressDisplay display(stderr, isatty(STDERR_FILENO) == 1, progress_interval);
   if (!quiet) options.on_progress = [&](const gpt::PrepareProgress& p) { display.update(p); };
 
-  try {
-    const gpt::Tokenizer tokenizer = gpt::Tokenizer::load(vocab_dir);
-    const gpt::PrepareSummary s = gpt::prepare(options, tokenizer);
-    display.finish();
-    std::printf("prepare: %s: %llu tokens, %llu stories (%s)\n", output.c_str(),
-                static_cast<unsigned long long>(s.tokens), static_cast<unsigned long long>(s.stories), format.c_str());
-    if (!val_output.empty()) {
-      std::printf("prepare: %s: %llu tokens, %llu stories (%s)\n", val_output.c_str(),
-                  static_cast<unsigned long long>(s.val_tokens), static_cast<unsigned long long>(s.val_stories),
-                  format.c_str());
-    }
-    std::printf("prepare: %.1f MB in %.2f s (%.1f MB/s, %d threads)\n", double(s.bytes) / 1e6, s.seconds,
-                s.seconds > 0 ? double(s.bytes) / 1e6 / s.seconds : 0.0, options.threads);
-    return 0;
-  } catch (const gpt::InputError& e) {
-    display.finish();
-    return fail(2, e.what());
-  } catch (const std::filesystem::filesystem_error& e) {
-    display.finish();
-    return fail(2, e.what());
-  } catch (const std::exception& e) {
-    display.finish();
-    return fail(1, e.what());
-  }
+  return gpt::exit_code_of(
+      [&] {
+        const gpt::Tokenizer tokenizer = gpt::Tokenizer::load(vocab_dir);
+        const gpt::PrepareSummary s = gpt::prepare(options, tokenizer);
+        display.finish();
+        std::printf("prepare: %s: %llu tokens, %llu stories (%s)\n", output.c_str(),
+                    static_cast<unsigned long long>(s.tokens), static_cast<unsigned long long>(s.stories),
+                    format.c_str());
+        if (!val_output.empty()) {
+          std::printf("prepare: %s: %llu tokens, %llu stories (%s)\n", val_output.c_str(),
+                      static_cast<unsigned long long>(s.val_tokens), static_cast<unsigned long long>(s.val_stories),
+                      format.c_str());
+        }
+        std::printf("prepare: %.1f MB in %.2f s (%.1f MB/s, %d threads)\n", double(s.bytes) / 1e6, s.seconds,
+                    s.seconds > 0 ? double(s.bytes) / 1e6 / s.seconds : 0.0, options.threads);
+        return 0;
+      },
+      [&] { display.finish(); });
 }

@@ -5,15 +5,6 @@
 #include "core/errors.h"
 
 namespace gpt {
-namespace {
-
-std::string shape_text(const std::vector<std::int64_t>& shape) {
-  std::string out = "(";
-  for (std::size_t i = 0; i < shape.size(); ++i) out += (i ? ", " : "") + std::to_string(shape[i]);
-  return out + ")";
-}
-
-}  // namespace
 
 void check_checkpoint_format(const CheckpointFile& file) {
   const std::int64_t version = file.attr_int("/", "format_version");

@@ -9,6 +9,7 @@
 
 #include "core/errors.h"
 #include "train/hf/gpt2_config.h"
+#include "train/replace_file.h"
 
 namespace gpt {
 namespace {
@@ -28,33 +29,12 @@ bool is_mask_buffer(const std::string& name) {
   return std::regex_match(name, mask);
 }
 
-std::string shape_text(const std::vector<std::int64_t>& shape) {
-  std::string out = "(";
-  for (std::size_t i = 0; i < shape.size(); ++i) out += (i ? ", " : "") + std::to_string(shape[i]);
-  return out + ")";
-}
-
 // The shape the file must give our tensor `p`.
 std::vector<std::int64_t> file_shape(const ParamInfo& p, const HfGpt2Config& hf) {
   if (is_conv1d(p.name)) return {p.shape[1], p.shape[0]};
   if (p.name == "wte.weight" || p.name == "lm_head.weight") return {hf.vocab_size, p.shape[1]};
   if (p.name == "wpe.weight") return {hf.n_positions, p.shape[1]};
   return p.shape;
-}
-
-void write_text_file(const std::filesystem::path& path, const std::string& text) {
-  const std::filesystem::path temporary = path.string() + ".tmp";
-  {
-    std::ofstream out(temporary, std::ios::binary | std::ios::trunc);
-    out << text;
-    out.flush();
-    if (!out) {
-      std::error_code ignored;
-      std::filesystem::remove(temporary, ignored);
-      throw std::runtime_error(path.string() + ": cannot be written");
-    }
-  }
-  std::filesystem::rename(temporary, path);
 }
 
 }  // namespace
@@ -195,7 +175,7 @@ void write_hf_gpt2(const std::filesystem::path& dir, const ModelConfig& config, 
     }
   }
   write_safetensors(dir / "model.safetensors", tensors, format, {{"format", "pt"}});
-  write_text_file(dir / "config.json", config_json);
+  replace_file(dir / "config.json", config_json);
 }
 
 void write_hf_gpt2_tokenizer(const std::filesystem::path& dir, const std::filesystem::path& vocabulary_dir,
@@ -211,7 +191,7 @@ void write_hf_gpt2_tokenizer(const std::filesystem::path& dir, const std::filesy
   const nlohmann::ordered_json tokenizer = {
       {"tokenizer_class", "GPT2Tokenizer"}, {"model_max_length", model_max_length}, {"bos_token", "<|endoftext|>"},
       {"eos_token", "<|endoftext|>"},       {"unk_token", "<|endoftext|>"},         {"add_prefix_space", false}};
-  write_text_file(dir / "tokenizer_config.json", tokenizer.dump(2) + "\n");
+  replace_file(dir / "tokenizer_config.json", tokenizer.dump(2) + "\n");
 }
 
 }  // namespace gpt
