@@ -5,7 +5,6 @@
 // Exit codes: 0 done, 2 bad input (command line, checkpoint, a model GPT-2 cannot represent),
 // 1 internal failure.
 #include <CLI/CLI.hpp>
-#include <cstdio>
 #include <filesystem>
 #include <iostream>
 #include <map>

@@ -15,7 +15,6 @@
 #include <iostream>
 #include <iterator>
 #include <memory>
-#include <optional>
 #include <sstream>
 #include <string>
 #include <vector>

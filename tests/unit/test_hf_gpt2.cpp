@@ -178,6 +178,14 @@ void write_folder(const std::filesystem::path& dir, const ModelConfig& c,
       dir, c, [&](const ParamInfo& p) { return params.at(p.name).data(); }, format, 100);
 }
 
+// Every tensor of the model's table, as HfGpt2Reader reads them.
+std::map<std::string, std::vector<float>> read_all(const HfGpt2Reader& reader, const ModelConfig& c) {
+  std::map<std::string, std::vector<float>> values;
+  const ParamTable table(c);
+  for (const ParamInfo& p : table.entries()) values.emplace(p.name, reader.tensor(p));
+  return values;
+}
+
 class HfGpt2Test : public test::TempDirTest {};
 
 TEST_F(HfGpt2Test, WritesHuggingFaceNamesAndLayout) {
@@ -218,12 +226,13 @@ TEST_F(HfGpt2Test, RoundTripIsBitwiseInEveryFormat) {
     for (FloatFormat format : {FloatFormat::f32, FloatFormat::f16, FloatFormat::bf16}) {
       const auto first = dir_ / ("first" + std::to_string(tied)), second = dir_ / ("second" + std::to_string(tied));
       write_folder(first, c, params, format);
-      const HfGpt2Weights read = read_hf_gpt2(first, c);
-      EXPECT_TRUE(read.unused.empty());
-      EXPECT_EQ(read.dtypes, safetensors_dtype(format));
+      const HfGpt2Reader reader(first, c);
+      EXPECT_TRUE(reader.unused().empty());
+      EXPECT_EQ(reader.dtypes(), safetensors_dtype(format));
+      const auto read = read_all(reader, c);
       const ParamTable table(c);
       for (const ParamInfo& p : table.entries()) {
-        const std::vector<float>& v = read.values.at(p.name);
+        const std::vector<float>& v = read.at(p.name);
         ASSERT_EQ(v.size(), static_cast<std::size_t>(p.numel)) << p.name;
         for (std::size_t i = 0; i < v.size(); ++i) {
           const float x = params.at(p.name)[i];
@@ -233,7 +242,7 @@ TEST_F(HfGpt2Test, RoundTripIsBitwiseInEveryFormat) {
           ASSERT_EQ(v[i], want) << p.name << "[" << i << "]";
         }
       }
-      write_folder(second, c, read.values, format);
+      write_folder(second, c, read, format);
       EXPECT_EQ(test::read_file(first / "model.safetensors"), test::read_file(second / "model.safetensors"));
       EXPECT_EQ(test::read_file(first / "config.json"), test::read_file(second / "config.json"));
     }
@@ -308,7 +317,7 @@ class HfGpt2RefusalTest : public HfGpt2Test {
     std::ofstream(dir_ / "hf" / "config.json", std::ios::trunc) << j.dump();
   }
   std::string refusal(const ModelConfig& run) {
-    return message_of<InputError>([&] { (void)read_hf_gpt2(dir_ / "hf", run); });
+    return message_of<InputError>([&] { (void)read_all(HfGpt2Reader(dir_ / "hf", run), run); });
   }
 };
 
@@ -357,7 +366,7 @@ TEST_F(HfGpt2RefusalTest, MissingFilesAndBadTensorsAreNamed) {
   const ModelConfig run = small_gpt2();
   std::filesystem::remove(dir_ / "hf" / "config.json");
   EXPECT_HAS(refusal(run), "config.json is missing");
-  EXPECT_HAS(message_of<ConfigError>([&] { (void)read_hf_gpt2(dir_ / "nothing", run); }), "not a folder");
+  EXPECT_HAS(message_of<ConfigError>([&] { HfGpt2Reader reader(dir_ / "nothing", run); }), "not a folder");
 
   fresh_folder();
   std::filesystem::remove(dir_ / "hf" / "model.safetensors");

@@ -29,6 +29,12 @@ bool is_mask_buffer(const std::string& name) {
   return std::regex_match(name, mask);
 }
 
+// dst (cols, rows) = src (rows, cols) transposed: Conv1D's (in, out) to our (out, in) and back.
+void transpose(const float* src, std::size_t rows, std::size_t cols, float* dst) {
+  for (std::size_t r = 0; r < rows; ++r)
+    for (std::size_t c = 0; c < cols; ++c) dst[c * rows + r] = src[r * cols + c];
+}
+
 // The shape the file must give our tensor `p`.
 std::vector<std::int64_t> file_shape(const ParamInfo& p, const HfGpt2Config& hf) {
   if (is_conv1d(p.name)) return {p.shape[1], p.shape[0]};
@@ -119,21 +125,11 @@ std::vector<float> HfGpt2Reader::tensor(const ParamInfo& p) const {
                       std::to_string(i));
   std::vector<float> ours(static_cast<std::size_t>(p.numel), 0.0f);  // padding rows stay 0
   if (is_conv1d(p.name)) {
-    const std::size_t rows = static_cast<std::size_t>(p.shape[0]), cols = static_cast<std::size_t>(p.shape[1]);
-    for (std::size_t i = 0; i < cols; ++i)
-      for (std::size_t o = 0; o < rows; ++o) ours[o * cols + i] = v[i * rows + o];
+    transpose(v.data(), static_cast<std::size_t>(p.shape[1]), static_cast<std::size_t>(p.shape[0]), ours.data());
   } else {
     std::copy_n(v.begin(), std::min(v.size(), ours.size()), ours.begin());  // wpe: its first rows
   }
   return ours;
-}
-
-HfGpt2Weights read_hf_gpt2(const std::filesystem::path& dir, const ModelConfig& config) {
-  const HfGpt2Reader reader(dir, config);
-  HfGpt2Weights out{.notes = reader.notes(), .unused = reader.unused(), .dtypes = reader.dtypes()};
-  const ParamTable table(config);
-  for (const ParamInfo& p : table.entries()) out.values.emplace(p.name, reader.tensor(p));
-  return out;
 }
 
 std::string load_hf_gpt2(GPT& model, const std::filesystem::path& dir) {
@@ -163,10 +159,8 @@ void write_hf_gpt2(const std::filesystem::path& dir, const ModelConfig& config, 
     const float* data = values(p);
     const std::string name = p.name == "lm_head.weight" ? p.name : kPrefix + p.name;
     if (is_conv1d(p.name)) {
-      const std::size_t rows = static_cast<std::size_t>(p.shape[0]), cols = static_cast<std::size_t>(p.shape[1]);
-      std::vector<float>& t = transposed.emplace_back(rows * cols);
-      for (std::size_t o = 0; o < rows; ++o)
-        for (std::size_t i = 0; i < cols; ++i) t[i * rows + o] = data[o * cols + i];
+      std::vector<float>& t = transposed.emplace_back(static_cast<std::size_t>(p.numel));
+      transpose(data, static_cast<std::size_t>(p.shape[0]), static_cast<std::size_t>(p.shape[1]), t.data());
       tensors.push_back({name, {p.shape[1], p.shape[0]}, t.data()});
     } else if (p.name == "wte.weight" || p.name == "lm_head.weight") {
       tensors.push_back({name, {config.real_vocab_size, p.shape[1]}, data});  // the real rows come first

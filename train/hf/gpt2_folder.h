@@ -51,14 +51,6 @@ class HfGpt2Reader {
   std::string dtypes_;
 };
 
-// Every tensor of the table, as HfGpt2Reader reads it, at once.
-struct HfGpt2Weights {
-  std::map<std::string, std::vector<float>> values;  // by our name, in our layout
-  std::vector<std::string> notes, unused;
-  std::string dtypes;
-};
-HfGpt2Weights read_hf_gpt2(const std::filesystem::path& dir, const ModelConfig& config);
-
 // The folder's weights into `model`'s master parameters, tensor by tensor, then its compute
 // weights; returns what a user should see: how many tensors came from where, and the notes. What
 // HfGpt2Reader refuses is refused before the model changes; a NaN found while loading leaves it
