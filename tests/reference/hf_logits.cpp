@@ -39,8 +39,8 @@ int main(int argc, char** argv) {
     std::stringstream list(args["--tokens"]);
     for (std::string t; std::getline(list, t, ',');) tokens.push_back(std::stoi(t));
     const std::int64_t B = std::stoll(args["--rows"]);
-    const std::int64_t T = static_cast<std::int64_t>(tokens.size()) / B - 1;
-    if (B < 1 || T < 1 || (T + 1) * B != static_cast<std::int64_t>(tokens.size()))
+    const std::int64_t T = B > 0 ? static_cast<std::int64_t>(tokens.size()) / B - 1 : 0;
+    if (T < 1 || (T + 1) * B != static_cast<std::int64_t>(tokens.size()))
       throw std::invalid_argument("--tokens must hold --rows rows of equal length, at least 2 tokens each");
     std::vector<std::int32_t> inputs, targets;
     for (std::int64_t b = 0; b < B; ++b)
