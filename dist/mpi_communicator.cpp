@@ -2,10 +2,19 @@
 
 #include <mpi.h>
 
+#include <atomic>
+#include <chrono>
 #include <climits>
+#include <condition_variable>
+#include <cstdio>
+#include <cstring>
 #include <functional>
+#include <mutex>
 #include <stdexcept>
 #include <string>
+#include <thread>
+
+#include "dist/bounded_exit.h"
 
 namespace gpt {
 namespace {
@@ -66,11 +75,67 @@ std::int64_t slice_of(Tensor t, int world) {
 
 }  // namespace
 
+using Clock = std::chrono::steady_clock;
+
 struct MpiCommunicator::State {
   MPI_Comm comm = MPI_COMM_NULL;
   std::vector<MPI_Request> requests;
   std::vector<std::function<void()>> after_wait;  // finishing touches, in issue order
+
+  // The watchdog's view of the main thread: since when (steady-clock ticks; 0: not) it has been
+  // blocked in which MPI call.
+  std::atomic<Clock::rep> blocked_since{0};
+  std::atomic<const char*> blocked_in{""};
+  std::mutex mutex;
+  std::condition_variable wake;
+  bool stopping = false;  // guarded by mutex
+  std::thread watchdog;
+
+  ~State() {
+    if (!watchdog.joinable()) return;
+    {
+      std::lock_guard lock(mutex);
+      stopping = true;
+    }
+    wake.notify_all();
+    watchdog.join();
+  }
 };
+
+namespace {
+
+// Marks the calling (main) thread as blocked in `what` while it lives, for the watchdog.
+class Blocked {
+ public:
+  template <class State>
+  Blocked(State& state, const char* what) : since_(state.blocked_since) {
+    state.blocked_in.store(what);
+    since_.store(Clock::now().time_since_epoch().count());
+  }
+  ~Blocked() { since_.store(0); }
+  Blocked(const Blocked&) = delete;
+  Blocked& operator=(const Blocked&) = delete;
+
+ private:
+  std::atomic<Clock::rep>& since_;
+};
+
+// "1 on node2, 2 on node3": the ranks other than `self` and where they run.
+std::string other_ranks(const std::vector<std::string>& hosts, int self) {
+  std::string out;
+  int listed = 0;
+  for (int r = 0; r < static_cast<int>(hosts.size()); ++r) {
+    if (r == self) continue;
+    if (listed == 16) {
+      out += ", ...";
+      break;
+    }
+    out += (listed++ ? ", " : "") + std::to_string(r) + " on " + hosts[static_cast<std::size_t>(r)];
+  }
+  return out;
+}
+
+}  // namespace
 
 MpiCommunicator::MpiCommunicator() : state_(std::make_unique<State>()) {
   check(MPI_Comm_dup(MPI_COMM_WORLD, &state_->comm), "MPI_Comm_dup");
@@ -81,6 +146,43 @@ MpiCommunicator::MpiCommunicator() : state_(std::make_unique<State>()) {
   MPI_Comm_rank(node, &local_rank_);
   MPI_Comm_size(node, &local_size_);
   MPI_Comm_free(&node);
+  char name[MPI_MAX_PROCESSOR_NAME] = {};
+  int length = 0;
+  MPI_Get_processor_name(name, &length);
+  std::vector<char> names(static_cast<std::size_t>(world_) * MPI_MAX_PROCESSOR_NAME);
+  check(MPI_Allgather(name, MPI_MAX_PROCESSOR_NAME, MPI_CHAR, names.data(), MPI_MAX_PROCESSOR_NAME, MPI_CHAR,
+                      state_->comm),
+        "MPI_Allgather");
+  for (int r = 0; r < world_; ++r) {
+    const char* at = names.data() + static_cast<std::size_t>(r) * MPI_MAX_PROCESSOR_NAME;
+    hosts_.emplace_back(at, strnlen(at, MPI_MAX_PROCESSOR_NAME));
+  }
+}
+
+void MpiCommunicator::watch(double timeout_s) {
+  if (!(timeout_s > 0)) throw std::invalid_argument("MPI timeout must be positive");
+  if (state_->watchdog.joinable()) throw std::logic_error("MpiCommunicator::watch called twice");
+  const auto limit = std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(timeout_s));
+  const std::string who = "rank " + std::to_string(rank_) + " on " + hosts_[static_cast<std::size_t>(rank_)];
+  const std::string others = other_ranks(hosts_, rank_);
+  state_->watchdog = std::thread([state = state_.get(), limit, timeout_s, who, others] {
+    std::unique_lock lock(state->mutex);
+    while (!state->wake.wait_for(lock, std::chrono::milliseconds(250), [state] { return state->stopping; })) {
+      const Clock::rep since = state->blocked_since.load();
+      if (since == 0 || Clock::now() - Clock::time_point(Clock::duration(since)) < limit) continue;
+      char seconds[32];
+      std::snprintf(seconds, sizeof seconds, "%g", timeout_s);
+      const std::string line = "error: " + who + ": " + state->blocked_in.load() + " has waited " + seconds +
+                               " s (dist.timeout_s) for the other ranks (" + others +
+                               "): one of them, its node, or the network to it is lost or stalled; ending the "
+                               "job (resume it with --checkpoint.resume=auto)\n";
+      std::fwrite(line.data(), 1, line.size(), stderr);
+      std::fflush(stderr);
+      // The main thread is inside MPI; MPI_Abort from here is outside MPI_THREAD_FUNNELED's
+      // promise, hence the time limit on it.
+      bounded_exit([] { MPI_Abort(MPI_COMM_WORLD, 1); }, std::chrono::seconds(10), 1);
+    }
+  });
 }
 
 MpiCommunicator::~MpiCommunicator() {
@@ -135,6 +237,7 @@ void MpiCommunicator::progress() {
 }
 
 void MpiCommunicator::wait() {
+  const Blocked blocked(*state_, "a collective (MPI_Waitall)");
   if (!state_->requests.empty())
     check(MPI_Waitall(static_cast<int>(state_->requests.size()), state_->requests.data(), MPI_STATUSES_IGNORE),
           "MPI_Waitall");
@@ -145,21 +248,25 @@ void MpiCommunicator::wait() {
 
 double MpiCommunicator::all_reduce_sum(double value) {
   double total = 0;
+  const Blocked blocked(*state_, "MPI_Allreduce");
   check(MPI_Allreduce(&value, &total, 1, MPI_DOUBLE, MPI_SUM, state_->comm), "MPI_Allreduce");
   return total;
 }
 
 std::vector<std::uint64_t> MpiCommunicator::all_gather_u64(std::uint64_t value) {
   std::vector<std::uint64_t> all(static_cast<std::size_t>(world_));
+  const Blocked blocked(*state_, "MPI_Allgather");
   check(MPI_Allgather(&value, 1, MPI_UINT64_T, all.data(), 1, MPI_UINT64_T, state_->comm), "MPI_Allgather");
   return all;
 }
 
 void MpiCommunicator::broadcast_bytes(void* data, std::size_t bytes, int root) {
+  const Blocked blocked(*state_, "MPI_Bcast");
   check(MPI_Bcast(data, mpi_count(static_cast<std::int64_t>(bytes)), MPI_BYTE, root, state_->comm), "MPI_Bcast");
 }
 
 void MpiCommunicator::barrier() {
+  const Blocked blocked(*state_, "MPI_Barrier");
   check(MPI_Barrier(state_->comm), "MPI_Barrier");
 }
 

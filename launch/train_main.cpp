@@ -224,6 +224,10 @@ int main(int argc, char** argv) {
   SampleFn sample;  // rank 0's, when log.sample_interval asks for samples
   Failure setup = attempt([&] {
     config = gpt::load_run_config(config_path, parse_overrides(app.remaining()));
+#ifdef GPT_HAVE_MPI
+    // A lost node or a cut link leaves MPI waiting for ever: dist.timeout_s bounds every wait.
+    if (auto* mpi_comm = dynamic_cast<gpt::MpiCommunicator*>(host.get())) mpi_comm->watch(config.dist.timeout_s);
+#endif
     backend = gpt::make_backend(config.train.backend, config.train.precision, cpu_threads(config), host->local_rank());
     check_device_ranks(*backend, *host);
   });

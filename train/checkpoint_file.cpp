@@ -34,6 +34,7 @@
 #include <cstring>
 #include <mutex>
 #include <stdexcept>
+#include <string_view>
 #include <system_error>
 #include <utility>
 
@@ -71,6 +72,10 @@ std::string normalize_group(const std::string& g) {
   }
   return out;
 }
+
+// The seal (see the top): its line starts the file's 512-byte user block.
+constexpr std::size_t kUserBlock = 512;
+constexpr const char* kSealMagic = "GPTCKPT1";
 
 #if GPT_HAVE_HDF5
 
@@ -140,9 +145,6 @@ std::string checksum_hex(const std::vector<TensorView>& tensors, const std::map<
 }
 
 // ------------------------------------------------------------------------------------ seal
-
-constexpr std::size_t kUserBlock = 512;
-constexpr const char* kSealMagic = "GPTCKPT1";
 
 // XXH64 of the bytes of the open file `fd` (of `size` bytes) after the user block, as 16 hex
 // digits. Mapped, not read: the file is usually still in the page cache.
@@ -871,6 +873,19 @@ const std::vector<std::int64_t>& CheckpointFile::shape(const std::string& path) 
   if (it == tensors_.end()) throw CheckpointError("checkpoint " + path_.string() + ": no tensor " + path);
   return it->second.shape;
 }
+std::string checkpoint_identity(const fs::path& path) {
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return "";
+  char block[kUserBlock] = {};
+  const ssize_t got = ::pread(fd, block, sizeof block, 0);
+  ::close(fd);
+  if (got <= 0) return "";
+  const std::string_view head(block, static_cast<std::size_t>(got));
+  const std::size_t end = head.find('\n');
+  if (end == std::string_view::npos || !head.starts_with(std::string(kSealMagic) + " ")) return "";
+  return std::string(head.substr(0, end));
+}
+
 const std::vector<float>& CheckpointFile::values(const std::string& path) const {
   const auto it = tensors_.find(normalize_group(path).substr(1));
   if (it == tensors_.end()) throw CheckpointError("checkpoint " + path_.string() + ": no tensor " + path);

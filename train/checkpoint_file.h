@@ -49,6 +49,12 @@ std::filesystem::path temporary_path(const std::filesystem::path& path);
 // True for a file name temporary_path gives, in this process or another.
 bool is_temporary_name(const std::string& filename);
 
+// The first line of a sealed checkpoint file, "GPTCKPT1 <XXH64 of its bytes> <size>", read without
+// verifying it: two files with the same identity hold the same bytes (or one is damaged, which
+// reading it finds). Empty when there is no file at `path`, it cannot be read, or it has no seal.
+// Cheap (one 512-byte read): how ranks find out whether they see the same checkpoint.
+std::string checkpoint_identity(const std::filesystem::path& path);
+
 // A checkpoint read whole and verified (checksum, shapes, types) when constructed; throws
 // CheckpointError naming the file and what is wrong.
 class CheckpointFile {

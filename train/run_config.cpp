@@ -327,6 +327,8 @@ const std::vector<Key>& keys() {
       resumable(integer("checkpoint.interval", &R::checkpoint, &CheckpointConfig::interval, 0)),
       resumable(integer("checkpoint.keep_last", &R::checkpoint, &CheckpointConfig::keep_last, 0)),
       resumable(text("checkpoint.resume", &R::checkpoint, &CheckpointConfig::resume, {"never", "auto"})),
+      resumable(text("checkpoint.broadcast_resume", &R::checkpoint, &CheckpointConfig::broadcast_resume,
+                     {"auto", "always", "never"})),
 
       resumable(integer("dist.zero_stage", &R::dist, &DistConfig::zero_stage, 0, 1)),
       resumable(number("dist.bucket_mb", &R::dist, &DistConfig::bucket_mb, kPositive)),

@@ -65,12 +65,16 @@ struct CheckpointConfig {
   std::int64_t interval = 0;     // steps between checkpoints; 0: only at the end (and when stopped by a signal)
   std::int64_t keep_last = 3;    // newest checkpoints kept; 0 keeps all
   std::string resume = "never";  // "never", or "auto": continue from the newest valid checkpoint in run.dir
+  // Who reads the checkpoint a run resumes from: "always" rank 0, which sends parameters and
+  // optimizer state to the others (node-local disks); "never" every rank reads it (a shared
+  // file system); "auto" every rank when all of them see the same file, else rank 0.
+  std::string broadcast_resume = "auto";
 };
 
 struct DistConfig {
   std::int64_t zero_stage = 0;  // 0: plain data parallelism; 1: optimizer state sharded over ranks (ZeRO-1)
   double bucket_mb = 25;        // gradients travel in buckets of about this many MiB
-  double timeout_s = 300;       // a collective pending longer than this ends the job (NCCL watchdog)
+  double timeout_s = 300;       // a collective pending longer than this ends the job (a lost rank or node)
 };
 
 struct RunDirConfig {

@@ -70,10 +70,12 @@ class Trainer {
   TrainSummary run(std::ostream& console) { return run(console, Hooks{}); }
 
   // Continues from a checkpoint: the newest valid one in run.dir (rank 0 picks it, reporting any
-  // it skips on `warnings`; every rank then reads it, so run.dir must be shared across nodes).
-  // Returns false when there is none. Collective. Throws CheckpointError for a bad file and
-  // ConfigError when the checkpoint does not fit this config (a tensor's shape, or a setting that
-  // would silently change the run: the message names the keys).
+  // it skips on `warnings`). Every rank reads it, or rank 0 alone reads it and sends the optimizer
+  // state and step to the others (checkpoint.broadcast_resume; "auto": when some rank does not
+  // see the same file, e.g. on node-local disks). Returns false when there is none. Collective.
+  // Throws CheckpointError for a bad file and ConfigError when the checkpoint does not fit this
+  // config (a tensor's shape, or a setting that would silently change the run: the message names
+  // the keys).
   bool resume(std::ostream& warnings);
   // Starts this run from a checkpoint's parameters only (fine-tuning): step 0, fresh optimizer.
   // `source` is one of our checkpoint files, or "hf:DIR", a Hugging Face GPT-2 folder
@@ -117,6 +119,14 @@ class Trainer {
   std::string last_checkpoint_;  // the newest checkpoint known good: resumed from or written
 
   void join_ranks();
+  // resume()'s parts. Rank 0's choice of checkpoint, "" when there is none (collective).
+  std::string choose_checkpoint(std::ostream& warnings);
+  // The ranks that are to be sent the checkpoint rather than read it (collective); empty: all read.
+  std::vector<int> ranks_not_seeing(const std::string& chosen);
+  // Checks `file` against this run and loads parameters, moments and counters from it.
+  void restore_from(const CheckpointFile& file);
+  // Rank 0 restores from `chosen` and sends moments and counters to every other rank (collective).
+  void restore_through_rank0(const std::string& chosen);
   // Rank 0's part of save_checkpoint: flat fp32 host arrays of parameters and moments to disk.
   std::string write_checkpoint(std::int64_t step, const float* params, const float* m, const float* v,
                                std::chrono::steady_clock::time_point start);

@@ -2,9 +2,12 @@
 // The file does not depend on the world size (ZeRO-1 moments are gathered first), and all
 // randomness is counter-based, so step, parameters, moments and Adam's step count are the whole
 // state: the sampler and dropout continue from the step alone.
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <ctime>
+#include <exception>
+#include <optional>
 #include <set>
 #include <sstream>
 #include <stdexcept>
@@ -117,10 +120,34 @@ std::string Trainer::write_checkpoint(std::int64_t step, const float* params, co
   return report;
 }
 
-bool Trainer::resume(std::ostream& warnings) {
-  // Rank 0 chooses the file; everyone reads the same one. A failure on rank 0 is passed on, so
-  // no rank is left waiting in the broadcast.
-  constexpr std::uint64_t kFailed = ~std::uint64_t{0};
+namespace {
+
+// Sends rank 0's `text` to every rank (collective).
+void broadcast_text(Communicator& comm, std::string& text) {
+  std::uint64_t length = text.size();
+  comm.broadcast_bytes(&length, sizeof length, 0);
+  text.resize(length);
+  if (length > 0) comm.broadcast_bytes(text.data(), length, 0);
+}
+
+// Sends rank 0's `count` floats to every rank, in pieces a host collective takes (MPI counts are ints).
+void broadcast_floats(Communicator& comm, float* data, std::size_t count) {
+  constexpr std::size_t kPiece = std::size_t{1} << 28;  // 1 GiB
+  for (std::size_t at = 0; at < count; at += kPiece)
+    comm.broadcast_bytes(data + at, std::min(kPiece, count - at) * sizeof(float), 0);
+}
+
+std::string rank_list(const std::vector<int>& ranks) {
+  std::string out;
+  for (std::size_t i = 0; i < ranks.size() && i < 8; ++i) out += (i ? ", " : "") + std::to_string(ranks[i]);
+  if (ranks.size() > 8) out += " and " + std::to_string(ranks.size() - 8) + " more";
+  return out;
+}
+
+}  // namespace
+
+std::string Trainer::choose_checkpoint(std::ostream& warnings) {
+  // Rank 0 chooses; a failure on rank 0 is passed on, so no rank is left waiting.
   std::string chosen, failure;
   if (comm_->rank() == 0) {
     try {
@@ -128,21 +155,112 @@ bool Trainer::resume(std::ostream& warnings) {
       if (newest) chosen = newest->path().string();
     } catch (const std::exception& e) {
       failure = e.what();
+      if (failure.empty()) failure = "rank 0 could not look for checkpoints in " + config_.run.dir.string();
     }
   }
-  std::uint64_t length = failure.empty() ? chosen.size() : kFailed;
-  comm_->broadcast_bytes(&length, sizeof length, 0);
-  if (length == kFailed) {
-    if (!failure.empty()) throw CheckpointError(failure);
-    throw CheckpointError("rank 0 could not look for checkpoints in " + config_.run.dir.string());
+  broadcast_text(*comm_, failure);
+  if (!failure.empty()) throw CheckpointError(failure);
+  broadcast_text(*comm_, chosen);
+  return chosen;
+}
+
+std::vector<int> Trainer::ranks_not_seeing(const std::string& chosen) {
+  const std::string& mode = config_.checkpoint.broadcast_resume;
+  std::vector<int> blind;
+  if (comm_->world_size() == 1 || mode == "never") return blind;
+  if (mode == "always") {
+    for (int r = 1; r < comm_->world_size(); ++r) blind.push_back(r);
+    return blind;
   }
-  chosen.resize(length);
-  comm_->broadcast_bytes(chosen.data(), length, 0);
+  // "auto": the same seal means the same bytes; a rank with no file there, another file, or an
+  // unsealed (older) one cannot be trusted to read what rank 0 reads.
+  std::string theirs = comm_->rank() == 0 ? checkpoint_identity(chosen) : "";
+  broadcast_text(*comm_, theirs);
+  const bool sees = !theirs.empty() && checkpoint_identity(chosen) == theirs;
+  const std::vector<std::uint64_t> seen = comm_->all_gather_u64(sees ? 1 : 0);
+  for (int r = 0; r < comm_->world_size(); ++r)
+    if (seen[static_cast<std::size_t>(r)] == 0) blind.push_back(r);
+  if (!blind.empty() && blind.front() == 0) {  // rank 0's own file is unsealed: send it to all
+    blind.clear();
+    for (int r = 1; r < comm_->world_size(); ++r) blind.push_back(r);
+  }
+  return blind;
+}
+
+bool Trainer::resume(std::ostream& warnings) {
+  const std::string chosen = choose_checkpoint(warnings);
   if (chosen.empty()) return false;
   const auto start = std::chrono::steady_clock::now();
-  const CheckpointFile file(chosen);
-  resumed_from_ = io_report("read", chosen, start);
+  const std::vector<int> blind = ranks_not_seeing(chosen);
+  if (blind.empty()) {
+    const CheckpointFile file(chosen);
+    restore_from(file);
+    resumed_from_ = io_report("read", chosen, start);
+  } else {
+    restore_through_rank0(chosen);
+    resumed_from_ = io_report("read", chosen, start) + " by rank 0, sent to ranks " + rank_list(blind) +
+                    " (checkpoint.broadcast_resume = " + config_.checkpoint.broadcast_resume + ")";
+  }
   last_checkpoint_ = chosen;
+  // The first step still broadcasts rank 0's parameters and compares checksums: a rank that
+  // read something else is caught there, after setup has been agreed on.
+  return true;
+}
+
+void Trainer::restore_through_rank0(const std::string& chosen) {
+  // Rank 0 reads and checks the file; what went wrong there (and its kind: bad input or not)
+  // reaches every rank before anything else is sent, so none is left waiting.
+  std::optional<CheckpointFile> file;
+  std::exception_ptr failure;
+  std::string message;
+  std::uint64_t input_error = 0;
+  if (comm_->rank() == 0) {
+    try {
+      file.emplace(chosen);
+      restore_from(*file);
+    } catch (const InputError& e) {
+      failure = std::current_exception();
+      message = e.what();
+      input_error = 1;
+    } catch (const std::exception& e) {
+      failure = std::current_exception();
+      message = e.what();
+    }
+    if (failure && message.empty()) message = "rank 0 could not resume from " + chosen;
+  }
+  broadcast_text(*comm_, message);
+  if (!message.empty()) {
+    comm_->broadcast_bytes(&input_error, sizeof input_error, 0);
+    if (failure) std::rethrow_exception(failure);
+    if (input_error) throw CheckpointError("rank 0: " + message);
+    throw std::runtime_error("rank 0: " + message);
+  }
+  // Step and Adam's step count, then both moments of every tensor; the parameters follow at the
+  // first step, where every run broadcasts rank 0's (join_ranks).
+  std::int64_t counters[2] = {start_step_, optimizer_.steps_taken()};
+  comm_->broadcast_bytes(counters, sizeof counters, 0);
+  std::vector<float> m, v;
+  for (const ParamInfo& p : model_.table().entries()) {
+    const auto n = static_cast<std::size_t>(p.numel);
+    if (comm_->rank() == 0) {
+      m = file->values("optim/m/" + p.name);
+      v = file->values("optim/v/" + p.name);
+    } else {
+      m.resize(n);
+      v.resize(n);
+    }
+    broadcast_floats(*comm_, m.data(), n);
+    broadcast_floats(*comm_, v.data(), n);
+    if (comm_->rank() != 0) optimizer_.import_moments(p.offset, m.data(), v.data(), p.numel);
+  }
+  if (comm_->rank() != 0) {
+    optimizer_.set_steps_taken(counters[1]);
+    start_step_ = counters[0];
+  }
+}
+
+void Trainer::restore_from(const CheckpointFile& file) {
+  const std::string chosen = file.path().string();
   check_checkpoint_format(file);
 
   const RunConfig saved = parse_run_config(file.attr_string("/", "config"), chosen + " (its config)", ".", {});
@@ -175,9 +293,6 @@ bool Trainer::resume(std::ostream& warnings) {
                               file.values("optim/v/" + p.name).data(), p.numel);
   optimizer_.set_steps_taken(steps_taken);
   start_step_ = step;
-  // The first step still broadcasts rank 0's parameters and compares checksums: a rank that
-  // read something else is caught there, after setup has been agreed on.
-  return true;
 }
 
 std::string Trainer::init_from(const std::string& source) {

@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # Checkpoints as a user meets them, with the real binary on the tiny config (a shrunken copy for
 # speed). Usage: resume_test.sh MODE TRAIN_BIN CONFIG DATA_DIR MPIEXEC ($GPT_DATA_DIR, when set, wins)
-#   exact RANKS ZERO  a run SIGKILLed after step 6 and resumed (--resume) logs bitwise the same
-#                     losses for steps 1-12 and ends with bitwise the same parameters and moments
-#                     (h5diff) as the run left alone; checkpoints every 4 steps
+#   exact RANKS ZERO [WHO]  a run SIGKILLed after step 6 and resumed (--resume) logs bitwise the
+#                     same losses for steps 1-12 and ends with bitwise the same parameters and
+#                     moments (h5diff) as the run left alone; checkpoints every 4 steps. WHO is
+#                     checkpoint.broadcast_resume for the resume (default auto: here every rank
+#                     reads; "always": rank 0 reads and sends, as on node-local disks)
 #   elastic FROM TO   the step-4 checkpoint of a FROM-rank run continues on TO ranks with losses
 #                     within fp32 reduction-order noise of the FROM-rank run
 #   sigterm           SIGTERM mid-run: exit 0 and a checkpoint of the last finished step
@@ -71,15 +73,19 @@ wait_for_step() {  # dir step
 
 case $mode in
 exact)
-  ranks=$1 zero=$2
+  ranks=$1 zero=$2 who=${3:-auto}
   run "$ranks" "$work/whole" --dist.zero_stage="$zero" || fail "uninterrupted run failed: $(cat "$work/whole.log")"
   launch "$ranks" "$work/cut" --dist.zero_stage="$zero"
   wait_for_step "$work/cut" 6 || fail "interrupted run never reached step 6"
   pkill -9 -f -- "--run.dir=$work/cut" # every rank, and mpirun
   wait "$job" 2>/dev/null
   ls "$work/cut/checkpoints"
-  run "$ranks" "$work/cut" --dist.zero_stage="$zero" --resume || fail "resume failed: $(cat "$work/cut.log")"
+  run "$ranks" "$work/cut" --dist.zero_stage="$zero" --resume --checkpoint.broadcast_resume="$who" ||
+    fail "resume failed: $(cat "$work/cut.log")"
   grep -q "resumed at step" "$work/cut.log" || fail "did not resume"
+  if [[ $who == always ]]; then
+    grep -q "resumed at step .* by rank 0, sent to ranks 1" "$work/cut.log" || fail "rank 0 did not send the checkpoint"
+  fi
   diff <(losses "$work/whole") <(losses "$work/cut") || fail "losses differ"
   [[ $(losses "$work/cut" | wc -l) == 12 ]] || fail "expected 12 logged steps"
   for group in /params /optim/m /optim/v; do

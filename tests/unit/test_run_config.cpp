@@ -599,14 +599,32 @@ TEST_F(RunConfigFile, ErrorsNameTheFileAsGiven) {
 
 // The config table marks the keys a resumed run may change; every other key is refused naming it.
 TEST(RunConfig, KeysThatMayChangeOnResume) {
-  std::set<std::string> expected = {
-      "train.max_steps",   "optim.decay_steps",      "train.micro_batch",   "train.threads",
-      "train.backend",     "train.recompute_mlp",    "data.train",          "data.val",
-      "eval.interval",     "eval.batches",           "checkpoint.interval", "checkpoint.keep_last",
-      "checkpoint.resume", "dist.zero_stage",        "dist.bucket_mb",      "dist.timeout_s",
-      "run.dir",           "log.interval",           "log.sample_interval", "log.sample_prompt",
-      "log.sample_tokens", "log.sample_temperature", "log.sample_top_k",    "log.tensorboard",
-      "train.peak_tflops"};
+  std::set<std::string> expected = {"train.max_steps",
+                                    "optim.decay_steps",
+                                    "train.micro_batch",
+                                    "train.threads",
+                                    "train.backend",
+                                    "train.recompute_mlp",
+                                    "data.train",
+                                    "data.val",
+                                    "eval.interval",
+                                    "eval.batches",
+                                    "checkpoint.interval",
+                                    "checkpoint.keep_last",
+                                    "checkpoint.resume",
+                                    "dist.zero_stage",
+                                    "dist.bucket_mb",
+                                    "dist.timeout_s",
+                                    "run.dir",
+                                    "log.interval",
+                                    "log.sample_interval",
+                                    "log.sample_prompt",
+                                    "log.sample_tokens",
+                                    "log.sample_temperature",
+                                    "log.sample_top_k",
+                                    "log.tensorboard",
+                                    "train.peak_tflops",
+                                    "checkpoint.broadcast_resume"};
   // Every key, as the resolved TOML lists them.
   std::istringstream lines(parse(kMinimal).resolved_toml);
   std::string line, section;

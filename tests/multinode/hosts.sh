@@ -1,0 +1,116 @@
+#!/usr/bin/env bash
+# Test hosts on this machine: each a Linux network namespace with its own address, hostname,
+# /etc/hosts, /tmp, /dev/shm and local disk, joined by veth pairs to a bridge that lives in a
+# namespace of its own (nothing is added to the machine's network; traffic stays between these
+# namespaces). Everything else (binaries, data, /root) is shared, as on a cluster's shared home.
+#
+# Source it, then:
+#   mn_up NAME...        make the hosts (state in $MN_STATE, a new temp dir; names unique to it)
+#   mn_run HOST CMD...   run CMD on HOST: its network, hostname, /etc/hosts, its own /tmp and
+#                        /dev/shm, and $MN_STATE/local showing HOST's own disk ($MN_STATE/disk/HOST)
+#   mn_kill HOST         SIGKILL every process in HOST's network namespace
+#   mn_cut HOST / mn_mend HOST   take HOST's link down / up again (on the bridge's side)
+#   mn_reboot HOST       what a reboot leaves: no processes, an empty /tmp and /dev/shm, the link
+#                        up, the disk kept
+#   mn_down              kill what runs on the hosts and remove everything mn_up made
+#   mn_probe             why these hosts cannot be made here (empty output: they can)
+# $MN_AGENT is the command OpenMPI's launcher uses in place of ssh (tests/multinode/host-agent).
+# Addresses: 10.77.0.(10+i) for the i-th host, /24; the hosts file names them all.
+
+mn_dir="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+MN_AGENT="$mn_dir/host-agent"
+MN_STATE="${MN_STATE:-}" MN_HOSTS=() mn_prefix="${MN_PREFIX:-}"  # set when an agent sources it
+
+mn_probe() {
+  [[ $(id -u) -eq 0 ]] || { echo "needs root (network namespaces)"; return; }
+  local c
+  for c in ip nsenter unshare hostname mount; do
+    command -v "$c" >/dev/null || { echo "$c not installed (Debian: iproute2 util-linux)"; return; }
+  done
+  local probe="gptmn-probe-$$"
+  if ! ip netns add "$probe" 2>/dev/null; then echo "'ip netns add' fails here (no CAP_SYS_ADMIN/CAP_NET_ADMIN?)"; return; fi
+  if ! ip -n "$probe" link add mnprobe0 type bridge 2>/dev/null; then
+    ip netns del "$probe"; echo "cannot make a bridge in a network namespace (no bridge module?)"; return
+  fi
+  if ! nsenter --net="/run/netns/$probe" unshare --uts --mount --propagation private true 2>/dev/null; then
+    ip netns del "$probe"; echo "cannot make UTS and mount namespaces (unshare)"; return
+  fi
+  ip netns del "$probe"
+}
+
+mn_ns() { echo "$mn_prefix-$1"; }
+
+mn_up() {
+  # Not under /tmp: each host gets its own /tmp, which would hide it.
+  MN_STATE="$(mktemp -d /var/tmp/gptmn.XXXXXX)" || return 1
+  chmod 755 "$MN_STATE"
+  mn_prefix="gptmn-${MN_STATE##*.}"
+  export MN_STATE MN_PREFIX="$mn_prefix"
+  MN_HOSTS=("$@")
+  mkdir -p "$MN_STATE/local" "$MN_STATE/etc"
+  ip netns add "$(mn_ns switch)" || return 1
+  ip -n "$(mn_ns switch)" link add br0 type bridge || return 1
+  ip -n "$(mn_ns switch)" link set br0 up || return 1
+  local i=0 h
+  {
+    echo "127.0.0.1 localhost"
+    for h in "$@"; do echo "10.77.0.$((10 + ++i)) $h"; done
+  } >"$MN_STATE/etc/hosts"
+  i=0
+  for h in "$@"; do
+    i=$((i + 1))
+    mkdir -p "$MN_STATE/disk/$h" "$MN_STATE/tmp/$h" "$MN_STATE/shm/$h"
+    chmod 1777 "$MN_STATE/tmp/$h" "$MN_STATE/shm/$h"
+    ip netns add "$(mn_ns "$h")" || return 1
+    ip -n "$(mn_ns switch)" link add "v-$h" type veth peer name eth0 netns "$(mn_ns "$h")" || return 1
+    ip -n "$(mn_ns switch)" link set "v-$h" master br0 up || return 1
+    ip -n "$(mn_ns "$h")" addr add "10.77.0.$((10 + i))/24" dev eth0 || return 1
+    ip -n "$(mn_ns "$h")" link set eth0 up || return 1
+    ip -n "$(mn_ns "$h")" link set lo up || return 1
+  done
+}
+
+mn_run() {
+  local h="$1"
+  shift
+  nsenter --net="/run/netns/$(mn_ns "$h")" -- unshare --uts --mount --propagation private -- \
+    bash -c 'hostname "$1" && mount --bind "$2/etc/hosts" /etc/hosts && mount --bind "$2/disk/$1" "$2/local" &&
+             mount --bind "$2/tmp/$1" /tmp && mount --bind "$2/shm/$1" /dev/shm && shift 2 && exec "$@"' \
+    mn-run "$h" "$MN_STATE" "$@"
+}
+
+mn_kill() {
+  local pids i
+  for ((i = 0; i < 20; i++)); do
+    pids="$(ip netns pids "$(mn_ns "$1")" 2>/dev/null)"
+    [[ -z "$pids" ]] && return 0
+    kill -KILL $pids 2>/dev/null
+    sleep 0.1
+  done
+}
+
+mn_cut() { ip -n "$(mn_ns switch)" link set "v-$1" down; }
+mn_mend() {
+  ip -n "$(mn_ns switch)" link set "v-$1" up
+  # Neighbour entries that failed while the link was down would refuse the first connections
+  # (EHOSTUNREACH) for a while; a host whose link comes up announces itself (gratuitous ARP).
+  local h
+  for h in "${MN_HOSTS[@]}"; do ip -n "$(mn_ns "$h")" neigh flush all 2>/dev/null; done
+}
+mn_reboot() {
+  mn_kill "$1"
+  find "$MN_STATE/tmp/$1" "$MN_STATE/shm/$1" -mindepth 1 -delete
+  mn_mend "$1"
+}
+
+mn_down() {
+  [[ -n "$mn_prefix" ]] || return 0
+  local h
+  for h in "${MN_HOSTS[@]}"; do
+    mn_kill "$h"
+    ip netns del "$(mn_ns "$h")" 2>/dev/null
+  done
+  ip netns del "$(mn_ns switch)" 2>/dev/null
+  [[ -d "$MN_STATE" && -z "${GPT_MULTINODE_KEEP:-}" ]] && rm -rf "$MN_STATE"
+  mn_prefix=""
+}
