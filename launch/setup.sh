@@ -15,7 +15,8 @@ packages=(cmake ninja-build g++ libgtest-dev libtomlplusplus-dev libdnnl-dev ocl
   python3-matplotlib)  # build/launch/report's charts
 if [[ "${1:-}" == "--tests" ]]; then
   packages+=(python3-torch python3-numpy python3-h5py python3-venv hdf5-tools slurm-wlm munge curl
-    chromium)  # report_cli renders the report's page
+    chromium  # report_cli renders the report's page
+    iproute2)  # tests/multinode: hosts as network namespaces (ip netns)
 fi
 
 missing=()
