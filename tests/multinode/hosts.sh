@@ -21,19 +21,44 @@ mn_dir="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 MN_AGENT="$mn_dir/host-agent"
 MN_STATE="${MN_STATE:-}" MN_HOSTS=() mn_prefix="${MN_PREFIX:-}"  # set when an agent sources it
 
+# `ip -n NS` and `ip netns exec` remount / and /sys, which fails in a chroot (its / is no mount
+# point: fresh-machine.sh's); nsenter only joins the network namespace.
+mn_ip() {  # mn_ip NAMESPACE ARGS...: ip inside that network namespace
+  local ns="$1"
+  shift
+  nsenter --net="/run/netns/$ns" ip "$@"
+}
+
+# How mn_run's mount namespaces treat propagation: private, so that its bind mounts (over /tmp,
+# /etc/hosts) never reach the machine's. In a chroot whose / is no mount point, `unshare
+# --propagation private` cannot work; there the mounts must already be private (a chroot made
+# inside `unshare --mount`, as fresh-machine.sh does), and are left so.
+mn_propagation() {
+  if mountpoint -q /; then
+    echo private
+  elif [[ -z "$(awk '$5 !~ "^/run/netns" && / shared:/' /proc/self/mountinfo)" ]]; then  # ip netns shares its own
+    echo unchanged
+  else
+    return 1
+  fi
+}
+
 mn_probe() {
   [[ $(id -u) -eq 0 ]] || { echo "needs root (network namespaces)"; return; }
-  local c
-  for c in ip nsenter unshare hostname mount; do
+  local c out
+  for c in ip nsenter unshare hostname mount mountpoint; do
     command -v "$c" >/dev/null || { echo "$c not installed (Debian: iproute2 util-linux)"; return; }
   done
+  mn_propagation >/dev/null ||
+    { echo "/ is no mount point (a chroot) and mounts here propagate to other namespaces"; return; }
   local probe="gptmn-probe-$$"
-  if ! ip netns add "$probe" 2>/dev/null; then echo "'ip netns add' fails here (no CAP_SYS_ADMIN/CAP_NET_ADMIN?)"; return; fi
-  if ! ip -n "$probe" link add mnprobe0 type bridge 2>/dev/null; then
-    ip netns del "$probe"; echo "cannot make a bridge in a network namespace (no bridge module?)"; return
+  out="$(ip netns add "$probe" 2>&1)" || { echo "'ip netns add' fails here: $out"; return; }
+  if ! out="$(mn_ip "$probe" link add mnprobe0 type bridge 2>&1)"; then
+    ip netns del "$probe"; echo "cannot make a bridge in a network namespace: $out"; return
   fi
-  if ! nsenter --net="/run/netns/$probe" unshare --uts --mount --propagation private true 2>/dev/null; then
-    ip netns del "$probe"; echo "cannot make UTS and mount namespaces (unshare)"; return
+  if ! out="$(nsenter --net="/run/netns/$probe" unshare --uts --mount --propagation "$(mn_propagation)" \
+    true 2>&1)"; then
+    ip netns del "$probe"; echo "cannot make UTS and mount namespaces: $out"; return
   fi
   ip netns del "$probe"
 }
@@ -49,8 +74,8 @@ mn_up() {
   MN_HOSTS=("$@")
   mkdir -p "$MN_STATE/local" "$MN_STATE/etc"
   ip netns add "$(mn_ns switch)" || return 1
-  ip -n "$(mn_ns switch)" link add br0 type bridge || return 1
-  ip -n "$(mn_ns switch)" link set br0 up || return 1
+  mn_ip "$(mn_ns switch)" link add br0 type bridge || return 1
+  mn_ip "$(mn_ns switch)" link set br0 up || return 1
   local i=0 h
   {
     echo "127.0.0.1 localhost"
@@ -62,18 +87,18 @@ mn_up() {
     mkdir -p "$MN_STATE/disk/$h" "$MN_STATE/tmp/$h" "$MN_STATE/shm/$h"
     chmod 1777 "$MN_STATE/tmp/$h" "$MN_STATE/shm/$h"
     ip netns add "$(mn_ns "$h")" || return 1
-    ip -n "$(mn_ns switch)" link add "v-$h" type veth peer name eth0 netns "$(mn_ns "$h")" || return 1
-    ip -n "$(mn_ns switch)" link set "v-$h" master br0 up || return 1
-    ip -n "$(mn_ns "$h")" addr add "10.77.0.$((10 + i))/24" dev eth0 || return 1
-    ip -n "$(mn_ns "$h")" link set eth0 up || return 1
-    ip -n "$(mn_ns "$h")" link set lo up || return 1
+    mn_ip "$(mn_ns switch)" link add "v-$h" type veth peer name eth0 netns "$(mn_ns "$h")" || return 1
+    mn_ip "$(mn_ns switch)" link set "v-$h" master br0 up || return 1
+    mn_ip "$(mn_ns "$h")" addr add "10.77.0.$((10 + i))/24" dev eth0 || return 1
+    mn_ip "$(mn_ns "$h")" link set eth0 up || return 1
+    mn_ip "$(mn_ns "$h")" link set lo up || return 1
   done
 }
 
 mn_run() {
   local h="$1"
   shift
-  nsenter --net="/run/netns/$(mn_ns "$h")" -- unshare --uts --mount --propagation private -- \
+  nsenter --net="/run/netns/$(mn_ns "$h")" -- unshare --uts --mount --propagation "$(mn_propagation)" -- \
     bash -c 'hostname "$1" && mount --bind "$2/etc/hosts" /etc/hosts && mount --bind "$2/disk/$1" "$2/local" &&
              mount --bind "$2/tmp/$1" /tmp && mount --bind "$2/shm/$1" /dev/shm && shift 2 && exec "$@"' \
     mn-run "$h" "$MN_STATE" "$@"
@@ -89,13 +114,13 @@ mn_kill() {
   done
 }
 
-mn_cut() { ip -n "$(mn_ns switch)" link set "v-$1" down; }
+mn_cut() { mn_ip "$(mn_ns switch)" link set "v-$1" down; }
 mn_mend() {
-  ip -n "$(mn_ns switch)" link set "v-$1" up
+  mn_ip "$(mn_ns switch)" link set "v-$1" up
   # Neighbour entries that failed while the link was down would refuse the first connections
   # (EHOSTUNREACH) for a while; a host whose link comes up announces itself (gratuitous ARP).
   local h
-  for h in "${MN_HOSTS[@]}"; do ip -n "$(mn_ns "$h")" neigh flush all 2>/dev/null; done
+  for h in "${MN_HOSTS[@]}"; do mn_ip "$(mn_ns "$h")" neigh flush all 2>/dev/null; done
 }
 mn_reboot() {
   mn_kill "$1"

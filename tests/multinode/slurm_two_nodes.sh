@@ -66,6 +66,7 @@ fail() {
 unset MN_STATE MN_PREFIX
 sd=""  # the Slurm folder in $MN_STATE, once there is one
 source "$source_dir/tests/multinode/hosts.sh" || fail "no $source_dir/tests/multinode/hosts.sh"
+source "$source_dir/tests/slurm/slurm_lib.sh" || fail "no $source_dir/tests/slurm/slurm_lib.sh"
 [[ $(id -u) -eq 0 ]] || skip "needs root (network namespaces, slurmd, munged as user munge)"
 why="$(mn_probe)"
 [[ -z "$why" ]] || skip "no test hosts: $why"
@@ -156,27 +157,8 @@ chmod 755 "$sd"
 # socket bound to a path is reached through the file system from any network namespace. Killing
 # or cutting node2 leaves it alone, which a real node loss would not (node2's own munged would
 # die too), but nothing on node1 talks to node2's munged anyway.
-chown munge:munge "$sd/munge"
-chmod 755 "$sd/munge"  # the socket's folder must be reachable by everyone
-key="$sd/munge/munge.key"
-if command -v mungekey >/dev/null; then
-  setpriv --reuid=munge --regid=munge --init-groups mungekey --create --keyfile="$key" ||
-    skip "mungekey could not create a key"
-else
-  dd if=/dev/urandom of="$key" bs=1024 count=1 status=none && chown munge:munge "$key"
-fi
-chmod 600 "$key"
-socket="$sd/munge/munge.socket"
-setpriv --reuid=munge --regid=munge --init-groups \
-  munged --foreground --socket="$socket" --key-file="$key" --log-file="$sd/log/munged.log" \
-  --pid-file="$sd/munge/munged.pid" --seed-file="$sd/munge/munged.seed" >/dev/null 2>&1 &
-munged_pid=$!
-for ((i = 0; i < 50; i++)); do
-  [[ -S "$socket" ]] && break
-  kill -0 "$munged_pid" 2>/dev/null || break
-  sleep 0.1
-done
-[[ -S "$socket" ]] || { tail -n 5 "$sd/log/munged.log" 2>/dev/null; skip "munged did not start"; }
+start_munged "$sd/munge" "$sd/log/munged.log" || skip "$munge_problem"
+socket="$munge_socket"
 export SLURM_CONF="$conf"  # every Slurm command and daemon from here on uses our cluster
 
 # --- slurm.conf: slurmctld on node1, one slurmd per host, no cgroups, no accounting ----------
@@ -225,14 +207,7 @@ NodeName=node1 NodeAddr=10.77.0.11 CPUs=1 State=UNKNOWN
 NodeName=node2 NodeAddr=10.77.0.12 CPUs=1 State=UNKNOWN
 PartitionName=test Nodes=node1,node2 Default=YES MaxTime=INFINITE State=UP
 EOF
-# Cgroups stay off (proctrack/linuxproc, task/none); should slurmd load the plugin anyway, it
-# must not ask systemd for a scope. Slurm >= 23.02 can switch it off altogether.
-slurm_major="$(slurmd -V | sed -E 's/.* ([0-9]+)\..*/\1/')"
-if ((slurm_major >= 23)); then
-  echo "CgroupPlugin=disabled" >"$sd/cgroup.conf"
-else
-  echo "IgnoreSystemd=yes" >"$sd/cgroup.conf"
-fi
+write_cgroup_conf "$sd/cgroup.conf"
 
 start_slurmd() {  # start_slurmd HOST: slurmd in the foreground on HOST
   mn_run "$1" slurmd -D -N "$1" -f "$conf" >>"$sd/log/slurmd-$1.out" 2>&1 &
@@ -304,26 +279,6 @@ wait_job() {  # wait_job ID DEADLINE(in $SECONDS)
   ((SECONDS < end_by)) || echo "the test's budget of $budget_s s for MODE $mode is spent"
 }
 # metrics.jsonl: one JSON object per line, steps FIRST..LAST each exactly once with a finite loss.
-check_metrics() {  # check_metrics FILE FIRST LAST
-  local file="$1"
-  [[ -s "$file" ]] || { echo "no $file"; return 1; }
-  awk -v first="$2" -v last="$3" '
-    !/^\{.*\}$/ { print "line " NR " is not one JSON object: " $0; bad = 1; next }
-    !/"loss":/ { next }
-    {
-      if (!match($0, /"step":[0-9]+/)) { print "line " NR " has no step"; bad = 1; next }
-      s = substr($0, RSTART + 7, RLENGTH - 7) + 0
-      match($0, /"loss":[^,}]*/); v = substr($0, RSTART + 7, RLENGTH - 7)
-      if (v !~ /^-?[0-9]+(\.[0-9]*)?([eE][-+]?[0-9]+)?$/) { print "step " s ": loss " v " is not finite"; bad = 1 }
-      if (s >= first) seen[s]++
-    }
-    END {
-      for (s = first; s <= last; s++)
-        if (seen[s] != 1) { print "step " s " appears " seen[s] + 0 " times (want 1)"; bad = 1 }
-      for (s in seen) if (s > last) { print "unexpected step " s; bad = 1 }
-      exit bad
-    }' "$file"
-}
 last_step() {  # the highest step with a loss in a metrics.jsonl (0: none yet)
   sed -n 's/.*"loss".*"step":\([0-9]*\).*/\1/p; s/.*"step":\([0-9]*\).*"loss".*/\1/p' "$1" 2>/dev/null |
     sort -n | tail -n 1 | grep . || echo 0

@@ -12,6 +12,7 @@
 #
 # Exit codes: 0 pass, 1 fail, 77 skipped (not root, Slurm or munge not installed or not starting).
 set -uo pipefail
+source "$(dirname "$(readlink -f "$0")")/slurm_lib.sh"
 
 if (($# < 3)); then
   echo "usage: $0 TRAIN_BIN SOURCE_DIR DATA_DIR [STEPS]" >&2
@@ -112,28 +113,9 @@ trap cleanup EXIT
 trap 'exit 1' INT TERM
 
 # --- munged: a private key and socket, as user munge ----------------------------------------
-mkdir -p "$tmp/munge" "$tmp/state" "$tmp/spool" "$tmp/log" "$tmp/runs"
-chown munge:munge "$tmp/munge"
-chmod 755 "$tmp/munge"  # the socket's folder must be reachable by everyone
-key="$tmp/munge/munge.key"
-if command -v mungekey >/dev/null; then
-  setpriv --reuid=munge --regid=munge --init-groups mungekey --create --keyfile="$key" ||
-    skip "mungekey could not create a key"
-else
-  dd if=/dev/urandom of="$key" bs=1024 count=1 status=none && chown munge:munge "$key"
-fi
-chmod 600 "$key"
-socket="$tmp/munge/munge.socket"
-setpriv --reuid=munge --regid=munge --init-groups \
-  munged --foreground --socket="$socket" --key-file="$key" --log-file="$tmp/log/munged.log" \
-  --pid-file="$tmp/munge/munged.pid" --seed-file="$tmp/munge/munged.seed" >/dev/null 2>&1 &
-munged_pid=$!
-for ((i = 0; i < 50; i++)); do
-  [[ -S "$socket" ]] && break
-  kill -0 "$munged_pid" 2>/dev/null || break
-  sleep 0.1
-done
-[[ -S "$socket" ]] || { tail -n 5 "$tmp/log/munged.log" 2>/dev/null; skip "munged did not start"; }
+mkdir -p "$tmp/state" "$tmp/spool" "$tmp/log" "$tmp/runs"
+start_munged "$tmp/munge" "$tmp/log/munged.log" || skip "$munge_problem"
+socket="$munge_socket"
 export SLURM_CONF="$conf"  # every Slurm command and daemon from here on uses our cluster
 
 # --- slurm.conf: one node (this machine as localhost), no cgroups, no accounting ------------
@@ -176,14 +158,7 @@ KillWait=5
 NodeName=localhost NodeAddr=127.0.0.1 CPUs=$cpus State=UNKNOWN
 PartitionName=test Nodes=localhost Default=YES MaxTime=INFINITE State=UP
 EOF
-# Cgroups stay off (proctrack/linuxproc, task/none); should slurmd load the plugin anyway, it
-# must not ask systemd for a scope. Slurm >= 23.02 can switch it off altogether.
-slurm_major="$(slurmd -V | sed -E 's/.* ([0-9]+)\..*/\1/')"
-if ((slurm_major >= 23)); then
-  echo "CgroupPlugin=disabled" >"$tmp/cgroup.conf"
-else
-  echo "IgnoreSystemd=yes" >"$tmp/cgroup.conf"
-fi
+write_cgroup_conf "$tmp/cgroup.conf"
 
 slurmctld -D -f "$conf" >"$tmp/log/slurmctld.log" 2>&1 &
 ctld_pid=$!
@@ -232,28 +207,6 @@ wait_job() {
   done
   st="TIMEOUT(test)" ec="-"
 }
-# metrics.jsonl: one JSON object per line, steps 1..N each exactly once with a finite loss.
-check_metrics() {
-  local file="$1"
-  [[ -s "$file" ]] || { echo "no $file"; return 1; }
-  awk -v steps="$steps" '
-    !/^\{.*\}$/ { print "line " NR " is not one JSON object: " $0; bad = 1; next }
-    !/"loss":/ { next }
-    {
-      if (!match($0, /"step":[0-9]+/)) { print "line " NR " has no step"; bad = 1; next }
-      s = substr($0, RSTART + 7, RLENGTH - 7) + 0
-      match($0, /"loss":[^,}]*/); v = substr($0, RSTART + 7, RLENGTH - 7)
-      if (v !~ /^-?[0-9]+(\.[0-9]*)?([eE][-+]?[0-9]+)?$/) { print "step " s ": loss " v " is not finite"; bad = 1 }
-      seen[s]++
-    }
-    END {
-      for (s = 1; s <= steps; s++)
-        if (seen[s] != 1) { print "step " s " appears " seen[s] + 0 " times (want 1)"; bad = 1 }
-      for (s in seen) if (s < 1 || s > steps) { print "unexpected step " s; bad = 1 }
-      exit bad
-    }' "$file"
-}
-
 id1="$(submit srun-2ranks train-1node.sbatch --ntasks=2)" || fail "sbatch train-1node.sbatch"
 id2="$(GPT_LAUNCHER=mpirun submit mpirun-2ranks train-multinode.sbatch --nodes=1 --ntasks-per-node=2)" ||
   fail "sbatch train-multinode.sbatch"
@@ -270,7 +223,7 @@ for job in "$id1:srun-2ranks" "$id2:mpirun-2ranks"; do
     status=1
     continue
   fi
-  if ! problems="$(check_metrics "$tmp/runs/$name/metrics.jsonl")"; then
+  if ! problems="$(check_metrics "$tmp/runs/$name/metrics.jsonl" 1 "$steps")"; then
     echo "job $id ($name): metrics.jsonl: $problems"
     status=1
     continue
