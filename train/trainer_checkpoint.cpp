@@ -239,19 +239,22 @@ void Trainer::restore_through_rank0(const std::string& chosen) {
   // first step, where every run broadcasts rank 0's (join_ranks).
   std::int64_t counters[2] = {start_step_, optimizer_.steps_taken()};
   comm_->broadcast_bytes(counters, sizeof counters, 0);
-  std::vector<float> m, v;
+  std::vector<float> m, v;  // the other ranks' receive buffers; rank 0 sends from the file
   for (const ParamInfo& p : model_.table().entries()) {
     const auto n = static_cast<std::size_t>(p.numel);
-    if (comm_->rank() == 0) {
-      m = file->values("optim/m/" + p.name);
-      v = file->values("optim/v/" + p.name);
+    float *m_at = nullptr, *v_at = nullptr;
+    if (comm_->rank() == 0) {  // a broadcast's root only reads its buffer
+      m_at = const_cast<float*>(file->values("optim/m/" + p.name).data());
+      v_at = const_cast<float*>(file->values("optim/v/" + p.name).data());
     } else {
       m.resize(n);
       v.resize(n);
+      m_at = m.data();
+      v_at = v.data();
     }
-    broadcast_floats(*comm_, m.data(), n);
-    broadcast_floats(*comm_, v.data(), n);
-    if (comm_->rank() != 0) optimizer_.import_moments(p.offset, m.data(), v.data(), p.numel);
+    broadcast_floats(*comm_, m_at, n);
+    broadcast_floats(*comm_, v_at, n);
+    if (comm_->rank() != 0) optimizer_.import_moments(p.offset, m_at, v_at, p.numel);
   }
   if (comm_->rank() != 0) {
     optimizer_.set_steps_taken(counters[1]);

@@ -70,33 +70,17 @@ source "$source_dir/tests/slurm/slurm_lib.sh" || fail "no $source_dir/tests/slur
 [[ $(id -u) -eq 0 ]] || skip "needs root (network namespaces, slurmd, munged as user munge)"
 why="$(mn_probe)"
 [[ -z "$why" ]] || skip "no test hosts: $why"
-for cmd in munged slurmctld slurmd sbatch scontrol sinfo squeue scancel srun mpirun setpriv; do
-  command -v "$cmd" >/dev/null || skip "$cmd not installed (Debian: slurm-wlm munge openmpi-bin)"
-done
-id munge >/dev/null 2>&1 || skip "no user munge (Debian's munge package creates it)"
+missing="$(slurm_missing)"
+[[ -z "$missing" ]] || skip "$missing"
 [[ -x "$train_bin" ]] || fail "no train binary at $train_bin"
-train_data="$data_dir/tinystories/TinyStories-train-sample.bin"
-val_data="$data_dir/tinystories/TinyStories-valid-sample.bin"
-[[ -f "$train_data" && -f "$val_data" ]] || fail "no TinyStories sample in $data_dir"
-
-# Nothing from a surrounding Slurm job (CI on a cluster) may leak into ours.
-while read -r v; do unset "$v"; done < <(compgen -e | grep -E '^(SLURM|SBATCH|SRUN|SALLOC)_')
+sample_data "$data_dir" || fail "no TinyStories sample in $data_dir"
+forget_surrounding_slurm
 
 # --- cleanup: always, whatever happened --------------------------------------------------
 # Everything Slurm runs (daemons, slurmstepd, srun, mpirun, orted, ranks) lives in the hosts'
 # namespaces, so mn_down's kill catches what the orderly stop leaves; munged lives outside.
 munged_pid=""
 declare -A daemon=()  # slurmctld, slurmd-node1, ...: the pid of the subshell running mn_run
-stop_pid() {  # stop_pid PID: TERM, up to 10 s, then KILL
-  local pid="$1" i
-  [[ -n "$pid" ]] && kill -0 "$pid" 2>/dev/null || return 0
-  kill -TERM "$pid" 2>/dev/null
-  for ((i = 0; i < 100; i++)); do
-    kill -0 "$pid" 2>/dev/null || return 0
-    sleep 0.1
-  done
-  kill -KILL "$pid" 2>/dev/null
-}
 # `mn_run ... &` forks a subshell that runs nsenter, which ends in an exec of the daemon: the
 # subshell's one child is the daemon. Stop the daemon; the subshell then ends by itself.
 stop_daemon() {  # stop_daemon NAME

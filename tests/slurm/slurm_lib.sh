@@ -1,7 +1,42 @@
 #!/usr/bin/env bash
 # What the Slurm tests share (tests/slurm/slurm_test.sh, tests/multinode/slurm_two_nodes.sh):
-# a private munged, the cgroup.conf that keeps cgroups out, and the check of a job's metrics.
-# Source it; it defines functions only.
+# what they need, a private munged, the cgroup.conf that keeps cgroups out, stopping a daemon, and
+# the check of a job's metrics. Source it; it defines functions only.
+
+# slurm_missing: why the Slurm tests cannot run here (empty: they can).
+slurm_missing() {
+  local cmd
+  for cmd in munged slurmctld slurmd sbatch scontrol sinfo squeue scancel srun mpirun setpriv; do
+    command -v "$cmd" >/dev/null || { echo "$cmd not installed (Debian: slurm-wlm munge openmpi-bin)"; return; }
+  done
+  id munge >/dev/null 2>&1 || echo "no user munge (Debian's munge package creates it)"
+}
+
+# sample_data DATA_DIR: sets train_data and val_data to the TinyStories sample's token files;
+# returns 1 when they are not there.
+sample_data() {
+  train_data="$1/tinystories/TinyStories-train-sample.bin"
+  val_data="$1/tinystories/TinyStories-valid-sample.bin"
+  [[ -f "$train_data" && -f "$val_data" ]]
+}
+
+# forget_surrounding_slurm: nothing from a surrounding Slurm job (CI on a cluster) may leak into
+# the test's own cluster.
+forget_surrounding_slurm() {
+  local v
+  while read -r v; do unset "$v"; done < <(compgen -e | grep -E '^(SLURM|SBATCH|SRUN|SALLOC)_')
+}
+
+stop_pid() {  # stop_pid PID: TERM, up to 10 s, then KILL
+  local pid="$1" i
+  [[ -n "$pid" ]] && kill -0 "$pid" 2>/dev/null || return 0
+  kill -TERM "$pid" 2>/dev/null
+  for ((i = 0; i < 100; i++)); do
+    kill -0 "$pid" 2>/dev/null || return 0
+    sleep 0.1
+  done
+  kill -KILL "$pid" 2>/dev/null
+}
 
 # start_munged DIR LOG: munged as user munge with a new key and its socket in DIR (made reachable
 # by everyone), logging to LOG. Sets munged_pid and munge_socket; on failure sets munge_problem

@@ -35,17 +35,11 @@ fail() {
 
 # --- what the test needs ------------------------------------------------------------------
 [[ $(id -u) -eq 0 ]] || skip "needs root to run slurmd and munged as their users"
-for cmd in munged slurmctld slurmd sbatch scontrol sinfo squeue scancel srun mpirun setpriv; do
-  command -v "$cmd" >/dev/null || skip "$cmd not installed (Debian: slurm-wlm munge openmpi-bin)"
-done
-id munge >/dev/null 2>&1 || skip "no user munge (Debian's munge package creates it)"
+missing="$(slurm_missing)"
+[[ -z "$missing" ]] || skip "$missing"
 [[ -x "$train_bin" ]] || fail "no train binary at $train_bin"
-train_data="$data_dir/tinystories/TinyStories-train-sample.bin"
-val_data="$data_dir/tinystories/TinyStories-valid-sample.bin"
-[[ -f "$train_data" && -f "$val_data" ]] || fail "no TinyStories sample in $data_dir"
-
-# Nothing from a surrounding Slurm job (CI on a cluster) may leak into ours.
-while read -r v; do unset "$v"; done < <(compgen -e | grep -E '^(SLURM|SBATCH|SRUN|SALLOC)_')
+sample_data "$data_dir" || fail "no TinyStories sample in $data_dir"
+forget_surrounding_slurm
 
 tmp="$(mktemp -d -t gpt-slurm-test.XXXXXX)"
 chmod 755 "$tmp"  # munged (user munge) must reach its folder inside
@@ -53,16 +47,6 @@ conf="$tmp/slurm.conf"
 munged_pid="" ctld_pid="" slurmd_pid=""
 
 # --- cleanup: always, whatever happened --------------------------------------------------
-stop_pid() {  # stop_pid PID: TERM, up to 10 s, then KILL
-  local pid="$1" i
-  [[ -n "$pid" ]] && kill -0 "$pid" 2>/dev/null || return 0
-  kill -TERM "$pid" 2>/dev/null
-  for ((i = 0; i < 100; i++)); do
-    kill -0 "$pid" 2>/dev/null || return 0
-    sleep 0.1
-  done
-  kill -KILL "$pid" 2>/dev/null
-}
 ours() {  # processes started under our slurm.conf: slurmstepd, the job's srun, mpirun and ranks
   local env pid var  # (bash only: a helper process would carry SLURM_CONF itself)
   for env in /proc/[0-9]*/environ; do
