@@ -119,14 +119,16 @@ class Trainer {
   std::string last_checkpoint_;  // the newest checkpoint known good: resumed from or written
 
   void join_ranks();
-  // resume()'s parts. Rank 0's choice of checkpoint, "" when there is none (collective).
-  std::string choose_checkpoint(std::ostream& warnings);
+  // resume()'s parts. Rank 0's choice of checkpoint, "" when there is none (collective); rank 0
+  // gets the file in `opened`, read and verified once.
+  std::string choose_checkpoint(std::ostream& warnings, std::optional<CheckpointFile>& opened);
   // The ranks that are to be sent the checkpoint rather than read it (collective); empty: all read.
   std::vector<int> ranks_not_seeing(const std::string& chosen);
   // Checks `file` against this run and loads parameters, moments and counters from it.
   void restore_from(const CheckpointFile& file);
-  // Rank 0 restores from `chosen` and sends moments and counters to every other rank (collective).
-  void restore_through_rank0(const std::string& chosen);
+  // Rank 0 restores from `chosen` (`file` when it already holds it) and sends moments and
+  // counters to every other rank (collective).
+  void restore_through_rank0(const std::string& chosen, std::optional<CheckpointFile>& file);
   // Rank 0's part of save_checkpoint: flat fp32 host arrays of parameters and moments to disk.
   std::string write_checkpoint(std::int64_t step, const float* params, const float* m, const float* v,
                                std::chrono::steady_clock::time_point start);

@@ -146,13 +146,13 @@ std::string rank_list(const std::vector<int>& ranks) {
 
 }  // namespace
 
-std::string Trainer::choose_checkpoint(std::ostream& warnings) {
+std::string Trainer::choose_checkpoint(std::ostream& warnings, std::optional<CheckpointFile>& opened) {
   // Rank 0 chooses; a failure on rank 0 is passed on, so no rank is left waiting.
   std::string chosen, failure;
   if (comm_->rank() == 0) {
     try {
-      std::optional<CheckpointFile> newest = checkpoints_.open_newest_valid(warnings);
-      if (newest) chosen = newest->path().string();
+      opened = checkpoints_.open_newest_valid(warnings);
+      if (opened) chosen = opened->path().string();
     } catch (const std::exception& e) {
       failure = e.what();
       if (failure.empty()) failure = "rank 0 could not look for checkpoints in " + config_.run.dir.string();
@@ -188,16 +188,17 @@ std::vector<int> Trainer::ranks_not_seeing(const std::string& chosen) {
 }
 
 bool Trainer::resume(std::ostream& warnings) {
-  const std::string chosen = choose_checkpoint(warnings);
-  if (chosen.empty()) return false;
   const auto start = std::chrono::steady_clock::now();
+  std::optional<CheckpointFile> file;  // rank 0's, read and verified while choosing
+  const std::string chosen = choose_checkpoint(warnings, file);
+  if (chosen.empty()) return false;
   const std::vector<int> blind = ranks_not_seeing(chosen);
   if (blind.empty()) {
-    const CheckpointFile file(chosen);
-    restore_from(file);
+    if (!file) file.emplace(chosen);
+    restore_from(*file);
     resumed_from_ = io_report("read", chosen, start);
   } else {
-    restore_through_rank0(chosen);
+    restore_through_rank0(chosen, file);
     resumed_from_ = io_report("read", chosen, start) + " by rank 0, sent to ranks " + rank_list(blind) +
                     " (checkpoint.broadcast_resume = " + config_.checkpoint.broadcast_resume + ")";
   }
@@ -207,16 +208,15 @@ bool Trainer::resume(std::ostream& warnings) {
   return true;
 }
 
-void Trainer::restore_through_rank0(const std::string& chosen) {
-  // Rank 0 reads and checks the file; what went wrong there (and its kind: bad input or not)
-  // reaches every rank before anything else is sent, so none is left waiting.
-  std::optional<CheckpointFile> file;
+void Trainer::restore_through_rank0(const std::string& chosen, std::optional<CheckpointFile>& file) {
+  // Rank 0 checks the file and restores from it; what went wrong there (and its kind: bad input
+  // or not) reaches every rank before anything else is sent, so none is left waiting.
   std::exception_ptr failure;
   std::string message;
   std::uint64_t input_error = 0;
   if (comm_->rank() == 0) {
     try {
-      file.emplace(chosen);
+      if (!file) file.emplace(chosen);
       restore_from(*file);
     } catch (const InputError& e) {
       failure = std::current_exception();
