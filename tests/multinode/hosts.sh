@@ -1,17 +1,19 @@
 #!/usr/bin/env bash
 # Test hosts on this machine: each a Linux network namespace with its own address, hostname,
-# /etc/hosts, /tmp, /dev/shm and local disk, joined by veth pairs to a bridge that lives in a
+# /etc/hosts, /dev/shm, local disk and temporary folder ($TMPDIR, on that disk), joined by veth pairs to a bridge that lives in a
 # namespace of its own (nothing is added to the machine's network; traffic stays between these
 # namespaces). Everything else (binaries, data, /root) is shared, as on a cluster's shared home.
 #
 # Source it, then:
 #   mn_up NAME...        make the hosts (state in $MN_STATE, a new temp dir; names unique to it)
-#   mn_run HOST CMD...   run CMD on HOST: its network, hostname, /etc/hosts, its own /tmp and
-#                        /dev/shm, and $MN_STATE/local showing HOST's own disk ($MN_STATE/disk/HOST)
+#   mn_run HOST CMD...   run CMD on HOST: its network, hostname, /etc/hosts, its own /dev/shm,
+#                        $MN_STATE/local showing HOST's own disk ($MN_STATE/disk/HOST), and
+#                        TMPDIR=$MN_STATE/local/tmp (OpenMPI's session folders, PMIx's files).
+#                        /tmp itself stays shared: a checkout under /tmp must stay visible.
 #   mn_kill HOST         SIGKILL every process in HOST's network namespace
 #   mn_cut HOST / mn_mend HOST   take HOST's link down / up again (on the bridge's side)
-#   mn_reboot HOST       what a reboot leaves: no processes, an empty /tmp and /dev/shm, the link
-#                        up, the disk kept
+#   mn_reboot HOST       what a reboot leaves: no processes, an empty $TMPDIR and /dev/shm, the
+#                        link up, the disk kept
 #   mn_down              kill what runs on the hosts and remove everything mn_up made
 #   mn_probe             why these hosts cannot be made here (empty output: they can)
 # $MN_AGENT is the command OpenMPI's launcher uses in place of ssh (tests/multinode/host-agent).
@@ -29,7 +31,7 @@ mn_ip() {  # mn_ip NAMESPACE ARGS...: ip inside that network namespace
   nsenter --net="/run/netns/$ns" ip "$@"
 }
 
-# How mn_run's mount namespaces treat propagation: private, so that its bind mounts (over /tmp,
+# How mn_run's mount namespaces treat propagation: private, so that its bind mounts (over /dev/shm,
 # /etc/hosts) never reach the machine's. In a chroot whose / is no mount point, `unshare
 # --propagation private` cannot work; there the mounts must already be private (a chroot made
 # inside `unshare --mount`, as fresh-machine.sh does), and are left so.
@@ -66,7 +68,6 @@ mn_probe() {
 mn_ns() { echo "$mn_prefix-$1"; }
 
 mn_up() {
-  # Not under /tmp: each host gets its own /tmp, which would hide it.
   MN_STATE="$(mktemp -d /var/tmp/gptmn.XXXXXX)" || return 1
   chmod 755 "$MN_STATE"
   mn_prefix="gptmn-${MN_STATE##*.}"
@@ -84,8 +85,8 @@ mn_up() {
   i=0
   for h in "$@"; do
     i=$((i + 1))
-    mkdir -p "$MN_STATE/disk/$h" "$MN_STATE/tmp/$h" "$MN_STATE/shm/$h"
-    chmod 1777 "$MN_STATE/tmp/$h" "$MN_STATE/shm/$h"
+    mkdir -p "$MN_STATE/disk/$h/tmp" "$MN_STATE/shm/$h"
+    chmod 1777 "$MN_STATE/disk/$h/tmp" "$MN_STATE/shm/$h"
     ip netns add "$(mn_ns "$h")" || return 1
     mn_ip "$(mn_ns switch)" link add "v-$h" type veth peer name eth0 netns "$(mn_ns "$h")" || return 1
     mn_ip "$(mn_ns switch)" link set "v-$h" master br0 up || return 1
@@ -100,7 +101,7 @@ mn_run() {
   shift
   nsenter --net="/run/netns/$(mn_ns "$h")" -- unshare --uts --mount --propagation "$(mn_propagation)" -- \
     bash -c 'hostname "$1" && mount --bind "$2/etc/hosts" /etc/hosts && mount --bind "$2/disk/$1" "$2/local" &&
-             mount --bind "$2/tmp/$1" /tmp && mount --bind "$2/shm/$1" /dev/shm && shift 2 && exec "$@"' \
+             mount --bind "$2/shm/$1" /dev/shm && export TMPDIR="$2/local/tmp" && shift 2 && exec "$@"' \
     mn-run "$h" "$MN_STATE" "$@"
 }
 
@@ -124,7 +125,7 @@ mn_mend() {
 }
 mn_reboot() {
   mn_kill "$1"
-  find "$MN_STATE/tmp/$1" "$MN_STATE/shm/$1" -mindepth 1 -delete
+  find "$MN_STATE/disk/$1/tmp" "$MN_STATE/shm/$1" -mindepth 1 -delete
   mn_mend "$1"
 }
 

@@ -148,9 +148,9 @@ export SLURM_CONF="$conf"  # every Slurm command and daemon from here on uses ou
 # --- slurm.conf: slurmctld on node1, one slurmd per host, no cgroups, no accounting ----------
 # Fixed ports: nothing else lives in the hosts' network namespaces.
 # SlurmdSpoolDir and SlurmdPidFile are node-local, as on a cluster: $MN_STATE/local is each
-# host's own disk. So is TmpFS (default /tmp; hosts.sh gives each host its own): Slurm's pmix
-# plugin makes TmpFS/spmix_appdir_UID_JOB.STEP on every node of a step, and with a /tmp shared
-# by both hosts the second one's step fails to launch ("Cannot create directory ... File exists").
+# host's own disk. So is TmpFS (default /tmp, which the hosts share): Slurm's pmix plugin makes
+# TmpFS/spmix_appdir_UID_JOB.STEP on every node of a step, and in a folder both hosts see the
+# second one's step fails to launch ("Cannot create directory ... File exists").
 # Node loss (see the loss mode): SlurmdTimeout is how long slurmctld waits for a silent slurmd
 # before it sets the node DOWN and ends its jobs (NODE_FAIL); slurmctld pings every
 # SlurmdTimeout/3. Until then a job that lost a node stays COMPLETING, even after its batch
@@ -173,6 +173,7 @@ StateSaveLocation=$sd/state
 SlurmdSpoolDir=$MN_STATE/local/slurmd
 SlurmctldPidFile=$sd/slurmctld.pid
 SlurmdPidFile=$MN_STATE/local/slurmd.pid
+TmpFS=$MN_STATE/local/tmp
 SlurmctldLogFile=$sd/log/slurmctld.log
 SlurmdLogFile=$sd/log/slurmd-%n.log
 ProctrackType=proctrack/linuxproc
@@ -367,7 +368,7 @@ loss_case() {  # loss_case kill|cut
   echo "  its output since the loss:"
   tail -n "+$((lines + 1))" "$out" | sed 's/^/    | /'
   # Restore node2 before judging, so that a failure still leaves a cluster to look at. A killed
-  # node comes back as from a reboot (empty /tmp, disk kept) and starts its slurmd; a cut one
+  # node comes back as from a reboot (empty temporary folder, disk kept) and starts its slurmd; a cut one
   # just gets its link back, with whatever still runs on it.
   case "$how" in
     kill) mn_reboot node2 && start_slurmd node2 ;;
