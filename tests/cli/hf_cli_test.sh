@@ -29,7 +29,7 @@ expect_bad_input() {
   local what="$1"
   shift
   local rc=0
-  "${command[@]}" >stdout.txt 2>stderr.txt || rc=$?
+  timeout -k 5 60 "${command[@]}" >stdout.txt 2>stderr.txt || rc=$?
   if [[ $rc -ne 2 ]]; then fail "$what: exit code $rc, not 2: $(cat stderr.txt)"; return; fi
   if [[ $(grep -c . stderr.txt) -ne 1 ]] || ! grep -q '^error: ' stderr.txt; then
     fail "$what: stderr is not one 'error:' line: $(cat stderr.txt)"; return
@@ -104,6 +104,20 @@ broken wide && mutate wide/model.safetensors f64 transformer.h.3.ln_2.weight
 check_both wide "wide/model.safetensors: tensor transformer.h.3.ln_2.weight is F64"
 broken not_json && printf '{"model_type": "gpt2", ' >not_json/config.json
 check_both not_json "not_json/config.json: not valid JSON"
+# Sizes no machine holds: refused from config.json alone, naming the key (train: it does not fit
+# the run's model; generate: the model is too large), never bad_alloc or the OOM killer.
+broken huge && mutate huge/config.json set n_layer 1000000000
+check_both huge "huge/config.json" "n_layer" "1000000000"
+for key in n_embd n_positions vocab_size; do
+  broken "huge_$key" && mutate "huge_$key/config.json" set "$key" 1099511627776
+  check_both "huge_$key" "huge_$key/config.json: $key is 1099511627776, not an integer from 1 to 4294967296"
+done
+# A FIFO where a file belongs: refused at once (opening it would wait for a writer forever).
+for file in config.json model.safetensors; do
+  broken "fifo_$file" && rm "fifo_$file/$file" && mkfifo "fifo_$file/$file"
+  check_both "fifo_$file" "fifo_$file/$file is not a regular file (a FIFO)"
+done
+[[ -e refused ]] && fail "a refused train --init-from hf: left its run folder behind: $(ls -A refused)"
 command=("$train" "$config" --data.train="$data/TinyStories-train-sample.bin"
   --data.val="$data/TinyStories-valid-sample.bin" --run.dir=refused --model.n_embd=64 --init-from=hf:hf)
 expect_bad_input "init-from into another shape" "hf/config.json does not fit the run's model" \

@@ -4,6 +4,7 @@
     hf_mutate.py FILE lie-offsets TENSOR   # the tensor's data_offsets point past the file's end
     hf_mutate.py FILE shape TENSOR         # the tensor loses its last row (shape and data agree)
     hf_mutate.py FILE f64 TENSOR           # the tensor stored as F64, a dtype weights are not read from
+    hf_mutate.py CONFIG set KEY VALUE      # config.json's KEY set to the JSON VALUE
 """
 import json
 import struct
@@ -42,6 +43,13 @@ def write(path, metadata, tensors, lie=None):
 
 def main():
     path, mode, target = sys.argv[1:4]
+    if mode == "set":
+        with open(path) as f:
+            config = json.load(f)
+        config[target] = json.loads(sys.argv[4])
+        with open(path, "w") as f:
+            json.dump(config, f, indent=2)
+        return
     metadata, tensors = read(path)
     entry = next(t for t in tensors if t[0] == target)
     if mode == "shape":

@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "core/errors.h"
+#include "core/file_kind.h"
 
 namespace gpt {
 namespace {
@@ -16,11 +17,15 @@ class ConfigReader {
  public:
   ConfigReader(const json& j, std::string file) : j_(j), file_(std::move(file)) {}
 
+  // Sizes above 2^32 are refused here: no model of them fits a machine, and the arithmetic on
+  // them (a padded vocabulary, n_embd squared) would overflow before the memory check sees them.
   std::int64_t count(const char* key, std::int64_t fallback, std::int64_t min) const {
+    constexpr std::int64_t max = std::int64_t{1} << 32;
     if (!j_.contains(key) || j_[key].is_null()) return fallback;
     const json& v = j_[key];
-    if (!v.is_number_integer() || v.get<std::int64_t>() < min)
-      throw fail(key, "is " + v.dump() + ", not an integer of at least " + std::to_string(min));
+    if (!v.is_number_integer() || (v.is_number_unsigned() && v.get<std::uint64_t>() > std::uint64_t{max}) ||
+        v.get<std::int64_t>() < min || v.get<std::int64_t>() > max)
+      throw fail(key, "is " + v.dump() + ", not an integer from " + std::to_string(min) + " to " + std::to_string(max));
     return v.get<std::int64_t>();
   }
   bool flag(const char* key, bool fallback) const {
@@ -53,6 +58,7 @@ HfGpt2Config read_hf_gpt2_config(const std::filesystem::path& file) {
   const std::string name = file.string();
   if (!std::filesystem::exists(file))
     throw ConfigError(name + " is missing: a Hugging Face model folder has config.json and model.safetensors");
+  if (const std::string problem = not_a_regular_file(file); !problem.empty()) throw ConfigError(name + " " + problem);
   std::ifstream in(file, std::ios::binary);
   if (!in) throw ConfigError(name + ": cannot be read");
   json j;

@@ -15,6 +15,7 @@
 #include <system_error>
 
 #include "core/errors.h"
+#include "core/file_kind.h"
 #include "core/half_float.h"
 
 namespace gpt {
@@ -65,12 +66,14 @@ const char* safetensors_dtype(FloatFormat format) {
 
 SafetensorsFile::SafetensorsFile(const std::filesystem::path& path) : path_(path) {
   const std::string file = path.string();
-  const int fd = ::open(file.c_str(), O_RDONLY | O_CLOEXEC);
+  // Refused before open(), which blocks on a FIFO; O_NONBLOCK in case the path changes in between.
+  if (const std::string problem = not_a_regular_file(path); !problem.empty()) throw DataError(file + " " + problem);
+  const int fd = ::open(file.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
   if (fd < 0) throw DataError(file + ": cannot be opened (" + std::strerror(errno) + ")");
   struct stat st {};
   if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
     ::close(fd);
-    throw DataError(file + ": not a regular file");
+    throw DataError(file + " is not a regular file" + special_file_kind(st.st_mode));
   }
   const auto size = static_cast<std::uint64_t>(st.st_size);
   if (size < 8) {
