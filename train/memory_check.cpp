@@ -23,28 +23,43 @@ std::string gib(long double bytes) {
   return text;
 }
 
+// ModelConfig::hidden() in long double: its int64 arithmetic could overflow here.
+long double hidden_width(const ModelConfig& m) {
+  const long double C = m.n_embd;
+  return m.mlp_hidden > 0                   ? static_cast<long double>(m.mlp_hidden)
+         : m.activation == Activation::gelu ? 4 * C
+                                            : std::floor((std::floor(8 * C / 3) + 63) / 64) * 64;
+}
+
+// Bytes of `p` parameters as a model holds them: masters and gradients, and the compute copy.
+long double parameter_bytes(long double p, const Backend& backend) {
+  const long double param_size = dtype_size(backend.param_dtype()), act_size = dtype_size(backend.act_dtype());
+  return p * (2 * param_size + (act_size != param_size ? act_size : 0));
+}
+
 }  // namespace
 
-MemoryEstimate estimate_training_memory(const RunConfig& config, const Backend& backend, int world_size) {
-  const ModelConfig& m = config.model;
+long double parameter_count(const ModelConfig& m) {
   const long double C = m.n_embd, L = m.n_layer, V = m.vocab_size, P = m.block_size;
-  // ModelConfig::hidden() in long double: its int64 arithmetic could overflow here.
-  const long double H = m.mlp_hidden > 0                   ? static_cast<long double>(m.mlp_hidden)
-                        : m.activation == Activation::gelu ? 4 * C
-                                                           : std::floor((std::floor(8 * C / 3) + 63) / 64) * 64;
-  const long double fc_out = m.activation == Activation::swiglu ? 2 * H : H;
+  const long double H = hidden_width(m), fc_out = m.activation == Activation::swiglu ? 2 * H : H;
   const long double b = m.bias ? 1 : 0;
-  // The parameter table of core/model/param_table.cpp, tensor by tensor (without its padding of
-  // each tensor to 128 elements).
+  // The parameter table of core/model/param_table.cpp, tensor by tensor.
   const long double per_layer = 2 * (C + b * C)            // ln_1, ln_2
                                 + 3 * C * C + b * 3 * C    // attn.c_attn
                                 + C * C + b * C            // attn.c_proj
                                 + fc_out * C + b * fc_out  // mlp.c_fc
                                 + C * H + b * C;           // mlp.c_proj
+  return V * C + P * C + L * per_layer + (C + b * C) + (m.tie_embeddings ? 0 : V * C);
+}
+
+MemoryEstimate estimate_training_memory(const RunConfig& config, const Backend& backend, int world_size) {
+  const ModelConfig& m = config.model;
+  const long double C = m.n_embd, L = m.n_layer, V = m.vocab_size;
+  const long double H = hidden_width(m), fc_out = m.activation == Activation::swiglu ? 2 * H : H;
   MemoryEstimate e;
-  e.parameters = V * C + P * C + L * per_layer + (C + b * C) + (m.tie_embeddings ? 0 : V * C);
+  e.parameters = parameter_count(m);
   const long double param_size = dtype_size(backend.param_dtype()), act_size = dtype_size(backend.act_dtype());
-  e.parameter_bytes = e.parameters * (2 * param_size + (act_size != param_size ? act_size : 0));
+  e.parameter_bytes = parameter_bytes(e.parameters, backend);
   const long double shards = config.dist.zero_stage == 1 ? world_size : 1;
   e.optimizer_bytes = e.parameters * 2 * 4 / shards;
   // The activation arena of GPT::lay_out, per position: activations in the compute dtype,
@@ -82,6 +97,66 @@ void check_training_memory(const RunConfig& config, const Backend& backend, int 
                                    : std::string("that is beyond any machine")) +
                     ": reduce model.n_layer, model.n_embd, model.vocab_size, model.block_size, train.micro_batch or "
                     "train.seq_len (train.recompute_mlp and dist.zero_stage = 1 save some too)");
+}
+
+GenerationEstimate estimate_generation_memory(const ModelConfig& m, const Backend& backend,
+                                              const GenerationShape& shape) {
+  const long double C = m.n_embd, L = m.n_layer, V = m.vocab_size;
+  const long double H = hidden_width(m), fc_out = m.activation == Activation::swiglu ? 2 * H : H;
+  const long double param_size = dtype_size(backend.param_dtype()), act_size = dtype_size(backend.act_dtype());
+  GenerationEstimate e;
+  e.parameters = parameter_count(m);
+  e.parameter_bytes = parameter_bytes(e.parameters, backend);
+  const long double history = shape.prompt_tokens + shape.max_new_tokens;
+  const long double capacity = std::min<long double>(static_cast<long double>(m.block_size), history);
+  // A KV cache of `rows` rows, and the scratch of GPT::forward_cached for `rows` x capacity tokens
+  // (a prefill, or a window that slides): its step's tensors and the last position's logits.
+  auto cache = [&](long double rows) {
+    const long double keys_values = 2 * L * rows * capacity * C * act_size;
+    const long double per_position = (10 * C + fc_out + H) * act_size + 6 * param_size + 4;
+    return keys_values + rows * capacity * per_position + rows * (C + V) * act_size;
+  };
+  // The prompt's one row, the batch's rows, and a second set for beams that branch.
+  e.cache_bytes = cache(1) + cache(shape.rows) * (shape.beams ? 2 : 1);
+  // Host floats: each step's logits as downloaded, cut to the real vocabulary and handed to the
+  // token choice (beam search ranks them too); int32 tokens: each row's history, copied once per
+  // step, and what is returned (beam search keeps live, next and finished beams).
+  e.host_bytes = shape.rows * V * 4 * (shape.beams ? 4 : 3) + shape.rows * history * 4 * (shape.beams ? 6 : 3);
+  return e;
+}
+
+void check_generation_memory(const ModelConfig& model, const Backend& backend, const GenerationShape& shape,
+                             std::size_t backend_available, std::size_t host_available, const GenerationNames& names) {
+  const GenerationEstimate e = estimate_generation_memory(model, backend, shape);
+  const bool shared = backend.host_memory();
+  auto limit_of = [](std::size_t available) {
+    return available > 0 ? static_cast<long double>(available) : kBeyondAnyMachine;
+  };
+  const long double on_backend = e.parameter_bytes + e.cache_bytes + (shared ? e.host_bytes : 0);
+  const long double backend_limit = limit_of(shared ? host_available : backend_available);
+  const bool backend_short = on_backend > backend_limit;
+  const bool host_short = !shared && e.host_bytes > limit_of(host_available);
+  if (!backend_short && !host_short) return;
+
+  char count[32];
+  std::snprintf(count, sizeof count, "%.3g", static_cast<double>(e.parameters));
+  const auto rows = static_cast<long long>(shape.rows), max_new = static_cast<long long>(shape.max_new_tokens);
+  const std::string parts = "the model's " + std::string(count) + " parameters " + gib(e.parameter_bytes) +
+                            ", the KV caches of " + std::to_string(rows) + " sequence(s) (" + names.rows_flag + ") " +
+                            gib(e.cache_bytes) + ", their logits and tokens (up to " + std::to_string(max_new) +
+                            " new each, --max-new-tokens) " + gib(e.host_bytes) + (shared ? "" : " on the host");
+  const std::size_t available = backend_short ? (shared ? host_available : backend_available) : host_available;
+  const std::string where = backend_short && !shared ? "on the device" : "on this host";
+  const std::string have = available > 0 ? gib(static_cast<long double>(available)) + " is available " + where
+                                         : "that is beyond any machine";
+  // The model does not fit even for one sequence of one token: no flag helps.
+  const GenerationEstimate least = estimate_generation_memory(model, backend, {});
+  const bool model_too_large =
+      least.parameter_bytes + least.cache_bytes + (shared ? least.host_bytes : 0) > backend_limit;
+  const std::string advice = model_too_large ? "the model itself is too large (" + names.model_source + ")"
+                                             : "reduce " + names.rows_flag + " or --max-new-tokens";
+  throw ConfigError("generate needs about " + gib(backend_short ? on_backend : e.host_bytes) + " (" + parts +
+                    "), but " + have + ": " + advice);
 }
 
 }  // namespace gpt

@@ -9,17 +9,24 @@
 namespace gpt {
 namespace {
 
-std::unique_ptr<Backend> make_cuda(const std::string& precision, int local_rank) {
+// `train.backend = "cuda"` for a config key, `--backend cuda` for a flag.
+std::string setting(const std::string& name, const std::string& value) {
+  return name.rfind("--", 0) == 0 ? name + " " + value : name + " = \"" + value + "\"";
+}
+
+std::unique_ptr<Backend> make_cuda(const std::string& precision, int local_rank, const BackendSettingNames& names) {
 #ifdef GPT_HAVE_CUDA
   const CudaDevices visible = cuda_devices();
-  if (visible.count == 0) throw ConfigError("train.backend = \"cuda\": no CUDA device is visible: " + visible.problem);
+  if (visible.count == 0)
+    throw ConfigError(setting(names.backend, "cuda") + ": no CUDA device is visible: " + visible.problem);
   const int devices = visible.count;
   // One GPU per rank on a node; more ranks than GPUs would share one, which NCCL refuses.
   return std::make_unique<CudaBackend>(precision == "bf16" ? DType::bf16 : DType::f32, local_rank % devices);
 #else
   (void)precision;
   (void)local_rank;
-  throw ConfigError("train.backend = \"cuda\": this build has no CUDA backend (nvcc was not found when configuring)");
+  throw ConfigError(setting(names.backend, "cuda") +
+                    ": this build has no CUDA backend (nvcc was not found when configuring)");
 #endif
 }
 
@@ -38,14 +45,14 @@ std::string resolve_backend_name(const std::string& name) {
 }
 
 std::unique_ptr<Backend> make_backend(const std::string& name, const std::string& precision, int cpu_threads,
-                                      int local_rank) {
-  if (name == "cuda" || (name == "auto" && cuda_available())) return make_cuda(precision, local_rank);
+                                      int local_rank, const BackendSettingNames& names) {
+  if (name == "cuda" || (name == "auto" && cuda_available())) return make_cuda(precision, local_rank, names);
   if (name == "cpu" || name == "auto") {
     if (precision != "fp32")
-      throw ConfigError("train.precision = \"" + precision + "\": the CPU backend computes in fp32 only");
+      throw ConfigError(setting(names.precision, precision) + ": the CPU backend computes in fp32 only");
     return std::make_unique<CpuBackend<float>>(cpu_threads);
   }
-  throw ConfigError("train.backend must be \"auto\", \"cpu\" or \"cuda\", got \"" + name + "\"");
+  throw ConfigError(names.backend + " must be \"auto\", \"cpu\" or \"cuda\", got \"" + name + "\"");
 }
 
 }  // namespace gpt

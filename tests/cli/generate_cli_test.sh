@@ -16,13 +16,16 @@ cd "$work"
 failures=0
 fail() { echo "FAIL: $*"; failures=$((failures + 1)); }
 valid_utf8() { iconv -f UTF-8 -t UTF-8 "$1" >/dev/null 2>&1; }
+# Every refusal runs with 8 GiB of address space and 60 s: one that allocated what it was asked
+# for would fail with bad_alloc (exit 1) instead of reaching the OOM killer, and a hang ends.
+limits=(timeout -k 5 60 prlimit --as=8589934592 --)
 
 # Exit code 2 and exactly one stderr line, "error: ..." containing $2.
 expect_bad_input() {
   local what="$1" fragment="$2"
   shift 2
   local rc=0
-  "$generate" "$@" >stdout.txt 2>stderr.txt || rc=$?
+  "${limits[@]}" "$generate" "$@" >stdout.txt 2>stderr.txt || rc=$?
   if [[ $rc -ne 2 ]]; then fail "$what: exit code $rc, not 2: $(cat stderr.txt)"; return; fi
   if [[ $(wc -l <stderr.txt) -ne 1 ]] || ! grep -q '^error: ' stderr.txt; then
     fail "$what: stderr is not one 'error:' line: $(cat stderr.txt)"; return
@@ -88,6 +91,33 @@ expect_bad_input "temperature -1" "--temperature" --run-dir run --prompt x --tem
 expect_bad_input "beam width 0" "--beam-width" --run-dir run --prompt x --beam-width 0
 expect_bad_input "max-new-tokens 0" "--max-new-tokens" --run-dir run --prompt x --max-new-tokens 0
 expect_bad_input "both prompts" "excludes" --run-dir run --prompt x --prompt-file prompt.txt
+# Hostile sizes and numbers: refused before anything is allocated or any arithmetic wraps.
+expect_bad_input "beam width 60000" "reduce --beam-width" --run-dir run --prompt x --beam-width 60000
+expect_bad_input "a billion samples" "reduce --num-samples" --run-dir run --prompt x --num-samples 1000000000
+expect_bad_input "num-samples 0" "--num-samples" --run-dir run --prompt x --num-samples 0
+expect_bad_input "max-new-tokens 2^63-1" "--max-new-tokens" --run-dir run --prompt x --max-new-tokens 9223372036854775807
+expect_bad_input "max-new-tokens 2^63" "--max-new-tokens" --run-dir run --prompt x --max-new-tokens 9223372036854775808
+expect_bad_input "a trillion new tokens" "--max-new-tokens" --run-dir run --prompt x --max-new-tokens 1000000000000
+expect_bad_input "slide -1" "--slide" --run-dir run --prompt x --slide -1
+expect_bad_input "seed -1" "--seed must be a whole number from 0 to 18446744073709551615" --run-dir run --prompt x --seed -1
+expect_bad_input "seed 2^64" "--seed" --run-dir run --prompt x --seed 18446744073709551616
+expect_bad_input "seed 1e3" "--seed" --run-dir run --prompt x --seed 1e3
+"$generate" --run-dir run --prompt x --max-new-tokens 2 --seed 18446744073709551615 >/dev/null 2>err.txt ||
+  fail "--seed 2^64-1 was refused: $(cat err.txt)"
+mkdir -p prompt_dir
+expect_bad_input "prompt file is a folder" "--prompt-file prompt_dir is a folder" --run-dir run --prompt-file prompt_dir
+expect_bad_input "prompt file missing" "--prompt-file nowhere.txt: No such file" --run-dir run --prompt-file nowhere.txt
+# A pipe is read to its end: --prompt-file /dev/stdin works.
+printf 'Lily and Tom' | "$generate" --run-dir run --prompt-file /dev/stdin --max-new-tokens 10 --temperature 0 \
+  >piped.txt 2>err.txt || fail "--prompt-file /dev/stdin exited $?: $(cat err.txt)"
+cmp -s piped.txt greedy.txt || fail "--prompt-file /dev/stdin gave other text than the file"
+# On a machine without a GPU the refusal names generate's flag, not train's config key.
+rc=0
+"$generate" --run-dir run --prompt x --max-new-tokens 2 --backend cuda >/dev/null 2>err.txt || rc=$?
+if ((rc != 0)); then
+  [[ $rc -eq 2 ]] && grep -q '^error: --backend cuda: ' err.txt && ! grep -q 'train\.' err.txt ||
+    fail "--backend cuda without a GPU: exit $rc: $(cat err.txt)"
+fi
 # A model whose vocabulary is not GPT-2's: 50300 real ids.
 "$train" "$config" --data.train="$data/TinyStories-train-sample.bin" --data.val="$data/TinyStories-valid-sample.bin" \
   --run.dir=other --train.max_steps=1 --eval.interval=0 --model.real_vocab_size=50300 >other.log 2>&1 ||

@@ -11,6 +11,7 @@
 
 #include "core/errors.h"
 #include "core/model/gpt.h"
+#include "core/model/kv_cache.h"
 #include "core/ops/cpu/cpu_backend.h"
 #include "train/run_config.h"
 
@@ -88,6 +89,63 @@ TEST(MemoryCheck, AbsurdSizesAreRefusedAtOnce) {
     EXPECT_THROW(check_training_memory(config, cpu, 1, cpu.available_memory()), ConfigError) << key;
     EXPECT_THROW(check_training_memory(config, cpu, 1, 0), ConfigError) << key;
     EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(1)) << key;
+  }
+}
+
+// generate's estimate bounds what its KV caches really take (keys, values and the forward's
+// scratch at the window's fullest), without overstating it by much.
+TEST(GenerationMemory, EstimateBoundsTheKvCaches) {
+  const RunConfig config = run_config({});
+  CpuBackend<float> cpu(cpu_threads());
+  GPT model(config.model, cpu);
+  const std::int64_t rows = 3, capacity = config.model.block_size;
+  auto real_cache_bytes = [&](std::int64_t batch) {
+    KVCache cache(model, batch, capacity);
+    const std::vector<std::int32_t> tokens(static_cast<std::size_t>(batch * capacity), 7);
+    model.forward_cached(tokens.data(), capacity, cache);
+    return static_cast<long double>(cache.bytes());
+  };
+  const GenerationEstimate e =
+      estimate_generation_memory(config.model, cpu, {.rows = rows, .prompt_tokens = 10, .max_new_tokens = 200});
+  const long double real = real_cache_bytes(1) + real_cache_bytes(rows);
+  EXPECT_EQ(e.parameter_bytes, static_cast<long double>(model.parameter_buffer_bytes()));
+  EXPECT_GE(e.cache_bytes, real);
+  EXPECT_LE(e.cache_bytes, 1.1L * real);
+  // Beams keep a second set of rows for the beams that branch.
+  const GenerationEstimate beams = estimate_generation_memory(
+      config.model, cpu, {.rows = rows, .prompt_tokens = 10, .max_new_tokens = 200, .beams = true});
+  EXPECT_GE(beams.cache_bytes, real + real_cache_bytes(rows));
+}
+
+// Too many sequences name the flag that sets them; a model too large for one sequence names
+// where its shape comes from; with nothing known about memory only sizes beyond any machine fail.
+TEST(GenerationMemory, RefusalsNameWhatToReduce) {
+  const RunConfig config = run_config({});
+  CpuBackend<float> cpu(cpu_threads());
+  const GenerationShape shape{.rows = 1000, .prompt_tokens = 4, .max_new_tokens = 64};
+  const GenerationEstimate e = estimate_generation_memory(config.model, cpu, shape);
+  const auto needed = static_cast<std::size_t>(e.parameter_bytes + e.cache_bytes + e.host_bytes);
+  const GenerationNames names{.rows_flag = "--num-samples", .model_source = "n_layer 2 in x/config.json"};
+  EXPECT_NO_THROW(check_generation_memory(config.model, cpu, shape, needed + 1, needed + 1, names));
+  EXPECT_NO_THROW(check_generation_memory(config.model, cpu, shape, 0, 0, names));
+  try {
+    check_generation_memory(config.model, cpu, shape, needed - 1, needed - 1, names);
+    FAIL() << "a batch one byte too large was accepted";
+  } catch (const ConfigError& error) {
+    const std::string what = error.what();
+    EXPECT_NE(what.find("reduce --num-samples or --max-new-tokens"), std::string::npos) << what;
+    EXPECT_EQ(what.find("x/config.json"), std::string::npos) << what;
+  }
+  const RunConfig huge = run_config({"--model.n_layer=1000000000"});
+  for (std::size_t available : {cpu.available_memory(), std::size_t{0}}) {
+    try {
+      check_generation_memory(huge.model, cpu, {}, available, available, names);
+      FAIL() << "a billion layers were accepted with " << available << " bytes";
+    } catch (const ConfigError& error) {
+      EXPECT_NE(std::string(error.what()).find("the model itself is too large (n_layer 2 in x/config.json)"),
+                std::string::npos)
+          << error.what();
+    }
   }
 }
 
