@@ -11,8 +11,10 @@
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
 #include <functional>
 #include <iostream>
+#include <iterator>
 #include <memory>
 #include <optional>
 #include <string>
@@ -25,6 +27,7 @@
 #include "dist/mpi_runtime.h"
 #include "launch/stop_signals.h"
 #include "train/run_config.h"
+#include "train/run_folder.h"
 #include "train/run_lock.h"
 #include "train/trainer.h"
 #ifdef GPT_HAVE_MPI
@@ -164,6 +167,13 @@ SampleFn sample_hook(const gpt::RunConfig& config) {
 #endif
 }
 
+// Whether run_dir's config.toml, written by the run that last started there, is `resolved`.
+bool same_config(const std::filesystem::path& run_dir, const std::string& resolved) {
+  std::ifstream in(run_dir / "config.toml", std::ios::binary);
+  const std::string text{std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+  return in.good() || in.eof() ? text == resolved : false;
+}
+
 std::unique_ptr<gpt::Communicator> host_communicator() {
 #ifdef GPT_HAVE_MPI
   if (gpt::MpiRuntime::launched()) return std::make_unique<gpt::MpiCommunicator>();
@@ -197,7 +207,7 @@ int main(int argc, char** argv) {
       "Any config key can be overridden as --section.key=value, e.g. --optim.lr=3e-4.\n"
       "Several ranks: mpirun -np N train run.toml (or launch/train-mpi, or srun --mpi=pmix)."};
   std::string config_path, init_from;
-  bool resume = false;
+  bool resume = false, overwrite = false;
   app.add_option("config", config_path, "the run's TOML file")->required();
   app.add_flag("--resume", resume,
                "continue from the newest valid checkpoint in run.dir (an error if there is none); "
@@ -206,6 +216,9 @@ int main(int argc, char** argv) {
                  "start a new run from the parameters only (fine-tuning) of a checkpoint file, or of a Hugging "
                  "Face GPT-2 folder given as hf:DIR (config.json, model.safetensors); with "
                  "checkpoint.resume = auto, only while run.dir has no checkpoint");
+  app.add_flag("--overwrite", overwrite,
+               "start at step 0 even though run.dir holds an earlier run: its checkpoints, metrics.jsonl, tb/ "
+               "and samples.txt are deleted first (without it such a start is refused)");
   app.allow_extras();
   try {
     app.parse(argc, argv);
@@ -243,34 +256,58 @@ int main(int argc, char** argv) {
 #endif
   gpt::Communicator& comm = device_comm ? *device_comm : *host;
   std::optional<gpt::RunDirLock> run_lock;  // held by rank 0 until the process ends
+  bool made_run_dir = false;                // by this process, for the lock
+  // A run refused before its first step leaves no folder behind that only it made.
+  auto forget_run_dir = [&] {
+    if (!made_run_dir) return;
+    run_lock.reset();
+    std::error_code ignored;
+    std::filesystem::remove(config.run.dir / "train.lock", ignored);
+    std::filesystem::remove(config.run.dir, ignored);  // only if nothing else is in it
+  };
   setup = attempt([&] {
     if (resume && !init_from.empty()) throw gpt::ConfigError("--resume and --init-from exclude each other");
+    if (resume && overwrite) throw gpt::ConfigError("--resume and --overwrite exclude each other");
     trainer.emplace(config, *backend, comm);
     if (leader) sample = sample_hook(config);
     if (leader) {
+      std::error_code ec;
+      made_run_dir = !std::filesystem::exists(config.run.dir, ec) && !ec;
       run_lock.emplace(config.run.dir);
       if (!run_lock->held())
         std::cerr << "warning: " << (config.run.dir / "train.lock").string() << " cannot be locked ("
                   << run_lock->problem() << "): make sure no other train uses this run.dir\n";
     }
   });
-  if (const int code = agree_on_setup(*host, setup)) return code;
+  if (const int code = agree_on_setup(*host, setup)) {
+    forget_run_dir();
+    return code;
+  }
   setup = attempt([&] {
     // With checkpoint.resume = "auto", a requeued fine-tuning job continues from its own
-    // checkpoints once it has some; --init-from only starts it.
-    const bool resumed = !init_from.empty() && config.checkpoint.resume == "auto" && trainer->resume(std::cerr);
+    // checkpoints once it has some; --init-from only starts it. --overwrite starts afresh.
+    const bool auto_resume = config.checkpoint.resume == "auto" && !overwrite;
+    const bool resumed = !init_from.empty() && auto_resume && trainer->resume(std::cerr);
     if (resumed) {
       if (leader) std::cout << "init-from: not used, checkpoint.resume = auto found a checkpoint" << std::endl;
     } else if (!init_from.empty()) {
       const std::string report = trainer->init_from(init_from);
       if (leader) std::cout << report << std::endl;
-    } else if (resume || config.checkpoint.resume == "auto") {
+    } else if (resume || auto_resume) {
       const bool found = trainer->resume(std::cerr);
       if (!found && resume)
         throw gpt::ConfigError("--resume: no valid checkpoint in " + (config.run.dir / "checkpoints").string());
     }
+    if (leader && trainer->start_step() == 0)
+      gpt::claim_run_folder(config.run.dir,
+                            {.overwrite = overwrite,
+                             .same_run_restarting = auto_resume && same_config(config.run.dir, config.resolved_toml)},
+                            std::cout);
   });
-  if (const int code = agree_on_setup(*host, setup)) return code;
+  if (const int code = agree_on_setup(*host, setup)) {
+    forget_run_dir();
+    return code;
+  }
 
   // A status line redrawn in place only on a real terminal: Open MPI gives its ranks a pty even
   // when mpirun's own output goes to a file, so under MPI the ranks' isatty says nothing.

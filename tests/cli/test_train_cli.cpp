@@ -18,6 +18,7 @@
 #include <fstream>
 #include <iostream>
 #include <iterator>
+#include <map>
 #include <nlohmann/json.hpp>
 #include <sstream>
 #include <string>
@@ -396,6 +397,99 @@ TEST_F(TrainCli, ShortRunWritesConfigAndMetrics) {
   for (const std::string& line : lines_of(r.out))
     if (line.rfind("step ", 0) == 0) ++step_lines;
   EXPECT_EQ(step_lines, static_cast<int>(lines.size())) << r.out;
+}
+
+// Every regular file under `dir` with its contents, by relative path.
+std::map<std::string, std::string> folder_contents(const fs::path& dir) {
+  std::map<std::string, std::string> files;
+  for (const auto& entry : fs::recursive_directory_iterator(dir))
+    if (entry.is_regular_file() && entry.path().filename() != "train.lock")
+      files[fs::relative(entry.path(), dir).string()] = read_file(entry.path());
+  return files;
+}
+
+std::vector<std::string> names_in(const fs::path& dir) {
+  std::vector<std::string> names;
+  if (fs::exists(dir))
+    for (const auto& entry : fs::directory_iterator(dir)) names.push_back(entry.path().filename().string());
+  std::sort(names.begin(), names.end());
+  return names;
+}
+
+// A small model, so that its checkpoints are small; every test below trains it.
+std::vector<std::string> small_model() {
+  return {"--model.n_layer=1", "--model.n_embd=32", "--model.n_head=2", "--eval.interval=0", "--log.interval=1"};
+}
+
+// Run A checkpointed steps 2 and 4 in run.dir; a run that would start at step 0 there (another
+// config, or fine-tuning with --init-from) used to be accepted: keep_last then pruned its own
+// checkpoint as older than A's, metrics.jsonl was cut to its lines and tb/ got a second run.
+TEST_F(TrainCli, FreshRunIntoAnEarlierRunsFolderIsRefused) {
+  std::vector<std::string> a = small_model();
+  a.insert(a.end(), {"--train.max_steps=4", "--checkpoint.interval=2"});
+  const RunResult first = run_train(tiny_args(a));
+  ASSERT_TRUE(first.exited && first.exit_code == 0) << describe(first);
+  const std::map<std::string, std::string> before = folder_contents(run_dir_);
+  ASSERT_TRUE(before.count("checkpoints/step_00000004.h5") && before.count("metrics.jsonl")) << run_dir_;
+  const std::string a_checkpoint = (run_dir_ / "checkpoints" / "step_00000004.h5").string();
+  fs::copy_file(a_checkpoint, tmp_ / "a.h5");
+
+  std::vector<std::string> b = small_model();
+  b.push_back("--train.max_steps=1");
+  for (const std::vector<std::string>& extra :
+       {std::vector<std::string>{}, std::vector<std::string>{"--init-from=" + (tmp_ / "a.h5").string()}}) {
+    std::vector<std::string> args = b;
+    args.insert(args.end(), extra.begin(), extra.end());
+    const RunResult r = run_train(tiny_args(args), kBadInputTimeLimit);
+    EXPECT_TRUE(r.exited && r.exit_code == 2) << describe(r);
+    EXPECT_TRUE(one_error_line(
+        r, {"holds an earlier run", "checkpoints/step_00000004.h5", "metrics.jsonl", "--resume", "--overwrite"}));
+    EXPECT_EQ(folder_contents(run_dir_), before) << "the refused run changed the earlier run's folder";
+  }
+  const RunResult both = run_train(tiny_args({"--resume", "--overwrite"}), kBadInputTimeLimit);
+  EXPECT_TRUE(both.exited && both.exit_code == 2 && one_error_line(both, {"--resume", "--overwrite"}))
+      << describe(both);
+
+  // --overwrite: the earlier run is gone, the new one is all there is.
+  b.push_back("--overwrite");
+  const RunResult over = run_train(tiny_args(b));
+  ASSERT_TRUE(over.exited && over.exit_code == 0) << describe(over);
+  EXPECT_NE(over.out.find("overwrite: removed the earlier run"), std::string::npos) << over.out;
+  EXPECT_EQ(names_in(run_dir_ / "checkpoints"), std::vector<std::string>{"step_00000001.h5"});
+  EXPECT_EQ(names_in(run_dir_ / "tb").size(), 1u);
+  for (const std::string& line : lines_of(read_file(run_dir_ / "metrics.jsonl")))
+    EXPECT_LE(json::parse(line).at("step").get<std::int64_t>(), 1) << line;
+}
+
+// A requeued job (checkpoint.resume = auto) that died before its first checkpoint starts again
+// with the same config: not another run. The same folder with another config is.
+TEST_F(TrainCli, SameRunRestartingBeforeItsFirstCheckpointIsAccepted) {
+  std::vector<std::string> args = small_model();
+  args.insert(args.end(), {"--train.max_steps=2", "--checkpoint.resume=auto"});
+  const RunResult first = run_train(tiny_args(args));
+  ASSERT_TRUE(first.exited && first.exit_code == 0) << describe(first);
+  fs::remove_all(run_dir_ / "checkpoints");  // as if killed before any checkpoint
+  const RunResult again = run_train(tiny_args(args));
+  EXPECT_TRUE(again.exited && again.exit_code == 0) << describe(again);
+  fs::remove_all(run_dir_ / "checkpoints");
+  args.push_back("--train.max_steps=3");
+  const RunResult other = run_train(tiny_args(args), kBadInputTimeLimit);
+  EXPECT_TRUE(other.exited && other.exit_code == 2 && one_error_line(other, {"holds an earlier run", "metrics.jsonl"}))
+      << describe(other);
+}
+
+// A refused --init-from hf: used to leave the run folder it made for its lock, and the lock.
+TEST_F(TrainCli, RefusedInitFromLeavesNoRunFolder) {
+  const fs::path hf = tmp_ / "hf";
+  fs::create_directories(hf);
+  write_file(hf / "config.json", R"({"model_type": "gpt2", "n_layer": 1000000000, "n_embd": 128, "n_head": 4})");
+  expect_bad_input(run_train(tiny_args({"--init-from=hf:" + hf.string()}), kBadInputTimeLimit),
+                   {"config.json does not fit the run's model", "n_layer is 1000000000"});
+  const fs::path fifo_hf = tmp_ / "fifo_hf";
+  fs::create_directories(fifo_hf);
+  ASSERT_EQ(::mkfifo((fifo_hf / "config.json").c_str(), 0600), 0) << std::strerror(errno);
+  expect_bad_input(run_train(tiny_args({"--init-from=hf:" + fifo_hf.string()}), kBadInputTimeLimit),
+                   {"config.json is not a regular file (a FIFO)"});
 }
 
 // The shipped tiny config, as a user would run it, must beat the unigram baseline of the sample.
