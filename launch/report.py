@@ -161,20 +161,58 @@ def tokens_at(record, batch_tokens):
     return record["step"] * batch_tokens
 
 
+def drop_reason(value):
+    """Why a metric's value is not plotted: "NaN", "inf", "-inf", "null", "not a number"; None if it is."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return "not a number"
+    if math.isnan(value):
+        return "NaN"
+    if math.isinf(value):
+        return "inf" if value > 0 else "-inf"
+    return None
+
+
+# The reasons that mean the run diverged; null is how the trainer (nlohmann::json) writes NaN and inf.
+NON_FINITE = ("NaN", "inf", "-inf", "null")
+
+
 def build_series(records, batch_tokens):
-    """Per metric: the steps, tokens and values of the records that have it (only finite numbers)."""
-    series = {}
+    """Per metric: the steps, tokens and values of the records that have it (only finite numbers).
+
+    Also the points left out, [{"key", "reason", "steps"}] (a metric absent from a record is not one),
+    and per metric its first non-finite point, {key: {"step", "tokens", "reason"}}: where a run diverged.
+    """
+    series, dropped, non_finite = {}, [], {}
     for key in SERIES_KEYS:
         steps, tokens, values = [], [], []
+        dropped_steps = {}  # reason -> steps, in the order met
         for r in records:
-            v = r.get(key)
-            if isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v):
+            if key not in r:
+                continue
+            v = r[key]
+            reason = drop_reason(v)
+            if reason is None:
                 steps.append(r["step"])
                 tokens.append(tokens_at(r, batch_tokens))
                 values.append(v)
+                continue
+            dropped_steps.setdefault(reason, []).append(r["step"])
+            if reason in NON_FINITE and key not in non_finite:
+                non_finite[key] = {"step": r["step"], "tokens": tokens_at(r, batch_tokens), "reason": reason}
         if steps:
             series[key] = {"steps": steps, "tokens": tokens, "values": values}
-    return series
+        dropped += [{"key": key, "reason": reason, "steps": s} for reason, s in dropped_steps.items()]
+    return series, dropped, non_finite
+
+
+def dropped_text(d):
+    """`3 points dropped (loss is NaN at steps 40, 41, 42)`: one warning line and page note per run and reason."""
+    n = len(d["steps"])
+    shown = ", ".join(str(s) for s in d["steps"][:5]) + (" ..." if n > 5 else "")
+    return (f"{n} point{'s' if n > 1 else ''} dropped "
+            f"({d['key']} is {d['reason']} at step{'s' if n > 1 else ''} {shown})")
 
 
 def run_labels(run_dirs):
@@ -209,15 +247,35 @@ def load_run(run_dir, label):
         sample = latest_sample(run_dir)
     except OSError as e:
         raise BadInput(f"{e.filename or run_dir}: cannot read ({e.strerror})")
+    series, dropped, non_finite = build_series(records, batch_tokens)
+    for d in dropped:
+        warn(f"{metrics}: {dropped_text(d)}")
+    no_records = None
+    if not records:
+        no_records = "the file is empty" if os.path.getsize(metrics) == 0 else "no complete step record"
     return {
         "label": label,
+        "metrics": metrics,
+        "no_records": no_records,
         "dir": os.path.abspath(run_dir),
         "records": records,
         "batch_tokens": batch_tokens,
         "config": config_text,
         "sample": sample,
-        "series": build_series(records, batch_tokens),
+        "series": series,
+        "dropped": dropped,
+        "non_finite": non_finite,
     }
+
+
+def check_records(runs):
+    """A run without records is on the page with a warning; when no run has any, there is nothing to chart."""
+    empty = [run for run in runs if run["no_records"]]
+    if len(empty) == len(runs):
+        raise BadInput(", ".join(f"{run['metrics']} ({run['no_records']})" for run in runs)
+                       + ": no step records; nothing to chart (has the run logged its first step?)")
+    for run in empty:
+        warn(f"{run['metrics']}: no step records ({run['no_records']}); the run is on the page without data")
 
 
 def prepare_out(out):
@@ -270,8 +328,16 @@ def loss_chart(runs, colours, axis, log_scale, path):
             if not points:
                 continue
             xs, ys = zip(*points)
-            ax.plot(xs, ys, color=colours[run["label"]], label=f"{run['label']} {name}", **style)
+            label = f"{run['label']} {name}"
+            diverged = run["non_finite"].get(key)
+            if diverged:
+                label += f" ({diverged['reason']} from step {diverged['step']})"
+            ax.plot(xs, ys, color=colours[run["label"]], label=label, **style)
             drawn = True
+            if diverged:
+                x = diverged["step"] if axis == "steps" else diverged["tokens"]
+                if x is not None:  # no token count: no mark on the tokens chart
+                    mark_divergence(ax, x, points, colours[run["label"]])
     if log_scale and drawn:
         ax.set_yscale("log")
         # Plain numbers: a loss spans less than a decade, where the default labels read "1.05x10^1".
@@ -282,6 +348,14 @@ def loss_chart(runs, colours, axis, log_scale, path):
         plt.close(fig)
         return None
     return save_figure(fig, ax, path)
+
+
+def mark_divergence(ax, x, points, colour):
+    """Where a loss became non-finite: a dotted vertical line, and a cross at the last finite value before it."""
+    ax.axvline(x, color=colour, linestyle=":", linewidth=1.5)
+    before = [v for px, v in points if px <= x]
+    ax.plot([x], [before[-1] if before else points[0][1]], color=colour, marker="X", markersize=10,
+            linestyle="none")
 
 
 def metric_chart(runs, colours, key, title, ylabel, path):
@@ -339,6 +413,9 @@ def make_charts(runs, out, log_scale):
             os.remove(os.path.join(out, name))
     # Runs missing from charts that others have, so an absent line is explained, not puzzling.
     for run in runs:
+        if run["no_records"]:  # rather than a list of every metric it lacks
+            notes.append(f"{run['label']}: no step records in metrics.jsonl ({run['no_records']}).")
+            continue
         missing = [key for _, key, _, _ in METRIC_CHARTS
                    if key not in run["series"] and any(key in r["series"] for r in runs)]
         if "loss" not in run["series"] and "val_loss" not in run["series"]:
@@ -347,11 +424,13 @@ def make_charts(runs, out, log_scale):
             missing.append("token count for some records (those are not on the loss against tokens)")
         if missing:
             notes.append(f"{run['label']} has no {', '.join(missing)}.")
+        notes += [f"{run['label']}: {dropped_text(d)}; not plotted." for d in run["dropped"]]
     return made, notes
 
 
 def write_data(runs, charts, out):
-    """data.json: per run, the exact deduplicated series the charts plot (numbers as in metrics.jsonl)."""
+    """data.json: per run, the exact deduplicated series the charts plot (numbers as in metrics.jsonl),
+    the points left out and why, and where each metric first became non-finite."""
     data = {
         "charts": [{"file": name, "title": title, "scales": scales} for name, title, scales in charts],
         "runs": [
@@ -361,6 +440,8 @@ def write_data(runs, charts, out):
                 "batch_tokens": run["batch_tokens"],
                 "steps": [r["step"] for r in run["records"]],
                 "series": run["series"],
+                "dropped": run["dropped"],
+                "non_finite": run["non_finite"],
             }
             for run in runs
         ]
@@ -377,6 +458,9 @@ def summary_line(run):
         s = run["series"].get(key)
         if s:
             parts.append(f"{name} {s['values'][-1]:.4f} at step {s['steps'][-1]}")
+        diverged = run["non_finite"].get(key)
+        if diverged:
+            parts.append(f"{name} {diverged['reason']} from step {diverged['step']}")
     return ", ".join(parts)
 
 
@@ -427,6 +511,7 @@ def main(argv):
         args = parse_args(argv)
         labels = run_labels(args.runs)
         runs = [load_run(d, label) for d, label in zip(args.runs, labels)]
+        check_records(runs)
         prepare_out(args.out)
     except BadInput as e:
         print(f"error: {e}", file=sys.stderr)
