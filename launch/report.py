@@ -6,7 +6,9 @@
 Reads each run folder's metrics.jsonl (and config.toml and samples.txt when they exist) and writes
 to DIR: PNG charts of the losses against steps and against tokens, the learning rate, the grad
 norm, tokens/s and MFU (several runs overlaid), data.json with the exact series that were plotted,
-and index.html showing the charts, each run's config and its latest sample.
+and index.html showing the charts, each run's config and its latest sample. It replaces or deletes
+only files it wrote there itself (recorded in DIR/.report-files.json); a user's file with one of
+its names stops it with exit 2.
 
 Exit codes, as the other tools: 0 done; 2 bad input (one `error:` line naming the path);
 1 internal failure. The CMake build copies this file to build/launch/report with the first line
@@ -15,7 +17,9 @@ naming the interpreter that has matplotlib.
 
 import argparse
 import datetime
+import hashlib
 import html
+import io
 import json
 import math
 import os
@@ -278,14 +282,109 @@ def check_records(runs):
         warn(f"{run['metrics']}: no step records ({run['no_records']}); the run is on the page without data")
 
 
+# In --out, report's record of the files it wrote there and their SHA-256: it replaces or deletes
+# only those, unchanged, so a user's file that has one of its names is never lost.
+RECORD = ".report-files.json"
+
+
+def output_files():
+    return chart_files() + ["data.json", "index.html"]
+
+
+def sha256(data):
+    return hashlib.sha256(data).hexdigest()
+
+
+def file_sha256(path):
+    with open(path, "rb") as f:
+        return sha256(f.read())
+
+
+# The process's umask, for files made by mkstemp (0600) to get the mode open() would give them.
+UMASK = os.umask(0o22)
+os.umask(UMASK)
+
+
+def replace_file(path, data):
+    # Through a temporary file and a rename: a browser reloading the page never sees half of a file.
+    fd, tmp = tempfile.mkstemp(dir=os.path.dirname(path) or ".", prefix=".report-", suffix=".tmp")
+    try:
+        os.fchmod(fd, 0o666 & ~UMASK)  # a web server serving the page must read it
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        os.unlink(tmp)
+        raise
+
+
+class OutFolder:
+    """--out: writes and removes files, keeping RECORD up to date after each."""
+
+    def __init__(self, path, written):
+        self.path = path
+        self.written = written  # name -> SHA-256 of what report wrote
+
+    def write(self, name, data):
+        replace_file(os.path.join(self.path, name), data)
+        self.written[name] = sha256(data)
+        self.save_record()
+
+    def remove(self, name):
+        """Removes a file of an earlier report (prepare_out checked it is unchanged)."""
+        path = os.path.join(self.path, name)
+        if name in self.written and os.path.isfile(path):
+            os.remove(path)
+            del self.written[name]
+            self.save_record()
+
+    def save_record(self):
+        record = {"written_by": "report", "files": self.written}
+        replace_file(os.path.join(self.path, RECORD), (json.dumps(record, indent=1, sort_keys=True) + "\n").encode())
+
+
+def read_record(out):
+    """{name: SHA-256} of the files an earlier report wrote in `out`; {} where none did."""
+    path = os.path.join(out, RECORD)
+    if not os.path.lexists(path):
+        return {}
+    try:
+        record = json.loads(read_text(path))
+    except ValueError:
+        record = None
+    except OSError as e:
+        raise BadInput(f"{path}: cannot read ({e.strerror})")
+    files = record.get("files") if isinstance(record, dict) and record.get("written_by") == "report" else None
+    if not isinstance(files, dict) or not all(isinstance(v, str) for v in files.values()):
+        raise BadInput(f"{path}: not report's record of its files, so report leaves this folder alone; "
+                       "choose another --out")
+    return files
+
+
 def prepare_out(out):
-    """Make --out and prove it writable before any work, so a bad path fails fast with exit 2."""
+    """Make --out, prove it writable and check that the files report would replace or delete there are
+    its own, unchanged, before any work: a bad path or a user's file fails fast with exit 2."""
     try:
         os.makedirs(out, exist_ok=True)
         with tempfile.NamedTemporaryFile(dir=out, prefix=".report-probe-"):
             pass
     except OSError as e:
         raise BadInput(f"{out}: cannot write there ({e.strerror})")
+    written = read_record(out)
+    for name in output_files():
+        path = os.path.join(out, name)
+        if not os.path.lexists(path):
+            continue
+        try:
+            own = os.path.isfile(path) and not os.path.islink(path) and name in written and \
+                file_sha256(path) == written[name]
+        except OSError as e:
+            raise BadInput(f"{path}: cannot read ({e.strerror})")
+        if not own:
+            why = "changed since report wrote it" if name in written else "not written by report"
+            raise BadInput(f"{path}: {why}; report replaces or deletes only its own files in --out "
+                           f"(listed in {RECORD}): move it away, or choose another --out")
+    return OutFolder(out, written)
 
 
 def new_figure(title, xlabel, ylabel):
@@ -297,12 +396,14 @@ def new_figure(title, xlabel, ylabel):
     return fig, ax
 
 
-def save_figure(fig, ax, path):
+def save_figure(fig, ax, out, name):
     """Writes the chart; returns its axes' scales as drawn (data.json records them)."""
     if ax.get_legend_handles_labels()[0]:
         ax.legend(fontsize="small")
     fig.tight_layout()
-    fig.savefig(path)
+    png = io.BytesIO()
+    fig.savefig(png, format="png")
+    out.write(name, png.getvalue())
     scales = {"x": ax.get_xscale(), "y": ax.get_yscale()}
     plt.close(fig)
     return scales
@@ -314,12 +415,12 @@ def run_colours(runs):
     return {run["label"]: cycle[i % len(cycle)] for i, run in enumerate(runs)}
 
 
-def loss_chart(runs, colours, axis, log_scale, path):
+def loss_chart(runs, colours, axis, log_scale, out, name):
     """Train (solid) and val (dashed, dots) loss of every run against steps or tokens; None if none."""
     fig, ax = new_figure(f"Loss against {axis}", axis, "loss (log scale)" if log_scale else "loss")
     drawn = False
     for run in runs:
-        for key, style, name in (("loss", {"linestyle": "-"}, "train"),
+        for key, style, kind in (("loss", {"linestyle": "-"}, "train"),
                                  ("val_loss", {"linestyle": "--", "marker": "o", "markersize": 3}, "val")):
             s = run["series"].get(key)
             if not s:
@@ -328,7 +429,7 @@ def loss_chart(runs, colours, axis, log_scale, path):
             if not points:
                 continue
             xs, ys = zip(*points)
-            label = f"{run['label']} {name}"
+            label = f"{run['label']} {kind}"
             diverged = run["non_finite"].get(key)
             if diverged:
                 label += f" ({diverged['reason']} from step {diverged['step']})"
@@ -347,7 +448,7 @@ def loss_chart(runs, colours, axis, log_scale, path):
     if not drawn:
         plt.close(fig)
         return None
-    return save_figure(fig, ax, path)
+    return save_figure(fig, ax, out, name)
 
 
 def mark_divergence(ax, x, points, colour):
@@ -358,7 +459,7 @@ def mark_divergence(ax, x, points, colour):
             linestyle="none")
 
 
-def metric_chart(runs, colours, key, title, ylabel, path):
+def metric_chart(runs, colours, key, title, ylabel, out, name):
     """One metric of every run that has it against steps; None when no run has it."""
     fig, ax = new_figure(title, "step", ylabel)
     drawn = False
@@ -373,7 +474,7 @@ def metric_chart(runs, colours, key, title, ylabel, path):
     if not drawn:
         plt.close(fig)
         return None
-    return save_figure(fig, ax, path)
+    return save_figure(fig, ax, out, name)
 
 
 def chart_files():
@@ -392,7 +493,7 @@ def make_charts(runs, out, log_scale):
     for axis in ("steps", "tokens"):
         name = f"loss_{axis}.png"
         title = f"Train and val loss against {axis}"
-        scales = loss_chart(runs, colours, axis, log_scale, os.path.join(out, name))
+        scales = loss_chart(runs, colours, axis, log_scale, out, name)
         if scales:
             made.append((name, title, scales))
         else:
@@ -402,15 +503,15 @@ def make_charts(runs, out, log_scale):
             notes.append(f"No chart of the loss against {axis}: {why}.")
     for stem, key, title, ylabel in METRIC_CHARTS:
         name = f"{stem}.png"
-        scales = metric_chart(runs, colours, key, title, ylabel, os.path.join(out, name))
+        scales = metric_chart(runs, colours, key, title, ylabel, out, name)
         if scales:
             made.append((name, title, scales))
         else:
             notes.append(f"No {title[0].lower() + title[1:]} chart: no run recorded `{key}`.")
     # A chart of an earlier report in the same folder that this one has not made would be shown as current.
     for name in chart_files():
-        if name not in [m[0] for m in made] and os.path.exists(os.path.join(out, name)):
-            os.remove(os.path.join(out, name))
+        if name not in [m[0] for m in made]:
+            out.remove(name)
     # Runs missing from charts that others have, so an absent line is explained, not puzzling.
     for run in runs:
         if run["no_records"]:  # rather than a list of every metric it lacks
@@ -446,7 +547,7 @@ def write_data(runs, charts, out):
             for run in runs
         ]
     }
-    write_file(os.path.join(out, "data.json"), json.dumps(data, indent=1) + "\n")
+    out.write("data.json", (json.dumps(data, indent=1) + "\n").encode())
 
 
 def summary_line(run):
@@ -495,15 +596,7 @@ def write_page(runs, charts, notes, out, log_scale):
             "img{max-width:100%;height:auto;border:1px solid #ddd}figure{margin:1em 0}"
             "pre{background:#f4f4f4;padding:.5em;white-space:pre-wrap}.notes{color:#444;font-style:italic}"
             "</style></head><body>\n" + "\n".join(body) + "\n</body></html>\n")
-    write_file(os.path.join(out, "index.html"), page)
-
-
-def write_file(path, text):
-    # Through a temporary file and a rename: a browser reloading the page never sees half of it.
-    tmp = path + ".tmp"
-    with open(tmp, "w", encoding="utf-8") as f:
-        f.write(text)
-    os.replace(tmp, path)
+    out.write("index.html", page.encode())
 
 
 def main(argv):
@@ -512,14 +605,14 @@ def main(argv):
         labels = run_labels(args.runs)
         runs = [load_run(d, label) for d, label in zip(args.runs, labels)]
         check_records(runs)
-        prepare_out(args.out)
+        out = prepare_out(args.out)
     except BadInput as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     try:
-        charts, notes = make_charts(runs, args.out, args.log_scale)
-        write_data(runs, charts, args.out)
-        write_page(runs, charts, notes, args.out, args.log_scale)
+        charts, notes = make_charts(runs, out, args.log_scale)
+        write_data(runs, charts, out)
+        write_page(runs, charts, notes, out, args.log_scale)
     except OSError as e:  # the folder was writable a moment ago: a full disk, say
         print(f"error: {e.filename or args.out}: cannot write ({e.strerror})", file=sys.stderr)
         return 1

@@ -4,8 +4,10 @@
 # (signature, size, dimensions, the three runs' line colours), index.html (every chart, each
 # run's config and latest sample) and data.json (strictly increasing steps, the values of
 # metrics.jsonl); a partial last line is skipped with one stderr line, a duplicated step keeps the
-# later record, bad input is one `error:` line and exit code 2; headless Chromium renders the page
-# with its charts (skipped, 77, without chromium).
+# later record, NaN/null/non-numeric points are counted in warnings, data.json and the page and a
+# diverged loss is marked on the charts, an empty metrics.jsonl is a warning (alone, an error), bad
+# input is one `error:` line and exit code 2, files in --out that report did not write are left
+# alone (exit 2); headless Chromium renders the page with its charts (skipped, 77, without chromium).
 # With MPIEXEC, also a run on two ranks (rank 0 alone writes the run folder's files).
 #   report_cli_test.sh TRAIN_BIN REPORT_BIN CONFIG SAMPLE_DATA_DIR [MPIEXEC]   ($GPT_DATA_DIR, when set, wins)
 set -euo pipefail
@@ -304,7 +306,41 @@ expect_bad_input "only an empty metrics.jsonl" "not_started/metrics.jsonl (the f
   not_started --out bad
 [[ ! -e bad ]] || fail "bad input left an output folder"
 
-# 8. The page in headless Chromium: the charts are shown, not broken images or a blank page.
+# 8. --out: report replaces or deletes only the files it wrote there (its record, .report-files.json,
+# holds their SHA-256). Into an earlier report's folder it writes again, removing its own chart that
+# this report lacks and leaving the user's other files alone; a user's file with one of its names, or
+# one of its files changed since, is an error and is left as it was.
+cp -r run_a no_mfu
+"$python" - <<'PY'
+import json
+records = [json.loads(line) for line in open("no_mfu/metrics.jsonl")]
+open("no_mfu/metrics.jsonl", "w").write("".join(json.dumps({k: v for k, v in r.items() if k != "mfu"}) + "\n"
+                                                for r in records))
+PY
+cp -r report report_again
+echo "my notes" >report_again/notes.txt
+[[ -f report_again/mfu.png ]] || fail "--out: the first report has no mfu.png to remove"
+"$report" no_mfu --out report_again >/dev/null 2>again.err || fail "--out: a second report into the first's folder exited $?: $(cat again.err)"
+[[ ! -e report_again/mfu.png ]] || fail "--out: the earlier report's mfu.png was not removed"
+[[ $(cat report_again/notes.txt) == "my notes" ]] || fail "--out: the user's notes.txt was changed"
+mkdir users_chart users_page
+echo "my own chart" >users_chart/mfu.png
+expect_bad_input "a user's mfu.png in --out" "users_chart/mfu.png: not written by report" no_mfu --out users_chart
+[[ $(ls -A users_chart) == "mfu.png" && $(cat users_chart/mfu.png 2>&1) == "my own chart" ]] ||
+  fail "--out: a refused folder was changed: $(ls -A users_chart | tr '\n' ' ')"
+echo "<p>my page</p>" >users_page/index.html
+expect_bad_input "a user's index.html in --out" "users_page/index.html: not written by report" run_a --out users_page
+[[ $(ls -A users_page) == "index.html" && $(cat users_page/index.html 2>&1) == "<p>my page</p>" ]] ||
+  fail "--out: a refused folder was changed: $(ls -A users_page | tr '\n' ' ')"
+echo "edited" >>report_again/lr.png
+cp report_again/lr.png lr_changed.png
+expect_bad_input "a report's chart changed since" "report_again/lr.png: changed since report wrote it" run_a --out report_again
+cmp -s report_again/lr.png lr_changed.png || fail "--out: the changed lr.png was replaced"
+mkdir foreign_record
+echo '{"files": {}}' >foreign_record/.report-files.json
+expect_bad_input "a .report-files.json report did not write" "foreign_record/.report-files.json" run_a --out foreign_record
+
+# 9. The page in headless Chromium: the charts are shown, not broken images or a blank page.
 if ((failures)); then
   echo "$failures failure(s)"
   exit 1
