@@ -6,7 +6,9 @@
 Reads each run folder's metrics.jsonl (and config.toml and samples.txt when they exist) and writes
 to DIR: PNG charts of the losses against steps and against tokens, the learning rate, the grad
 norm, tokens/s and MFU (several runs overlaid), data.json with the exact series that were plotted,
-and index.html showing the charts, each run's config and its latest sample.
+and index.html showing the charts, each run's config and its latest sample. It replaces or deletes
+only files it wrote there itself (recorded in DIR/.report-files.json); a user's file with one of
+its names stops it with exit 2.
 
 Exit codes, as the other tools: 0 done; 2 bad input (one `error:` line naming the path);
 1 internal failure. The CMake build copies this file to build/launch/report with the first line
@@ -15,7 +17,9 @@ naming the interpreter that has matplotlib.
 
 import argparse
 import datetime
+import hashlib
 import html
+import io
 import json
 import math
 import os
@@ -161,20 +165,58 @@ def tokens_at(record, batch_tokens):
     return record["step"] * batch_tokens
 
 
+def drop_reason(value):
+    """Why a metric's value is not plotted: "NaN", "inf", "-inf", "null", "not a number"; None if it is."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return "not a number"
+    if math.isnan(value):
+        return "NaN"
+    if math.isinf(value):
+        return "inf" if value > 0 else "-inf"
+    return None
+
+
+# The reasons that mean the run diverged; null is how the trainer (nlohmann::json) writes NaN and inf.
+NON_FINITE = ("NaN", "inf", "-inf", "null")
+
+
 def build_series(records, batch_tokens):
-    """Per metric: the steps, tokens and values of the records that have it (only finite numbers)."""
-    series = {}
+    """Per metric: the steps, tokens and values of the records that have it (only finite numbers).
+
+    Also the points left out, [{"key", "reason", "steps"}] (a metric absent from a record is not one),
+    and per metric its first non-finite point, {key: {"step", "tokens", "reason"}}: where a run diverged.
+    """
+    series, dropped, non_finite = {}, [], {}
     for key in SERIES_KEYS:
         steps, tokens, values = [], [], []
+        dropped_steps = {}  # reason -> steps, in the order met
         for r in records:
-            v = r.get(key)
-            if isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v):
+            if key not in r:
+                continue
+            v = r[key]
+            reason = drop_reason(v)
+            if reason is None:
                 steps.append(r["step"])
                 tokens.append(tokens_at(r, batch_tokens))
                 values.append(v)
+                continue
+            dropped_steps.setdefault(reason, []).append(r["step"])
+            if reason in NON_FINITE and key not in non_finite:
+                non_finite[key] = {"step": r["step"], "tokens": tokens_at(r, batch_tokens), "reason": reason}
         if steps:
             series[key] = {"steps": steps, "tokens": tokens, "values": values}
-    return series
+        dropped += [{"key": key, "reason": reason, "steps": s} for reason, s in dropped_steps.items()]
+    return series, dropped, non_finite
+
+
+def dropped_text(d):
+    """`3 points dropped (loss is NaN at steps 40, 41, 42)`: one warning line and page note per run and reason."""
+    n = len(d["steps"])
+    shown = ", ".join(str(s) for s in d["steps"][:5]) + (" ..." if n > 5 else "")
+    return (f"{n} point{'s' if n > 1 else ''} dropped "
+            f"({d['key']} is {d['reason']} at step{'s' if n > 1 else ''} {shown})")
 
 
 def run_labels(run_dirs):
@@ -209,25 +251,140 @@ def load_run(run_dir, label):
         sample = latest_sample(run_dir)
     except OSError as e:
         raise BadInput(f"{e.filename or run_dir}: cannot read ({e.strerror})")
+    series, dropped, non_finite = build_series(records, batch_tokens)
+    for d in dropped:
+        warn(f"{metrics}: {dropped_text(d)}")
+    no_records = None
+    if not records:
+        no_records = "the file is empty" if os.path.getsize(metrics) == 0 else "no complete step record"
     return {
         "label": label,
+        "metrics": metrics,
+        "no_records": no_records,
         "dir": os.path.abspath(run_dir),
         "records": records,
         "batch_tokens": batch_tokens,
         "config": config_text,
         "sample": sample,
-        "series": build_series(records, batch_tokens),
+        "series": series,
+        "dropped": dropped,
+        "non_finite": non_finite,
     }
 
 
+def check_records(runs):
+    """A run without records is on the page with a warning; when no run has any, there is nothing to chart."""
+    empty = [run for run in runs if run["no_records"]]
+    if len(empty) == len(runs):
+        raise BadInput(", ".join(f"{run['metrics']} ({run['no_records']})" for run in runs)
+                       + ": no step records; nothing to chart (has the run logged its first step?)")
+    for run in empty:
+        warn(f"{run['metrics']}: no step records ({run['no_records']}); the run is on the page without data")
+
+
+# In --out, report's record of the files it wrote there and their SHA-256: it replaces or deletes
+# only those, unchanged, so a user's file that has one of its names is never lost.
+RECORD = ".report-files.json"
+
+
+def output_files():
+    return chart_files() + ["data.json", "index.html"]
+
+
+def sha256(data):
+    return hashlib.sha256(data).hexdigest()
+
+
+def file_sha256(path):
+    with open(path, "rb") as f:
+        return sha256(f.read())
+
+
+# The process's umask, for files made by mkstemp (0600) to get the mode open() would give them.
+UMASK = os.umask(0o22)
+os.umask(UMASK)
+
+
+def replace_file(path, data):
+    # Through a temporary file and a rename: a browser reloading the page never sees half of a file.
+    fd, tmp = tempfile.mkstemp(dir=os.path.dirname(path) or ".", prefix=".report-", suffix=".tmp")
+    try:
+        os.fchmod(fd, 0o666 & ~UMASK)  # a web server serving the page must read it
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        os.unlink(tmp)
+        raise
+
+
+class OutFolder:
+    """--out: writes and removes files, keeping RECORD up to date after each."""
+
+    def __init__(self, path, written):
+        self.path = path
+        self.written = written  # name -> SHA-256 of what report wrote
+
+    def write(self, name, data):
+        replace_file(os.path.join(self.path, name), data)
+        self.written[name] = sha256(data)
+        self.save_record()
+
+    def remove(self, name):
+        """Removes a file of an earlier report (prepare_out checked it is unchanged)."""
+        path = os.path.join(self.path, name)
+        if name in self.written and os.path.isfile(path):
+            os.remove(path)
+            del self.written[name]
+            self.save_record()
+
+    def save_record(self):
+        record = {"written_by": "report", "files": self.written}
+        replace_file(os.path.join(self.path, RECORD), (json.dumps(record, indent=1, sort_keys=True) + "\n").encode())
+
+
+def read_record(out):
+    """{name: SHA-256} of the files an earlier report wrote in `out`; {} where none did."""
+    path = os.path.join(out, RECORD)
+    if not os.path.lexists(path):
+        return {}
+    try:
+        record = json.loads(read_text(path))
+    except ValueError:
+        record = None
+    except OSError as e:
+        raise BadInput(f"{path}: cannot read ({e.strerror})")
+    files = record.get("files") if isinstance(record, dict) and record.get("written_by") == "report" else None
+    if not isinstance(files, dict) or not all(isinstance(v, str) for v in files.values()):
+        raise BadInput(f"{path}: not report's record of its files, so report leaves this folder alone; "
+                       "choose another --out")
+    return files
+
+
 def prepare_out(out):
-    """Make --out and prove it writable before any work, so a bad path fails fast with exit 2."""
+    """Make --out, prove it writable and check that the files report would replace or delete there are
+    its own, unchanged, before any work: a bad path or a user's file fails fast with exit 2."""
     try:
         os.makedirs(out, exist_ok=True)
         with tempfile.NamedTemporaryFile(dir=out, prefix=".report-probe-"):
             pass
     except OSError as e:
         raise BadInput(f"{out}: cannot write there ({e.strerror})")
+    written = read_record(out)
+    for name in output_files():
+        path = os.path.join(out, name)
+        if not os.path.lexists(path):
+            continue
+        try:
+            own = os.path.isfile(path) and not os.path.islink(path) and name in written and \
+                file_sha256(path) == written[name]
+        except OSError as e:
+            raise BadInput(f"{path}: cannot read ({e.strerror})")
+        if not own:
+            why = "changed since report wrote it" if name in written else "not written by report"
+            raise BadInput(f"{path}: {why}; report replaces or deletes only its own files in --out "
+                           f"(listed in {RECORD}): move it away, or choose another --out")
+    return OutFolder(out, written)
 
 
 def new_figure(title, xlabel, ylabel):
@@ -239,12 +396,14 @@ def new_figure(title, xlabel, ylabel):
     return fig, ax
 
 
-def save_figure(fig, ax, path):
+def save_figure(fig, ax, out, name):
     """Writes the chart; returns its axes' scales as drawn (data.json records them)."""
     if ax.get_legend_handles_labels()[0]:
         ax.legend(fontsize="small")
     fig.tight_layout()
-    fig.savefig(path)
+    png = io.BytesIO()
+    fig.savefig(png, format="png")
+    out.write(name, png.getvalue())
     scales = {"x": ax.get_xscale(), "y": ax.get_yscale()}
     plt.close(fig)
     return scales
@@ -256,12 +415,12 @@ def run_colours(runs):
     return {run["label"]: cycle[i % len(cycle)] for i, run in enumerate(runs)}
 
 
-def loss_chart(runs, colours, axis, log_scale, path):
+def loss_chart(runs, colours, axis, log_scale, out, name):
     """Train (solid) and val (dashed, dots) loss of every run against steps or tokens; None if none."""
     fig, ax = new_figure(f"Loss against {axis}", axis, "loss (log scale)" if log_scale else "loss")
     drawn = False
     for run in runs:
-        for key, style, name in (("loss", {"linestyle": "-"}, "train"),
+        for key, style, kind in (("loss", {"linestyle": "-"}, "train"),
                                  ("val_loss", {"linestyle": "--", "marker": "o", "markersize": 3}, "val")):
             s = run["series"].get(key)
             if not s:
@@ -270,8 +429,16 @@ def loss_chart(runs, colours, axis, log_scale, path):
             if not points:
                 continue
             xs, ys = zip(*points)
-            ax.plot(xs, ys, color=colours[run["label"]], label=f"{run['label']} {name}", **style)
+            label = f"{run['label']} {kind}"
+            diverged = run["non_finite"].get(key)
+            if diverged:
+                label += f" ({diverged['reason']} from step {diverged['step']})"
+            ax.plot(xs, ys, color=colours[run["label"]], label=label, **style)
             drawn = True
+            if diverged:
+                x = diverged["step"] if axis == "steps" else diverged["tokens"]
+                if x is not None:  # no token count: no mark on the tokens chart
+                    mark_divergence(ax, x, points, colours[run["label"]])
     if log_scale and drawn:
         ax.set_yscale("log")
         # Plain numbers: a loss spans less than a decade, where the default labels read "1.05x10^1".
@@ -281,10 +448,18 @@ def loss_chart(runs, colours, axis, log_scale, path):
     if not drawn:
         plt.close(fig)
         return None
-    return save_figure(fig, ax, path)
+    return save_figure(fig, ax, out, name)
 
 
-def metric_chart(runs, colours, key, title, ylabel, path):
+def mark_divergence(ax, x, points, colour):
+    """Where a loss became non-finite: a dotted vertical line, and a cross at the last finite value before it."""
+    ax.axvline(x, color=colour, linestyle=":", linewidth=1.5)
+    before = [v for px, v in points if px <= x]
+    ax.plot([x], [before[-1] if before else points[0][1]], color=colour, marker="X", markersize=10,
+            linestyle="none")
+
+
+def metric_chart(runs, colours, key, title, ylabel, out, name):
     """One metric of every run that has it against steps; None when no run has it."""
     fig, ax = new_figure(title, "step", ylabel)
     drawn = False
@@ -299,7 +474,7 @@ def metric_chart(runs, colours, key, title, ylabel, path):
     if not drawn:
         plt.close(fig)
         return None
-    return save_figure(fig, ax, path)
+    return save_figure(fig, ax, out, name)
 
 
 def chart_files():
@@ -318,7 +493,7 @@ def make_charts(runs, out, log_scale):
     for axis in ("steps", "tokens"):
         name = f"loss_{axis}.png"
         title = f"Train and val loss against {axis}"
-        scales = loss_chart(runs, colours, axis, log_scale, os.path.join(out, name))
+        scales = loss_chart(runs, colours, axis, log_scale, out, name)
         if scales:
             made.append((name, title, scales))
         else:
@@ -328,17 +503,20 @@ def make_charts(runs, out, log_scale):
             notes.append(f"No chart of the loss against {axis}: {why}.")
     for stem, key, title, ylabel in METRIC_CHARTS:
         name = f"{stem}.png"
-        scales = metric_chart(runs, colours, key, title, ylabel, os.path.join(out, name))
+        scales = metric_chart(runs, colours, key, title, ylabel, out, name)
         if scales:
             made.append((name, title, scales))
         else:
             notes.append(f"No {title[0].lower() + title[1:]} chart: no run recorded `{key}`.")
     # A chart of an earlier report in the same folder that this one has not made would be shown as current.
     for name in chart_files():
-        if name not in [m[0] for m in made] and os.path.exists(os.path.join(out, name)):
-            os.remove(os.path.join(out, name))
+        if name not in [m[0] for m in made]:
+            out.remove(name)
     # Runs missing from charts that others have, so an absent line is explained, not puzzling.
     for run in runs:
+        if run["no_records"]:  # rather than a list of every metric it lacks
+            notes.append(f"{run['label']}: no step records in metrics.jsonl ({run['no_records']}).")
+            continue
         missing = [key for _, key, _, _ in METRIC_CHARTS
                    if key not in run["series"] and any(key in r["series"] for r in runs)]
         if "loss" not in run["series"] and "val_loss" not in run["series"]:
@@ -347,11 +525,13 @@ def make_charts(runs, out, log_scale):
             missing.append("token count for some records (those are not on the loss against tokens)")
         if missing:
             notes.append(f"{run['label']} has no {', '.join(missing)}.")
+        notes += [f"{run['label']}: {dropped_text(d)}; not plotted." for d in run["dropped"]]
     return made, notes
 
 
 def write_data(runs, charts, out):
-    """data.json: per run, the exact deduplicated series the charts plot (numbers as in metrics.jsonl)."""
+    """data.json: per run, the exact deduplicated series the charts plot (numbers as in metrics.jsonl),
+    the points left out and why, and where each metric first became non-finite."""
     data = {
         "charts": [{"file": name, "title": title, "scales": scales} for name, title, scales in charts],
         "runs": [
@@ -361,11 +541,13 @@ def write_data(runs, charts, out):
                 "batch_tokens": run["batch_tokens"],
                 "steps": [r["step"] for r in run["records"]],
                 "series": run["series"],
+                "dropped": run["dropped"],
+                "non_finite": run["non_finite"],
             }
             for run in runs
         ]
     }
-    write_file(os.path.join(out, "data.json"), json.dumps(data, indent=1) + "\n")
+    out.write("data.json", (json.dumps(data, indent=1) + "\n").encode())
 
 
 def summary_line(run):
@@ -377,6 +559,9 @@ def summary_line(run):
         s = run["series"].get(key)
         if s:
             parts.append(f"{name} {s['values'][-1]:.4f} at step {s['steps'][-1]}")
+        diverged = run["non_finite"].get(key)
+        if diverged:
+            parts.append(f"{name} {diverged['reason']} from step {diverged['step']}")
     return ", ".join(parts)
 
 
@@ -411,15 +596,7 @@ def write_page(runs, charts, notes, out, log_scale):
             "img{max-width:100%;height:auto;border:1px solid #ddd}figure{margin:1em 0}"
             "pre{background:#f4f4f4;padding:.5em;white-space:pre-wrap}.notes{color:#444;font-style:italic}"
             "</style></head><body>\n" + "\n".join(body) + "\n</body></html>\n")
-    write_file(os.path.join(out, "index.html"), page)
-
-
-def write_file(path, text):
-    # Through a temporary file and a rename: a browser reloading the page never sees half of it.
-    tmp = path + ".tmp"
-    with open(tmp, "w", encoding="utf-8") as f:
-        f.write(text)
-    os.replace(tmp, path)
+    out.write("index.html", page.encode())
 
 
 def main(argv):
@@ -427,14 +604,15 @@ def main(argv):
         args = parse_args(argv)
         labels = run_labels(args.runs)
         runs = [load_run(d, label) for d, label in zip(args.runs, labels)]
-        prepare_out(args.out)
+        check_records(runs)
+        out = prepare_out(args.out)
     except BadInput as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     try:
-        charts, notes = make_charts(runs, args.out, args.log_scale)
-        write_data(runs, charts, args.out)
-        write_page(runs, charts, notes, args.out, args.log_scale)
+        charts, notes = make_charts(runs, out, args.log_scale)
+        write_data(runs, charts, out)
+        write_page(runs, charts, notes, out, args.log_scale)
     except OSError as e:  # the folder was writable a moment ago: a full disk, say
         print(f"error: {e.filename or args.out}: cannot write ({e.strerror})", file=sys.stderr)
         return 1

@@ -4,8 +4,10 @@
 # (signature, size, dimensions, the three runs' line colours), index.html (every chart, each
 # run's config and latest sample) and data.json (strictly increasing steps, the values of
 # metrics.jsonl); a partial last line is skipped with one stderr line, a duplicated step keeps the
-# later record, bad input is one `error:` line and exit code 2; headless Chromium renders the page
-# with its charts (skipped, 77, without chromium).
+# later record, NaN/null/non-numeric points are counted in warnings, data.json and the page and a
+# diverged loss is marked on the charts, an empty metrics.jsonl is a warning (alone, an error), bad
+# input is one `error:` line and exit code 2, files in --out that report did not write are left
+# alone (exit 2); headless Chromium renders the page with its charts (skipped, 77, without chromium).
 # With MPIEXEC, also a run on two ranks (rank 0 alone writes the run folder's files).
 #   report_cli_test.sh TRAIN_BIN REPORT_BIN CONFIG SAMPLE_DATA_DIR [MPIEXEC]   ($GPT_DATA_DIR, when set, wins)
 set -euo pipefail
@@ -207,7 +209,81 @@ assert loss[4] == 5.25, loss
 assert 4 not in run["series"]["val_loss"]["steps"], run["series"]["val_loss"]
 PY
 
-# 5. Bad input: exit code 2 and one `error:` line naming the path; never a traceback.
+# 5. A run that went NaN: the train loss NaN from step 8 on, a null val_loss (what the trainer's
+# JSON writer makes of NaN) and a string grad_norm. Each run and reason is one warning line with the
+# count and steps, data.json and the page say so, and the loss charts mark the step where it diverged.
+cp -r run_a diverged
+cp -r run_a diverged_unmarked  # the same points plotted, the dropped ones absent instead of NaN
+"$python" - <<'PY'
+import json
+for run, drop in (("diverged", False), ("diverged_unmarked", True)):
+    records = [json.loads(line) for line in open(f"{run}/metrics.jsonl")]
+    for r in records:
+        for key, value, at in (("loss", float("nan"), r["step"] >= 8), ("val_loss", None, r["step"] == 12),
+                               ("grad_norm", "high", r["step"] == 10)):
+            if at and key in r:
+                if drop:
+                    del r[key]
+                else:
+                    r[key] = value
+    open(f"{run}/metrics.jsonl", "w").write("".join(json.dumps(r) + "\n" for r in records))  # NaN as NaN
+PY
+"$report" diverged --out report_nan >/dev/null 2>nan.err || fail "a NaN loss: report exited $?: $(cat nan.err)"
+"$report" diverged_unmarked --out report_unmarked >/dev/null 2>unmarked.err ||
+  fail "the run without its NaN points: report exited $?: $(cat unmarked.err)"
+"$python" - diverged/metrics.jsonl <<'PY' || fail "a NaN loss: the warnings, data.json or the page"
+import json, sys
+path = sys.argv[1]
+# Which points are dropped and why, from metrics.jsonl itself.
+want = {}
+for line in open(path):
+    r = json.loads(line)
+    for key in ("loss", "val_loss", "grad_norm"):
+        v = r.get(key, 0.0)
+        reason = "null" if v is None else "not a number" if isinstance(v, str) else "NaN" if v != v else None
+        if reason:
+            want.setdefault((key, reason), []).append(r["step"])
+assert len(want) == 3 and len(want[("loss", "NaN")]) >= 2, want
+lines = [f"{len(s)} point{'s' if len(s) > 1 else ''} dropped ({key} is {reason} at "
+         f"step{'s' if len(s) > 1 else ''} {', '.join(map(str, s))})" for (key, reason), s in want.items()]
+err = open("nan.err").read().splitlines()
+assert sorted(err) == sorted(f"warning: {path}: {l}" for l in lines), err
+run = json.load(open("report_nan/data.json"))["runs"][0]
+assert sorted((d["key"], d["reason"], tuple(d["steps"])) for d in run["dropped"]) == \
+    sorted((k, r, tuple(s)) for (k, r), s in want.items()), run["dropped"]
+first_nan = want[("loss", "NaN")][0]
+assert run["non_finite"]["loss"]["step"] == first_nan, run["non_finite"]
+assert run["non_finite"]["val_loss"]["reason"] == "null", run["non_finite"]
+assert "grad_norm" not in run["non_finite"], run["non_finite"]  # a string is bad input, not divergence
+assert all(s < first_nan for s in run["series"]["loss"]["steps"]), run["series"]["loss"]
+page = open("report_nan/index.html").read()
+for l in lines:
+    assert l in page, f"index.html lacks {l!r}"
+assert f"train loss NaN from step {first_nan}" in page, "index.html does not say where the loss went NaN"
+PY
+# The mark: more of the run's colour (the first, blue) on each loss chart than on the same points without it.
+"$python" - <<'PY' || fail "a NaN loss: no mark on the loss charts"
+import numpy as np
+from PIL import Image
+blue = lambda path: int((np.abs(np.asarray(Image.open(path).convert("RGB"), dtype=int) - (31, 119, 180)) < 40)
+                        .all(axis=2).sum())
+for chart in ("loss_steps.png", "loss_tokens.png"):
+    marked, unmarked = blue(f"report_nan/{chart}"), blue(f"report_unmarked/{chart}")
+    assert marked > unmarked + 200, f"{chart}: {marked} blue pixels with the NaN points, {unmarked} without"
+PY
+
+# 6. An empty metrics.jsonl (a run that has not logged its first step) beside a run with records:
+# one warning line, and the page lists the run and says why it has no data. Alone, it is an error (7).
+mkdir not_started
+: >not_started/metrics.jsonl
+"$report" run_a not_started --out report_not_started >/dev/null 2>not_started.err ||
+  fail "an empty metrics.jsonl beside a run: report exited $?: $(cat not_started.err)"
+[[ $(wc -l <not_started.err) -eq 1 ]] && grep -q '^warning: not_started/metrics.jsonl: no step records (the file is empty)' not_started.err ||
+  fail "an empty metrics.jsonl: stderr is not one warning line naming it: $(cat not_started.err)"
+grep -q 'not_started: no step records in metrics.jsonl (the file is empty)' report_not_started/index.html ||
+  fail "an empty metrics.jsonl: index.html does not say so"
+
+# 7. Bad input: exit code 2 and one `error:` line naming the path; never a traceback.
 expect_bad_input() {
   local what="$1" fragment="$2"
   shift 2
@@ -226,9 +302,45 @@ expect_bad_input "no arguments" "RUN_DIR"
 expect_bad_input "no runs" "no run folders" --out bad
 expect_bad_input "no --out" "--out" run_a
 expect_bad_input "an unwritable --out" "run_a.log/report" run_a --out run_a.log/report
+expect_bad_input "only an empty metrics.jsonl" "not_started/metrics.jsonl (the file is empty): no step records" \
+  not_started --out bad
 [[ ! -e bad ]] || fail "bad input left an output folder"
 
-# 6. The page in headless Chromium: the charts are shown, not broken images or a blank page.
+# 8. --out: report replaces or deletes only the files it wrote there (its record, .report-files.json,
+# holds their SHA-256). Into an earlier report's folder it writes again, removing its own chart that
+# this report lacks and leaving the user's other files alone; a user's file with one of its names, or
+# one of its files changed since, is an error and is left as it was.
+cp -r run_a no_mfu
+"$python" - <<'PY'
+import json
+records = [json.loads(line) for line in open("no_mfu/metrics.jsonl")]
+open("no_mfu/metrics.jsonl", "w").write("".join(json.dumps({k: v for k, v in r.items() if k != "mfu"}) + "\n"
+                                                for r in records))
+PY
+cp -r report report_again
+echo "my notes" >report_again/notes.txt
+[[ -f report_again/mfu.png ]] || fail "--out: the first report has no mfu.png to remove"
+"$report" no_mfu --out report_again >/dev/null 2>again.err || fail "--out: a second report into the first's folder exited $?: $(cat again.err)"
+[[ ! -e report_again/mfu.png ]] || fail "--out: the earlier report's mfu.png was not removed"
+[[ $(cat report_again/notes.txt) == "my notes" ]] || fail "--out: the user's notes.txt was changed"
+mkdir users_chart users_page
+echo "my own chart" >users_chart/mfu.png
+expect_bad_input "a user's mfu.png in --out" "users_chart/mfu.png: not written by report" no_mfu --out users_chart
+[[ $(ls -A users_chart) == "mfu.png" && $(cat users_chart/mfu.png 2>&1) == "my own chart" ]] ||
+  fail "--out: a refused folder was changed: $(ls -A users_chart | tr '\n' ' ')"
+echo "<p>my page</p>" >users_page/index.html
+expect_bad_input "a user's index.html in --out" "users_page/index.html: not written by report" run_a --out users_page
+[[ $(ls -A users_page) == "index.html" && $(cat users_page/index.html 2>&1) == "<p>my page</p>" ]] ||
+  fail "--out: a refused folder was changed: $(ls -A users_page | tr '\n' ' ')"
+echo "edited" >>report_again/lr.png
+cp report_again/lr.png lr_changed.png
+expect_bad_input "a report's chart changed since" "report_again/lr.png: changed since report wrote it" run_a --out report_again
+cmp -s report_again/lr.png lr_changed.png || fail "--out: the changed lr.png was replaced"
+mkdir foreign_record
+echo '{"files": {}}' >foreign_record/.report-files.json
+expect_bad_input "a .report-files.json report did not write" "foreign_record/.report-files.json" run_a --out foreign_record
+
+# 9. The page in headless Chromium: the charts are shown, not broken images or a blank page.
 if ((failures)); then
   echo "$failures failure(s)"
   exit 1

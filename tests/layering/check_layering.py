@@ -71,37 +71,74 @@ OPTIONAL = {"core/ops/cuda/cuda_backend.cu", "data/tokenizer/tokenizer.cpp", "da
             "launch/prepare_main.cpp", "launch/generate_main.cpp", "launch/export_main.cpp"}
 
 
-def include_flags(command):
-    args = shlex.split(command)
+def expand_response_files(args, directory, depth=0):
+    """args with each response file replaced by its contents: nvcc's `--options-file FILE` (or
+    `-optf FILE`, `--options-file=FILE`), which CMake's Makefiles generator uses for nvcc's include
+    folders, and GCC's `@FILE`; a relative FILE is relative to the entry's directory."""
+    expanded, i = [], 0
+    while i < len(args):
+        a, path = args[i], None
+        if a in ("--options-file", "-optf") and i + 1 < len(args):
+            path = args[i + 1]
+            i += 1
+        elif a.startswith("--options-file="):
+            path = a.split("=", 1)[1]
+        elif a.startswith("@") and len(a) > 1:
+            path = a[1:]
+        if path is None:
+            expanded.append(a)
+        elif depth > 8:
+            raise OSError(f"response files nested deeper than 8 at {path}")
+        else:
+            with open(os.path.join(directory, path)) as f:
+                expanded += expand_response_files(shlex.split(f.read()), directory, depth + 1)
+        i += 1
+    return expanded
+
+
+def include_flags(entry):
+    """The -I, -isystem and -D flags of a compile_commands.json entry (response files expanded,
+    relative folders made absolute: the probes compile elsewhere) and -std=c++20."""
+    directory = entry["directory"]
+    args = entry["arguments"] if "arguments" in entry else shlex.split(entry["command"])
+    args = expand_response_files(args, directory)
+    folder = lambda d: os.path.join(directory, d)  # an absolute d stays as it is
     flags, i = [], 0
     while i < len(args):
         a = args[i]
         if a in ("-I", "-isystem") and i + 1 < len(args):
-            flags += [a, args[i + 1]]
+            flags += [a, folder(args[i + 1])]
             i += 2
             continue
-        if a.startswith("-I") or a.startswith("-D") or a.startswith("-std="):
-            flags.append(a)
-        elif a == "-isystem" or a.startswith("-isystem"):
+        if a.startswith("-isystem"):
+            d = a[len("-isystem"):]
+            flags += ["-isystem", folder(d[1:] if d.startswith("=") else d)]  # nvcc writes -isystem=DIR
+        elif a.startswith("-I"):
+            flags.append("-I" + folder(a[2:]))
+        elif a.startswith("-D"):
             flags.append(a)
         i += 1
-    return [f for f in flags if not f.startswith("-std=")] + ["-std=c++20"]
+    return flags + ["-std=c++20"]
 
 
 def main():
     build, source, cxx = sys.argv[1], os.path.realpath(sys.argv[2]), sys.argv[3]
     with open(os.path.join(build, "compile_commands.json")) as f:
-        commands = {os.path.realpath(e["file"]): e["command"] for e in json.load(f)}
+        entries = {os.path.realpath(os.path.join(e["directory"], e["file"])): e for e in json.load(f)}
     failures, checked = [], 0
     with tempfile.TemporaryDirectory() as tmp:
         for src, (allowed, forbidden) in RULES.items():
-            command = commands.get(os.path.join(source, src))
-            if command is None:
+            entry = entries.get(os.path.join(source, src))
+            if entry is None:
                 if src in OPTIONAL:
                     continue  # not in this build
                 failures.append(f"{src}: not in compile_commands.json")
                 continue
-            flags = include_flags(command)
+            try:
+                flags = include_flags(entry)
+            except OSError as e:
+                failures.append(f"{src}: cannot read its response file: {e}")
+                continue
             for header, want in [(h, True) for h in allowed] + [(h, False) for h in forbidden]:
                 probe = os.path.join(tmp, "probe.cpp")
                 with open(probe, "w") as p:
