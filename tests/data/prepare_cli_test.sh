@@ -60,7 +60,7 @@ printf '[{"story": "a"},' >truncated.json
 expect_bad_input "truncated JSON" "truncated.json is not valid JSON" --input truncated.json
 expect_bad_input "no vocabulary" "encoder.json" --input broken.txt --vocab-dir "$work"
 expect_bad_input "bad format" "--format" --input broken.txt --format bin
-expect_bad_input "val without output" "go together" --input "$data/TinyStories-valid-sample.txt" --val-fraction 0.1
+expect_bad_input "val without output" "--val-fraction 0.1 needs --val-output" --input "$data/TinyStories-valid-sample.txt" --val-fraction 0.1
 expect_bad_input "no input" "--input" --threads 2
 
 # 3. SIGINT mid-run: exit 1, one error line, nothing left.
