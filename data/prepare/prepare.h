@@ -2,7 +2,8 @@
 // `prepare`'s work: TinyStories files in, token files out. The inputs are read in batches of
 // stories (story_reader.h), `threads` workers tokenize the batches, and the tokens are written in
 // the order of the input, so the files are the same for any number of threads. At most a few
-// batches per thread are in memory at once, whatever the size of the input.
+// batches per thread are in memory at once, whatever the size of the input (a story longer than
+// a batch is a batch of its own: memory grows with the longest story, held once).
 #include <cstdint>
 #include <filesystem>
 #include <functional>

@@ -2,10 +2,10 @@
 // GPT-2's byte-level BPE tokenizer, token for token the same as tiktoken's `gpt2` encoding:
 // PCRE2 cuts the text into pieces with GPT-2's pattern, a piece that is a token is that token,
 // and any other is split into bytes whose adjacent pairs are merged, lowest rank first.
-// One exception bounds memory: a piece longer than max_merged_piece_bytes (64 KiB, a run of
-// punctuation or white space no real text has) is merged in chunks of at most that length, cut
-// at character boundaries; its tokens can then differ from tiktoken's, only inside that piece
-// (no merge crosses a cut), and they still decode to the same text.
+// One exception bounds memory: a piece longer than max_merged_piece_bytes (64 KiB of letters,
+// digits, punctuation or white space without a break: no real text) is merged in chunks of at
+// most that length, cut at character boundaries; its tokens can then differ from tiktoken's,
+// only inside that piece (no merge crosses a cut), and they still decode to the same text.
 //
 // A Tokenizer is not thread-safe (it caches the tokens of recent pieces); copy it for each
 // thread: copies share the vocabulary and the compiled pattern.
