@@ -1,8 +1,10 @@
 #include "data/token_file_writer.h"
 
 #include <fcntl.h>
+#include <signal.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <array>
 #include <bit>
 #include <cerrno>
@@ -32,10 +34,79 @@ void write_all(int fd, const void* data, std::size_t bytes, off_t offset, bool a
     offset += n;
   }
 }
+
+const char* kind_of(std::filesystem::file_type type) {
+  using std::filesystem::file_type;
+  switch (type) {
+    case file_type::directory:
+      return "a folder";
+    case file_type::character:
+      return "a character device";
+    case file_type::block:
+      return "a block device";
+    case file_type::fifo:
+      return "a FIFO";
+    case file_type::socket:
+      return "a socket";
+    default:
+      return "not a regular file";
+  }
+}
+
+// Temporary files of earlier writers of `path` that were killed before they could remove them
+// (SIGKILL, a crash, a power cut): `NAME.tmp-PID` where no process PID is alive. A live
+// process's file (another prepare writing the same output) is left alone.
+void remove_stale_temporaries(const std::filesystem::path& path) {
+  namespace fs = std::filesystem;
+  const fs::path folder = path.parent_path().empty() ? "." : path.parent_path();
+  const std::string prefix = path.filename().string() + ".tmp-";
+  std::error_code ec;
+  for (fs::directory_iterator it(folder, ec), end; !ec && it != end; it.increment(ec)) {
+    const std::string name = it->path().filename().string();
+    if (!name.starts_with(prefix)) continue;
+    const std::string digits = name.substr(prefix.size());
+    if (digits.empty() || digits.size() > 9 ||
+        !std::all_of(digits.begin(), digits.end(), [](char c) { return c >= '0' && c <= '9'; })) {
+      continue;
+    }
+    const auto pid = static_cast<pid_t>(std::stol(digits));
+    // kill(pid, 0) fails with ESRCH only when there is no such process (EPERM: alive, not ours).
+    if (pid <= 0 || pid == ::getpid() || ::kill(pid, 0) == 0 || errno != ESRCH) continue;
+    std::error_code type_ec;
+    if (it->symlink_status(type_ec).type() != fs::file_type::regular) continue;
+    fs::remove(it->path(), type_ec);
+  }
+}
 }  // namespace
 
+std::filesystem::path TokenFileWriter::output_target(const std::filesystem::path& path) {
+  namespace fs = std::filesystem;
+  auto refuse = [&](const std::string& what) -> fs::path {
+    throw DataError("token file " + path.string() + ": " + what +
+                    "; it would be replaced, so a token file is written only to a regular file or a new name");
+  };
+  std::error_code ec;
+  const fs::file_type type = fs::symlink_status(path, ec).type();
+  if (type == fs::file_type::not_found || type == fs::file_type::regular) return path;
+  if (ec) throw DataError("token file " + path.string() + ": cannot inspect it: " + ec.message());
+  if (type == fs::file_type::directory) {
+    throw DataError("token file " + path.string() + ": is a folder; name the token file itself, such as " +
+                    (path / "train.bin").string());
+  }
+  if (type != fs::file_type::symlink) return refuse(std::string("is ") + kind_of(type));
+  const fs::path link = fs::read_symlink(path, ec);
+  const fs::file_type target = fs::status(path, ec).type();
+  if (target == fs::file_type::not_found)
+    return refuse("is a symbolic link to " + link.string() + ", which does not exist");
+  if (target != fs::file_type::regular) {
+    return refuse("is a symbolic link to " + link.string() + ", which is " + kind_of(target));
+  }
+  return fs::canonical(path);
+}
+
 TokenFileWriter::TokenFileWriter(std::filesystem::path path, TokenFileFormat format)
-    : path_(std::move(path)), format_(format) {
+    : path_(output_target(path)), format_(format) {
+  remove_stale_temporaries(path_);
   temporary_ = path_;
   temporary_ += ".tmp-" + std::to_string(::getpid());
   fd_ = ::open(temporary_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
@@ -91,6 +162,8 @@ void TokenFileWriter::commit() {
   const int fd = fd_;
   fd_ = -1;
   if (::close(fd) != 0) fail(std::string("cannot close ") + temporary_.string() + ": " + std::strerror(errno));
+  // Checked again: something other than a regular file may have taken the name since.
+  if (output_target(path_) != path_) fail("became a symbolic link while it was written");
   if (::rename(temporary_.c_str(), path_.c_str()) != 0) {
     fail(std::string("cannot rename ") + temporary_.string() + " to it: " + std::strerror(errno));
   }

@@ -1,11 +1,13 @@
 // `prepare --input FILE... --output train.bin [--format llmc|raw] [--threads N]
 //          [--val-fraction F --val-output val.bin] [--vocab-dir DIR]`:
-// TinyStories text (.txt) or Hugging Face JSON shards (.json) to the token files `train` reads.
+// TinyStories text (.txt), Hugging Face JSON shards (.json) or JSON Lines (.jsonl) to the token
+// files `train` reads.
 // Exit codes: 0 done, 2 bad input (command line, input file, vocabulary), 1 internal failure or
 // stopped by a signal (SIGINT, SIGTERM); no output file is left behind unless it succeeded.
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
+#include <cmath>
 #include <cstdio>
 #include <filesystem>
 #include <string>
@@ -22,7 +24,7 @@
 int main(int argc, char** argv) {
   static gpt::StopSignals& stop_signals = *new gpt::StopSignals({SIGINT, SIGTERM});  // see stop_signals.h
 
-  CLI::App app("Tokenizes TinyStories (.txt, or Hugging Face .json shards) into GPT-2 token files for train.");
+  CLI::App app("Tokenizes TinyStories (.txt, Hugging Face .json shards, or .jsonl) into GPT-2 token files for train.");
   gpt::PrepareOptions options;
   std::vector<std::string> inputs;
   std::string output, val_output, format = "llmc", vocab_dir = gpt::default_vocabulary_dir().string();
@@ -30,7 +32,7 @@ int main(int argc, char** argv) {
   double batch_mb = 1;
   bool quiet = false;
   double progress_interval = 10;
-  app.add_option("--input", inputs, "TinyStories .txt files or .json shards, in this order")
+  app.add_option("--input", inputs, "TinyStories .txt files, .json shards or .jsonl files, in this order")
       ->required()
       ->expected(1, -1);
   app.add_option("--output", output, "the token file to write")->required();
@@ -42,7 +44,7 @@ int main(int argc, char** argv) {
   app.add_option("--val-output", val_output, "the validation token file");
   app.add_option("--vocab-dir", vocab_dir, "folder with GPT-2's encoder.json and vocab.bpe");
   app.add_option("--batch-mb", batch_mb, "megabytes of text per work item (memory grows with threads x this)")
-      ->check(CLI::Range(0.001, 1024.0));
+      ->check(CLI::Range(gpt::PrepareOptions::min_batch_bytes / 1e6, gpt::PrepareOptions::max_batch_bytes / 1e6));
   app.add_flag("--quiet", quiet, "no progress display");
   app.add_option("--progress-interval", progress_interval,
                  "seconds between progress lines when stderr is not a terminal (default 10)")
@@ -59,7 +61,7 @@ int main(int argc, char** argv) {
   options.val_output = val_output;
   options.format = format == "raw" ? gpt::TokenFileFormat::raw : gpt::TokenFileFormat::llmc;
   options.threads = threads > 0 ? threads : gpt::cpu::available_cpus();
-  options.batch_bytes = static_cast<std::size_t>(batch_mb * 1e6);
+  options.batch_bytes = static_cast<std::size_t>(std::llround(batch_mb * 1e6));
   options.stop_requested = [] { return stop_signals.requested(); };
   gpt::ProgressDisplay display(stderr, isatty(STDERR_FILENO) == 1, progress_interval);
   if (!quiet) options.on_progress = [&](const gpt::PrepareProgress& p) { display.update(p); };

@@ -3,6 +3,7 @@
 #include <chrono>
 #include <cmath>
 #include <condition_variable>
+#include <cstdio>
 #include <deque>
 #include <exception>
 #include <map>
@@ -96,32 +97,45 @@ class Pipeline {
   std::exception_ptr error_;
 };
 
+constexpr std::size_t kRunTokens = 1 << 14;
+
 bool is_val_story(std::uint64_t index, double fraction) {
   return fraction > 0 &&
          std::floor(static_cast<double>(index + 1) * fraction) > std::floor(static_cast<double>(index) * fraction);
 }
 
-EncodedBatch encode_batch(const StoryBatch& batch, Tokenizer& tokenizer, const PrepareOptions& options,
-                          std::vector<TokenId>& scratch) {
+EncodedBatch encode_batch(const StoryBatch& batch, Tokenizer& tokenizer, const PrepareOptions& options) {
   EncodedBatch out;
   out.input_bytes = batch.input_bytes;
+  // A token covers at least one byte: with room for that many, the vectors never grow by copying
+  // (which would hold a long story's tokens twice); the pages not needed are never touched.
+  const std::size_t most_tokens = batch.text.size() + batch.stories.size();
+  out.train.reserve(most_tokens);
+  if (options.val_fraction > 0) out.val.reserve(most_tokens);
   for (std::size_t i = 0; i < batch.stories.size(); ++i) {
     const StoryBatch::Story& story = batch.stories[i];
     const std::string_view text = std::string_view(batch.text).substr(story.offset, story.length);
     const bool val = is_val_story(batch.first_story + i, options.val_fraction);
     std::vector<std::uint16_t>& tokens = val ? out.val : out.train;
     ++(val ? out.val_stories : out.stories);
-    scratch.clear();
+    tokens.push_back(static_cast<std::uint16_t>(tokenizer.end_of_text()));
     try {
-      tokenizer.encode(text, scratch, SpecialTokens::as_text);
+      // In runs: a long story's tokens are never held twice (as TokenId, then as uint16).
+      tokenizer.encode(text, kRunTokens, [&](std::span<const TokenId> run) {
+        tokens.insert(tokens.end(), run.begin(), run.end());  // ids fit: checked in prepare()
+      });
     } catch (const InvalidUtf8Error& e) {  // its offset is in the story: say where it is in the file
       throw DataError("the input " + options.inputs[batch.input].string() + " is not valid UTF-8 at byte offset " +
                       std::to_string(story.source_offset + e.offset()));
     }
-    tokens.push_back(static_cast<std::uint16_t>(tokenizer.end_of_text()));
-    tokens.insert(tokens.end(), scratch.begin(), scratch.end());  // ids fit: checked in prepare()
   }
   return out;
+}
+
+std::string decimal(double value) {
+  char text[32];
+  std::snprintf(text, sizeof text, "%g", value);
+  return text;
 }
 
 void check_options(const PrepareOptions& options, const Tokenizer& tokenizer) {
@@ -129,28 +143,62 @@ void check_options(const PrepareOptions& options, const Tokenizer& tokenizer) {
   if (options.output.empty()) throw InputError("prepare: no --output file");
   if (options.threads < 1) throw InputError("prepare: --threads must be at least 1");
   if (!(options.val_fraction >= 0 && options.val_fraction < 1)) {
-    throw InputError("prepare: --val-fraction must be from 0 to below 1");
+    throw InputError("prepare: --val-fraction must be from 0 to below 1, not " + decimal(options.val_fraction));
   }
-  if ((options.val_fraction > 0) != !options.val_output.empty()) {
-    throw InputError("prepare: --val-fraction and --val-output go together");
+  if (options.val_fraction > 0 && options.val_output.empty()) {
+    throw InputError("prepare: --val-fraction " + decimal(options.val_fraction) +
+                     " needs --val-output, the file for the validation stories");
   }
-  if (!options.val_output.empty() &&
-      std::filesystem::weakly_canonical(options.val_output) == std::filesystem::weakly_canonical(options.output)) {
-    throw InputError("prepare: --val-output is the same file as --output");
+  if (options.val_fraction == 0 && !options.val_output.empty()) {
+    throw InputError("prepare: --val-output " + options.val_output.string() +
+                     " needs a --val-fraction above 0 (with 0 no story goes to it)");
   }
-  if (options.batch_bytes < 1024) throw InputError("prepare: batches must be at least 1 KiB");
+  if (options.batch_bytes < PrepareOptions::min_batch_bytes || options.batch_bytes > PrepareOptions::max_batch_bytes) {
+    throw InputError("prepare: --batch-mb must be from " + decimal(PrepareOptions::min_batch_bytes / 1e6) + " to " +
+                     decimal(PrepareOptions::max_batch_bytes / 1e6) + ", not " + decimal(options.batch_bytes / 1e6));
+  }
   if (tokenizer.vocabulary().size() > 65536) {
     throw InputError("prepare: token files hold uint16, and this vocabulary has " +
                      std::to_string(tokenizer.vocabulary().size()) + " tokens");
   }
-  for (const auto& output : {options.output, options.val_output}) {
-    if (output.empty()) continue;
+  for (const auto& input : options.inputs) story_format(input);  // a name it cannot read: before anything is written
+  // Where the files will be (a symbolic link is followed); anything but a regular file is refused.
+  const std::filesystem::path output = TokenFileWriter::output_target(options.output);
+  const std::filesystem::path val_output =
+      options.val_output.empty() ? std::filesystem::path() : TokenFileWriter::output_target(options.val_output);
+  if (!val_output.empty() &&
+      std::filesystem::weakly_canonical(val_output) == std::filesystem::weakly_canonical(output)) {
+    throw InputError("prepare: --val-output is the same file as --output");
+  }
+  for (const auto& [name, path] : {std::pair{options.output, output}, std::pair{options.val_output, val_output}}) {
+    if (path.empty()) continue;
     for (const auto& input : options.inputs) {
       std::error_code ec;
-      if (std::filesystem::equivalent(input, output, ec)) {
-        throw InputError("prepare: the output " + output.string() + " is the input " + input.string());
+      if (std::filesystem::equivalent(input, path, ec)) {
+        throw InputError("prepare: the output " + name.string() + " is the input " + input.string());
       }
     }
+  }
+}
+
+// Refuses token files without a story: empty inputs, or a split that leaves one file empty.
+void check_story_counts(const PrepareOptions& options, const PrepareSummary& summary) {
+  const std::uint64_t stories = summary.stories + summary.val_stories;
+  if (stories == 0) {
+    throw DataError(options.inputs.size() == 1
+                        ? "prepare: the input " + options.inputs[0].string() + " holds no story: nothing to write"
+                        : "prepare: none of the " + std::to_string(options.inputs.size()) +
+                              " inputs holds a story: nothing to write");
+  }
+  if (options.val_output.empty()) return;
+  const std::string split = "prepare: --val-fraction " + decimal(options.val_fraction) + " of the " +
+                            std::to_string(stories) + " stories puts ";
+  if (summary.val_stories == 0) {
+    throw InputError(split + "none in --val-output " + options.val_output.string() + " (one story in " +
+                     decimal(1 / options.val_fraction) + " goes there)");
+  }
+  if (summary.stories == 0) {
+    throw InputError(split + "all in --val-output, none in --output " + options.output.string());
   }
 }
 
@@ -190,9 +238,7 @@ PrepareSummary prepare(const PrepareOptions& options, const Tokenizer& tokenizer
     workers.emplace_back([&] {
       try {
         Tokenizer own = tokenizer;  // its own piece cache
-        std::vector<TokenId> scratch;
-        while (auto item = pipeline.take())
-          pipeline.done(item->first, encode_batch(item->second, own, options, scratch));
+        while (auto item = pipeline.take()) pipeline.done(item->first, encode_batch(item->second, own, options));
       } catch (...) {
         pipeline.fail(std::current_exception());
       }
@@ -222,6 +268,7 @@ PrepareSummary prepare(const PrepareOptions& options, const Tokenizer& tokenizer
     throw PrepareInterrupted("prepare: stopped by a signal; nothing was written");
   }
 
+  check_story_counts(options, summary);
   train.commit();
   if (val) val->commit();
   summary.tokens = train.tokens_written();

@@ -4,6 +4,7 @@
 #include <cstring>
 #include <fstream>
 #include <nlohmann/json.hpp>
+#include <string>
 
 #include "core/errors.h"
 #include "data/tokenizer/utf8.h"
@@ -30,6 +31,35 @@ class Batcher {
   void add(std::string_view story, std::uint64_t source_offset) {
     batch_.stories.push_back({batch_.text.size(), story.size(), source_offset});
     batch_.text.append(story);
+  }
+  // A story (text[offset, offset + length)) that the caller is done with: a long one becomes
+  // the batch's text itself when it starts a batch, so that it is not held twice.
+  void add(std::string&& text, std::size_t offset, std::size_t length, std::uint64_t source_offset) {
+    if (!batch_.stories.empty() || length < limit_) {
+      add(std::string_view(text).substr(offset, length), source_offset);
+      return;
+    }
+    batch_.text = std::move(text);
+    batch_.stories.push_back({offset, length, source_offset});
+  }
+  // Takes the stories of TinyStories text buffer[0, complete), which starts at `source_offset` in
+  // the file, out of `buffer`. When that is a batch or more and starts one (always so for a story
+  // longer than a batch), the buffer itself becomes the batch's text: moved, not copied, so that
+  // a long story is never held twice.
+  void add_text(std::string& buffer, std::size_t complete, std::uint64_t source_offset) {
+    if (!batch_.stories.empty() || complete < limit_) {
+      for_each_story(std::string_view(buffer).substr(0, complete),
+                     [&](std::string_view story, std::size_t offset) { add(story, source_offset + offset); });
+      buffer.erase(0, complete);
+      return;
+    }
+    std::string rest = buffer.substr(complete);
+    buffer.resize(complete);
+    batch_.text = std::move(buffer);
+    for_each_story(batch_.text, [&](std::string_view story, std::size_t offset) {
+      batch_.stories.push_back({offset, story.size(), source_offset + offset});
+    });
+    buffer = std::move(rest);
   }
   bool full() const { return batch_.text.size() >= limit_; }
   // Hands on what is batched, with the input consumed up to `consumed`; false: stop reading.
@@ -70,13 +100,14 @@ bool read_text(const std::filesystem::path& path, Batcher& batcher, std::size_t 
     at_end = file.eof();
     std::size_t complete = buffer.size();
     if (!at_end) {
-      const std::size_t last = std::string_view(buffer).rfind(kSeparator);
+      // What was carried has no separator: search only where one can end in the new bytes, or a
+      // long story would be scanned again for every block (quadratic).
+      const std::size_t from = old_size >= kSeparator.size() ? old_size - (kSeparator.size() - 1) : 0;
+      const std::size_t last = std::string_view(buffer).substr(from).rfind(kSeparator);
       if (last == std::string_view::npos) continue;  // one story longer than a block: read more
-      complete = last + kSeparator.size();
+      complete = from + last + kSeparator.size();
     }
-    for_each_story(std::string_view(buffer).substr(0, complete),
-                   [&](std::string_view story, std::size_t offset) { batcher.add(story, buffer_start + offset); });
-    buffer.erase(0, complete);
+    batcher.add_text(buffer, complete, buffer_start);
     buffer_start += complete;
     if ((batcher.full() || at_end) && !batcher.flush_batch(buffer_start)) return false;
   }
@@ -101,7 +132,11 @@ class ShardReader : public nlohmann::json::json_sax_t {
     if (depth_ == 2 && key_ == "story") {
       story_seen_ = true;
       const std::string_view story = strip_story(s);
-      if (!story.empty()) batcher_.add(story, position());
+      // Moved: the parser makes a new string for the next value.
+      if (!story.empty()) {
+        const auto offset = static_cast<std::size_t>(story.data() - s.data());
+        batcher_.add(std::move(s), offset, story.size(), position());
+      }
       return true;
     }
     return value("a string");
@@ -174,10 +209,63 @@ bool read_shard(const std::filesystem::path& path, Batcher& batcher) {
   return batcher.flush_batch(size);
 }
 
+// "a number", "an array": what a JSON value is, for an error message.
+std::string json_kind(const nlohmann::json& value) {
+  const std::string name = value.type_name();
+  return value.is_null() ? name : (name[0] == 'a' || name[0] == 'o' ? "an " : "a ") + name;
+}
+
+// JSON Lines: one object with a "story" string per line; blank lines are skipped.
+bool read_json_lines(const std::filesystem::path& path, Batcher& batcher) {
+  std::ifstream file(path, std::ios::binary);
+  if (!file) throw DataError("cannot read the input " + path.string());
+  const std::uint64_t size = std::filesystem::file_size(path);
+  std::string line;
+  std::uint64_t line_start = 0, line_number = 0;
+  while (std::getline(file, line)) {
+    const std::uint64_t start = line_start;
+    line_start = std::min(size, line_start + line.size() + 1);
+    ++line_number;
+    auto fail = [&](const std::string& what) {
+      throw DataError("the input " + path.string() + " line " + std::to_string(line_number) + " " + what);
+    };
+    if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
+    nlohmann::json object;
+    try {
+      object = nlohmann::json::parse(line);
+    } catch (const nlohmann::json::parse_error& e) {
+      // nlohmann-json counts lines and columns within the line it was given: give the byte instead.
+      const std::string message = e.what();
+      const std::size_t reason = message.find(": ", message.find("column "));
+      fail("is not valid JSON at byte " + std::to_string(e.byte) +
+           " of the line: " + (reason == std::string::npos ? message : message.substr(reason + 2)));
+    }
+    if (!object.is_object()) fail("is " + json_kind(object) + ", not an object with a \"story\"");
+    const auto story = object.find("story");
+    if (story == object.end()) fail("has no \"story\" string");
+    if (!story->is_string()) fail("has a \"story\" that is " + json_kind(*story));
+    if (line.capacity() > (std::size_t{1} << 20)) std::string().swap(line);  // a long story: not held twice
+    std::string& text = story->get_ref<std::string&>();
+    const std::string_view stripped = strip_story(text);
+    if (!stripped.empty()) {
+      const auto offset = static_cast<std::size_t>(stripped.data() - text.data());
+      batcher.add(std::move(text), offset, stripped.size(), start);
+    }
+    if (batcher.full() && !batcher.flush_batch(line_start)) return false;
+  }
+  if (file.bad()) throw DataError("cannot read the input " + path.string() + ": read error");
+  return batcher.flush_batch(size);
+}
+
 }  // namespace
 
 StoryFormat story_format(const std::filesystem::path& path) {
-  return path.extension() == ".json" ? StoryFormat::json : StoryFormat::text;
+  const auto extension = path.extension();
+  if (extension == ".txt") return StoryFormat::text;
+  if (extension == ".json") return StoryFormat::json;
+  if (extension == ".jsonl") return StoryFormat::json_lines;
+  throw InputError("the input " + path.string() + " is not .txt, .json or .jsonl: prepare reads TinyStories text " +
+                   "(.txt), Hugging Face JSON shards (.json) and JSON Lines (.jsonl), told by the extension");
 }
 
 std::string_view strip_story(std::string_view text) {
@@ -223,8 +311,18 @@ void read_stories(const std::vector<std::filesystem::path>& inputs, std::size_t 
                       (std::filesystem::exists(inputs[i]) ? " is not a regular file" : " does not exist"));
     }
     batcher.start_input(i);
-    const bool go_on = story_format(inputs[i]) == StoryFormat::json ? read_shard(inputs[i], batcher)
-                                                                    : read_text(inputs[i], batcher, batch_bytes);
+    bool go_on = true;
+    switch (story_format(inputs[i])) {
+      case StoryFormat::text:
+        go_on = read_text(inputs[i], batcher, batch_bytes);
+        break;
+      case StoryFormat::json:
+        go_on = read_shard(inputs[i], batcher);
+        break;
+      case StoryFormat::json_lines:
+        go_on = read_json_lines(inputs[i], batcher);
+        break;
+    }
     if (!go_on) return;
   }
 }

@@ -1,8 +1,9 @@
 #pragma once
 // Stories from TinyStories' files, read in batches of about `batch_bytes` so that memory stays
-// bounded however large the file: the .txt files (stories separated by `<|endoftext|>` lines)
-// and the Hugging Face JSON shards (data00.json ...: an array of objects, each with a "story"
-// string). Each story is stripped of surrounding white space as Python's str.strip() does, and
+// bounded however large the file (a batch holds a story longer than it whole): the .txt files
+// (stories separated by `<|endoftext|>` lines), the Hugging Face JSON shards (data00.json ...:
+// an array of objects, each with a "story" string) and JSON Lines (.jsonl: one such object per
+// line). Each story is stripped of surrounding white space as Python's str.strip() does, and
 // empty ones are dropped: the convention of the reference token files (data/sample/README.md).
 #include <cstdint>
 #include <filesystem>
@@ -13,8 +14,9 @@
 
 namespace gpt {
 
-enum class StoryFormat { text, json };
-// .json files are JSON shards; anything else is TinyStories text.
+enum class StoryFormat { text, json, json_lines };
+// Told by the extension: .txt TinyStories text, .json a JSON shard, .jsonl JSON Lines (one object
+// with a "story" string per line). Any other is an InputError naming the file and the three.
 StoryFormat story_format(const std::filesystem::path& path);
 
 // `text` without the white space Python's str.strip() removes at either end (Unicode's

@@ -1,5 +1,7 @@
 #include "data/tokenizer/tokenizer.h"
 
+#include <algorithm>
+
 #include "core/errors.h"
 #include "data/tokenizer/bpe.h"
 #include "data/tokenizer/utf8.h"
@@ -23,23 +25,56 @@ void Tokenizer::encode(std::string_view text, std::vector<TokenId>& out, Special
     throw InvalidUtf8Error(bad);
   }
   if (special == SpecialTokens::as_text) {
-    encode_ordinary(text, out);
+    encode_ordinary(text, out, 0, nullptr);
     return;
   }
   const std::string_view marker = Vocabulary::end_of_text_text;
   for (std::size_t start = 0;;) {
     const std::size_t found = text.find(marker, start);
-    encode_ordinary(text.substr(start, found - start), out);
+    encode_ordinary(text.substr(start, found - start), out, 0, nullptr);
     if (found == std::string_view::npos) return;
     out.push_back(end_of_text());
     start = found + marker.size();
   }
 }
 
-void Tokenizer::encode_ordinary(std::string_view text, std::vector<TokenId>& out) {
+void Tokenizer::encode(std::string_view text, std::size_t run_tokens, const RunSink& sink) {
+  if (const std::size_t bad = utf8::first_invalid(text); bad != std::string_view::npos) {
+    throw InvalidUtf8Error(bad);
+  }
+  run_.clear();
+  encode_ordinary(text, run_, run_tokens, &sink);
+  if (!run_.empty()) sink(run_);
+  run_.clear();
+}
+
+void Tokenizer::encode_ordinary(std::string_view text, std::vector<TokenId>& out, std::size_t run_tokens,
+                                const RunSink* sink) {
+  // With a sink, `out` is handed on whenever it holds run_tokens, after a piece or a chunk of one.
+  auto hand_on_full_run = [&] {
+    if (sink && out.size() >= run_tokens) {
+      (*sink)(out);
+      out.clear();
+    }
+  };
   for (std::size_t start = 0; start < text.size();) {
     const std::size_t end = pre_tokenizer_.piece_end(text, start);
-    encode_piece(text.substr(start, end - start), out);
+    const std::string_view piece = text.substr(start, end - start);
+    if (piece.size() <= max_merged_piece_bytes) {
+      encode_piece(piece, out);
+    } else {
+      // Merging takes some 25 bytes per byte of the piece (1.28 GB for 50 MB): a pathological
+      // one (megabytes of punctuation) is merged in chunks cut at character boundaries, so memory
+      // stays bounded. No token is that long; the chunks are not cached.
+      for (std::size_t chunk = 0; chunk < piece.size();) {
+        std::size_t chunk_end = std::min(chunk + max_merged_piece_bytes, piece.size());
+        while (chunk_end < piece.size() && (static_cast<unsigned char>(piece[chunk_end]) & 0xC0) == 0x80) --chunk_end;
+        bpe_merge(*vocabulary_, piece.substr(chunk, chunk_end - chunk), out);
+        chunk = chunk_end;
+        hand_on_full_run();
+      }
+    }
+    hand_on_full_run();
     start = end;
   }
 }

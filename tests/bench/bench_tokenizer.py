@@ -12,10 +12,15 @@ included, must give the same total: the one thing this asserts. Then prepare on 
 --threads 1 and 2 (best and median of 3 runs: MB/s of the input file's bytes by wall time, so with
 the vocabulary load, and as prepare reports it, from reading to the renamed file; the child's
 peak RSS), and with --threads 1 and 2 on about 200 MB (where the
-fixed costs matter less; the memory figure; --skip-200mb leaves it out). Generated files are deleted unless --keep.
+fixed costs matter less; the memory figure; --skip-200mb leaves it out). Last, the memory bound on
+pathological text: prepare --threads 2 on one story of --punctuation-mb MB (50) of
+'!@#$%^&*()' repeated, one pre-tokenizer piece without a split point (its peak RSS, which grew
+with the piece before such pieces were merged in 64 KiB chunks; 0 leaves it out). Generated files
+are deleted unless --keep.
 
 Usage: bench_tokenizer.py --bench BENCH_TOKENIZER --prepare PREPARE --data-dir DIR [--mb 20]
-       [--workdir DIR] [--skip-200mb] [--keep]   (exit 0 done, 1 a tool failed or counts differ)
+       [--workdir DIR] [--skip-200mb] [--punctuation-mb 50] [--keep]
+       (exit 0 done, 1 a tool failed or counts differ)
 """
 
 import os
@@ -93,6 +98,8 @@ def main() -> int:
     ap.add_argument("--mb", type=float, default=20, help="size of the encode text in MB")
     ap.add_argument("--workdir", type=Path, help="for the generated files (default: a temporary folder)")
     ap.add_argument("--skip-200mb", action="store_true", help="leave out the 200 MB prepare run")
+    ap.add_argument("--punctuation-mb", type=float, default=50,
+                    help="MB of the one-story punctuation file for the memory figure (0: none)")
     ap.add_argument("--keep", action="store_true", help="keep the generated files")
     args = ap.parse_args()
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "python"))
@@ -179,6 +186,16 @@ def main() -> int:
                 print(f"prepare 200 MB: {tokens:,} tokens, but tiktoken gives {want:,} for that text")
                 failed = True
 
+    punctuation = None  # (MB, MB/s by wall time, peak RSS MB)
+    if args.punctuation_mb > 0:
+        punctuation_file = workdir / "bench-punctuation.txt"
+        punctuation_file.write_text("!@#$%^&*()" * round(args.punctuation_mb * 1e5))
+        figures = run_prepare(punctuation_file, 2, "prepare on one punctuation story")
+        if figures is None:
+            failed = True
+        else:
+            punctuation = (punctuation_file.stat().st_size / 1e6, figures[0], figures[1])
+
     print()
     for name, r in rates.items():
         print(rate_line(name, r, counts[name]))
@@ -191,6 +208,11 @@ def main() -> int:
     for threads, (size, wall, rss, own) in big.items():
         print(f"{f'prepare --threads {threads}, 200 MB':<28} {wall:7.2f} MB/s on {size:.0f} MB  peak RSS {rss:.0f} MB  "
               f"(as prepare reports it: {own:.2f} MB/s)")
+
+    if punctuation:
+        size, wall, rss = punctuation
+        print(f"{'prepare --threads 2, one story of punctuation':<28} {wall:7.2f} MB/s on {size:.0f} MB  "
+              f"peak RSS {rss:.0f} MB ({rss / size:.2f} MB per MB of the story, fixed costs included)")
 
     def ratio(a: float | None, b: float | None) -> str:
         return f"{a / b:.2f}" if a and b else "n/a"

@@ -2,7 +2,11 @@
 // reader, the token file writer, and the pipeline (the reference files reproduced, the same
 // output for any thread count, the validation split, refusals that leave nothing behind).
 #include <gtest/gtest.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
+#include <chrono>
 #include <cstdio>
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -54,6 +58,33 @@ TEST(StoryReader, CutsAtEndOfTextAndDropsEmptyStories) {
             (std::vector<std::string>{"one", "two", "three"}));
   EXPECT_EQ(stories_of("<|endoftext|>a<|endoftext|>"), std::vector<std::string>{"a"});
   EXPECT_TRUE(stories_of("").empty());
+}
+
+class StoryReaderFiles : public test::TempDirTest {};
+
+TEST_F(StoryReaderFiles, ReadsAStoryLongerThanManyBlocksInOnePass) {
+  // The reader once searched all it held for a separator after every block: quadratic in a long
+  // story (minutes for 6 MB in 1000-byte blocks). The story is handed on whole, in one batch.
+  const std::string long_story(6'000'000, 'x');
+  std::ofstream(dir_ / "long.txt", std::ios::binary) << "short one\n<|endoftext|>\n"
+                                                     << long_story << "\n<|endoftext|>\nlast";
+  std::vector<std::string> stories;
+  std::vector<std::uint64_t> offsets;
+  const auto start = std::chrono::steady_clock::now();
+  read_stories({dir_ / "long.txt"}, 1000, [&](StoryBatch&& batch) {
+    for (const auto& story : batch.stories) {
+      stories.push_back(batch.text.substr(story.offset, story.length));
+      offsets.push_back(story.source_offset);
+    }
+    return true;
+  });
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  EXPECT_LT(seconds, 2.0) << "rescanning what was read for every block?";
+  ASSERT_EQ(stories.size(), 3u);
+  EXPECT_EQ(stories[0], "short one");
+  EXPECT_TRUE(stories[1] == long_story);
+  EXPECT_EQ(stories[2], "last");
+  EXPECT_EQ(offsets, (std::vector<std::uint64_t>{0, 24, 24 + long_story.size() + 15}));
 }
 
 class Prepare : public test::TempDirTest {
@@ -129,6 +160,70 @@ TEST_F(Prepare, JsonShardsGiveTheSameTokensAsText) {
   EXPECT_TRUE(test::read_file(o.output) == test::read_file(valid_bin_));
 }
 
+TEST_F(Prepare, JsonLinesGiveTheSameTokensAsText) {
+  std::string lines;
+  for (const std::string& story : stories_of(test::read_file(valid_txt_))) {
+    lines += nlohmann::json({{"story", "\n " + story + " \n"}, {"summary", "x"}}).dump() + "\n";
+    if (lines.size() % 7 == 0) lines += "\n";  // blank lines are skipped
+  }
+  write(dir_ / "valid.jsonl", lines);
+  PrepareOptions o = options({dir_ / "valid.jsonl"});
+  o.batch_bytes = 10000;
+  const PrepareSummary s = prepare(o, shared_tokenizer());
+  EXPECT_EQ(s.stories, 1000u);
+  EXPECT_TRUE(test::read_file(o.output) == test::read_file(valid_bin_));
+}
+
+TEST_F(Prepare, MalformedJsonLinesAreNamedWithTheLine) {
+  const std::vector<std::pair<std::string, std::string>> cases = {
+      {"{\"story\": \"a\"}\n{\"story\": \"b\"", "line 2 is not valid JSON at byte"},
+      {"{\"story\": \"a\"}\n\n{\"summary\": \"b\"}\n", "line 3 has no \"story\" string"},
+      {"{\"story\": 5}\n", "line 1 has a \"story\" that is a number"},
+      {"[\"a\"]\n", "line 1 is an array, not an object"},
+      {"{\"story\": \"\xFF\"}\n", "line 1 is not valid JSON"},
+      {"[{\"story\": \"a\"}, {\"story\": \"b\"}]", "line 1 is an array"},  // a shard named .jsonl
+  };
+  for (const auto& [content, fragment] : cases) {
+    write(dir_ / "bad.jsonl", content);
+    const std::string message = refused(options({dir_ / "bad.jsonl"}));
+    EXPECT_NE(message.find("bad.jsonl"), std::string::npos) << message;
+    EXPECT_NE(message.find(fragment), std::string::npos) << message;
+    expect_only({"bad.jsonl"});
+  }
+}
+
+TEST_F(Prepare, RefusesNamesItDoesNotRead) {
+  for (const std::string name : {"stories.csv", "stories", "stories.json.gz", "stories.TXT"}) {
+    write(dir_ / name, "Once upon a time.");
+    const std::string message = refused(options({train_txt_, dir_ / name}));
+    EXPECT_NE(message.find(name + " is not .txt, .json or .jsonl"), std::string::npos) << message;
+    expect_only({name});
+    fs::remove(dir_ / name);
+  }
+}
+
+TEST_F(Prepare, RefusesInputsWithoutAStory) {
+  write(dir_ / "empty.txt", "");
+  write(dir_ / "blank.txt", " \n<|endoftext|>\n\n<|endoftext|>\n");
+  write(dir_ / "empty.json", "[]");
+  write(dir_ / "empty.jsonl", "\n");
+  for (const std::string name : {"empty.txt", "blank.txt", "empty.json", "empty.jsonl"}) {
+    const std::string message = refused(options({dir_ / name}));
+    EXPECT_NE(message.find(name + " holds no story"), std::string::npos) << message;
+  }
+  EXPECT_NE(refused(options({dir_ / "empty.txt", dir_ / "empty.json"})).find("none of the 2 inputs holds a story"),
+            std::string::npos);
+  // A split that leaves the validation file empty: 3 stories, one in 10 to validation.
+  write(dir_ / "three.txt", "a\n<|endoftext|>\nb\n<|endoftext|>\nc\n");
+  PrepareOptions o = options({dir_ / "three.txt"});
+  o.val_fraction = 0.1;
+  o.val_output = dir_ / "val.bin";
+  const std::string message = refused(o);
+  EXPECT_NE(message.find("--val-fraction 0.1 of the 3 stories puts none in --val-output"), std::string::npos)
+      << message;
+  expect_only({"empty.txt", "blank.txt", "empty.json", "empty.jsonl", "three.txt"});
+}
+
 TEST_F(Prepare, MalformedShardsAreNamed) {
   const std::vector<std::pair<std::string, std::string>> cases = {
       {"{\"story\": \"a\"}", "not a JSON array"},
@@ -184,7 +279,12 @@ TEST_F(Prepare, RefusesBadOptions) {
   EXPECT_NE(refused(options({dir_ / "missing.txt"})).find("missing.txt does not exist"), std::string::npos);
   PrepareOptions o = options({train_txt_});
   o.val_fraction = 0.1;
-  EXPECT_NE(refused(o).find("go together"), std::string::npos);
+  EXPECT_NE(refused(o).find("--val-fraction 0.1 needs --val-output"), std::string::npos);
+  o.val_fraction = 0;
+  o.val_output = dir_ / "v.bin";
+  EXPECT_NE(refused(o).find("--val-output " + o.val_output.string() + " needs a --val-fraction above 0"),
+            std::string::npos);
+  o.val_fraction = 0.1;
   o.val_output = o.output;
   EXPECT_NE(refused(o).find("same file"), std::string::npos);
   o = options({train_txt_});
@@ -198,7 +298,60 @@ TEST_F(Prepare, RefusesBadOptions) {
   o = options({train_txt_});
   o.output = dir_ / "no_such_folder" / "out.bin";
   EXPECT_NE(refused(o).find("no_such_folder"), std::string::npos);
+  // The command line's range for --batch-mb is the library's: 0.001 MB is accepted, less refused.
+  o = options({dir_ / "in.txt"});
+  o.batch_bytes = PrepareOptions::min_batch_bytes;
+  EXPECT_EQ(prepare(o, shared_tokenizer()).stories, 1u);
+  fs::remove(o.output);
+  o.batch_bytes = PrepareOptions::min_batch_bytes - 1;
+  EXPECT_NE(refused(o).find("--batch-mb must be from 0.001 to 1024, not 0.000999"), std::string::npos) << refused(o);
   expect_only({"in.txt"});
+}
+
+TEST_F(Prepare, RefusesOutputsThatAreNotRegularFilesAndFollowsLinksToFiles) {
+  write(dir_ / "in.txt", "Once upon a time.");
+  ASSERT_EQ(::mkfifo((dir_ / "fifo").c_str(), 0644), 0);
+  fs::create_directory(dir_ / "folder");
+  fs::create_symlink("nowhere.bin", dir_ / "dangling.bin");
+  fs::create_symlink("fifo", dir_ / "to_fifo.bin");
+  const std::vector<std::pair<std::string, std::string>> cases = {
+      {"fifo", "fifo: is a FIFO"},
+      {"folder", "folder: is a folder; name the token file itself"},
+      {"dangling.bin", "dangling.bin: is a symbolic link to nowhere.bin, which does not exist"},
+      {"to_fifo.bin", "to_fifo.bin: is a symbolic link to fifo, which is a FIFO"},
+  };
+  for (const auto& [name, fragment] : cases) {
+    for (const bool as_val : {false, true}) {
+      PrepareOptions o = options({dir_ / "in.txt"});
+      if (as_val) {
+        o.val_fraction = 0.5;
+        o.val_output = dir_ / name;
+      } else {
+        o.output = dir_ / name;
+      }
+      const std::string message = refused(o);
+      EXPECT_NE(message.find(fragment), std::string::npos) << message;
+    }
+  }
+  EXPECT_TRUE(fs::is_fifo(dir_ / "fifo"));
+  EXPECT_TRUE(fs::is_symlink(dir_ / "dangling.bin"));
+  expect_only({"in.txt", "fifo", "folder", "dangling.bin", "to_fifo.bin"});
+  EXPECT_TRUE(fs::is_empty(dir_ / "folder"));
+
+  // A link to a regular file: that file is written, through its temporary beside it; the link stays.
+  fs::create_directory(dir_ / "real");
+  write(dir_ / "real" / "train.bin", "old");
+  fs::create_symlink("real/train.bin", dir_ / "link.bin");
+  PrepareOptions o = options({valid_txt_});
+  o.output = dir_ / "link.bin";
+  prepare(o, shared_tokenizer());
+  EXPECT_TRUE(fs::is_symlink(dir_ / "link.bin"));
+  EXPECT_TRUE(test::read_file(dir_ / "real" / "train.bin") == test::read_file(valid_bin_));
+  EXPECT_EQ(std::distance(fs::directory_iterator(dir_ / "real"), fs::directory_iterator()), 1);
+  // --val-output through a link to --output is the same file.
+  o.val_fraction = 0.5;
+  o.val_output = dir_ / "real" / "train.bin";
+  EXPECT_NE(refused(o).find("same file"), std::string::npos);
 }
 
 TEST_F(Prepare, StopsWhenAskedAndLeavesNothing) {
@@ -269,6 +422,30 @@ TEST(TokenFileWriter, WritesWhatTokenFileReadsAndRemovesAnUncommittedFile) {
   EXPECT_FALSE(fs::exists(temporary));
   EXPECT_FALSE(fs::exists(path.string() + ".2"));
   fs::remove(path);
+}
+
+class TokenFileWriterFiles : public test::TempDirTest {};
+
+TEST_F(TokenFileWriterFiles, RemovesTheTemporariesOfDeadWritersOnly) {
+  // A process that has exited (and been waited for): its pid names no live process.
+  const pid_t child = ::fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) ::_exit(0);
+  ASSERT_EQ(::waitpid(child, nullptr, 0), child);
+  const fs::path out = dir_ / "out.bin";
+  const std::string dead = "out.bin.tmp-" + std::to_string(child);
+  const std::string live = "out.bin.tmp-" + std::to_string(::getppid());  // the test's parent lives
+  const std::vector<std::string> kept = {live, "out.bin.tmp-12ab", "out.bin.tmp-",
+                                         "other.bin.tmp-" + std::to_string(child)};
+  for (const auto& name : kept) std::ofstream(dir_ / name) << "x";
+  std::ofstream(dir_ / dead) << "x";
+  {
+    TokenFileWriter writer(out, TokenFileFormat::raw);
+    EXPECT_FALSE(fs::exists(dir_ / dead));
+    for (const auto& name : kept) EXPECT_TRUE(fs::exists(dir_ / name)) << name;
+    writer.commit();
+  }
+  EXPECT_TRUE(fs::exists(out));
 }
 
 }  // namespace

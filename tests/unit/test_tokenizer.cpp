@@ -250,6 +250,57 @@ TEST(Tokenizer, LongRunsWithoutSpacesAreFast) {
   EXPECT_LT(seconds, 10.0) << "quadratic merging?";
 }
 
+TEST(Tokenizer, PiecesLongerThanTheBoundAreMergedInChunksCutAtCharacters) {
+  // Merging a whole piece of megabytes took some 25 bytes of memory per byte: a piece longer than
+  // the bound is merged in chunks of at most that many bytes, each as a piece of its own would be.
+  Tokenizer tokenizer = shared_tokenizer();
+  const std::size_t bound = Tokenizer::max_merged_piece_bytes;
+  // ASCII punctuation whose period does not divide the bound (so merges would cross the cuts),
+  // and a three-byte character (U+2026), whose cuts must step back to a character boundary.
+  for (const std::string& unit : {std::string("!@#$%^&*()"), std::string("\u2026")}) {
+    std::string piece;
+    while (piece.size() < 3 * bound + 1000) piece += unit;
+    const std::size_t chunk_bytes = bound / unit.size() * unit.size();
+    std::vector<TokenId> want;
+    for (std::size_t start = 0; start < piece.size(); start += chunk_bytes) {
+      const std::vector<TokenId> chunk = tokenizer.encode(std::string_view(piece).substr(start, chunk_bytes));
+      want.insert(want.end(), chunk.begin(), chunk.end());
+    }
+    const std::vector<TokenId> got = tokenizer.encode(piece);
+    EXPECT_TRUE(got == want) << unit << ": " << got.size() << " tokens, the chunks give " << want.size();
+    EXPECT_EQ(tokenizer.decode(got), piece);
+  }
+  // A piece of exactly the bound is merged whole.
+  const std::string at_bound(bound, '!');
+  Tokenizer fresh = shared_tokenizer();
+  EXPECT_EQ(fresh.decode(fresh.encode(at_bound)), at_bound);
+}
+
+TEST(Tokenizer, EncodesInRunsTheSameTokens) {
+  std::mt19937_64 rng(5);
+  std::string text = test::read_file(test::tinystories_file("TinyStories-valid-sample.txt")) + random_text(rng, 5000);
+  for (int i = 0; i < 20000; ++i) text += "!@#$%^&*()";  // one piece of 200 kB, 0.8 tokens a byte
+  text += "<|endoftext|> end";
+  Tokenizer tokenizer = shared_tokenizer();
+  const std::vector<TokenId> want = tokenizer.encode(text);
+  for (const std::size_t run_tokens : {std::size_t{1}, std::size_t{1000}, std::size_t{1} << 30}) {
+    std::vector<std::vector<TokenId>> runs;
+    tokenizer.encode(text, run_tokens,
+                     [&](std::span<const TokenId> run) { runs.emplace_back(run.begin(), run.end()); });
+    std::vector<TokenId> got;
+    for (std::size_t i = 0; i < runs.size(); ++i) {
+      if (i + 1 < runs.size()) {
+        EXPECT_GE(runs[i].size(), run_tokens);
+      }
+      // At most one piece, or one chunk of a long piece (the punctuation is one piece), past the mark.
+      EXPECT_LE(runs[i].size(), std::min(run_tokens + Tokenizer::max_merged_piece_bytes, want.size()));
+      got.insert(got.end(), runs[i].begin(), runs[i].end());
+    }
+    EXPECT_TRUE(got == want) << run_tokens;
+  }
+  EXPECT_THROW(tokenizer.encode("ok \xFF", 10, [](std::span<const TokenId>) {}), InvalidUtf8Error);
+}
+
 TEST(Tokenizer, CopiesEncodeConcurrentlyAlike) {
   std::mt19937_64 rng(3);
   const std::string text =
