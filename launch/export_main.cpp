@@ -2,8 +2,10 @@
 // a trained model as a Hugging Face GPT-2 folder (config.json, model.safetensors, vocab.json,
 // merges.txt, tokenizer_config.json) that GPT2LMHeadModel.from_pretrained(DIR) and
 // AutoTokenizer.from_pretrained(DIR) load with nothing else.
-// Exit codes: 0 done, 2 bad input (command line, checkpoint, a model GPT-2 cannot represent),
-// 1 internal failure.
+// An existing DIR is replaced as a whole (train/replace_folder.h): a reader or a crash sees the old
+// folder or the new one; files export does not write are kept.
+// Exit codes: 0 done, 2 bad input (command line, checkpoint, a model GPT-2 cannot represent, a
+// --hf-out that is not a folder), 1 internal or I/O failure (a full disk).
 #include <CLI/CLI.hpp>
 #include <filesystem>
 #include <iostream>
@@ -17,6 +19,7 @@
 #include "train/checkpoint_folder.h"
 #include "train/hf/gpt2_folder.h"
 #include "train/model_checkpoint.h"
+#include "train/replace_folder.h"
 #include "train/run_config.h"
 
 namespace {
@@ -41,10 +44,24 @@ int run(const Options& o) {
   const gpt::ParamTable table(config);
   for (const gpt::ParamInfo& p : table.entries()) (void)gpt::checked_tensor(file, "params/" + p.name, p.shape);
   const std::filesystem::path out = o.hf_out;
-  gpt::write_hf_gpt2(
-      out, config, [&](const gpt::ParamInfo& p) { return file.values("params/" + p.name).data(); }, formats.at(o.dtype),
-      static_cast<std::int64_t>(tokenizer.end_of_text()));
-  gpt::write_hf_gpt2_tokenizer(out, o.vocab_dir, config.block_size);
+  const auto end_of_text = static_cast<std::int64_t>(tokenizer.end_of_text());
+  (void)gpt::hf_gpt2_config_json(config, formats.at(o.dtype), end_of_text);  // refuses before anything is created
+
+  // Written beside the folder, then swapped in whole: a crash or a full disk leaves the old folder.
+  gpt::FolderReplacement replacement(out);
+  try {
+    gpt::write_hf_gpt2(
+        replacement.staging(), config, [&](const gpt::ParamInfo& p) { return file.values("params/" + p.name).data(); },
+        formats.at(o.dtype), end_of_text);
+    gpt::write_hf_gpt2_tokenizer(replacement.staging(), o.vocab_dir, config.block_size);
+  } catch (const gpt::InputError&) {
+    throw;
+  } catch (const std::filesystem::filesystem_error&) {
+    throw;
+  } catch (const std::runtime_error& e) {
+    throw std::runtime_error(e.what() + (" (" + out.string() + " is left as it was)"));
+  }
+  replacement.commit();
   std::cout << "export: " << file.path().string() << " (step " << file.attr_int("/", "step") << ", "
             << table.parameter_count() << " parameters) -> " << out.string() << " (GPT2LMHeadModel, " << o.dtype
             << "): config.json, model.safetensors, vocab.json, merges.txt, tokenizer_config.json" << std::endl;
@@ -62,8 +79,11 @@ int main(int argc, char** argv) {
   auto* checkpoint = app.add_option("--checkpoint", o.checkpoint, "the checkpoint file (RUN/checkpoints/step_N.h5)");
   auto* run_dir = app.add_option("--run-dir", o.run_dir, "a run's folder: its newest valid checkpoint");
   checkpoint->excludes(run_dir);
-  app.add_option("--hf-out", o.hf_out, "the folder to write (created; files of the same names are replaced)")
-      ->required();
+  app.add_option("--hf-out", o.hf_out,
+                 "the folder to write: created, or replaced as a whole (its other files are kept); a crash "
+                 "leaves the old one")
+      ->required()
+      ->check([](const std::string& path) { return path.empty() ? std::string("an empty path is no folder") : ""; });
   app.add_option("--dtype", o.dtype, "the weights' type in model.safetensors (default float32)")
       ->check(CLI::IsMember({"float32", "float16", "bfloat16"}));
   app.add_option("--vocab-dir", o.vocab_dir, "folder with GPT-2's encoder.json and vocab.bpe");

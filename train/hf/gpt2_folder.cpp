@@ -1,15 +1,13 @@
 #include "train/hf/gpt2_folder.h"
 
 #include <cmath>
-#include <fstream>
 #include <nlohmann/json.hpp>
 #include <regex>
 #include <set>
-#include <system_error>
 
 #include "core/errors.h"
+#include "train/durable_file.h"
 #include "train/hf/gpt2_config.h"
-#include "train/replace_file.h"
 
 namespace gpt {
 namespace {
@@ -169,23 +167,19 @@ void write_hf_gpt2(const std::filesystem::path& dir, const ModelConfig& config, 
     }
   }
   write_safetensors(dir / "model.safetensors", tensors, format, {{"format", "pt"}});
-  replace_file(dir / "config.json", config_json);
+  write_file_durably(dir / "config.json", config_json);
 }
 
 void write_hf_gpt2_tokenizer(const std::filesystem::path& dir, const std::filesystem::path& vocabulary_dir,
                              std::int64_t model_max_length) {
   std::filesystem::create_directories(dir);
-  for (const auto& [from, to] : {std::pair{"encoder.json", "vocab.json"}, std::pair{"vocab.bpe", "merges.txt"}}) {
-    std::error_code ec;
-    std::filesystem::copy_file(vocabulary_dir / from, dir / to, std::filesystem::copy_options::overwrite_existing, ec);
-    if (ec)
-      throw std::runtime_error("cannot copy " + (vocabulary_dir / from).string() + " to " + (dir / to).string() + " (" +
-                               ec.message() + ")");
-  }
+  // Read and written anew, never copied onto what DIR/vocab.json is now (a link to a user's file).
+  copy_file_durably(vocabulary_dir / "encoder.json", dir / "vocab.json");
+  copy_file_durably(vocabulary_dir / "vocab.bpe", dir / "merges.txt");
   const nlohmann::ordered_json tokenizer = {
       {"tokenizer_class", "GPT2Tokenizer"}, {"model_max_length", model_max_length}, {"bos_token", "<|endoftext|>"},
       {"eos_token", "<|endoftext|>"},       {"unk_token", "<|endoftext|>"},         {"add_prefix_space", false}};
-  replace_file(dir / "tokenizer_config.json", tokenizer.dump(2) + "\n");
+  write_file_durably(dir / "tokenizer_config.json", tokenizer.dump(2) + "\n");
 }
 
 }  // namespace gpt
