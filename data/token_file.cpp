@@ -14,6 +14,7 @@
 #include <utility>
 
 #include "core/errors.h"
+#include "core/file_kind.h"
 
 namespace gpt {
 
@@ -38,16 +39,6 @@ struct FdCloser {
     if (fd >= 0) ::close(fd);
   }
 };
-
-// " (a FIFO)" and the like, for the message that refuses a path that is not a regular file.
-std::string kind_of_special_file(mode_t mode) {
-  if (S_ISDIR(mode)) return " (a directory)";
-  if (S_ISFIFO(mode)) return " (a FIFO)";
-  if (S_ISCHR(mode)) return " (a character device)";
-  if (S_ISBLK(mode)) return " (a block device)";
-  if (S_ISSOCK(mode)) return " (a socket)";
-  return "";
-}
 
 // Index of the first token >= limit, or n if none. Scans in blocks with a branch-free max so the
 // common (clean) case vectorises; only a block holding a bad token is rescanned element by element.
@@ -75,7 +66,7 @@ TokenFile::TokenFile(const std::filesystem::path& path, std::int64_t vocab_limit
   // none does.
   struct stat st {};
   if (::stat(path.c_str(), &st) != 0) fail(path, std::string("cannot open: ") + std::strerror(errno));
-  if (!S_ISREG(st.st_mode)) fail(path, "is not a regular file" + kind_of_special_file(st.st_mode));
+  if (!S_ISREG(st.st_mode)) fail(path, "is not a regular file" + special_file_kind(st.st_mode));
 
   // O_NONBLOCK in case the path became a FIFO since the stat; on a regular file it changes nothing.
   const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
@@ -83,7 +74,7 @@ TokenFile::TokenFile(const std::filesystem::path& path, std::int64_t vocab_limit
   FdCloser closer{fd};
 
   if (::fstat(fd, &st) != 0) fail(path, std::string("cannot stat: ") + std::strerror(errno));
-  if (!S_ISREG(st.st_mode)) fail(path, "is not a regular file" + kind_of_special_file(st.st_mode));
+  if (!S_ISREG(st.st_mode)) fail(path, "is not a regular file" + special_file_kind(st.st_mode));
   const auto bytes = static_cast<std::size_t>(st.st_size);
   if (bytes == 0) fail(path, "is empty (no tokens)");
 

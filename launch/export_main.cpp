@@ -28,6 +28,20 @@ struct Options {
   std::string checkpoint, run_dir, hf_out, dtype = "float32", vocab_dir;
 };
 
+// export replaces the whole folder: only a new or empty one, or a Hugging Face model folder (one
+// with a config.json, as an earlier export wrote), so that `--hf-out .` or a home folder is never
+// swapped for a copy of itself.
+void check_replaceable(const std::filesystem::path& out) {
+  std::error_code ec;
+  const std::filesystem::path dir = std::filesystem::weakly_canonical(out, ec);
+  if (ec) throw gpt::ConfigError("--hf-out " + out.string() + ": " + ec.message());
+  if (!std::filesystem::is_directory(dir, ec) || std::filesystem::is_empty(dir, ec)) return;
+  if (std::filesystem::exists(dir / "config.json", ec)) return;
+  throw gpt::ConfigError("--hf-out " + out.string() +
+                         " is a folder with files but no config.json, not a Hugging Face model folder; export "
+                         "replaces the whole folder: give a new or empty folder, or one an earlier export wrote");
+}
+
 int run(const Options& o) {
   static const std::map<std::string, gpt::FloatFormat> formats = {
       {"float32", gpt::FloatFormat::f32}, {"float16", gpt::FloatFormat::f16}, {"bfloat16", gpt::FloatFormat::bf16}};
@@ -48,6 +62,7 @@ int run(const Options& o) {
   (void)gpt::hf_gpt2_config_json(config, formats.at(o.dtype), end_of_text);  // refuses before anything is created
 
   // Written beside the folder, then swapped in whole: a crash or a full disk leaves the old folder.
+  check_replaceable(out);
   gpt::FolderReplacement replacement(out);
   try {
     gpt::write_hf_gpt2(

@@ -166,7 +166,7 @@ GPT_FAULT=no-exchange GPT_FAULT_FILE=target LD_PRELOAD="$fault_lib" \
 diff -r -q target ref_new >/dev/null || fail "export without RENAME_EXCHANGE did not write the new folder"
 [[ -z $(leftovers target) ]] || fail "export without RENAME_EXCHANGE left $(leftovers target)"
 
-# 7. Refusals: a DIR that is a file, an empty --hf-out.
+# 7. Refusals: a DIR that is a file, an empty --hf-out, a folder that is no Hugging Face folder.
 echo "a user's file" >a_file && cp a_file a_file.orig
 command=("$export_bin" --run-dir run --hf-out a_file)
 expect_bad_input "export to a file" "a_file" "not a folder"
@@ -174,6 +174,16 @@ cmp -s a_file a_file.orig || fail "a refused export changed a_file"
 [[ -z $(leftovers a_file) ]] || fail "a refused export left $(leftovers a_file)"
 command=("$export_bin" --run-dir run --hf-out "")
 expect_bad_input "export --hf-out ''" "--hf-out"
+# A folder with files but no config.json (a project folder, ".", a home) is not replaced by a copy
+# of itself (the tool fuzz found `--hf-out .` swapping the working folder).
+mkdir -p project/src && echo "code" >project/src/main.c && echo "notes" >project/README.md
+find project -type f -printf '%p %s %i\n' | sort >project.before
+command=("$export_bin" --run-dir run --hf-out project)
+expect_bad_input "export over a project folder" "--hf-out project" "no config.json"
+find project -type f -printf '%p %s %i\n' | sort | cmp -s - project.before || fail "a refused export changed project/"
+[[ -z $(leftovers project) ]] || fail "a refused export left $(leftovers project)"
+command=("$export_bin" --run-dir "$work/run" --hf-out .)
+pushd project >/dev/null && expect_bad_input "export --hf-out ." "--hf-out ." "no config.json" && popd >/dev/null
 
 if ((failures)); then
   echo "$failures failure(s)"
