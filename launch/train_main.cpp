@@ -11,10 +11,8 @@
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
-#include <fstream>
 #include <functional>
 #include <iostream>
-#include <iterator>
 #include <memory>
 #include <optional>
 #include <string>
@@ -167,13 +165,6 @@ SampleFn sample_hook(const gpt::RunConfig& config) {
 #endif
 }
 
-// Whether run_dir's config.toml, written by the run that last started there, is `resolved`.
-bool same_config(const std::filesystem::path& run_dir, const std::string& resolved) {
-  std::ifstream in(run_dir / "config.toml", std::ios::binary);
-  const std::string text{std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
-  return in.good() || in.eof() ? text == resolved : false;
-}
-
 std::unique_ptr<gpt::Communicator> host_communicator() {
 #ifdef GPT_HAVE_MPI
   if (gpt::MpiRuntime::launched()) return std::make_unique<gpt::MpiCommunicator>();
@@ -299,10 +290,7 @@ int main(int argc, char** argv) {
         throw gpt::ConfigError("--resume: no valid checkpoint in " + (config.run.dir / "checkpoints").string());
     }
     if (leader && trainer->start_step() == 0)
-      gpt::claim_run_folder(config.run.dir,
-                            {.overwrite = overwrite,
-                             .same_run_restarting = auto_resume && same_config(config.run.dir, config.resolved_toml)},
-                            std::cout);
+      gpt::claim_run_folder(config, {.overwrite = overwrite, .auto_resume = auto_resume}, std::cout);
   });
   if (const int code = agree_on_setup(*host, setup)) {
     forget_run_dir();

@@ -1,6 +1,7 @@
 #include "train/run_folder.h"
 
 #include <fstream>
+#include <iterator>
 #include <system_error>
 
 #include "core/errors.h"
@@ -30,6 +31,22 @@ std::string plural(std::size_t n, const std::string& what) {
   return std::to_string(n) + " " + what + (n == 1 ? "" : "s");
 }
 
+// The last run started in run_dir (its config.toml) is one `config` could resume: the same run.
+bool same_run(const fs::path& run_dir, const RunConfig& config) {
+  const fs::path file = run_dir / "config.toml";
+  std::ifstream in(file, std::ios::binary);
+  const std::string text{std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+  if (!in && !in.eof()) return false;
+  try {
+    const RunConfig earlier = parse_run_config(text, file.string(), ".", {});
+    for (const std::string& key : changed_keys(earlier, config))
+      if (!may_change_on_resume(key)) return false;
+    return true;
+  } catch (const std::exception&) {
+    return false;  // unreadable: nobody's config we can vouch for
+  }
+}
+
 bool non_empty_file(const fs::path& p) {
   std::error_code ec;
   return fs::is_regular_file(p, ec) && fs::file_size(p, ec) > 0 && !ec;
@@ -51,10 +68,11 @@ std::vector<std::string> earlier_run_outputs(const fs::path& run_dir) {
   return found;
 }
 
-void claim_run_folder(const fs::path& run_dir, const FreshStart& start, std::ostream& notes) {
+void claim_run_folder(const RunConfig& config, const FreshStart& start, std::ostream& notes) {
+  const fs::path& run_dir = config.run.dir;
   const std::vector<std::string> found = earlier_run_outputs(run_dir);
   if (found.empty()) return;
-  if (start.same_run_restarting && list_checkpoints(run_dir).empty()) return;
+  if (start.auto_resume && list_checkpoints(run_dir).empty() && same_run(run_dir, config)) return;
   std::string listing;
   for (std::size_t i = 0; i < found.size(); ++i) listing += (i ? ", " : "") + found[i];
   if (!start.overwrite)

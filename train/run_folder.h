@@ -8,6 +8,8 @@
 #include <string>
 #include <vector>
 
+#include "train/run_config.h"
+
 namespace gpt {
 
 // What `run_dir` holds of an earlier run, as a user would name it: "checkpoints/step_00000006.h5
@@ -16,16 +18,17 @@ namespace gpt {
 std::vector<std::string> earlier_run_outputs(const std::filesystem::path& run_dir);
 
 struct FreshStart {
-  bool overwrite = false;  // train --overwrite: remove the earlier run's outputs
-  // checkpoint.resume = "auto" and the folder's config.toml is this run's: the same run started
-  // again (a requeued job) before its first checkpoint; its logs are for steps it will redo.
-  bool same_run_restarting = false;
+  bool overwrite = false;    // train --overwrite: remove the earlier run's outputs
+  bool auto_resume = false;  // checkpoint.resume = "auto" (and no --overwrite)
 };
 
-// Rank 0, before a run starts at step 0: ConfigError naming what the folder holds and the ways on
-// (--resume, another run.dir, --overwrite) when it holds an earlier run's outputs; with
-// `overwrite`, removes them (checkpoints, metrics.jsonl, tb/, samples.txt) and says so on `notes`.
-// A restarting run without checkpoints passes. std::runtime_error when they cannot be removed.
-void claim_run_folder(const std::filesystem::path& run_dir, const FreshStart& start, std::ostream& notes);
+// Rank 0, before a run of `config` starts at step 0 in config.run.dir: ConfigError naming what the
+// folder holds and the ways on (--resume, another run.dir, --overwrite) when it holds an earlier
+// run's outputs; with `overwrite`, removes them (checkpoints, metrics.jsonl, tb/, samples.txt) and
+// says so on `notes`. One case passes: with auto_resume, no checkpoint, and the folder's
+// config.toml one this run could resume from (only keys that may change on resume differ): the
+// same run started again (a requeued job, a run whose checkpoints were lost) before it had a
+// checkpoint; its logs are of steps it will redo. std::runtime_error when they cannot be removed.
+void claim_run_folder(const RunConfig& config, const FreshStart& start, std::ostream& notes);
 
 }  // namespace gpt

@@ -462,17 +462,19 @@ TEST_F(TrainCli, FreshRunIntoAnEarlierRunsFolderIsRefused) {
 }
 
 // A requeued job (checkpoint.resume = auto) that died before its first checkpoint starts again
-// with the same config: not another run. The same folder with another config is.
+// with a config it could resume with (here checkpoint.resume itself changed): not another run.
+// The same folder with another seed is.
 TEST_F(TrainCli, SameRunRestartingBeforeItsFirstCheckpointIsAccepted) {
   std::vector<std::string> args = small_model();
-  args.insert(args.end(), {"--train.max_steps=2", "--checkpoint.resume=auto"});
+  args.push_back("--train.max_steps=2");
   const RunResult first = run_train(tiny_args(args));
   ASSERT_TRUE(first.exited && first.exit_code == 0) << describe(first);
   fs::remove_all(run_dir_ / "checkpoints");  // as if killed before any checkpoint
+  args.push_back("--checkpoint.resume=auto");
   const RunResult again = run_train(tiny_args(args));
   EXPECT_TRUE(again.exited && again.exit_code == 0) << describe(again);
   fs::remove_all(run_dir_ / "checkpoints");
-  args.push_back("--train.max_steps=3");
+  args.push_back("--train.seed=7");  // a key a resume may not change: another run
   const RunResult other = run_train(tiny_args(args), kBadInputTimeLimit);
   EXPECT_TRUE(other.exited && other.exit_code == 2 && one_error_line(other, {"holds an earlier run", "metrics.jsonl"}))
       << describe(other);

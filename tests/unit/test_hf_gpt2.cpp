@@ -3,6 +3,8 @@
 // (names, Conv1D transposes, vocabulary padding, wpe cut, tying) both ways and bitwise, and
 // config.json checked against the run's model key by key. transformers itself reads and writes
 // these folders in tests/python/check_hf_gpt2.py.
+#include <sys/stat.h>
+
 #include <gtest/gtest.h>
 
 #include <cstring>
@@ -143,7 +145,11 @@ TEST_F(SafetensorsTest, BrokenFilesAreRefusedNamingFileAndTensor) {
     EXPECT_HAS(message, path.string()) << c.name;
     EXPECT_HAS(message, c.message) << c.name;
   }
-  EXPECT_HAS(message_of<DataError>([&] { SafetensorsFile file(dir_ / "absent.safetensors"); }), "cannot be opened");
+  EXPECT_HAS(message_of<DataError>([&] { SafetensorsFile file(dir_ / "absent.safetensors"); }), "does not exist");
+  // A FIFO is refused before open(), which would wait for a writer forever.
+  const auto fifo = dir_ / "fifo.safetensors";
+  ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);
+  EXPECT_HAS(message_of<DataError>([&] { SafetensorsFile file(fifo); }), "is not a regular file (a FIFO)");
 }
 
 // A GPT-2 of odd sizes with a small vocabulary.
