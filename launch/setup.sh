@@ -16,7 +16,8 @@ packages=(cmake ninja-build g++ libgtest-dev libtomlplusplus-dev libdnnl-dev ocl
 if [[ "${1:-}" == "--tests" ]]; then
   packages+=(python3-torch python3-numpy python3-h5py python3-venv hdf5-tools slurm-wlm munge curl
     chromium  # report_cli renders the report's page
-    iproute2)  # tests/multinode: hosts as network namespaces (ip netns)
+    iproute2  # tests/multinode: hosts as network namespaces (ip netns)
+    make)  # layering_makefiles configures the tree with CMake's default generator, Unix Makefiles
 fi
 
 missing=()

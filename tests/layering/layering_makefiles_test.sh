@@ -11,7 +11,7 @@ set -euo pipefail
 cmake="$1" source="$2" python="$3" cxx="$4"
 shift 4
 if ! command -v make >/dev/null; then
-  echo "SKIP: no make, which the Unix Makefiles generator needs"
+  echo "skipped: no make, which the Unix Makefiles generator needs (apt-get install make)"
   exit 77
 fi
 build="$(mktemp -d)"
