@@ -1,7 +1,6 @@
 #include "data/token_file_writer.h"
 
 #include <fcntl.h>
-#include <signal.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -10,8 +9,10 @@
 #include <cerrno>
 #include <cstring>
 #include <limits>
+#include <optional>
 
 #include "core/errors.h"
+#include "core/file_kind.h"
 
 namespace gpt {
 
@@ -62,16 +63,8 @@ void remove_stale_temporaries(const std::filesystem::path& path) {
   const std::string prefix = path.filename().string() + ".tmp-";
   std::error_code ec;
   for (fs::directory_iterator it(folder, ec), end; !ec && it != end; it.increment(ec)) {
-    const std::string name = it->path().filename().string();
-    if (!name.starts_with(prefix)) continue;
-    const std::string digits = name.substr(prefix.size());
-    if (digits.empty() || digits.size() > 9 ||
-        !std::all_of(digits.begin(), digits.end(), [](char c) { return c >= '0' && c <= '9'; })) {
-      continue;
-    }
-    const auto pid = static_cast<pid_t>(std::stol(digits));
-    // kill(pid, 0) fails with ESRCH only when there is no such process (EPERM: alive, not ours).
-    if (pid <= 0 || pid == ::getpid() || ::kill(pid, 0) == 0 || errno != ESRCH) continue;
+    const std::optional<long> pid = writer_pid(it->path().filename().string(), prefix);
+    if (!pid || *pid <= 0 || *pid == ::getpid() || process_alive(*pid)) continue;
     std::error_code type_ec;
     if (it->symlink_status(type_ec).type() != fs::file_type::regular) continue;
     fs::remove(it->path(), type_ec);

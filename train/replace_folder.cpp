@@ -1,18 +1,19 @@
 #include "train/replace_folder.h"
 
 #include <fcntl.h>
-#include <signal.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <system_error>
 
 #include "core/errors.h"
+#include "core/file_kind.h"
 #include "train/durable_file.h"
 
 namespace gpt {
@@ -40,10 +41,6 @@ std::filesystem::path parent_of(const std::filesystem::path& path) {
   return path.has_parent_path() ? path.parent_path() : std::filesystem::path(".");
 }
 
-bool process_alive(long pid) {
-  return ::kill(static_cast<pid_t>(pid), 0) == 0 || errno != ESRCH;
-}
-
 // <name>.tmp-<pid> and <name>.old-<pid> folders beside `target` that a process no longer alive (or
 // an earlier process with our pid) left behind.
 void remove_stale_folders(const std::filesystem::path& target) {
@@ -51,13 +48,9 @@ void remove_stale_folders(const std::filesystem::path& target) {
   std::error_code ec;
   for (const auto& entry : std::filesystem::directory_iterator(parent_of(target), ec)) {
     const std::string entry_name = entry.path().filename().string();
-    std::string pid_text;
-    for (const char* suffix : {".tmp-", ".old-"})
-      if (entry_name.starts_with(name + suffix)) pid_text = entry_name.substr(name.size() + 5);
-    if (pid_text.empty() || pid_text.size() > 9 || pid_text.find_first_not_of("0123456789") != std::string::npos)
-      continue;
-    const long pid = std::stol(pid_text);
-    if (pid != ::getpid() && process_alive(pid)) continue;  // an export running now
+    std::optional<long> pid = writer_pid(entry_name, name + ".tmp-");
+    if (!pid) pid = writer_pid(entry_name, name + ".old-");
+    if (!pid || (*pid != ::getpid() && process_alive(*pid))) continue;  // an export running now
     std::error_code ignored;
     if (entry.symlink_status(ignored).type() == std::filesystem::file_type::directory)
       std::filesystem::remove_all(entry.path(), ignored);
