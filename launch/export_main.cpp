@@ -2,7 +2,7 @@
 // a trained model as a Hugging Face GPT-2 folder (config.json, model.safetensors, vocab.json,
 // merges.txt, tokenizer_config.json) that GPT2LMHeadModel.from_pretrained(DIR) and
 // AutoTokenizer.from_pretrained(DIR) load with nothing else.
-// An existing DIR is replaced as a whole (train/replace_folder.h): a reader or a crash sees the old
+// An existing DIR is replaced as a whole (core/files/replace_folder.h): a reader or a crash sees the old
 // folder or the new one; files export does not write are kept.
 // Exit codes: 0 done, 2 bad input (command line, checkpoint, a model GPT-2 cannot represent, a
 // --hf-out that is not a folder), 1 internal or I/O failure (a full disk).
@@ -16,10 +16,10 @@
 #include "data/tokenizer/default_vocabulary.h"
 #include "data/tokenizer/tokenizer.h"
 #include "launch/tool_errors.h"
-#include "train/checkpoint_folder.h"
-#include "train/hf/gpt2_folder.h"
-#include "train/model_checkpoint.h"
-#include "train/replace_folder.h"
+#include "train/checkpoint/checkpoint_folder.h"
+#include "train/checkpoint/hf/gpt2_folder.h"
+#include "train/checkpoint/model_checkpoint.h"
+#include "core/files/replace_folder.h"
 #include "train/run_config.h"
 
 namespace {

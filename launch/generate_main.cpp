@@ -32,11 +32,11 @@
 #include "data/tokenizer/streaming_decoder.h"
 #include "data/tokenizer/tokenizer.h"
 #include "launch/tool_errors.h"
-#include "train/checkpoint_folder.h"
-#include "train/hf/gpt2_config.h"
-#include "train/hf/gpt2_folder.h"
+#include "train/checkpoint/checkpoint_folder.h"
+#include "train/checkpoint/hf/gpt2_config.h"
+#include "train/checkpoint/hf/gpt2_folder.h"
 #include "train/memory_check.h"
-#include "train/model_checkpoint.h"
+#include "train/checkpoint/model_checkpoint.h"
 #include "train/run_config.h"
 
 namespace {

@@ -1,7 +1,7 @@
 #pragma once
 // AdamW over ranges of a model's flat buffers with global-norm gradient clipping. It updates, and
 // holds moments for, the ranges it is given: the whole buffer, or the slices a rank owns under
-// ZeRO-1 (train/zero.h decides which).
+// ZeRO-1 (dist/zero.h decides which).
 #include <cstdint>
 #include <vector>
 

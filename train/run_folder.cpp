@@ -5,7 +5,7 @@
 #include <system_error>
 
 #include "core/errors.h"
-#include "train/checkpoint_folder.h"
+#include "train/checkpoint/checkpoint_folder.h"
 
 namespace gpt {
 namespace fs = std::filesystem;

@@ -10,11 +10,11 @@
 #include "core/errors.h"
 #include "core/model/flops.h"
 #include "core/rng.h"
-#include "train/consistency.h"
+#include "dist/consistency.h"
 #include "train/memory_check.h"
-#include "train/metrics.h"
-#include "train/peak_flops.h"
-#include "train/run_summary.h"
+#include "train/observe/metrics.h"
+#include "train/observe/peak_flops.h"
+#include "train/observe/run_summary.h"
 #include "train/schedule.h"
 
 namespace gpt {
@@ -171,7 +171,7 @@ TrainSummary Trainer::run(std::ostream& console, const Hooks& hooks) {
         .terminal = hooks.console_is_terminal};
     log.emplace(console, config_.run.dir / "metrics.jsonl", t.max_steps,
                 resumed ? std::optional<std::int64_t>(start_step_) : std::nullopt, outputs);
-    console << run_summary(config_, model_, optimizer_, sharding_, *comm_, peak);
+    console << run_summary(config_, model_, optimizer_.state_bytes(), sharding_.sharded(), *comm_, peak);
     if (resumed) console << "resumed at step " << start_step_ << " (" << resumed_from_ << ")\n";
     // The config this stretch of the run trains with, at the first step it trains (indented: a
     // Markdown code block).

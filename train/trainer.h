@@ -14,11 +14,11 @@
 #include "data/sampler.h"
 #include "data/token_file.h"
 #include "dist/communicator.h"
-#include "train/checkpoint_file.h"
-#include "train/checkpoint_folder.h"
+#include "train/checkpoint/checkpoint_file.h"
+#include "train/checkpoint/checkpoint_folder.h"
 #include "train/optimizer.h"
 #include "train/run_config.h"
-#include "train/zero.h"
+#include "dist/zero.h"
 
 namespace gpt {
 
@@ -79,7 +79,7 @@ class Trainer {
   bool resume(std::ostream& warnings);
   // Starts this run from a checkpoint's parameters only (fine-tuning): step 0, fresh optimizer.
   // `source` is one of our checkpoint files, or "hf:DIR", a Hugging Face GPT-2 folder
-  // (train/hf/gpt2_folder.h). Returns lines for the log: what was initialised from where, what was
+  // (train/checkpoint/hf/gpt2_folder.h). Returns lines for the log: what was initialised from where, what was
   // adapted, and the source's parameters this model has no use for (an untied lm_head.weight in a
   // tied model).
   std::string init_from(const std::string& source);

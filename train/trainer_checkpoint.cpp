@@ -15,9 +15,10 @@
 #include <vector>
 
 #include "core/errors.h"
-#include "train/consistency.h"
-#include "train/hf/gpt2_folder.h"
-#include "train/model_checkpoint.h"
+#include "dist/broadcast.h"
+#include "dist/consistency.h"
+#include "train/checkpoint/hf/gpt2_folder.h"
+#include "train/checkpoint/model_checkpoint.h"
 #include "train/trainer.h"
 
 namespace gpt {
@@ -62,8 +63,9 @@ std::string Trainer::save_checkpoint(std::int64_t step) {
     return write_checkpoint(step, model_.params().data<float>(), optimizer_.moment_m(0).data<float>(),
                             optimizer_.moment_v(0).data<float>(), start);
   }
-  std::vector<float> m, v;
-  sharding_.gather_moments(model_, optimizer_, m, v);
+  std::vector<float> m(n, 0.0f), v(n, 0.0f);
+  optimizer_.export_moments(m, v);
+  sharding_.gather_moments(model_, m, v);
   if (comm_->rank() != 0) return {};
 
   std::vector<float> params(n);
@@ -121,21 +123,6 @@ std::string Trainer::write_checkpoint(std::int64_t step, const float* params, co
 }
 
 namespace {
-
-// Sends rank 0's `text` to every rank (collective).
-void broadcast_text(Communicator& comm, std::string& text) {
-  std::uint64_t length = text.size();
-  comm.broadcast_bytes(&length, sizeof length, 0);
-  text.resize(length);
-  if (length > 0) comm.broadcast_bytes(text.data(), length, 0);
-}
-
-// Sends rank 0's `count` floats to every rank, in pieces a host collective takes (MPI counts are ints).
-void broadcast_floats(Communicator& comm, float* data, std::size_t count) {
-  constexpr std::size_t kPiece = std::size_t{1} << 28;  // 1 GiB
-  for (std::size_t at = 0; at < count; at += kPiece)
-    comm.broadcast_bytes(data + at, std::min(kPiece, count - at) * sizeof(float), 0);
-}
 
 std::string rank_list(const std::vector<int>& ranks) {
   std::string out;

@@ -26,7 +26,7 @@
 #include "tests/support/test_data.h"
 #include "tests/support/op_comparison.h"
 #include "tests/support/training_steps.h"
-#include "train/checkpoint_file.h"
+#include "train/checkpoint/checkpoint_file.h"
 #include "train/run_config.h"
 #include "train/trainer.h"
 

@@ -13,7 +13,7 @@
 #include "dist/mpi_communicator.h"
 #include "tests/support/cpu_threads.h"
 #include "tests/support/test_data.h"
-#include "train/consistency.h"
+#include "dist/consistency.h"
 #include "train/run_config.h"
 #include "train/trainer.h"
 

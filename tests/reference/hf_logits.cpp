@@ -20,9 +20,9 @@
 #include "core/model/gpt.h"
 #include "core/ops/cpu/cpu_backend.h"
 #include "tests/support/cpu_threads.h"
-#include "train/hf/gpt2_config.h"
-#include "train/hf/gpt2_folder.h"
-#include "train/model_checkpoint.h"
+#include "train/checkpoint/hf/gpt2_config.h"
+#include "train/checkpoint/hf/gpt2_folder.h"
+#include "train/checkpoint/model_checkpoint.h"
 #include "train/run_config.h"
 
 int main(int argc, char** argv) {

@@ -10,7 +10,7 @@
 #include <string>
 #include <vector>
 
-#include "train/checkpoint_file.h"
+#include "train/checkpoint/checkpoint_file.h"
 
 int main(int argc, char** argv) {
   if (argc != 3 || (std::string(argv[1]) != "write" && std::string(argv[1]) != "verify")) {

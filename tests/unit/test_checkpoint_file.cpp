@@ -1,7 +1,7 @@
 // Checkpoint files: round trips of tensors and attributes, detection of flipped bits, torn and
 // foreign files, the atomic write, and the run folder's list / fallback / prune.
-#include "train/checkpoint_file.h"
-#include "train/checkpoint_folder.h"
+#include "train/checkpoint/checkpoint_file.h"
+#include "train/checkpoint/checkpoint_folder.h"
 
 #include "tests/support/checkpoint_seal.h"
 #include "tests/support/temp_dir_test.h"

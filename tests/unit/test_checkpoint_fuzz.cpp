@@ -36,8 +36,8 @@
 #include "tests/support/checkpoint_seal.h"
 #include "tests/support/fuzz_iterations.h"
 #include "tests/support/temp_dir_test.h"
-#include "train/checkpoint_file.h"
-#include "train/checkpoint_folder.h"
+#include "train/checkpoint/checkpoint_file.h"
+#include "train/checkpoint/checkpoint_folder.h"
 #include "train/run_config.h"
 #include "train/trainer.h"
 

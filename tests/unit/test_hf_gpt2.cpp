@@ -20,9 +20,9 @@
 #include "core/ops/cpu/cpu_backend.h"
 #include "tests/support/read_file.h"
 #include "tests/support/temp_dir_test.h"
-#include "train/hf/gpt2_config.h"
-#include "train/hf/gpt2_folder.h"
-#include "train/hf/safetensors.h"
+#include "train/checkpoint/hf/gpt2_config.h"
+#include "train/checkpoint/hf/gpt2_folder.h"
+#include "train/checkpoint/hf/safetensors.h"
 
 namespace gpt {
 namespace {

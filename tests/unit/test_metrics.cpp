@@ -1,6 +1,6 @@
 // The metrics log: a resumed run keeps its records up to the step it resumed from (whatever else
 // the file holds), and a full disk costs the file, never the run.
-#include "train/metrics.h"
+#include "train/observe/metrics.h"
 
 #include <gtest/gtest.h>
 

@@ -1,6 +1,6 @@
 // MFU's pieces: the datasheet table by device name, the measured CPU peak, the refusal to show
 // an MFU that cannot be right, and the parameter counts of the startup summary.
-#include "train/peak_flops.h"
+#include "train/observe/peak_flops.h"
 
 #include <gtest/gtest.h>
 
@@ -10,7 +10,7 @@
 #include "core/model/param_table.h"
 #include "core/ops/cpu/cpu_backend.h"
 #include "tests/support/cpu_threads.h"
-#include "train/run_summary.h"
+#include "train/observe/run_summary.h"
 
 namespace gpt {
 namespace {

@@ -1,7 +1,7 @@
 // TensorBoard event files at the byte level: the CRC-32C TFRecord needs, the framing, and the
 // cut a resumed run makes. (TensorBoard itself reads real runs' files in
 // tests/python/check_tensorboard.py.)
-#include "train/tensorboard.h"
+#include "train/observe/tensorboard.h"
 
 #include <gtest/gtest.h>
 
@@ -14,7 +14,7 @@
 #include <vector>
 
 #include "tests/support/temp_dir_test.h"
-#include "train/crc32c.h"
+#include "train/observe/crc32c.h"
 
 namespace gpt {
 namespace {

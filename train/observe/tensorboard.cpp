@@ -1,4 +1,4 @@
-#include "train/tensorboard.h"
+#include "train/observe/tensorboard.h"
 
 #include <unistd.h>
 
@@ -10,8 +10,8 @@
 #include <cstring>
 #include <stdexcept>
 
-#include "train/crc32c.h"
-#include "train/replace_file.h"
+#include "train/observe/crc32c.h"
+#include "core/files/replace_file.h"
 
 namespace gpt {
 namespace {

@@ -1,4 +1,4 @@
-#include "train/model_checkpoint.h"
+#include "train/checkpoint/model_checkpoint.h"
 
 #include <cmath>
 

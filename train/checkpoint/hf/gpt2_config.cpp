@@ -1,4 +1,4 @@
-#include "train/hf/gpt2_config.h"
+#include "train/checkpoint/hf/gpt2_config.h"
 
 #include <fstream>
 #include <nlohmann/json.hpp>

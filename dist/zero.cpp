@@ -1,4 +1,4 @@
-#include "train/zero.h"
+#include "dist/zero.h"
 
 #include <chrono>
 #include <stdexcept>
@@ -62,12 +62,9 @@ double ZeroSharding::gather_parameters(GPT& model) {
   return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
 }
 
-void ZeroSharding::gather_moments(const GPT& model, const AdamW& optimizer, std::vector<float>& m,
-                                  std::vector<float>& v) {
+void ZeroSharding::gather_moments(const GPT& model, std::vector<float>& m, std::vector<float>& v) {
   const std::size_t n = static_cast<std::size_t>(flat_numel_);
-  m.assign(n, 0.0f);
-  v.assign(n, 0.0f);
-  optimizer.export_moments(m, v);
+  if (m.size() != n || v.size() != n) throw std::logic_error("gather_moments: m and v must hold the flat buffer");
   if (!sharded_ || comm_->world_size() == 1) return;
   // The collectives run on backend buffers (device memory under NCCL): up, gather, down.
   Backend& be = model.backend();

@@ -1,4 +1,4 @@
-#include "train/replace_folder.h"
+#include "core/files/replace_folder.h"
 
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -14,7 +14,7 @@
 
 #include "core/errors.h"
 #include "core/file_kind.h"
-#include "train/durable_file.h"
+#include "core/files/durable_file.h"
 
 namespace gpt {
 namespace {

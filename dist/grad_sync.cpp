@@ -1,4 +1,4 @@
-#include "train/grad_sync.h"
+#include "dist/grad_sync.h"
 
 #include <algorithm>
 #include <stdexcept>

@@ -11,8 +11,7 @@
 
 #include "core/model/gpt.h"
 #include "dist/communicator.h"
-#include "train/grad_sync.h"
-#include "train/optimizer.h"
+#include "dist/grad_sync.h"
 
 namespace gpt {
 
@@ -41,9 +40,10 @@ class ZeroSharding {
   // After the optimizer updated the owned ranges: every rank holds every updated parameter.
   // Returns the milliseconds it took (0 when there is nothing to gather). Collective when sharded.
   double gather_parameters(GPT& model);
-  // For a checkpoint: the moments of the whole flat buffer in fp32 host arrays of flat_numel
-  // elements, on every rank. Collective when sharded.
-  void gather_moments(const GPT& model, const AdamW& optimizer, std::vector<float>& m, std::vector<float>& v);
+  // For a checkpoint: m and v (fp32 host arrays of flat_numel elements) hold this rank's moments
+  // in its owned ranges (AdamW::export_moments); afterwards every rank holds the moments of the
+  // whole flat buffer. Collective when sharded.
+  void gather_moments(const GPT& model, std::vector<float>& m, std::vector<float>& v);
 
  private:
   Communicator* comm_;

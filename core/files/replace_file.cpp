@@ -1,4 +1,4 @@
-#include "train/replace_file.h"
+#include "core/files/replace_file.h"
 
 #include <cerrno>
 #include <cstdio>

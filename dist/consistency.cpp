@@ -1,4 +1,4 @@
-#include "train/consistency.h"
+#include "dist/consistency.h"
 
 #include <cstring>
 #include <sstream>

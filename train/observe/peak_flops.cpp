@@ -1,4 +1,4 @@
-#include "train/peak_flops.h"
+#include "train/observe/peak_flops.h"
 
 #include <algorithm>
 #include <array>

@@ -1,5 +1,5 @@
 // The folder of a run's checkpoints (see checkpoint_folder.h for the contract).
-#include "train/checkpoint_folder.h"
+#include "train/checkpoint/checkpoint_folder.h"
 
 #include <fcntl.h>
 #include <unistd.h>

@@ -7,7 +7,7 @@
 #include <string>
 
 #include "core/model/model_config.h"
-#include "train/hf/safetensors.h"
+#include "train/checkpoint/hf/safetensors.h"
 
 namespace gpt {
 

@@ -1,4 +1,4 @@
-#include "train/hf/gpt2_folder.h"
+#include "train/checkpoint/hf/gpt2_folder.h"
 
 #include <cmath>
 #include <nlohmann/json.hpp>
@@ -6,8 +6,8 @@
 #include <set>
 
 #include "core/errors.h"
-#include "train/durable_file.h"
-#include "train/hf/gpt2_config.h"
+#include "core/files/durable_file.h"
+#include "train/checkpoint/hf/gpt2_config.h"
 
 namespace gpt {
 namespace {

@@ -1,4 +1,4 @@
-#include "train/run_summary.h"
+#include "train/observe/run_summary.h"
 
 #include <cstdio>
 
@@ -38,7 +38,7 @@ std::int64_t non_embedding_parameters(const ParamTable& table) {
   return n;
 }
 
-std::string run_summary(const RunConfig& config, const GPT& model, const AdamW& optimizer, const ZeroSharding& sharding,
+std::string run_summary(const RunConfig& config, const GPT& model, std::size_t optimizer_state_bytes, bool zero_sharded,
                         const Communicator& comm, const PeakFlops& peak) {
   const TrainConfig& t = config.train;
   const int world = comm.world_size();
@@ -58,7 +58,7 @@ std::string run_summary(const RunConfig& config, const GPT& model, const AdamW& 
   s += "device: " + backend + (backend.find(device) == std::string::npos ? " on " + device : "") + "; peak for MFU " +
        peak.source + "\n";
   s += "memory: per rank " + mib_text(model.parameter_buffer_bytes()) + " parameters and gradients, " +
-       mib_text(optimizer.state_bytes()) + " AdamW moments" + (sharding.sharded() ? " (its ZeRO-1 shard)" : "") + ", " +
+       mib_text(optimizer_state_bytes) + " AdamW moments" + (zero_sharded ? " (its ZeRO-1 shard)" : "") + ", " +
        mib_text(model.activation_bytes(t.micro_batch, t.seq_len)) + " activations\n";
   return s;
 }

@@ -15,8 +15,8 @@
 #include "core/model/gpt.h"
 #include "core/model/model_config.h"
 #include "core/model/param_table.h"
-#include "train/hf/gpt2_config.h"
-#include "train/hf/safetensors.h"
+#include "train/checkpoint/hf/gpt2_config.h"
+#include "train/checkpoint/hf/safetensors.h"
 
 namespace gpt {
 

@@ -20,7 +20,7 @@
 // has memory bugs on damaged metadata (libhdf5 1.10.8 overflows a heap buffer on a damaged
 // attribute name: found by CheckpointFuzz under ASan). Files written before the seal existed
 // (HDF5's signature at byte 0) are still read, with only the checksum to protect them.
-#include "train/checkpoint_file.h"
+#include "train/checkpoint/checkpoint_file.h"
 
 #include <fcntl.h>
 #include <sys/mman.h>

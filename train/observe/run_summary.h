@@ -5,15 +5,13 @@
 
 #include "core/model/gpt.h"
 #include "dist/communicator.h"
-#include "train/optimizer.h"
-#include "train/peak_flops.h"
+#include "train/observe/peak_flops.h"
 #include "train/run_config.h"
-#include "train/zero.h"
 
 namespace gpt {
 
 // Four lines, each ending in '\n', starting "model: ", "run: ", "device: " and "memory: ".
-std::string run_summary(const RunConfig& config, const GPT& model, const AdamW& optimizer, const ZeroSharding& sharding,
+std::string run_summary(const RunConfig& config, const GPT& model, std::size_t optimizer_state_bytes, bool zero_sharded,
                         const Communicator& comm, const PeakFlops& peak);
 
 // Parameters without the token and position embeddings (wte, wpe), as Kaplan et al. count N.

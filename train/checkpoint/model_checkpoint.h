@@ -6,7 +6,7 @@
 #include <vector>
 
 #include "core/model/gpt.h"
-#include "train/checkpoint_file.h"
+#include "train/checkpoint/checkpoint_file.h"
 
 namespace gpt {
 

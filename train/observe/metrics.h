@@ -14,7 +14,7 @@
 #include <ostream>
 #include <string>
 
-#include "train/tensorboard.h"
+#include "train/observe/tensorboard.h"
 
 namespace gpt {
 

@@ -1,7 +1,7 @@
 #pragma once
 // Gradient exchange across ranks, once per optimizer step, in fixed buckets that start as soon
 // as the backward has finished their layers. Which collective a bucket gets (all-reduce, or
-// ZeRO-1's reduce-scatter) is the caller's: train/zero.h decides.
+// ZeRO-1's reduce-scatter) is the caller's: dist/zero.h decides.
 #include <chrono>
 #include <cstdint>
 #include <functional>

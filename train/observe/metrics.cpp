@@ -1,4 +1,4 @@
-#include "train/metrics.h"
+#include "train/observe/metrics.h"
 
 #include <cerrno>
 #include <cstdio>
@@ -11,7 +11,7 @@
 #include <vector>
 
 #include "core/number_text.h"
-#include "train/replace_file.h"
+#include "core/files/replace_file.h"
 
 namespace gpt {
 

@@ -1,4 +1,4 @@
-#include "train/hf/safetensors.h"
+#include "train/checkpoint/hf/safetensors.h"
 
 #include <fcntl.h>
 #include <sys/mman.h>
@@ -16,7 +16,7 @@
 #include "core/errors.h"
 #include "core/file_kind.h"
 #include "core/half_float.h"
-#include "train/durable_file.h"
+#include "core/files/durable_file.h"
 
 namespace gpt {
 namespace {
