@@ -101,7 +101,7 @@ int main(int argc, char** argv) {
       T = std::stoll(argv[++i]);
   }
   if (const gpt::CudaDevices devices = gpt::cuda_devices(); devices.count == 0) {
-    // On a lent GPU machine (check.sh sets GPT_EXPECT_GPU=1) no device is a failure, not a pass.
+    // Where a GPU must be (check.sh sets GPT_EXPECT_GPU=1) no device is a failure, not a pass.
     if (gpt::test::gpu_expected()) {
       std::fprintf(stderr, "error: bench_gpu: GPT_EXPECT_GPU=1, but no CUDA device: %s\n", devices.problem.c_str());
       return 1;

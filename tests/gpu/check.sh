@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# The one-shot GPU check, for a lent GPU machine (bare and offline: CUDA toolkit, g++, CMake,
-# ninja). Run tests/gpu/stage.sh on the development machine first and carry .gpu-stage with the
-# device call. The whole script fits one call of 540 s: the steps' time limits add up to 520 s,
+# The one-shot GPU check, for a GPU machine that may be bare and offline (CUDA toolkit, g++, CMake,
+# ninja). Run tests/gpu/stage.sh on a machine with network access first and copy .gpu-stage along
+# with the tree. The whole script fits one 540 s time slot: the steps' time limits add up to 520 s,
 # and no step may run past the overall deadline, so a hang costs its own step only. Steps, in
 # this order so the figures come early:
 #
@@ -25,7 +25,7 @@
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 arch=90
-budget=530  # seconds for the whole script; the device call's limit is 540
+budget=530  # seconds for the whole script: it fits a 540 s time slot on a shared GPU machine
 while (($#)); do
   case "$1" in
     --arch) arch="$2"; shift 2 ;;
@@ -90,7 +90,7 @@ train_args=(configs/tiny.toml --train.backend=cuda --train.precision=bf16
             --data.train="$data/TinyStories-train-sample.bin" --data.val="$data/TinyStories-valid-sample.bin")
 step train 25 build-gpu/launch/train "${train_args[@]}" --train.max_steps=20 --log.interval=5 \
   --eval.interval=10 --run.dir=/tmp/gpu-train
-# The card is in the datasheet table (the lent ones are H100s and H200s), so MFU is shown.
+# The card is in the datasheet table (H100 and H200 are), so MFU is shown.
 step train-mfu 5 bash -c "grep -E '^device: cuda-bf16 .*peak for MFU [0-9.]+ TFLOP/s [(]datasheet' '$out/train.log' &&
   grep -E '^step .* MFU [0-9.]+%' '$out/train.log'"
 # The toolkit keeps compute-sanitizer outside bin/ in some layouts.

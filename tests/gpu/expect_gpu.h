@@ -1,5 +1,5 @@
 #pragma once
-// GPT_EXPECT_GPU=1 (set by tests/gpu/check.sh on a lent GPU machine): a missing device is a
+// GPT_EXPECT_GPU=1 (set by tests/gpu/check.sh, which runs where a GPU must be): a missing device is a
 // failure, not a reason to skip. Read by the GPU tests (require_gpu.h) and bench_gpu.
 #include <cstdlib>
 #include <cstring>

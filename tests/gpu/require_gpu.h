@@ -1,7 +1,7 @@
 #pragma once
 // GPT_REQUIRE_GPU(what): the first line of every GPU test. Without a visible device the test
 // skips, saying why (the CUDA runtime's own error); but where GPT_EXPECT_GPU=1 is set (as
-// tests/gpu/check.sh does on a lent GPU machine) a missing device fails the test instead, so a
+// tests/gpu/check.sh does, where a GPU must be) a missing device fails the test instead, so a
 // broken driver or toolkit cannot read as a passing run.
 #include <gtest/gtest.h>
 
