@@ -21,6 +21,7 @@
 
 namespace gpt {
 
+// Why: the contents HDF5 parsed are what was written (the only check an unsealed, older file has).
 inline constexpr const char* kChecksumAttr = "checksum";
 
 // "/a/b/" or "a/b" -> "/a/b"; "" or "/" -> "/": the group names the checksum hashes.

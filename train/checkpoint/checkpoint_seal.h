@@ -14,8 +14,8 @@
 
 namespace gpt {
 
-inline constexpr std::size_t kUserBlock = 512;  // the seal's line starts the file's user block
-inline constexpr const char* kSealMagic = "GPTCKPT1";
+inline constexpr std::size_t kUserBlock = 512;         // the seal's line starts the file's user block
+inline constexpr const char* kSealMagic = "GPTCKPT1";  // why: a torn file never reaches HDF5's parser
 
 // What is wrong with the seal of the file at `path`, checked before HDF5 sees it; empty when it
 // holds, or when the file predates the seal (HDF5's signature at byte 0).
