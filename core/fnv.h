@@ -1,8 +1,10 @@
 #pragma once
-// FNV-1a, 64-bit: a small, order-sensitive hash for names and parameter checksums (not for
-// anything adversarial). The offset basis is 1469598103934665603, one digit short of FNV's
-// published 14695981039346656037: kept, because every parameter's initialisation stream is
-// keyed by this hash of its name, so changing it would change every run's initial weights.
+// FNV-1a, 64-bit: a small, order-sensitive hash for parameter names (keying each one's
+// initialisation stream, core/model/gpt.cpp) and the ranks' parameter checksums
+// (dist/consistency.cpp); not for anything adversarial. The offset basis is
+// 1469598103934665603, one digit short of FNV's published 14695981039346656037: kept, because
+// every parameter's initialisation stream is keyed by this hash of its name, so changing it would
+// change every run's initial weights.
 #include <cstdint>
 #include <span>
 #include <string_view>

@@ -1,18 +1,12 @@
 #include "data/token_file_writer.h"
 
-#include <fcntl.h>
-#include <unistd.h>
-
 #include <algorithm>
 #include <array>
 #include <bit>
-#include <cerrno>
-#include <cstring>
 #include <limits>
-#include <optional>
 
 #include "core/errors.h"
-#include "core/file_kind.h"
+#include "core/files/atomic_file.h"
 
 namespace gpt {
 
@@ -20,21 +14,6 @@ static_assert(std::endian::native == std::endian::little, "token files are writt
 
 namespace {
 constexpr std::size_t kBufferTokens = 1 << 19;  // 1 MiB per write
-
-void write_all(int fd, const void* data, std::size_t bytes, off_t offset, bool at_offset, int& error) {
-  const auto* p = static_cast<const char*>(data);
-  while (bytes > 0) {
-    const ssize_t n = at_offset ? ::pwrite(fd, p, bytes, offset) : ::write(fd, p, bytes);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      error = errno;
-      return;
-    }
-    p += n;
-    bytes -= static_cast<std::size_t>(n);
-    offset += n;
-  }
-}
 
 const char* kind_of(std::filesystem::file_type type) {
   using std::filesystem::file_type;
@@ -51,23 +30,6 @@ const char* kind_of(std::filesystem::file_type type) {
       return "a socket";
     default:
       return "not a regular file";
-  }
-}
-
-// Temporary files of earlier writers of `path` that were killed before they could remove them
-// (SIGKILL, a crash, a power cut): `NAME.tmp-PID` where no process PID is alive. A live
-// process's file (another prepare writing the same output) is left alone.
-void remove_stale_temporaries(const std::filesystem::path& path) {
-  namespace fs = std::filesystem;
-  const fs::path folder = path.parent_path().empty() ? "." : path.parent_path();
-  const std::string prefix = path.filename().string() + ".tmp-";
-  std::error_code ec;
-  for (fs::directory_iterator it(folder, ec), end; !ec && it != end; it.increment(ec)) {
-    const std::optional<long> pid = writer_pid(it->path().filename().string(), prefix);
-    if (!pid || *pid <= 0 || *pid == ::getpid() || process_alive(*pid)) continue;
-    std::error_code type_ec;
-    if (it->symlink_status(type_ec).type() != fs::file_type::regular) continue;
-    fs::remove(it->path(), type_ec);
   }
 }
 }  // namespace
@@ -99,23 +61,22 @@ std::filesystem::path TokenFileWriter::output_target(const std::filesystem::path
 
 TokenFileWriter::TokenFileWriter(std::filesystem::path path, TokenFileFormat format)
     : path_(output_target(path)), format_(format) {
-  remove_stale_temporaries(path_);
-  temporary_ = path_;
-  temporary_ += ".tmp-" + std::to_string(::getpid());
-  fd_ = ::open(temporary_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd_ < 0) fail(std::string("cannot create ") + temporary_.string() + ": " + std::strerror(errno));
-  buffer_.reserve(kBufferTokens);
-  if (format_ == TokenFileFormat::llmc) {
-    const std::array<std::int32_t, llmc_format::header_ints> placeholder{};  // filled in by commit()
-    int error = 0;
-    write_all(fd_, placeholder.data(), llmc_format::header_bytes, 0, false, error);
-    if (error) fail(std::string("cannot write ") + temporary_.string() + ": " + std::strerror(error));
+  try {
+    file_ = std::make_unique<AtomicFile>(path_);
+    if (format_ == TokenFileFormat::llmc) {
+      const std::array<std::int32_t, llmc_format::header_ints> placeholder{};  // filled in by commit()
+      file_->write(placeholder.data(), llmc_format::header_bytes);
+    }
+  } catch (const std::runtime_error& e) {
+    fail(e.what());
   }
+  buffer_.reserve(kBufferTokens);
 }
 
-TokenFileWriter::~TokenFileWriter() {
-  if (fd_ >= 0) ::close(fd_);
-  if (!committed_) ::unlink(temporary_.c_str());
+TokenFileWriter::~TokenFileWriter() = default;
+
+const std::filesystem::path& TokenFileWriter::temporary_path() const {
+  return file_->temporary_path();
 }
 
 void TokenFileWriter::fail(const std::string& what) const {
@@ -133,39 +94,33 @@ void TokenFileWriter::append(std::span<const std::uint16_t> tokens) {
 }
 
 void TokenFileWriter::flush() {
-  int error = 0;
-  write_all(fd_, buffer_.data(), buffer_.size() * sizeof(std::uint16_t), 0, false, error);
-  if (error) fail(std::string("cannot write ") + temporary_.string() + ": " + std::strerror(error));
+  try {
+    file_->write(buffer_.data(), buffer_.size() * sizeof(std::uint16_t));
+  } catch (const std::runtime_error& e) {
+    fail(e.what());
+  }
   buffer_.clear();
 }
 
 void TokenFileWriter::commit() {
   flush();
-  if (format_ == TokenFileFormat::llmc) {
-    if (count_ > static_cast<std::uint64_t>(std::numeric_limits<std::int32_t>::max())) {
-      fail(std::to_string(count_) + " tokens do not fit llm.c's format, whose count is an int32: use --format raw");
-    }
-    const std::array<std::int32_t, 3> header{llmc_format::magic, llmc_format::version,
-                                             static_cast<std::int32_t>(count_)};
-    int error = 0;
-    write_all(fd_, header.data(), sizeof header, 0, true, error);
-    if (error) fail(std::string("cannot write ") + temporary_.string() + ": " + std::strerror(error));
+  if (format_ == TokenFileFormat::llmc &&
+      count_ > static_cast<std::uint64_t>(std::numeric_limits<std::int32_t>::max())) {
+    fail(std::to_string(count_) + " tokens do not fit llm.c's format, whose count is an int32: use --format raw");
   }
-  if (::fsync(fd_) != 0) fail(std::string("cannot fsync ") + temporary_.string() + ": " + std::strerror(errno));
-  const int fd = fd_;
-  fd_ = -1;
-  if (::close(fd) != 0) fail(std::string("cannot close ") + temporary_.string() + ": " + std::strerror(errno));
   // Checked again: something other than a regular file may have taken the name since.
   if (output_target(path_) != path_) fail("became a symbolic link while it was written");
-  if (::rename(temporary_.c_str(), path_.c_str()) != 0) {
-    fail(std::string("cannot rename ") + temporary_.string() + " to it: " + std::strerror(errno));
-  }
-  committed_ = true;
-  // The rename itself is on disk once the folder is.
-  const std::filesystem::path folder = path_.parent_path().empty() ? "." : path_.parent_path();
-  if (const int dir = ::open(folder.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC); dir >= 0) {
-    ::fsync(dir);
-    ::close(dir);
+  try {
+    if (format_ == TokenFileFormat::llmc) {
+      const std::array<std::int32_t, 3> header{llmc_format::magic, llmc_format::version,
+                                               static_cast<std::int32_t>(count_)};
+      file_->write_at(header.data(), sizeof header, 0);
+    }
+    file_->commit();
+  } catch (const NotDurableError&) {
+    // The file is whole under its name; only a power cut could still undo the rename.
+  } catch (const std::runtime_error& e) {
+    fail(e.what());
   }
 }
 

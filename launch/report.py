@@ -300,22 +300,31 @@ def file_sha256(path):
         return sha256(f.read())
 
 
-# The process's umask, for files made by mkstemp (0600) to get the mode open() would give them.
-UMASK = os.umask(0o22)
-os.umask(UMASK)
-
-
-def replace_file(path, data):
-    # Through a temporary file and a rename: a browser reloading the page never sees half of a file.
-    fd, tmp = tempfile.mkstemp(dir=os.path.dirname(path) or ".", prefix=".report-", suffix=".tmp")
+def write_file_atomically(path, data):
+    """`data` as the file at `path`, whole or not at all, the recipe of the C++ tools' AtomicFile
+    (core/files/atomic_file.h): a temporary PATH.tmp-PID in the same folder, fsync'd, renamed over
+    PATH, then the folder fsync'd so the rename is on disk too. A browser reloading the page never
+    sees half of a file, nor does a crash leave one."""
+    folder = os.path.dirname(path) or "."
+    tmp = f"{path}.tmp-{os.getpid()}"
+    if os.path.lexists(tmp):
+        os.unlink(tmp)  # a leftover of an earlier process with our pid
+    # 0666 less the umask, as open() gives: a web server serving the page must read it.
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o666)
     try:
-        os.fchmod(fd, 0o666 & ~UMASK)  # a web server serving the page must read it
         with os.fdopen(fd, "wb") as f:
             f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
         os.replace(tmp, path)
     except BaseException:
         os.unlink(tmp)
         raise
+    dir_fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(dir_fd)
+    finally:
+        os.close(dir_fd)
 
 
 class OutFolder:
@@ -326,7 +335,7 @@ class OutFolder:
         self.written = written  # name -> SHA-256 of what report wrote
 
     def write(self, name, data):
-        replace_file(os.path.join(self.path, name), data)
+        write_file_atomically(os.path.join(self.path, name), data)
         self.written[name] = sha256(data)
         self.save_record()
 
@@ -340,7 +349,7 @@ class OutFolder:
 
     def save_record(self):
         record = {"written_by": "report", "files": self.written}
-        replace_file(os.path.join(self.path, RECORD), (json.dumps(record, indent=1, sort_keys=True) + "\n").encode())
+        write_file_atomically(os.path.join(self.path, RECORD), (json.dumps(record, indent=1, sort_keys=True) + "\n").encode())
 
 
 def read_record(out):

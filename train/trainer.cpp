@@ -8,6 +8,7 @@
 #include <string>
 
 #include "core/errors.h"
+#include "core/files/atomic_file.h"
 #include "core/model/flops.h"
 #include "core/rng.h"
 #include "dist/consistency.h"
@@ -43,15 +44,11 @@ const RunConfig& checked(const RunConfig& config, const Communicator& comm, cons
   return config;
 }
 
-void write_text_file(const std::filesystem::path& path, const std::string& text,
-                     std::ios::openmode mode = std::ios::trunc) {
-  std::ofstream out(path, mode);
+// Appended as the run goes (samples.txt): a torn last entry is all a crash can cost.
+void append_text_file(const std::filesystem::path& path, const std::string& text) {
+  std::ofstream out(path, std::ios::app);
   out << text;
   if (!out) throw std::runtime_error("cannot write " + path.string());
-}
-
-void append_text_file(const std::filesystem::path& path, const std::string& text) {
-  write_text_file(path, text, std::ios::app);
 }
 
 }  // namespace
@@ -165,7 +162,7 @@ TrainSummary Trainer::run(std::ostream& console, const Hooks& hooks) {
     // Before any step: a folder that cannot hold checkpoints is found now, not at the first save.
     if (checkpoints_supported()) check_checkpoint_folder(config_.run.dir);
     std::filesystem::create_directories(config_.run.dir);
-    write_text_file(config_.run.dir / "config.toml", config_.resolved_toml);
+    write_file_atomically(config_.run.dir / "config.toml", config_.resolved_toml);
     const MetricsOutputs outputs{
         .tensorboard_dir = config_.log.tensorboard ? config_.run.dir / "tb" : std::filesystem::path(),
         .terminal = hooks.console_is_terminal};

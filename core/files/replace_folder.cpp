@@ -14,7 +14,7 @@
 
 #include "core/errors.h"
 #include "core/file_kind.h"
-#include "core/files/durable_file.h"
+#include "core/files/atomic_file.h"
 
 namespace gpt {
 namespace {
@@ -110,6 +110,16 @@ FolderReplacement::~FolderReplacement() {
   std::filesystem::remove_all(staging_, ignored);
 }
 
+bool FolderReplacement::is_temporary_beside_new_file(const std::string& name) const {
+  const auto written_anew = [&](const std::string& file) {
+    return !file.empty() && std::filesystem::exists(std::filesystem::symlink_status(staging_ / file));
+  };
+  if (name.ends_with(".tmp") && written_anew(name.substr(0, name.size() - 4))) return true;
+  const std::size_t infix = name.rfind(".tmp-");
+  return infix != std::string::npos && writer_pid(name, name.substr(0, infix + 5)) &&
+         written_anew(name.substr(0, infix));
+}
+
 void FolderReplacement::carry_over_old_entries() const {
   std::error_code ec;
   if (!std::filesystem::is_directory(target_, ec)) return;
@@ -117,9 +127,9 @@ void FolderReplacement::carry_over_old_entries() const {
   for (const auto& entry : std::filesystem::directory_iterator(target_)) {
     const std::filesystem::path name = entry.path().filename(), to = staging_ / name;
     if (std::filesystem::exists(std::filesystem::symlink_status(to))) continue;  // written anew
-    // A temporary an older writer left beside one of the files written anew: not the user's.
-    if (name.extension() == ".tmp" && std::filesystem::exists(std::filesystem::symlink_status(staging_ / name.stem())))
-      continue;
+    // A temporary an earlier writer left beside one of the files written anew (NAME.tmp-PID, or
+    // NAME.tmp from before AtomicFile): not the user's.
+    if (is_temporary_beside_new_file(name.string())) continue;
     std::filesystem::copy(entry.path(), to,
                           copy_options::create_hard_links | copy_options::recursive | copy_options::copy_symlinks, ec);
     if (!ec) continue;

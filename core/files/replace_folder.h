@@ -10,6 +10,7 @@
 // (<DIR>.tmp-<pid>, <DIR>.old-<pid> of a process no longer alive) are removed when the next
 // replacement of DIR starts.
 #include <filesystem>
+#include <string>
 
 namespace gpt {
 
@@ -35,6 +36,7 @@ class FolderReplacement {
 
  private:
   void carry_over_old_entries() const;
+  bool is_temporary_beside_new_file(const std::string& name) const;
   void swap_in();
 
   std::filesystem::path target_, staging_;

@@ -15,7 +15,7 @@ import tempfile
 
 # source file of the library -> (headers it may include, headers it must not see)
 RULES = {
-    "data/sampler.cpp": (["core/tensor.h", "core/errors.h", "data/token_file.h"],
+    "data/sampler.cpp": (["core/tensor.h", "core/errors.h", "data/token_file.h", "core/files/atomic_file.h"],
                          ["core/model/gpt.h", "core/ops/backend.h", "core/ops/cpu/cpu_backend.h",
                           "dist/communicator.h", "train/trainer.h", "data/tokenizer/tokenizer.h"]),
     "data/tokenizer/tokenizer.cpp": (["core/errors.h", "data/tokenizer/utf8.h"],
@@ -72,11 +72,11 @@ RULES = {
                       ["train/optimizer.h", "train/trainer.h", "train/run_config.h",
                        "train/checkpoint/checkpoint_file.h", "core/ops/cpu/cpu_backend.h", "data/sampler.h"]),
     # What a run shows of itself reads the model and the ranks, never the loop or its files.
-    "train/observe/metrics.cpp": (["train/run_config.h", "core/files/replace_file.h", "train/observe/tensorboard.h"],
+    "train/observe/metrics.cpp": (["train/run_config.h", "core/files/atomic_file.h", "train/observe/tensorboard.h"],
                                   ["train/trainer.h", "train/optimizer.h", "dist/zero.h",
                                    "train/checkpoint/checkpoint_file.h", "core/ops/cpu/cpu_backend.h"]),
     # The files every tool writes: errors and file kinds below them, nothing else.
-    "core/files/durable_file.cpp": (["core/errors.h", "core/file_kind.h"],
+    "core/files/atomic_file.cpp": (["core/errors.h", "core/file_kind.h"],
                                     ["core/model/gpt.h", "core/ops/backend.h", "data/token_file.h",
                                      "train/checkpoint/checkpoint_file.h"]),
 }

@@ -121,7 +121,7 @@ def xxh64(data, seed=0):
 
 
 def checksum(tensors, attrs):
-    """The byte stream documented on top of train/checkpoint/checkpoint_file.cpp."""
+    """The byte stream documented in train/checkpoint/checkpoint_checksum.h."""
     def s(x):
         b = x.encode("utf-8")
         return struct.pack("<Q", len(b)) + b

@@ -1,5 +1,5 @@
 #pragma once
-// Rewrites the seal of a checkpoint file (train/checkpoint/checkpoint_file.cpp: the first line of its
+// Rewrites the seal of a checkpoint file (train/checkpoint/checkpoint_seal.h: the first line of its
 // 512-byte user block, "GPTCKPT1 <XXH64 of the bytes after the block> <size>") after a test
 // changed its bytes on purpose, so that the checks behind the seal (HDF5's structure, the
 // checksum, the trainer's own) see the change. Written from the format's description, not from

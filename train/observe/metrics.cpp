@@ -10,8 +10,8 @@
 #include <utility>
 #include <vector>
 
+#include "core/files/atomic_file.h"
 #include "core/number_text.h"
-#include "core/files/replace_file.h"
 
 namespace gpt {
 
@@ -40,7 +40,7 @@ MetricsLog::MetricsLog(std::ostream& console, const std::filesystem::path& jsonl
                        std::optional<std::int64_t> resumed_step, const MetricsOutputs& outputs)
     : console_(&console), path_(jsonl_path), max_steps_(max_steps), terminal_(outputs.terminal) {
   if (resumed_step) {
-    replace_file(jsonl_path, records_up_to(jsonl_path, *resumed_step));
+    write_file_atomically(jsonl_path, records_up_to(jsonl_path, *resumed_step));
     jsonl_.open(jsonl_path, std::ios::app);
   } else {
     jsonl_.open(jsonl_path, std::ios::trunc);

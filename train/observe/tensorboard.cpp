@@ -10,8 +10,8 @@
 #include <cstring>
 #include <stdexcept>
 
+#include "core/files/atomic_file.h"
 #include "train/observe/crc32c.h"
-#include "core/files/replace_file.h"
 
 namespace gpt {
 namespace {
@@ -156,7 +156,7 @@ void cut_after(const std::filesystem::path& file, std::int64_t last_step) {
     if (r.step <= last_step) kept += r.bytes;
   }
   if (kept.size() == total && total == std::filesystem::file_size(file)) return;  // nothing to drop
-  replace_file(file, kept);
+  write_file_atomically(file, kept);
 }
 
 std::string host_name() {

@@ -6,7 +6,7 @@
 #include <set>
 
 #include "core/errors.h"
-#include "core/files/durable_file.h"
+#include "core/files/atomic_file.h"
 #include "train/checkpoint/hf/gpt2_config.h"
 
 namespace gpt {
@@ -167,19 +167,19 @@ void write_hf_gpt2(const std::filesystem::path& dir, const ModelConfig& config, 
     }
   }
   write_safetensors(dir / "model.safetensors", tensors, format, {{"format", "pt"}});
-  write_file_durably(dir / "config.json", config_json);
+  write_file_atomically(dir / "config.json", config_json);
 }
 
 void write_hf_gpt2_tokenizer(const std::filesystem::path& dir, const std::filesystem::path& vocabulary_dir,
                              std::int64_t model_max_length) {
   std::filesystem::create_directories(dir);
   // Read and written anew, never copied onto what DIR/vocab.json is now (a link to a user's file).
-  copy_file_durably(vocabulary_dir / "encoder.json", dir / "vocab.json");
-  copy_file_durably(vocabulary_dir / "vocab.bpe", dir / "merges.txt");
+  copy_file_atomically(vocabulary_dir / "encoder.json", dir / "vocab.json");
+  copy_file_atomically(vocabulary_dir / "vocab.bpe", dir / "merges.txt");
   const nlohmann::ordered_json tokenizer = {
       {"tokenizer_class", "GPT2Tokenizer"}, {"model_max_length", model_max_length}, {"bos_token", "<|endoftext|>"},
       {"eos_token", "<|endoftext|>"},       {"unk_token", "<|endoftext|>"},         {"add_prefix_space", false}};
-  write_file_durably(dir / "tokenizer_config.json", tokenizer.dump(2) + "\n");
+  write_file_atomically(dir / "tokenizer_config.json", tokenizer.dump(2) + "\n");
 }
 
 }  // namespace gpt

@@ -63,7 +63,7 @@ using ParamValues = std::function<const float*(const ParamInfo&)>;
 // Writes DIR/config.json (hf_gpt2_config_json) and DIR/model.safetensors in `format` with the
 // names save_pretrained gives a GPT2LMHeadModel: "transformer."-prefixed, Conv1D matrices (in, out),
 // the real vocabulary only, lm_head.weight only when untied. Creates DIR; each file is whole or
-// absent (DurableFile), the folder as a whole is not: `export` writes into a FolderReplacement.
+// absent (AtomicFile), the folder as a whole is not: `export` writes into a FolderReplacement.
 // ConfigError (nothing written) for a model GPT-2 cannot represent, std::runtime_error for an I/O
 // failure.
 void write_hf_gpt2(const std::filesystem::path& dir, const ModelConfig& config, const ParamValues& values,
@@ -72,7 +72,7 @@ void write_hf_gpt2(const std::filesystem::path& dir, const ModelConfig& config, 
 // GPT-2's tokenizer files in DIR under Hugging Face's names: OpenAI's encoder.json and vocab.bpe
 // from `vocabulary_dir` copied as vocab.json and merges.txt, and a tokenizer_config.json
 // (<|endoftext|> as bos, eos and unk; model_max_length), so that AutoTokenizer.from_pretrained(DIR)
-// needs nothing else. The files are read and written anew (DurableFile), never copied through
+// needs nothing else. The files are read and written anew (AtomicFile), never copied through
 // what DIR holds now. std::runtime_error naming the file on an I/O failure.
 void write_hf_gpt2_tokenizer(const std::filesystem::path& dir, const std::filesystem::path& vocabulary_dir,
                              std::int64_t model_max_length);

@@ -15,8 +15,8 @@
 
 #include "core/errors.h"
 #include "core/file_kind.h"
+#include "core/files/atomic_file.h"
 #include "core/half_float.h"
-#include "core/files/durable_file.h"
 
 namespace gpt {
 namespace {
@@ -202,7 +202,7 @@ void write_safetensors(const std::filesystem::path& path, const std::vector<Safe
   std::string text = header.dump();
   text.append((8 - text.size() % 8) % 8, ' ');  // the data then starts 8-byte aligned, as the reference writes it
 
-  DurableFile out(path);
+  AtomicFile out(path);
   unsigned char length[8];
   for (int i = 0; i < 8; ++i)
     length[i] = static_cast<unsigned char>(static_cast<std::uint64_t>(text.size()) >> (8 * i));

@@ -57,7 +57,7 @@ struct SafetensorsTensor {
 
 // Writes `tensors` in `format` (rounded to nearest even when narrower than float32), in the order
 // given, with `metadata` as the header's "__metadata__". The file appears complete or not at all,
-// and never through a link at `path` (a DurableFile: <path>.tmp, fsync'd, renamed).
+// and never through a link at `path` (an AtomicFile: <path>.tmp-<pid>, fsync'd, renamed).
 // std::runtime_error naming the file and errno's message on an I/O failure ("No space left on device").
 void write_safetensors(const std::filesystem::path& path, const std::vector<SafetensorsTensor>& tensors,
                        FloatFormat format, const std::map<std::string, std::string>& metadata);
