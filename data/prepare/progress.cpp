@@ -20,30 +20,23 @@ std::string ProgressDisplay::describe(const PrepareProgress& p) {
 }
 
 void ProgressDisplay::update(const PrepareProgress& p) {
-  const bool due = terminal_ ? p.seconds - last_ >= 0.1 : p.seconds - last_ >= interval_;
-  if (last_ >= 0 && !due) return;
-  if (last_ < 0 && !terminal_) {  // the first plain line comes after one interval
-    last_ = p.seconds;
-    return;
-  }
-  last_ = p.seconds;
   if (terminal_) {
     constexpr int width = 30;
     const double share = p.bytes_total > 0 ? std::min(1.0, double(p.bytes_done) / double(p.bytes_total)) : 1.0;
     const int filled = static_cast<int>(share * width);
-    std::fprintf(out_, "\rprepare [%s%s] %s\033[K", std::string(filled, '#').c_str(),
-                 std::string(width - filled, '.').c_str(), describe(p).c_str());
-    drawn_ = true;
-  } else {
-    std::fprintf(out_, "prepare: %s\n", describe(p).c_str());
+    status_.update("prepare [" + std::string(filled, '#') + std::string(width - filled, '.') + "] " + describe(p));
+    return;
   }
+  if (last_ < 0) {  // the first plain line comes after one interval
+    last_ = p.seconds;
+    return;
+  }
+  if (p.seconds - last_ < interval_) return;
+  last_ = p.seconds;
+  std::fprintf(out_, "prepare: %s\n", describe(p).c_str());
   std::fflush(out_);
 }
 
-void ProgressDisplay::finish() {
-  if (drawn_) std::fputc('\n', out_);
-  drawn_ = false;
-  std::fflush(out_);
-}
+void ProgressDisplay::finish() { status_.finish(); }
 
 }  // namespace gpt

@@ -185,7 +185,7 @@ grep -Eq '^prepare: +[0-9.]+% [0-9.]+/[0-9.]+ MB +[0-9.]+ MB/s .* ETA ' log.txt 
 if grep -q $'\r' log.txt; then fail "carriage returns in a log"; fi
 if command -v script >/dev/null; then
   script -qec "'$prepare' --input big.txt --output big.bin --threads 2" /dev/null >tty.txt
-  grep -q $'\rprepare \[#' tty.txt || fail "no progress bar on a terminal: $(head -c 300 tty.txt | od -c | head -5)"
+  grep -q $'\r\033\\[Kprepare \\[#' tty.txt || fail "no progress bar on a terminal: $(head -c 300 tty.txt | od -c | head -5)"
 fi
 
 # 5. Memory is bounded by the longest story, not by merging it as one piece: a 20 MB story of

@@ -31,14 +31,15 @@ std::string records_up_to(const std::filesystem::path& path, std::int64_t last_s
   return kept;
 }
 
-// Redraw the status line in place: back to the line's start, then clear to its end.
-constexpr const char* kClearLine = "\r\033[K";
-
 }  // namespace
 
 MetricsLog::MetricsLog(std::ostream& console, const std::filesystem::path& jsonl_path, std::int64_t max_steps,
                        std::optional<std::int64_t> resumed_step, const MetricsOutputs& outputs)
-    : console_(&console), path_(jsonl_path), max_steps_(max_steps), terminal_(outputs.terminal) {
+    : console_(&console),
+      path_(jsonl_path),
+      max_steps_(max_steps),
+      terminal_(outputs.terminal),
+      status_([this](std::string_view text) { *console_ << text << std::flush; }) {
   if (resumed_step) {
     write_file_atomically(jsonl_path, records_up_to(jsonl_path, *resumed_step));
     jsonl_.open(jsonl_path, std::ios::app);
@@ -109,22 +110,12 @@ std::string MetricsLog::console_line(const StepRecord& r) const {
 
 void MetricsLog::progress(std::int64_t step, double ms, double tokens_per_s, std::optional<double> eta_s) {
   if (!terminal_) return;
-  const auto now = std::chrono::steady_clock::now();
-  if (status_shown_ && now - last_status_ < std::chrono::milliseconds(100)) return;
-  last_status_ = now;
   StepRecord r{.step = step, .ms = ms, .tokens_per_s = tokens_per_s, .eta_s = eta_s};
-  *console_ << kClearLine << console_line(r) << std::flush;
-  status_shown_ = true;
-}
-
-void MetricsLog::clear_status() {
-  if (!status_shown_) return;
-  *console_ << kClearLine;
-  status_shown_ = false;
+  status_.update(console_line(r));
 }
 
 void MetricsLog::say(const std::string& text) {
-  clear_status();
+  status_.clear();
   *console_ << text << std::endl;
 }
 

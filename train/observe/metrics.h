@@ -14,6 +14,7 @@
 #include <ostream>
 #include <string>
 
+#include "core/status_line.h"
 #include "train/observe/tensorboard.h"
 
 namespace gpt {
@@ -59,11 +60,9 @@ class MetricsLog {
   std::optional<TensorBoardWriter> tensorboard_;
   std::int64_t max_steps_;
   bool terminal_;
-  bool status_shown_ = false;
-  std::chrono::steady_clock::time_point last_status_{};
+  StatusLine status_;  // on a terminal only
   bool write_failed_ = false, tensorboard_failed_ = false;
 
-  void clear_status();
   void warn_once(bool& flag, const std::string& what);
 };
 
