@@ -13,13 +13,13 @@
 #include <string>
 
 #include "core/errors.h"
+#include "core/files/replace_folder.h"
 #include "data/tokenizer/default_vocabulary.h"
 #include "data/tokenizer/tokenizer.h"
-#include "launch/tool_errors.h"
+#include "launch/exit_codes.h"
 #include "train/checkpoint/checkpoint_folder.h"
 #include "train/checkpoint/hf/gpt2_folder.h"
 #include "train/checkpoint/model_checkpoint.h"
-#include "core/files/replace_folder.h"
 #include "train/run_config.h"
 
 namespace {
@@ -106,8 +106,7 @@ int main(int argc, char** argv) {
     app.parse(argc, argv);
     if (!*checkpoint && !*run_dir) throw CLI::RequiredError("--checkpoint or --run-dir");
   } catch (const CLI::ParseError& e) {
-    if (e.get_exit_code() == 0) return app.exit(e);
-    return gpt::fail(2, std::string("export: ") + e.what() + " (see export --help)");
+    return gpt::command_line_exit(app, e, "export");
   }
   return gpt::exit_code_of([&] { return run(o); });
 }

@@ -31,12 +31,12 @@
 #include "data/tokenizer/default_vocabulary.h"
 #include "data/tokenizer/streaming_decoder.h"
 #include "data/tokenizer/tokenizer.h"
-#include "launch/tool_errors.h"
+#include "launch/exit_codes.h"
 #include "train/checkpoint/checkpoint_folder.h"
 #include "train/checkpoint/hf/gpt2_config.h"
 #include "train/checkpoint/hf/gpt2_folder.h"
-#include "train/memory_check.h"
 #include "train/checkpoint/model_checkpoint.h"
+#include "train/memory_check.h"
 #include "train/run_config.h"
 
 namespace {
@@ -252,8 +252,7 @@ int main(int argc, char** argv) {
     if (!*checkpoint && !*run_dir && !*hf) throw CLI::RequiredError("--checkpoint, --run-dir or --hf");
     if (!*prompt && !*prompt_file) throw CLI::RequiredError("--prompt or --prompt-file");
   } catch (const CLI::ParseError& e) {
-    if (e.get_exit_code() == 0) return app.exit(e);
-    return gpt::fail(2, std::string("generate: ") + e.what() + " (see generate --help)");
+    return gpt::command_line_exit(app, e, "generate");
   }
   return gpt::exit_code_of([&] { return run(o); });
 }

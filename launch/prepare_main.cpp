@@ -18,8 +18,8 @@
 #include "data/prepare/prepare.h"
 #include "data/prepare/progress.h"
 #include "data/tokenizer/default_vocabulary.h"
+#include "launch/exit_codes.h"
 #include "launch/stop_signals.h"
-#include "launch/tool_errors.h"
 
 int main(int argc, char** argv) {
   static gpt::StopSignals& stop_signals = *new gpt::StopSignals({SIGINT, SIGTERM});  // see stop_signals.h
@@ -52,8 +52,7 @@ int main(int argc, char** argv) {
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
-    if (e.get_exit_code() == 0) return app.exit(e);
-    return gpt::fail(2, std::string("prepare: ") + e.what() + " (see prepare --help)");
+    return gpt::command_line_exit(app, e, "prepare");
   }
 
   options.inputs.assign(inputs.begin(), inputs.end());

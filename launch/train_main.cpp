@@ -23,6 +23,7 @@
 #include "core/ops/make_backend.h"
 #include "dist/communicator.h"
 #include "dist/mpi_runtime.h"
+#include "launch/exit_codes.h"
 #include "launch/stop_signals.h"
 #include "train/run_config.h"
 #include "train/run_folder.h"
@@ -43,32 +44,6 @@
 
 namespace {
 
-struct Failure {
-  int code = 0;  // 0: none
-  std::string message;
-};
-
-// Runs `work`, turning an exception into the exit code it deserves and its message.
-Failure attempt(const std::function<void()>& work) {
-  try {
-    work();
-    return {};
-  } catch (const gpt::InputError& e) {
-    return {2, e.what()};
-  } catch (const std::filesystem::filesystem_error& e) {
-    return {2, e.what()};
-  } catch (const std::exception& e) {
-    return {1, e.what()};
-  }
-}
-
-// One write, so that lines from several ranks sharing the terminal do not interleave mid-line.
-void print_error(const std::string& message) {
-  const std::string line = "error: " + message + "\n";
-  std::fwrite(line.data(), 1, line.size(), stderr);
-  std::fflush(stderr);
-}
-
 std::string rank_prefix(const gpt::Communicator& comm) {
   return comm.world_size() > 1 ? "rank " + std::to_string(comm.rank()) + ": " : "";
 }
@@ -76,12 +51,12 @@ std::string rank_prefix(const gpt::Communicator& comm) {
 // Setup failures are agreed on before anyone sends data, so no rank is left waiting: every rank
 // learns the worst exit code, and only the lowest failing rank prints (ranks usually fail alike,
 // e.g. on a bad config, and one line is enough).
-int agree_on_setup(gpt::Communicator& comm, const Failure& mine) {
+int agree_on_setup(gpt::Communicator& comm, const gpt::Failure& mine) {
   const std::vector<std::uint64_t> codes = comm.all_gather_u64(static_cast<std::uint64_t>(mine.code));
   const auto first = std::find_if(codes.begin(), codes.end(), [](std::uint64_t c) { return c != 0; });
   if (first == codes.end()) return 0;
   const bool everyone = std::all_of(codes.begin(), codes.end(), [](std::uint64_t c) { return c != 0; });
-  if (first - codes.begin() == comm.rank()) print_error((everyone ? "" : rank_prefix(comm)) + mine.message);
+  if (first - codes.begin() == comm.rank()) gpt::print_error((everyone ? "" : rank_prefix(comm)) + mine.message);
   return static_cast<int>(*std::max_element(codes.begin(), codes.end()));
 }
 
@@ -172,6 +147,184 @@ std::unique_ptr<gpt::Communicator> host_communicator() {
   return std::make_unique<gpt::SingleRank>();
 }
 
+struct CommandLine {
+  std::string config_path, init_from;
+  bool resume = false, overwrite = false;
+  std::vector<std::string> extras;  // the --section.key=value overrides, checked with the config
+};
+
+// Fills `line`; returns an exit code when the process ends here instead (--help, or a command
+// line CLI11 refuses). Only rank 0 prints: every rank parsed the same command line.
+std::optional<int> parse_command_line(int argc, char** argv, bool leader, CommandLine& line) {
+  CLI::App app{
+      "Train a GPT-2-style model from one TOML run description.\n"
+      "Any config key can be overridden as --section.key=value, e.g. --optim.lr=3e-4.\n"
+      "Several ranks: mpirun -np N train run.toml (or launch/train-mpi, or srun --mpi=pmix)."};
+  app.add_option("config", line.config_path, "the run's TOML file")->required();
+  app.add_flag("--resume", line.resume,
+               "continue from the newest valid checkpoint in run.dir (an error if there is none); "
+               "checkpoint.resume = \"auto\" does the same when one exists");
+  app.add_option("--init-from", line.init_from,
+                 "start a new run from the parameters only (fine-tuning) of a checkpoint file, or of a Hugging "
+                 "Face GPT-2 folder given as hf:DIR (config.json, model.safetensors); with "
+                 "checkpoint.resume = auto, only while run.dir has no checkpoint");
+  app.add_flag("--overwrite", line.overwrite,
+               "start at step 0 even though run.dir holds an earlier run: its checkpoints, metrics.jsonl, tb/ "
+               "and samples.txt are deleted first (without it such a start is refused)");
+  app.allow_extras();
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return leader ? gpt::command_line_exit(app, e) : gpt::command_line_failure(e).code;
+  }
+  line.extras = app.remaining();
+  return std::nullopt;
+}
+
+// One rank of a training job, set up phase by phase. Each setup phase returns the exit code the
+// ranks agreed on (agree_on_setup), 0 to go on.
+class TrainJob {
+ public:
+  // MPI when mpirun or srun started this process, else one rank. Prints its own error.
+  int start_ranks(int& argc, char**& argv) {
+    const gpt::Failure failure = gpt::attempt([&] {
+      if (gpt::MpiRuntime::launched()) mpi_.emplace(&argc, &argv);
+      host_ = host_communicator();
+    });
+    return failure.code ? gpt::fail(failure.code, failure.message) : 0;
+  }
+
+  bool leader() const { return host_->rank() == 0; }
+
+  // Rank-local: the config with its overrides, bounded MPI waits, and the backend.
+  int load_config_and_backend(const CommandLine& line) {
+    return setup_phase([&] {
+      config_ = gpt::load_run_config(line.config_path, parse_overrides(line.extras));
+#ifdef GPT_HAVE_MPI
+      // A lost node or a cut link leaves MPI waiting for ever: dist.timeout_s bounds every wait.
+      if (auto* mpi_comm = dynamic_cast<gpt::MpiCommunicator*>(host_.get())) mpi_comm->watch(config_.dist.timeout_s);
+#endif
+      backend_ =
+          gpt::make_backend(config_.train.backend, config_.train.precision, cpu_threads(config_), host_->local_rank());
+      check_device_ranks(*backend_, *host_);
+    });
+  }
+
+  // Several CUDA ranks exchange through NCCL (collective); the others through the host's.
+  int connect_devices() {
+#ifdef GPT_HAVE_NCCL
+    if (auto* cuda = dynamic_cast<gpt::CudaBackend*>(backend_.get()); cuda && host_->world_size() > 1) {
+      return setup_phase([&] {
+        device_comm_ =
+            std::make_unique<gpt::NcclCommunicator>(*host_, cuda->device(), cuda->stream(), config_.dist.timeout_s);
+      });
+    }
+#endif
+    return 0;
+  }
+
+  // The data and the model, rank 0's sample hook, and rank 0's lock on run.dir.
+  int build_trainer_and_lock_run_dir(const CommandLine& line) {
+    return refused_unless_agreed([&] {
+      if (line.resume && !line.init_from.empty()) throw gpt::ConfigError("--resume and --init-from exclude each other");
+      if (line.resume && line.overwrite) throw gpt::ConfigError("--resume and --overwrite exclude each other");
+      trainer_.emplace(config_, *backend_, comm());
+      if (leader()) sample_ = sample_hook(config_);
+      if (leader()) lock_run_dir();
+    });
+  }
+
+  // Where the run starts (a checkpoint, another model's parameters, or step 0), and rank 0's claim
+  // on run.dir for a run that starts at step 0.
+  int resume_or_init(const CommandLine& line) {
+    return refused_unless_agreed([&] {
+      // With checkpoint.resume = "auto", a requeued fine-tuning job continues from its own
+      // checkpoints once it has some; --init-from only starts it. --overwrite starts afresh.
+      const bool auto_resume = config_.checkpoint.resume == "auto" && !line.overwrite;
+      const bool resumed = !line.init_from.empty() && auto_resume && trainer_->resume(std::cerr);
+      if (resumed) {
+        if (leader()) std::cout << "init-from: not used, checkpoint.resume = auto found a checkpoint" << std::endl;
+      } else if (!line.init_from.empty()) {
+        const std::string report = trainer_->init_from(line.init_from);
+        if (leader()) std::cout << report << std::endl;
+      } else if (line.resume || auto_resume) {
+        const bool found = trainer_->resume(std::cerr);
+        if (!found && line.resume)
+          throw gpt::ConfigError("--resume: no valid checkpoint in " + (config_.run.dir / "checkpoints").string());
+      }
+      if (leader() && trainer_->start_step() == 0)
+        gpt::claim_run_folder(config_, {.overwrite = line.overwrite, .auto_resume = auto_resume}, std::cout);
+    });
+  }
+
+  // Training, then rank 0's report. A failure on one rank must not leave the others blocked in a
+  // collective: it ends the whole job.
+  int train(const gpt::StopSignals& stop_signals) {
+    // A status line redrawn in place only on a real terminal: Open MPI gives its ranks a pty even
+    // when mpirun's own output goes to a file, so under MPI the ranks' isatty says nothing.
+    const bool terminal = isatty(STDOUT_FILENO) == 1 && !gpt::MpiRuntime::launched();
+    const gpt::Failure failure = gpt::attempt([&] {
+      report(trainer_->run(std::cout, {.after_step = failure_injection(comm().rank()),
+                                       .stop_requested = [&] { return stop_signals.requested(); },
+                                       .sample = sample_,
+                                       .console_is_terminal = terminal}));
+    });
+    if (failure.code) {
+      gpt::print_error(rank_prefix(comm()) + failure.message);
+      if (comm().world_size() > 1) gpt::MpiRuntime::abort(failure.code);
+    }
+    return failure.code;
+  }
+
+ private:
+  std::optional<gpt::MpiRuntime> mpi_;
+  std::unique_ptr<gpt::Communicator> host_;
+  gpt::RunConfig config_;
+  std::unique_ptr<gpt::Backend> backend_;
+  std::unique_ptr<gpt::Communicator> device_comm_;
+  std::optional<gpt::Trainer> trainer_;
+  SampleFn sample_;                          // rank 0's, when log.sample_interval asks for samples
+  std::optional<gpt::RunDirLock> run_lock_;  // held by rank 0 until the process ends
+  bool made_run_dir_ = false;                // by this process, for the lock
+
+  gpt::Communicator& comm() {
+    return device_comm_ ? *device_comm_ : *host_;
+  }
+
+  int setup_phase(const std::function<void()>& phase) {
+    return agree_on_setup(*host_, gpt::attempt(phase));
+  }
+
+  // A run refused before its first step leaves no folder behind that only it made.
+  int refused_unless_agreed(const std::function<void()>& phase) {
+    const int code = setup_phase(phase);
+    if (code) forget_run_dir();
+    return code;
+  }
+
+  void lock_run_dir() {
+    std::error_code ec;
+    made_run_dir_ = !std::filesystem::exists(config_.run.dir, ec) && !ec;
+    run_lock_.emplace(config_.run.dir);
+    if (!run_lock_->held())
+      std::cerr << "warning: " << (config_.run.dir / "train.lock").string() << " cannot be locked ("
+                << run_lock_->problem() << "): make sure no other train uses this run.dir\n";
+  }
+
+  void forget_run_dir() {
+    if (!made_run_dir_) return;
+    run_lock_.reset();
+    std::error_code ignored;
+    std::filesystem::remove(config_.run.dir / "train.lock", ignored);
+    std::filesystem::remove(config_.run.dir, ignored);  // only if nothing else is in it
+  }
+
+  void report(const gpt::TrainSummary& summary) {
+    if (leader() && summary.first_val_loss)
+      std::cout << "val_loss " << *summary.first_val_loss << " -> " << *summary.last_val_loss << std::endl;
+  }
+};
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -181,138 +334,13 @@ int main(int argc, char** argv) {
   // on SIGTERM it kills the job after a few seconds) ask the run to stop after the current step
   // with a checkpoint.
   static gpt::StopSignals& stop_signals = *new gpt::StopSignals({SIGTERM, SIGINT, SIGUSR1});
-  std::optional<gpt::MpiRuntime> mpi;
-  std::unique_ptr<gpt::Communicator> host;
-  if (const Failure f = attempt([&] {
-        if (gpt::MpiRuntime::launched()) mpi.emplace(&argc, &argv);
-        host = host_communicator();
-      });
-      f.code) {
-    print_error(f.message);
-    return f.code;
-  }
-  const bool leader = host->rank() == 0;
-
-  CLI::App app{
-      "Train a GPT-2-style model from one TOML run description.\n"
-      "Any config key can be overridden as --section.key=value, e.g. --optim.lr=3e-4.\n"
-      "Several ranks: mpirun -np N train run.toml (or launch/train-mpi, or srun --mpi=pmix)."};
-  std::string config_path, init_from;
-  bool resume = false, overwrite = false;
-  app.add_option("config", config_path, "the run's TOML file")->required();
-  app.add_flag("--resume", resume,
-               "continue from the newest valid checkpoint in run.dir (an error if there is none); "
-               "checkpoint.resume = \"auto\" does the same when one exists");
-  app.add_option("--init-from", init_from,
-                 "start a new run from the parameters only (fine-tuning) of a checkpoint file, or of a Hugging "
-                 "Face GPT-2 folder given as hf:DIR (config.json, model.safetensors); with "
-                 "checkpoint.resume = auto, only while run.dir has no checkpoint");
-  app.add_flag("--overwrite", overwrite,
-               "start at step 0 even though run.dir holds an earlier run: its checkpoints, metrics.jsonl, tb/ "
-               "and samples.txt are deleted first (without it such a start is refused)");
-  app.allow_extras();
-  try {
-    app.parse(argc, argv);
-  } catch (const CLI::CallForHelp& e) {
-    return leader ? app.exit(e) : 0;
-  } catch (const CLI::ParseError& e) {
-    if (leader) print_error(e.what());
-    return 2;  // every rank parsed the same command line
-  }
-
-  // Setup, rank-local: config, backend, data, model. Then the (collective) device communicator.
-  gpt::RunConfig config;
-  std::unique_ptr<gpt::Backend> backend;
-  std::unique_ptr<gpt::Communicator> device_comm;
-  std::optional<gpt::Trainer> trainer;
-  SampleFn sample;  // rank 0's, when log.sample_interval asks for samples
-  Failure setup = attempt([&] {
-    config = gpt::load_run_config(config_path, parse_overrides(app.remaining()));
-#ifdef GPT_HAVE_MPI
-    // A lost node or a cut link leaves MPI waiting for ever: dist.timeout_s bounds every wait.
-    if (auto* mpi_comm = dynamic_cast<gpt::MpiCommunicator*>(host.get())) mpi_comm->watch(config.dist.timeout_s);
-#endif
-    backend = gpt::make_backend(config.train.backend, config.train.precision, cpu_threads(config), host->local_rank());
-    check_device_ranks(*backend, *host);
-  });
-  if (const int code = agree_on_setup(*host, setup)) return code;
-#ifdef GPT_HAVE_NCCL
-  if (auto* cuda = dynamic_cast<gpt::CudaBackend*>(backend.get()); cuda && host->world_size() > 1) {
-    setup = attempt([&] {
-      device_comm =
-          std::make_unique<gpt::NcclCommunicator>(*host, cuda->device(), cuda->stream(), config.dist.timeout_s);
-    });
-    if (const int code = agree_on_setup(*host, setup)) return code;
-  }
-#endif
-  gpt::Communicator& comm = device_comm ? *device_comm : *host;
-  std::optional<gpt::RunDirLock> run_lock;  // held by rank 0 until the process ends
-  bool made_run_dir = false;                // by this process, for the lock
-  // A run refused before its first step leaves no folder behind that only it made.
-  auto forget_run_dir = [&] {
-    if (!made_run_dir) return;
-    run_lock.reset();
-    std::error_code ignored;
-    std::filesystem::remove(config.run.dir / "train.lock", ignored);
-    std::filesystem::remove(config.run.dir, ignored);  // only if nothing else is in it
-  };
-  setup = attempt([&] {
-    if (resume && !init_from.empty()) throw gpt::ConfigError("--resume and --init-from exclude each other");
-    if (resume && overwrite) throw gpt::ConfigError("--resume and --overwrite exclude each other");
-    trainer.emplace(config, *backend, comm);
-    if (leader) sample = sample_hook(config);
-    if (leader) {
-      std::error_code ec;
-      made_run_dir = !std::filesystem::exists(config.run.dir, ec) && !ec;
-      run_lock.emplace(config.run.dir);
-      if (!run_lock->held())
-        std::cerr << "warning: " << (config.run.dir / "train.lock").string() << " cannot be locked ("
-                  << run_lock->problem() << "): make sure no other train uses this run.dir\n";
-    }
-  });
-  if (const int code = agree_on_setup(*host, setup)) {
-    forget_run_dir();
-    return code;
-  }
-  setup = attempt([&] {
-    // With checkpoint.resume = "auto", a requeued fine-tuning job continues from its own
-    // checkpoints once it has some; --init-from only starts it. --overwrite starts afresh.
-    const bool auto_resume = config.checkpoint.resume == "auto" && !overwrite;
-    const bool resumed = !init_from.empty() && auto_resume && trainer->resume(std::cerr);
-    if (resumed) {
-      if (leader) std::cout << "init-from: not used, checkpoint.resume = auto found a checkpoint" << std::endl;
-    } else if (!init_from.empty()) {
-      const std::string report = trainer->init_from(init_from);
-      if (leader) std::cout << report << std::endl;
-    } else if (resume || auto_resume) {
-      const bool found = trainer->resume(std::cerr);
-      if (!found && resume)
-        throw gpt::ConfigError("--resume: no valid checkpoint in " + (config.run.dir / "checkpoints").string());
-    }
-    if (leader && trainer->start_step() == 0)
-      gpt::claim_run_folder(config, {.overwrite = overwrite, .auto_resume = auto_resume}, std::cout);
-  });
-  if (const int code = agree_on_setup(*host, setup)) {
-    forget_run_dir();
-    return code;
-  }
-
-  // A status line redrawn in place only on a real terminal: Open MPI gives its ranks a pty even
-  // when mpirun's own output goes to a file, so under MPI the ranks' isatty says nothing.
-  const bool terminal = isatty(STDOUT_FILENO) == 1 && !gpt::MpiRuntime::launched();
-  // Training: a failure on one rank must not leave the others blocked in a collective.
-  const Failure run = attempt([&] {
-    const gpt::TrainSummary summary =
-        trainer->run(std::cout, {.after_step = failure_injection(comm.rank()),
-                                 .stop_requested = [&] { return stop_signals.requested(); },
-                                 .sample = sample,
-                                 .console_is_terminal = terminal});
-    if (leader && summary.first_val_loss)
-      std::cout << "val_loss " << *summary.first_val_loss << " -> " << *summary.last_val_loss << std::endl;
-  });
-  if (run.code) {
-    print_error(rank_prefix(comm) + run.message);
-    if (comm.world_size() > 1) gpt::MpiRuntime::abort(run.code);
-  }
-  return run.code;
+  TrainJob job;
+  if (const int code = job.start_ranks(argc, argv)) return code;
+  CommandLine line;
+  if (const std::optional<int> code = parse_command_line(argc, argv, job.leader(), line)) return *code;
+  if (const int code = job.load_config_and_backend(line)) return code;
+  if (const int code = job.connect_devices()) return code;
+  if (const int code = job.build_trainer_and_lock_run_dir(line)) return code;
+  if (const int code = job.resume_or_init(line)) return code;
+  return job.train(stop_signals);
 }

@@ -51,6 +51,15 @@ void append_text_file(const std::filesystem::path& path, const std::string& text
   if (!out) throw std::runtime_error("cannot write " + path.string());
 }
 
+// Every rank measures (a CPU rank's matmul rate depends on what its neighbours run), and MFU
+// uses the mean.
+PeakFlops measured_peak_flops(Backend& backend, Communicator& comm, double peak_tflops) {
+  PeakFlops peak = peak_flops(backend, peak_tflops);
+  if (backend.host_memory() && peak_tflops == 0 && comm.world_size() > 1)
+    peak.per_rank = comm.all_reduce_sum(peak.per_rank) / comm.world_size();
+  return peak;
+}
+
 }  // namespace
 
 Trainer::Trainer(const RunConfig& config, Backend& backend, Communicator& comm)
@@ -141,126 +150,158 @@ double Trainer::evaluate() {
   return comm_->all_reduce_sum(total) / static_cast<double>(config_.eval.batches);
 }
 
-TrainSummary Trainer::run(std::ostream& console, const Hooks& hooks) {
-  const bool leader = comm_->rank() == 0;
-  const TrainConfig& t = config_.train;
-  const bool resumed = start_step_ > 0;
-  if (resumed && start_step_ >= t.max_steps) {
-    if (leader)
-      console << "nothing to train: " << last_checkpoint_ << " is at step " << start_step_
-              << " and train.max_steps = " << t.max_steps << " (raise train.max_steps to train further)\n";
-    return {.steps = start_step_};
-  }
-  // Every rank measures (a CPU rank's matmul rate depends on what its neighbours run), and MFU
-  // uses the mean.
-  PeakFlops peak = peak_flops(model_.backend(), t.peak_tflops);
-  if (model_.backend().host_memory() && t.peak_tflops == 0 && comm_->world_size() > 1)
-    peak.per_rank = comm_->all_reduce_sum(peak.per_rank) / comm_->world_size();
-  const double flops_per_token = training_flops_per_token(config_.model, t.seq_len);
-  std::optional<MetricsLog> log;
-  if (leader) {
-    // Before any step: a folder that cannot hold checkpoints is found now, not at the first save.
-    if (checkpoints_supported()) check_checkpoint_folder(config_.run.dir);
-    std::filesystem::create_directories(config_.run.dir);
-    write_file_atomically(config_.run.dir / "config.toml", config_.resolved_toml);
-    const MetricsOutputs outputs{
-        .tensorboard_dir = config_.log.tensorboard ? config_.run.dir / "tb" : std::filesystem::path(),
-        .terminal = hooks.console_is_terminal};
-    log.emplace(console, config_.run.dir / "metrics.jsonl", t.max_steps,
-                resumed ? std::optional<std::int64_t>(start_step_) : std::nullopt, outputs);
-    console << run_summary(config_, model_, optimizer_.state_bytes(), sharding_.sharded(), *comm_, peak);
-    if (resumed) console << "resumed at step " << start_step_ << " (" << resumed_from_ << ")\n";
-    // The config this stretch of the run trains with, at the first step it trains (indented: a
-    // Markdown code block).
-    std::string markdown;
-    for (std::size_t i = 0; i < config_.resolved_toml.size();) {
-      const std::size_t eol = config_.resolved_toml.find('\n', i);
-      markdown += "    " + config_.resolved_toml.substr(i, eol - i) + "\n";
-      i = eol == std::string::npos ? config_.resolved_toml.size() : eol + 1;
-    }
-    log->text(start_step_ + 1, "config", markdown);
-  }
-  auto say = [&](const std::string& text) {
-    if (log) log->say(text);
-  };
-
+// What run() carries from step to step: the figures for MFU and the ETA, rank 0's log, and the
+// summary it returns.
+struct Trainer::Stretch {
+  const Hooks& hooks;
+  PeakFlops peak;
+  double flops_per_token = 0;
+  std::optional<MetricsLog> log;  // rank 0's
   TrainSummary summary;
-  summary.steps = start_step_;
   std::int64_t checkpointed_step = -1;
-  const bool validating = val_sampler_.has_value();
-  if (validating && !resumed) {
-    summary.first_val_loss = summary.last_val_loss = evaluate();
-    if (log) log->write({.step = 0, .val_loss = summary.last_val_loss});
-  }
   // The ETA: the steps left at the pace since this stretch's first step (which warms up),
   // checkpoints, evaluations and samples included.
   std::chrono::steady_clock::time_point pace_start;
-  for (std::int64_t step = start_step_; step < t.max_steps; ++step) {
+
+  void say(const std::string& text) {
+    if (log) log->say(text);
+  }
+};
+
+TrainSummary Trainer::run(std::ostream& console, const Hooks& hooks) {
+  if (nothing_to_train(console)) return {.steps = start_step_};
+  Stretch stretch{.hooks = hooks, .peak = measured_peak_flops(model_.backend(), *comm_, config_.train.peak_tflops)};
+  stretch.flops_per_token = training_flops_per_token(config_.model, config_.train.seq_len);
+  stretch.summary.steps = start_step_;
+  if (comm_->rank() == 0) open_log(console, stretch);
+  if (val_sampler_ && start_step_ == 0) evaluate_before_training(stretch);
+  train_steps(stretch);
+  check_ranks_agree_at_end(stretch);
+  return stretch.summary;
+}
+
+bool Trainer::nothing_to_train(std::ostream& console) const {
+  const TrainConfig& t = config_.train;
+  if (start_step_ == 0 || start_step_ < t.max_steps) return false;
+  if (comm_->rank() == 0)
+    console << "nothing to train: " << last_checkpoint_ << " is at step " << start_step_
+            << " and train.max_steps = " << t.max_steps << " (raise train.max_steps to train further)\n";
+  return true;
+}
+
+void Trainer::open_log(std::ostream& console, Stretch& stretch) {
+  const bool resumed = start_step_ > 0;
+  // Before any step: a folder that cannot hold checkpoints is found now, not at the first save.
+  if (checkpoints_supported()) check_checkpoint_folder(config_.run.dir);
+  std::filesystem::create_directories(config_.run.dir);
+  write_file_atomically(config_.run.dir / "config.toml", config_.resolved_toml);
+  const MetricsOutputs outputs{
+      .tensorboard_dir = config_.log.tensorboard ? config_.run.dir / "tb" : std::filesystem::path(),
+      .terminal = stretch.hooks.console_is_terminal};
+  stretch.log.emplace(console, config_.run.dir / "metrics.jsonl", config_.train.max_steps,
+                      resumed ? std::optional<std::int64_t>(start_step_) : std::nullopt, outputs);
+  console << run_summary(config_, model_, optimizer_.state_bytes(), sharding_.sharded(), *comm_, stretch.peak);
+  if (resumed) console << "resumed at step " << start_step_ << " (" << resumed_from_ << ")\n";
+  // The config this stretch of the run trains with, at the first step it trains (indented: a
+  // Markdown code block).
+  std::string markdown;
+  for (std::size_t i = 0; i < config_.resolved_toml.size();) {
+    const std::size_t eol = config_.resolved_toml.find('\n', i);
+    markdown += "    " + config_.resolved_toml.substr(i, eol - i) + "\n";
+    i = eol == std::string::npos ? config_.resolved_toml.size() : eol + 1;
+  }
+  stretch.log->text(start_step_ + 1, "config", markdown);
+}
+
+void Trainer::evaluate_before_training(Stretch& stretch) {
+  stretch.summary.first_val_loss = stretch.summary.last_val_loss = evaluate();
+  if (stretch.log) stretch.log->write({.step = 0, .val_loss = stretch.summary.last_val_loss});
+}
+
+void Trainer::train_steps(Stretch& stretch) {
+  for (std::int64_t step = start_step_; step < config_.train.max_steps; ++step) {
     const auto start = std::chrono::steady_clock::now();
     const StepResult result = train_step(step);
-    summary.last_loss = result.loss;
+    stretch.summary.last_loss = result.loss;
     model_.backend().synchronize();
     const double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
     const std::int64_t done = step + 1;
-    summary.steps = done;
-
-    const auto now = std::chrono::steady_clock::now();
-    if (step == start_step_) pace_start = now;
-    const double eta_s = static_cast<double>(t.max_steps - done) *
-                         (done > start_step_ + 1 ? std::chrono::duration<double>(now - pace_start).count() /
-                                                       static_cast<double>(done - start_step_ - 1)
-                                                 : ms / 1000.0);
-    const double tokens_per_s = static_cast<double>(t.batch_tokens) / (ms / 1000.0);
-
-    const bool last = done == t.max_steps;
-    const bool eval_now = validating && (last || (config_.eval.interval > 0 && done % config_.eval.interval == 0));
-    const bool log_now = last || done % config_.log.interval == 0;
-    StepRecord record{.step = done, .tokens = done * t.batch_tokens, .eta_s = eta_s};
-    if (log_now) {
-      record.loss = result.loss;
-      record.lr = result.lr;
-      record.grad_norm = result.grad_norm;
-      record.ms = ms;
-      record.tokens_per_s = tokens_per_s;
-      record.mfu = model_flops_utilisation(flops_per_token, tokens_per_s, peak.per_rank * comm_->world_size());
-      if (comm_->world_size() > 1) record.comm_ms = result.comm_ms;
-    }
-    if (eval_now) {
-      record.val_loss = summary.last_val_loss = evaluate();
-      if (!summary.first_val_loss) summary.first_val_loss = summary.last_val_loss;
-    }
-    if (log && (log_now || eval_now)) {
-      log->write(record);
-    } else if (log) {
-      log->progress(done, ms, tokens_per_s, eta_s);
-    }
-    const bool sample_now = config_.log.sample_interval > 0 && (last || done % config_.log.sample_interval == 0);
-    if (leader && hooks.sample && sample_now) {
-      const std::string text = hooks.sample(model_, done);
-      say("sample at step " + std::to_string(done) + ":\n" + text);
-      append_text_file(config_.run.dir / "samples.txt", "--- step " + std::to_string(done) + " ---\n" + text + "\n");
-    }
-    if (hooks.after_step) hooks.after_step(done);
-
-    // A stop request on any rank stops every rank after the same step.
-    bool stop = hooks.stop_requested && hooks.stop_requested();
-    if (comm_->world_size() > 1 && hooks.stop_requested) stop = comm_->all_reduce_sum(stop ? 1.0 : 0.0) > 0;
-    const bool periodic = config_.checkpoint.interval > 0 && done % config_.checkpoint.interval == 0;
-    if (checkpoints_supported() && (periodic || last || stop)) {
-      const std::string report = save_checkpoint(done);  // compares the ranks' parameters
-      checkpointed_step = done;
-      say(report);
-    }
-    if (stop && !last) {
-      summary.stopped = true;
-      say("stopped after step " + std::to_string(done) + " on request" +
-          (checkpoints_supported() ? "; checkpoint written" : "; no checkpoint: this build has no HDF5"));
-      break;
-    }
+    stretch.summary.steps = done;
+    log_step(done, result, ms, stretch);
+    write_sample_when_due(done, stretch);
+    if (stretch.hooks.after_step) stretch.hooks.after_step(done);
+    if (checkpoint_or_stop(done, stretch)) break;
   }
-  if (comm_->world_size() > 1 && checkpointed_step != summary.steps)
-    check_same_parameters(*comm_, model_, "after step " + std::to_string(summary.steps));
-  return summary;
+}
+
+void Trainer::log_step(std::int64_t done, const StepResult& result, double ms, Stretch& stretch) {
+  const TrainConfig& t = config_.train;
+  const auto now = std::chrono::steady_clock::now();
+  if (done == start_step_ + 1) stretch.pace_start = now;
+  const double eta_s = static_cast<double>(t.max_steps - done) *
+                       (done > start_step_ + 1 ? std::chrono::duration<double>(now - stretch.pace_start).count() /
+                                                     static_cast<double>(done - start_step_ - 1)
+                                               : ms / 1000.0);
+  const double tokens_per_s = static_cast<double>(t.batch_tokens) / (ms / 1000.0);
+
+  const bool last = done == t.max_steps;
+  const bool eval_now =
+      val_sampler_.has_value() && (last || (config_.eval.interval > 0 && done % config_.eval.interval == 0));
+  const bool log_now = last || done % config_.log.interval == 0;
+  StepRecord record{.step = done, .tokens = done * t.batch_tokens, .eta_s = eta_s};
+  if (log_now) {
+    record.loss = result.loss;
+    record.lr = result.lr;
+    record.grad_norm = result.grad_norm;
+    record.ms = ms;
+    record.tokens_per_s = tokens_per_s;
+    record.mfu =
+        model_flops_utilisation(stretch.flops_per_token, tokens_per_s, stretch.peak.per_rank * comm_->world_size());
+    if (comm_->world_size() > 1) record.comm_ms = result.comm_ms;
+  }
+  TrainSummary& summary = stretch.summary;
+  if (eval_now) {
+    record.val_loss = summary.last_val_loss = evaluate();
+    if (!summary.first_val_loss) summary.first_val_loss = summary.last_val_loss;
+  }
+  if (stretch.log && (log_now || eval_now)) {
+    stretch.log->write(record);
+  } else if (stretch.log) {
+    stretch.log->progress(done, ms, tokens_per_s, eta_s);
+  }
+}
+
+void Trainer::write_sample_when_due(std::int64_t done, Stretch& stretch) {
+  const bool last = done == config_.train.max_steps;
+  const bool sample_now = config_.log.sample_interval > 0 && (last || done % config_.log.sample_interval == 0);
+  if (comm_->rank() != 0 || !stretch.hooks.sample || !sample_now) return;
+  const std::string text = stretch.hooks.sample(model_, done);
+  stretch.say("sample at step " + std::to_string(done) + ":\n" + text);
+  append_text_file(config_.run.dir / "samples.txt", "--- step " + std::to_string(done) + " ---\n" + text + "\n");
+}
+
+bool Trainer::checkpoint_or_stop(std::int64_t done, Stretch& stretch) {
+  const Hooks& hooks = stretch.hooks;
+  const bool last = done == config_.train.max_steps;
+  // A stop request on any rank stops every rank after the same step.
+  bool stop = hooks.stop_requested && hooks.stop_requested();
+  if (comm_->world_size() > 1 && hooks.stop_requested) stop = comm_->all_reduce_sum(stop ? 1.0 : 0.0) > 0;
+  const bool periodic = config_.checkpoint.interval > 0 && done % config_.checkpoint.interval == 0;
+  if (checkpoints_supported() && (periodic || last || stop)) {
+    const std::string report = save_checkpoint(done);  // compares the ranks' parameters
+    stretch.checkpointed_step = done;
+    stretch.say(report);
+  }
+  if (!stop || last) return false;
+  stretch.summary.stopped = true;
+  stretch.say("stopped after step " + std::to_string(done) + " on request" +
+              (checkpoints_supported() ? "; checkpoint written" : "; no checkpoint: this build has no HDF5"));
+  return true;
+}
+
+void Trainer::check_ranks_agree_at_end(const Stretch& stretch) {
+  if (comm_->world_size() > 1 && stretch.checkpointed_step != stretch.summary.steps)
+    check_same_parameters(*comm_, model_, "after step " + std::to_string(stretch.summary.steps));
 }
 
 }  // namespace gpt

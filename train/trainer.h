@@ -14,11 +14,11 @@
 #include "data/sampler.h"
 #include "data/token_file.h"
 #include "dist/communicator.h"
+#include "dist/zero.h"
 #include "train/checkpoint/checkpoint_file.h"
 #include "train/checkpoint/checkpoint_folder.h"
 #include "train/optimizer.h"
 #include "train/run_config.h"
-#include "dist/zero.h"
 
 namespace gpt {
 
@@ -119,6 +119,24 @@ class Trainer {
   std::string last_checkpoint_;  // the newest checkpoint known good: resumed from or written
 
   void join_ranks();
+  // run()'s phases, in order. What one stretch of training carries from step to step.
+  struct Stretch;
+  // A resumed run already at train.max_steps: says so (rank 0) and returns true.
+  bool nothing_to_train(std::ostream& console) const;
+  // Rank 0: run.dir, config.toml, metrics.jsonl (and tb/), and the startup lines on the console.
+  void open_log(std::ostream& console, Stretch& stretch);
+  // A run starting at step 0 with data.val: the loss before any step, logged as step 0.
+  void evaluate_before_training(Stretch& stretch);
+  // The steps from start_step_ to max_steps, or up to a stop request.
+  void train_steps(Stretch& stretch);
+  // The step's log line (or status line) and, when due, its evaluation.
+  void log_step(std::int64_t done, const StepResult& result, double ms, Stretch& stretch);
+  // Rank 0, every log.sample_interval steps and after the last: a sample printed and kept.
+  void write_sample_when_due(std::int64_t done, Stretch& stretch);
+  // A checkpoint when one is due or a stop was asked for; true when the run stops here.
+  bool checkpoint_or_stop(std::int64_t done, Stretch& stretch);
+  // Several ranks: they hold the same parameters at the end (a checkpoint just checked that).
+  void check_ranks_agree_at_end(const Stretch& stretch);
   // resume()'s parts. Rank 0's choice of checkpoint, "" when there is none (collective); rank 0
   // gets the file in `opened`, read and verified once.
   std::string choose_checkpoint(std::ostream& warnings, std::optional<CheckpointFile>& opened);
