@@ -210,11 +210,22 @@ int main(int argc, char** argv) {
   app.add_flag("--overwrite", overwrite,
                "start at step 0 even though run.dir holds an earlier run: its checkpoints, metrics.jsonl, tb/ "
                "and samples.txt are deleted first (without it such a start is refused)");
+  // Needs no config file: its callback runs before CLI11 checks for the required positional.
+  app.add_flag_callback(
+      "--config-reference",
+      [leader] {
+        if (leader) std::cout << gpt::config_reference();
+        throw CLI::Success();
+      },
+      "print every config key (type, default, allowed values, whether a resume may change it, meaning) as "
+      "Markdown, the reference of configs/README.md, and exit");
   app.allow_extras();
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {
     return leader ? app.exit(e) : 0;
+  } catch (const CLI::Success&) {
+    return 0;  // --config-reference
   } catch (const CLI::ParseError& e) {
     if (leader) print_error(e.what());
     return 2;  // every rank parsed the same command line
