@@ -171,10 +171,19 @@ std::optional<int> parse_command_line(int argc, char** argv, bool leader, Comman
   app.add_flag("--overwrite", line.overwrite,
                "start at step 0 even though run.dir holds an earlier run: its checkpoints, metrics.jsonl, tb/ "
                "and samples.txt are deleted first (without it such a start is refused)");
+  // Needs no config file: its callback runs before CLI11 checks for the required positional.
+  app.add_flag_callback(
+      "--config-reference",
+      [leader] {
+        if (leader) std::cout << gpt::config_reference();
+        throw CLI::Success();
+      },
+      "print every config key (type, default, allowed values, whether a resume may change it, meaning) as "
+      "Markdown, the reference of configs/README.md, and exit");
   app.allow_extras();
   try {
     app.parse(argc, argv);
-  } catch (const CLI::ParseError& e) {
+  } catch (const CLI::ParseError& e) {  // CLI::Success (--help, --config-reference) exits 0
     return leader ? gpt::command_line_exit(app, e) : gpt::command_line_failure(e).code;
   }
   line.extras = app.remaining();

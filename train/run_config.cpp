@@ -35,7 +35,6 @@ constexpr std::int64_t kGpt2Vocab = 50257;
   throw ConfigError(where + ": " + message);
 }
 
-
 // A TOML basic string: double quotes, with quotes, backslashes and control characters escaped.
 std::string in_quotes(std::string_view s) {
   std::string out = "\"";
@@ -148,32 +147,50 @@ constexpr RealRange kNonNegative{0.0, false};
 constexpr RealRange kUnit{0.0, false, 1.0, true};  // [0, 1): dropout, Adam betas
 
 // One configuration key: how to read it from a TOML node (type and range checked), how to write
-// its final value back as TOML, and whether a resumed run may change it. Adding a key is one line
-// in keys() below (wrapped in resumable() when a resumed run may change it).
+// its final value back as TOML, whether a resumed run may change it, and what the config
+// reference says of it. Adding a key is one entry in keys() below (wrapped in resumable() when a
+// resumed run may change it), with its description.
 struct Key {
   std::string_view name;  // "section.key"
   bool wants_string = false;
   bool may_change_on_resume = false;
   std::function<void(RunConfig&, const toml::node&, const std::string& where)> read{};
   std::function<void(const RunConfig&, std::ostream&)> write{};
+  std::string type{};                  // for the reference: "integer", "float", ...
+  std::string allowed{};               // for the reference: the range or the values read() accepts
+  std::string_view derived_default{};  // the reference's default when it follows from other keys
+  std::string_view description{};
 
   std::string_view section() const { return name.substr(0, name.find('.')); }
   std::string_view leaf() const { return name.substr(name.find('.') + 1); }
+
+  Key about(std::string_view text) && {
+    description = text;
+    return std::move(*this);
+  }
+  // A default that parse_run_config() derives from other keys when the key is not set.
+  Key defaults_to(std::string_view text) && {
+    derived_default = text;
+    return std::move(*this);
+  }
 };
+
+std::string integer_range(std::int64_t lo, std::int64_t hi) {
+  return hi == kMaxInt ? ">= " + std::to_string(lo) : "in [" + std::to_string(lo) + ", " + std::to_string(hi) + "]";
+}
 
 template <class S, class T>
 Key integer(std::string_view name, S RunConfig::*sec, T S::*mem, std::int64_t lo, std::int64_t hi = kMaxInt) {
   Key k{name};
   k.read = [=](RunConfig& c, const toml::node& node, const std::string& where) {
     const std::int64_t v = get_integer(node, name, where);
-    if (v < lo || v > hi) {
-      const std::string range =
-          hi == kMaxInt ? ">= " + std::to_string(lo) : "in [" + std::to_string(lo) + ", " + std::to_string(hi) + "]";
-      fail(where, std::string(name) + " must be " + range + ", got " + std::to_string(v));
-    }
+    if (v < lo || v > hi)
+      fail(where, std::string(name) + " must be " + integer_range(lo, hi) + ", got " + std::to_string(v));
     c.*sec.*mem = static_cast<T>(v);
   };
   k.write = [=](const RunConfig& c, std::ostream& os) { os << static_cast<std::int64_t>(c.*sec.*mem); };
+  k.type = "integer";
+  k.allowed = integer_range(lo, hi);
   return k;
 }
 
@@ -188,6 +205,8 @@ Key number(std::string_view name, S RunConfig::*sec, double S::*mem, RealRange r
     c.*sec.*mem = v;
   };
   k.write = [=](const RunConfig& c, std::ostream& os) { os << toml_double(c.*sec.*mem); };
+  k.type = "float";
+  k.allowed = range.describe();
   return k;
 }
 
@@ -198,6 +217,8 @@ Key boolean(std::string_view name, S RunConfig::*sec, bool S::*mem) {
     c.*sec.*mem = get_boolean(node, name, where);
   };
   k.write = [=](const RunConfig& c, std::ostream& os) { os << (c.*sec.*mem ? "true" : "false"); };
+  k.type = "boolean";
+  k.allowed = "true, false";
   return k;
 }
 
@@ -219,6 +240,8 @@ Key text(std::string_view name, S RunConfig::*sec, std::string S::*mem, std::vec
     c.*sec.*mem = v;
   };
   k.write = [=](const RunConfig& c, std::ostream& os) { os << in_quotes(c.*sec.*mem); };
+  k.type = "string";
+  k.allowed = one_of(allowed);
   return k;
 }
 
@@ -243,6 +266,10 @@ Key choice(std::string_view name, S RunConfig::*sec, E S::*mem, std::vector<std:
       if (e == c.*sec.*mem) os << in_quotes(n);
     }
   };
+  std::vector<std::string_view> names;
+  for (const auto& option : options) names.push_back(option.first);
+  k.type = "string";
+  k.allowed = one_of(names);
   return k;
 }
 
@@ -254,6 +281,8 @@ Key any_text(std::string_view name, S RunConfig::*sec, std::string S::*mem) {
     c.*sec.*mem = get_string(node, name, where);
   };
   k.write = [=](const RunConfig& c, std::ostream& os) { os << in_quotes(c.*sec.*mem); };
+  k.type = "string";
+  k.allowed = "any string";
   return k;
 }
 
@@ -264,6 +293,8 @@ Key path(std::string_view name, S RunConfig::*sec, fs::path S::*mem) {
     c.*sec.*mem = fs::path(get_string(node, name, where));
   };
   k.write = [=](const RunConfig& c, std::ostream& os) { os << in_quotes((c.*sec.*mem).string()); };
+  k.type = "path";
+  k.allowed = "any path";
   return k;
 }
 
@@ -280,69 +311,135 @@ Key resumable(Key k) {
 const std::vector<Key>& keys() {
   using R = RunConfig;
   static const std::vector<Key> table = {
-      integer("model.vocab_size", &R::model, &ModelConfig::vocab_size, 1),
-      integer("model.real_vocab_size", &R::model, &ModelConfig::real_vocab_size, 1),
-      integer("model.block_size", &R::model, &ModelConfig::block_size, 1),
-      integer("model.n_layer", &R::model, &ModelConfig::n_layer, 1),
-      integer("model.n_head", &R::model, &ModelConfig::n_head, 1),
-      integer("model.n_embd", &R::model, &ModelConfig::n_embd, 1),
-      integer("model.mlp_hidden", &R::model, &ModelConfig::mlp_hidden, 0),
-      number("model.dropout", &R::model, &ModelConfig::dropout, kUnit),
-      boolean("model.bias", &R::model, &ModelConfig::bias),
+      integer("model.vocab_size", &R::model, &ModelConfig::vocab_size, 1)
+          .about("Rows of the token embedding and of the LM head's logits: GPT-2's 50257 tokens padded to a "
+                 "multiple of 64."),
+      integer("model.real_vocab_size", &R::model, &ModelConfig::real_vocab_size, 1)
+          .defaults_to("min(50257, vocab_size)")
+          .about("Token ids that exist, at most `vocab_size`; the logits from here to `vocab_size` are padding "
+                 "and never get probability."),
+      integer("model.block_size", &R::model, &ModelConfig::block_size, 1)
+          .about("Longest sequence in tokens: the rows of the position embedding `wpe`."),
+      integer("model.n_layer", &R::model, &ModelConfig::n_layer, 1).about("Transformer blocks."),
+      integer("model.n_head", &R::model, &ModelConfig::n_head, 1)
+          .about("Attention heads per block; `n_embd` must be a multiple of it."),
+      integer("model.n_embd", &R::model, &ModelConfig::n_embd, 1)
+          .about("Width of the residual stream (the embedding size)."),
+      integer("model.mlp_hidden", &R::model, &ModelConfig::mlp_hidden, 0)
+          .about("Hidden size of each block's MLP; 0: 4·n_embd for gelu, 8/3·n_embd rounded up to a multiple of "
+                 "64 for swiglu."),
+      number("model.dropout", &R::model, &ModelConfig::dropout, kUnit)
+          .about("Dropout probability after the embeddings and on each residual branch, in training only."),
+      boolean("model.bias", &R::model, &ModelConfig::bias).about("Biases in every linear layer and LayerNorm."),
       choice("model.activation", &R::model, &ModelConfig::activation,
-             {{"gelu", Activation::gelu}, {"swiglu", Activation::swiglu}}),
-      boolean("model.tie_embeddings", &R::model, &ModelConfig::tie_embeddings),
+             {{"gelu", Activation::gelu}, {"swiglu", Activation::swiglu}})
+          .about("The MLP's activation: GPT-2's GELU (tanh form), or SwiGLU: SiLU(x·W1) ⊙ (x·W3), then W2."),
+      boolean("model.tie_embeddings", &R::model, &ModelConfig::tie_embeddings)
+          .about("The LM head shares the token embedding `wte`, as in GPT-2; false gives it its own "
+                 "`lm_head.weight`."),
 
-      resumable(path("data.train", &R::data, &DataConfig::train)),
-      resumable(path("data.val", &R::data, &DataConfig::val)),
+      resumable(path("data.train", &R::data, &DataConfig::train)
+                    .defaults_to("none: required")
+                    .about("Token file to train on (made by `prepare`), relative to the config file's folder. A "
+                           "resumed run may read another file with the same token count.")),
+      resumable(path("data.val", &R::data, &DataConfig::val)
+                    .about("Token file for validation, relative to the config file's folder; empty: no "
+                           "validation.")),
       choice("data.sampling", &R::data, &DataConfig::sampling,
-             {{"random", Sampling::random}, {"epoch", Sampling::epoch}}),
+             {{"random", Sampling::random}, {"epoch", Sampling::epoch}})
+          .about("Training windows: `random` positions, or `epoch`: a seeded permutation of non-overlapping "
+                 "windows."),
 
-      integer("train.seq_len", &R::train, &TrainConfig::seq_len, 0),
-      resumable(integer("train.micro_batch", &R::train, &TrainConfig::micro_batch, 1)),
-      integer("train.batch_tokens", &R::train, &TrainConfig::batch_tokens, 0),
-      resumable(integer("train.max_steps", &R::train, &TrainConfig::max_steps, 1)),
-      number("train.grad_clip", &R::train, &TrainConfig::grad_clip, kNonNegative),
-      integer("train.seed", &R::train, &TrainConfig::seed, 0),
-      resumable(text("train.backend", &R::train, &TrainConfig::backend, {"auto", "cpu", "cuda"})),
-      text("train.precision", &R::train, &TrainConfig::precision, {"fp32", "bf16"}),
-      resumable(integer("train.threads", &R::train, &TrainConfig::threads, 0, kMaxThreadsPerRank)),
-      resumable(boolean("train.recompute_mlp", &R::train, &TrainConfig::recompute_mlp)),
-      resumable(number("train.peak_tflops", &R::train, &TrainConfig::peak_tflops, kNonNegative)),
+      integer("train.seq_len", &R::train, &TrainConfig::seq_len, 0)
+          .about("Tokens per sequence, at most `model.block_size`; 0: `model.block_size`."),
+      resumable(integer("train.micro_batch", &R::train, &TrainConfig::micro_batch, 1)
+                    .about("Sequences per forward/backward pass on one rank.")),
+      integer("train.batch_tokens", &R::train, &TrainConfig::batch_tokens, 0)
+          .about("Global tokens per optimizer step, over all ranks: a whole multiple of "
+                 "micro_batch·seq_len·ranks, the quotient being each rank's gradient-accumulation steps; 0: "
+                 "micro_batch·seq_len."),
+      resumable(integer("train.max_steps", &R::train, &TrainConfig::max_steps, 1).about("Optimizer steps of the run.")),
+      number("train.grad_clip", &R::train, &TrainConfig::grad_clip, kNonNegative)
+          .about("Clips the gradients' global norm to this; 0 disables clipping."),
+      integer("train.seed", &R::train, &TrainConfig::seed, 0)
+          .about("Initialisation, batch sampling and dropout all derive from it."),
+      resumable(text("train.backend", &R::train, &TrainConfig::backend, {"auto", "cpu", "cuda"})
+                    .about("Where the run computes; `auto`: CUDA when a GPU is visible, else the CPU.")),
+      text("train.precision", &R::train, &TrainConfig::precision, {"fp32", "bf16"})
+          .about("`bf16`: bf16 activations with fp32 master weights and optimizer state (CUDA only)."),
+      resumable(integer("train.threads", &R::train, &TrainConfig::threads, 0, kMaxThreadsPerRank)
+                    .about("CPU threads per rank; 0: `OMP_NUM_THREADS` when set, else the CPUs this process may "
+                           "use (its affinity mask capped by a cgroup CPU quota).")),
+      resumable(boolean("train.recompute_mlp", &R::train, &TrainConfig::recompute_mlp)
+                    .about("Recompute the MLP activation in the backward instead of keeping one per layer: less "
+                           "memory, one more GELU/SwiGLU per layer, the same gradients bit for bit.")),
+      resumable(number("train.peak_tflops", &R::train, &TrainConfig::peak_tflops, kNonNegative)
+                    .about("One rank's device peak in TFLOP/s, for the MFU; 0: a datasheet table on GPUs, a "
+                           "measurement on the CPU.")),
 
-      number("optim.lr", &R::optim, &OptimConfig::lr, kPositive),
-      number("optim.min_lr", &R::optim, &OptimConfig::min_lr, kNonNegative),
-      integer("optim.warmup_steps", &R::optim, &OptimConfig::warmup_steps, 0),
+      number("optim.lr", &R::optim, &OptimConfig::lr, kPositive).about("Peak learning rate, reached after warmup."),
+      number("optim.min_lr", &R::optim, &OptimConfig::min_lr, kNonNegative)
+          .about("Final learning rate, at most `lr`, reached at `decay_steps`."),
+      integer("optim.warmup_steps", &R::optim, &OptimConfig::warmup_steps, 0)
+          .about("Linear warmup: step s (from 0) uses lr·(s+1)/warmup_steps."),
       choice("optim.schedule", &R::optim, &OptimConfig::schedule,
-             {{"cosine", Schedule::cosine}, {"linear", Schedule::linear}, {"constant", Schedule::constant}}),
-      resumable(integer("optim.decay_steps", &R::optim, &OptimConfig::decay_steps, 0)),
-      number("optim.weight_decay", &R::optim, &OptimConfig::weight_decay, kNonNegative),
-      number("optim.beta1", &R::optim, &OptimConfig::beta1, kUnit),
-      number("optim.beta2", &R::optim, &OptimConfig::beta2, kUnit),
-      number("optim.eps", &R::optim, &OptimConfig::eps, kPositive),
+             {{"cosine", Schedule::cosine}, {"linear", Schedule::linear}, {"constant", Schedule::constant}})
+          .about("How the learning rate decays from `lr` to `min_lr` after warmup."),
+      resumable(integer("optim.decay_steps", &R::optim, &OptimConfig::decay_steps, 0)
+                    .about("Step at which the learning rate reaches `min_lr`, warmup included (as optax's "
+                           "`warmup_cosine_decay_schedule`); 0: `train.max_steps`.")),
+      number("optim.weight_decay", &R::optim, &OptimConfig::weight_decay, kNonNegative)
+          .about("AdamW's decoupled weight decay, on 2-D weights only (not biases or LayerNorms)."),
+      number("optim.beta1", &R::optim, &OptimConfig::beta1, kUnit).about("AdamW's first-moment decay."),
+      number("optim.beta2", &R::optim, &OptimConfig::beta2, kUnit).about("AdamW's second-moment decay."),
+      number("optim.eps", &R::optim, &OptimConfig::eps, kPositive)
+          .about("AdamW's epsilon, added to the root of the second moment."),
 
-      resumable(integer("eval.interval", &R::eval, &EvalConfig::interval, 0)),
-      resumable(integer("eval.batches", &R::eval, &EvalConfig::batches, 1)),
+      resumable(integer("eval.interval", &R::eval, &EvalConfig::interval, 0)
+                    .about("Steps between validation passes; 0: only at the start and at the end.")),
+      resumable(integer("eval.batches", &R::eval, &EvalConfig::batches, 1)
+                    .about("Micro-batches per validation pass, the same windows every time.")),
 
-      resumable(integer("checkpoint.interval", &R::checkpoint, &CheckpointConfig::interval, 0)),
-      resumable(integer("checkpoint.keep_last", &R::checkpoint, &CheckpointConfig::keep_last, 0)),
-      resumable(text("checkpoint.resume", &R::checkpoint, &CheckpointConfig::resume, {"never", "auto"})),
+      resumable(integer("checkpoint.interval", &R::checkpoint, &CheckpointConfig::interval, 0)
+                    .about("Steps between checkpoints; 0: only at the end (and when a signal stops the run).")),
+      resumable(integer("checkpoint.keep_last", &R::checkpoint, &CheckpointConfig::keep_last, 0)
+                    .about("Newest checkpoints kept, older ones deleted once the new one is complete; 0 keeps all.")),
+      resumable(text("checkpoint.resume", &R::checkpoint, &CheckpointConfig::resume, {"never", "auto"})
+                    .about("`auto`: continue from the newest valid checkpoint in `run.dir` when there is one, else "
+                           "start afresh (`--resume` insists on one).")),
       resumable(text("checkpoint.broadcast_resume", &R::checkpoint, &CheckpointConfig::broadcast_resume,
-                     {"auto", "always", "never"})),
+                     {"auto", "always", "never"})
+                    .about("Who reads the checkpoint a run resumes from: `always` rank 0, which sends it to the "
+                           "others (node-local disks); `never` every rank; `auto` every rank when all see the same "
+                           "file, else rank 0.")),
 
-      resumable(integer("dist.zero_stage", &R::dist, &DistConfig::zero_stage, 0, 1)),
-      resumable(number("dist.bucket_mb", &R::dist, &DistConfig::bucket_mb, kPositive)),
-      resumable(number("dist.timeout_s", &R::dist, &DistConfig::timeout_s, kPositive)),
+      resumable(integer("dist.zero_stage", &R::dist, &DistConfig::zero_stage, 0, 1)
+                    .about("0: plain data parallelism, every rank holds the AdamW moments; 1: ZeRO-1, the moments "
+                           "sharded over the ranks, the same result.")),
+      resumable(number("dist.bucket_mb", &R::dist, &DistConfig::bucket_mb, kPositive)
+                    .about("Gradients travel in buckets of about this many MiB, each sent as soon as the backward "
+                           "has finished its layers.")),
+      resumable(number("dist.timeout_s", &R::dist, &DistConfig::timeout_s, kPositive)
+                    .about("Seconds a collective may stay pending before it ends the job (a lost node or a cut "
+                           "link), with a message naming the other ranks' hosts.")),
 
-      resumable(path("run.dir", &R::run, &RunDirConfig::dir)),
+      resumable(path("run.dir", &R::run, &RunDirConfig::dir)
+                    .about("Output folder, relative to the working directory; must not be empty.")),
 
-      resumable(integer("log.interval", &R::log, &LogConfig::interval, 1)),
-      resumable(integer("log.sample_interval", &R::log, &LogConfig::sample_interval, 0)),
-      resumable(any_text("log.sample_prompt", &R::log, &LogConfig::sample_prompt)),
-      resumable(integer("log.sample_tokens", &R::log, &LogConfig::sample_tokens, 1)),
-      resumable(number("log.sample_temperature", &R::log, &LogConfig::sample_temperature, kNonNegative)),
-      resumable(integer("log.sample_top_k", &R::log, &LogConfig::sample_top_k, 0)),
-      resumable(boolean("log.tensorboard", &R::log, &LogConfig::tensorboard)),
+      resumable(integer("log.interval", &R::log, &LogConfig::interval, 1)
+                    .about("Steps between log lines; the last step is always logged.")),
+      resumable(integer("log.sample_interval", &R::log, &LogConfig::sample_interval, 0)
+                    .about("Steps between text samples from the model (rank 0, also after the last step), with "
+                           "the same seed each time; 0: none.")),
+      resumable(any_text("log.sample_prompt", &R::log, &LogConfig::sample_prompt).about("The samples' prompt.")),
+      resumable(integer("log.sample_tokens", &R::log, &LogConfig::sample_tokens, 1)
+                    .about("New tokens per sample (fewer when `<|endoftext|>` comes first).")),
+      resumable(number("log.sample_temperature", &R::log, &LogConfig::sample_temperature, kNonNegative)
+                    .about("The samples' temperature; 0: greedy.")),
+      resumable(integer("log.sample_top_k", &R::log, &LogConfig::sample_top_k, 0)
+                    .about("The samples draw from this many most likely tokens; 0: all.")),
+      resumable(boolean("log.tensorboard", &R::log, &LogConfig::tensorboard)
+                    .about("TensorBoard event files in `<run.dir>/tb/`.")),
   };
   return table;
 }
@@ -597,6 +694,27 @@ RunConfig parse_run_config(const std::string& toml_text, const std::string& sour
 bool may_change_on_resume(std::string_view key) {
   const Key* k = find_key(key);
   return k && k->may_change_on_resume;
+}
+
+std::vector<ConfigKeyDoc> config_key_docs() {
+  const RunConfig defaults;
+  std::vector<ConfigKeyDoc> docs;
+  for (const Key& k : keys()) {
+    std::ostringstream default_value;
+    if (k.derived_default.empty()) {
+      k.write(defaults, default_value);
+    } else {
+      default_value << k.derived_default;
+    }
+    docs.push_back({.name = std::string(k.name),
+                    .type = k.type,
+                    .default_value = default_value.str(),
+                    .default_is_derived = !k.derived_default.empty(),
+                    .allowed = k.allowed,
+                    .may_change_on_resume = k.may_change_on_resume,
+                    .description = std::string(k.description)});
+  }
+  return docs;
 }
 
 std::vector<std::string> changed_keys(const RunConfig& a, const RunConfig& b) {

@@ -1,5 +1,6 @@
 #pragma once
-// A whole run, as one TOML file describes it (sections and keys: README.md, "Config reference").
+// A whole run, as one TOML file describes it. What each key means, its default and its range:
+// configs/README.md, generated from the key table in run_config.cpp (config_reference() below).
 #include <cstdint>
 #include <filesystem>
 #include <string>
@@ -14,7 +15,7 @@ namespace gpt {
 enum class Schedule { cosine, linear, constant };
 
 struct DataConfig {
-  std::filesystem::path train;  // resolved against the config file's folder when relative
+  std::filesystem::path train;  // after loading: resolved against the config file's folder
   std::filesystem::path val;    // empty: no validation
   Sampling sampling = Sampling::random;
 };
@@ -27,17 +28,17 @@ struct DataConfig {
 inline constexpr std::int64_t kMaxThreadsPerRank = 1024;
 
 struct TrainConfig {
-  std::int64_t seq_len = 0;       // 0: block_size
-  std::int64_t micro_batch = 4;   // sequences per forward/backward
-  std::int64_t batch_tokens = 0;  // global tokens per optimizer step; 0: micro_batch·seq_len
+  std::int64_t seq_len = 0;  // after loading never 0 (0 in the file: model.block_size)
+  std::int64_t micro_batch = 4;
+  std::int64_t batch_tokens = 0;  // global, all ranks; after loading never 0 (0: micro_batch·seq_len)
   std::int64_t max_steps = 100;
-  double grad_clip = 1.0;  // global-norm clip; 0 disables
+  double grad_clip = 1.0;  // 0 disables
   std::uint64_t seed = 1337;
-  std::string backend = "auto";    // auto | cpu | cuda
-  std::string precision = "fp32";  // fp32 | bf16
-  std::int64_t threads = 0;        // CPU threads per rank; 0: OMP_NUM_THREADS, else the CPUs available
-  bool recompute_mlp = false;      // recompute the MLP activation in the backward instead of storing it
-  double peak_tflops = 0;          // one rank's device peak for MFU; 0: a datasheet table (GPUs), measured (CPU)
+  std::string backend = "auto";    // "auto", "cpu" or "cuda", for make_backend()
+  std::string precision = "fp32";  // "fp32" or "bf16"
+  std::int64_t threads = 0;        // 0 stays 0: the CPU backend's count is chosen at startup (cpu::choose_threads)
+  bool recompute_mlp = false;
+  double peak_tflops = 0;  // 0: the MFU's peak comes from a datasheet table (GPUs) or a measurement (CPU)
 
   std::int64_t accumulation_steps(std::int64_t world_size = 1) const {
     return batch_tokens / (micro_batch * seq_len * world_size);
@@ -49,7 +50,7 @@ struct OptimConfig {
   double min_lr = 6e-5;
   std::int64_t warmup_steps = 0;
   Schedule schedule = Schedule::cosine;
-  std::int64_t decay_steps = 0;  // step at which lr reaches min_lr, warmup included (as optax); 0: max_steps
+  std::int64_t decay_steps = 0;  // stays 0 after loading; the schedule reads 0 as train.max_steps
   double weight_decay = 0.1;
   double beta1 = 0.9;
   double beta2 = 0.95;
@@ -57,40 +58,35 @@ struct OptimConfig {
 };
 
 struct EvalConfig {
-  std::int64_t interval = 0;  // steps between validation passes; 0: only at the end
-  std::int64_t batches = 10;  // micro-batches per validation pass
+  std::int64_t interval = 0;  // 0: no periodic passes
+  std::int64_t batches = 10;
 };
 
 struct CheckpointConfig {
-  std::int64_t interval = 0;     // steps between checkpoints; 0: only at the end (and when stopped by a signal)
-  std::int64_t keep_last = 3;    // newest checkpoints kept; 0 keeps all
-  std::string resume = "never";  // "never", or "auto": continue from the newest valid checkpoint in run.dir
-  // Who reads the checkpoint a run resumes from: "always" rank 0, which sends parameters and
-  // optimizer state to the others (node-local disks); "never" every rank reads it (a shared
-  // file system); "auto" every rank when all of them see the same file, else rank 0.
-  std::string broadcast_resume = "auto";
+  std::int64_t interval = 0;              // 0: no periodic checkpoints
+  std::int64_t keep_last = 3;             // 0 keeps all
+  std::string resume = "never";           // "never" or "auto"
+  std::string broadcast_resume = "auto";  // "auto", "always" or "never"
 };
 
 struct DistConfig {
-  std::int64_t zero_stage = 0;  // 0: plain data parallelism; 1: optimizer state sharded over ranks (ZeRO-1)
-  double bucket_mb = 25;        // gradients travel in buckets of about this many MiB
-  double timeout_s = 300;       // a collective pending longer than this ends the job (a lost rank or node)
+  std::int64_t zero_stage = 0;  // 0 or 1 (ZeRO-1)
+  double bucket_mb = 25;        // MiB
+  double timeout_s = 300;
 };
 
 struct RunDirConfig {
-  std::filesystem::path dir = "runs/default";  // relative to the working directory
+  std::filesystem::path dir = "runs/default";  // kept as written: relative paths are to the working directory
 };
 
 struct LogConfig {
   std::int64_t interval = 1;
-  // Every sample_interval steps (0: never) rank 0 continues sample_prompt by sample_tokens tokens,
-  // with the same seed (train.seed) each time so that samples show what training changed.
-  std::int64_t sample_interval = 0;
+  std::int64_t sample_interval = 0;  // 0: no samples
   std::string sample_prompt = "Once upon a time";
   std::int64_t sample_tokens = 64;
   double sample_temperature = 0.8;  // 0: greedy
   std::int64_t sample_top_k = 200;  // 0: all tokens
-  bool tensorboard = true;          // TensorBoard event files in <run.dir>/tb/
+  bool tensorboard = true;
 };
 
 struct RunConfig {
@@ -120,6 +116,25 @@ std::vector<std::string> changed_keys(const RunConfig& a, const RunConfig& b);
 // (train.max_steps, hardware, intervals, dist.*, run.dir). False for every other key and for
 // names that are no key.
 bool may_change_on_resume(std::string_view key);
+
+// One key as the config reference documents it; every field comes from the key table.
+struct ConfigKeyDoc {
+  std::string name;           // "section.key"
+  std::string type;           // "integer", "float", "boolean", "string" or "path"
+  std::string default_value;  // as TOML, or (default_is_derived) how it follows from other keys
+  bool default_is_derived = false;
+  std::string allowed;  // range or allowed values, as the loader checks them
+  bool may_change_on_resume = false;
+  std::string description;
+};
+
+// Every key the loader accepts, in the order of the resolved TOML (grouped by section).
+std::vector<ConfigKeyDoc> config_key_docs();
+
+// The config reference as Markdown: per section a table of key, type, default, allowed values,
+// whether a resume may change it, and description (configs/README.md holds a copy, checked by a
+// test). The same text on every call and every machine.
+std::string config_reference();
 
 // Throws ConfigError unless train.batch_tokens splits into whole micro-batches on every one of
 // world_size ranks (the accumulation steps per rank).
