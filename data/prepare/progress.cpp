@@ -37,6 +37,8 @@ void ProgressDisplay::update(const PrepareProgress& p) {
   std::fflush(out_);
 }
 
-void ProgressDisplay::finish() { status_.finish(); }
+void ProgressDisplay::finish() {
+  status_.finish();
+}
 
 }  // namespace gpt

@@ -1,7 +1,7 @@
 #pragma once
 // prepare's progress on stderr: on a terminal a bar on the status line (core/status_line.h:
-// redrawn in place at most ten times a second); otherwise, for logs, a plain line every `log_interval` seconds. Both give the share
-// done, MB/s and the time left.
+// redrawn in place at most ten times a second); otherwise, for logs, a plain line every `log_interval` seconds. Both
+// give the share done, MB/s and the time left.
 #include <cstdio>
 #include <string>
 
@@ -13,10 +13,7 @@ namespace gpt {
 class ProgressDisplay {
  public:
   ProgressDisplay(std::FILE* out, bool terminal, double log_interval = 10)
-      : out_(out),
-        terminal_(terminal),
-        interval_(log_interval),
-        status_([out](std::string_view text) {
+      : out_(out), terminal_(terminal), interval_(log_interval), status_([out](std::string_view text) {
           std::fwrite(text.data(), 1, text.size(), out);
           std::fflush(out);
         }) {}

@@ -2,8 +2,8 @@
 // checks: the op cases under the emulator's second thread order, the matmul where cuBLASLt finds
 // no algorithm, a whole-model bf16 run on the tensor-core attention, and the trainer resuming
 // from a checkpoint. Tolerances are the GPU tests': fp32 ≤ 1e-5, bf16 ≤ 2e-2 relative.
-#include "tests/support/cpu_threads.h"
 #include "tests/emulated/cuda_on_host.h"
+#include "tests/support/cpu_threads.h"
 // The line above must come first.
 #include <cublasLt.h>
 #include <gtest/gtest.h>
@@ -23,8 +23,8 @@
 #include "core/ops/cpu/cpu_backend.h"
 #include "core/ops/cuda/cuda_backend.h"
 #include "dist/communicator.h"
-#include "tests/support/test_data.h"
 #include "tests/support/op_comparison.h"
+#include "tests/support/test_data.h"
 #include "tests/support/training_steps.h"
 #include "train/checkpoint/checkpoint_file.h"
 #include "train/run_config.h"

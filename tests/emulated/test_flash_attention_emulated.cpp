@@ -16,9 +16,9 @@
 #include "core/ops/cpu/cpu_backend.h"
 #include "core/ops/cuda/flash_attention.h"
 #include "core/rng.h"
+#include "tests/emulated/simt_emulator.h"
 #include "tests/support/cpu_threads.h"
 #include "tests/support/op_harness.h"
-#include "tests/emulated/simt_emulator.h"
 
 namespace gpt::test {
 namespace {

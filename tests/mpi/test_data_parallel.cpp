@@ -10,10 +10,10 @@
 
 #include "core/errors.h"
 #include "core/ops/cpu/cpu_backend.h"
+#include "dist/consistency.h"
 #include "dist/mpi_communicator.h"
 #include "tests/support/cpu_threads.h"
 #include "tests/support/test_data.h"
-#include "dist/consistency.h"
 #include "train/run_config.h"
 #include "train/trainer.h"
 

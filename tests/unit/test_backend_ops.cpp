@@ -9,8 +9,8 @@
 #include <stdexcept>
 #include <thread>
 
-#include "core/ops/cpu/cpu_backend.h"
 #include "core/cpu_count.h"
+#include "core/ops/cpu/cpu_backend.h"
 #include "tests/support/cpu_threads.h"
 #include "tests/support/op_comparison.h"
 #include "tests/support/op_refusals.h"

@@ -21,8 +21,8 @@
 #include <vector>
 
 #include "core/errors.h"
-#include "tests/support/test_data.h"
 #include "tests/support/temp_dir_test.h"
+#include "tests/support/test_data.h"
 
 namespace gpt {
 namespace {

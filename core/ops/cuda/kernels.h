@@ -82,8 +82,8 @@ bool flash_attention_applies(i64 B, i64 C, int NH, std::initializer_list<const v
 void flash_attention_forward(__nv_bfloat16* out, float* lse, const __nv_bfloat16* qkv, i64 B, i64 T_, i64 C, int NH,
                              cudaStream_t stream);
 // delta: Σ_d dout·out per query row, computed beforehand.
-void flash_attention_backward(__nv_bfloat16* dqkv, const __nv_bfloat16* dout, const __nv_bfloat16* qkv, const float* lse, const float* delta,
-                              i64 B, i64 T_, i64 C, int NH, cudaStream_t stream);
+void flash_attention_backward(__nv_bfloat16* dqkv, const __nv_bfloat16* dout, const __nv_bfloat16* qkv,
+                              const float* lse, const float* delta, i64 B, i64 T_, i64 C, int NH, cudaStream_t stream);
 
 // ---- elementwise.cu ----
 template <class T>
