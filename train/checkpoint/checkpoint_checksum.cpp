@@ -4,9 +4,6 @@
 #include <bit>
 #include <variant>
 
-#ifndef GPT_HAVE_HDF5
-#define GPT_HAVE_HDF5 0
-#endif
 #if GPT_HAVE_HDF5
 #include "train/checkpoint/xxh64.h"
 #endif

@@ -10,10 +10,6 @@
 
 #include "train/checkpoint/checkpoint_checksum.h"
 
-#ifndef GPT_HAVE_HDF5
-#define GPT_HAVE_HDF5 0
-#endif
-
 namespace gpt {
 namespace fs = std::filesystem;
 

@@ -10,9 +10,6 @@
 
 #include "train/checkpoint/checkpoint_file.h"
 
-#ifndef GPT_HAVE_HDF5
-#define GPT_HAVE_HDF5 0
-#endif
 #if GPT_HAVE_HDF5
 #include "train/checkpoint/checkpoint_checksum.h"
 #include "train/checkpoint/checkpoint_seal.h"
@@ -82,6 +79,25 @@ AttrValue read_attr(hid_t attr, const std::string& where) {
   }
 }
 
+// One step of an HDF5 iteration: an exception cannot cross HDF5's C frames, so it stops the walk
+// (-1) and its message is kept for check_walk.
+template <class Step>
+herr_t guarded_step(ReadState& st, Step&& step) {
+  try {
+    step();
+  } catch (const std::exception& e) {
+    if (st.error.empty()) st.error = e.what();
+    return -1;
+  }
+  return 0;
+}
+
+// After an iteration: the exception a step kept, else HDF5's own failure.
+void check_walk(herr_t r, const ReadState& st, const std::string& what) {
+  if (!st.error.empty()) throw std::runtime_error(st.error);
+  if (r < 0) read_fail(what);
+}
+
 void read_group_attrs(hid_t group, const std::string& gname, ReadState& st) {
   struct Ctx {
     const std::string* gname;
@@ -92,19 +108,14 @@ void read_group_attrs(hid_t group, const std::string& gname, ReadState& st) {
       [](hid_t obj, const char* name, const H5A_info_t*, void* data) -> herr_t {
         auto& c = *static_cast<Ctx*>(data);
         const std::string where = std::string("attribute ") + name + " of group " + *c.gname;
-        try {
+        return guarded_step(*c.st, [&] {
           Hid attr(H5Aopen(obj, name, H5P_DEFAULT));
           if (!attr.valid()) read_fail("cannot open " + where);
           (*c.st->attrs)[*c.gname][name] = read_attr(attr.get(), where);
-        } catch (const std::exception& e) {
-          if (c.st->error.empty()) c.st->error = e.what();
-          return -1;
-        }
-        return 0;
+        });
       },
       &ctx);
-  if (!st.error.empty()) throw std::runtime_error(st.error);
-  if (r < 0) read_fail("cannot list the attributes of group " + gname);
+  check_walk(r, st, "cannot list the attributes of group " + gname);
 }
 
 // Asks for transparent huge pages on a large fresh buffer before it is first touched: for a 500 MB
@@ -168,7 +179,7 @@ void read_group(hid_t group, const std::string& gname, ReadState& st) {
       [](hid_t g, const char* name, const H5L_info_t* info, void* data) -> herr_t {
         auto& c = *static_cast<Ctx*>(data);
         const std::string child = (*c.gname == "/" ? "/" : *c.gname + "/") + name;
-        try {
+        return guarded_step(*c.st, [&] {
           if (info->type != H5L_TYPE_HARD) read_fail(child + " is a soft or external link");
           Hid obj(H5Oopen(g, name, H5P_DEFAULT));
           if (!obj.valid()) read_fail("cannot open " + child);
@@ -182,15 +193,10 @@ void read_group(hid_t group, const std::string& gname, ReadState& st) {
             default:
               read_fail(child + " is neither a group nor a dataset");
           }
-        } catch (const std::exception& e) {
-          if (c.st->error.empty()) c.st->error = e.what();
-          return -1;
-        }
-        return 0;
+        });
       },
       &ctx);
-  if (!st.error.empty()) throw std::runtime_error(st.error);
-  if (r < 0) read_fail("cannot list group " + gname);
+  check_walk(r, st, "cannot list group " + gname);
 }
 
 }  // namespace

@@ -14,9 +14,6 @@
 #include "core/files/atomic_file.h"
 #include "train/checkpoint/checkpoint_file.h"
 
-#ifndef GPT_HAVE_HDF5
-#define GPT_HAVE_HDF5 0
-#endif
 #if GPT_HAVE_HDF5
 #include "train/checkpoint/checkpoint_checksum.h"
 #include "train/checkpoint/checkpoint_seal.h"
