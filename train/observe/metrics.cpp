@@ -39,7 +39,7 @@ MetricsLog::MetricsLog(std::ostream& console, const std::filesystem::path& jsonl
       path_(jsonl_path),
       max_steps_(max_steps),
       terminal_(outputs.terminal),
-      status_([this](std::string_view text) { *console_ << text << std::flush; }) {
+      status_([out = &console](std::string_view text) { *out << text << std::flush; }) {
   if (resumed_step) {
     write_file_atomically(jsonl_path, records_up_to(jsonl_path, *resumed_step));
     jsonl_.open(jsonl_path, std::ios::app);
