@@ -1,6 +1,6 @@
 // TensorBoard event files at the byte level: the CRC-32C TFRecord needs, the framing, and the
-// cut a resumed run makes. (TensorBoard itself reads real runs' files in
-// tests/python/check_tensorboard.py.)
+// events a writer opens its file with. (TensorBoard itself reads real runs' files, a resumed
+// one included, in tests/python/check_tensorboard.py.)
 #include "train/observe/tensorboard.h"
 
 #include <gtest/gtest.h>
@@ -29,6 +29,62 @@ class TensorBoardTest : public test::TempDirTest {
   }
 };
 
+std::string file_bytes(const std::filesystem::path& file) {
+  std::ifstream in(file, std::ios::binary);
+  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+}
+
+// The payloads of a file's records, each checked against the framing tfrecord() writes.
+std::vector<std::string> payloads(const std::filesystem::path& file) {
+  const std::string bytes = file_bytes(file);
+  std::vector<std::string> out;
+  for (std::size_t at = 0; at < bytes.size();) {
+    std::uint64_t length = 0;
+    if (bytes.size() - at < 16) {
+      ADD_FAILURE() << "a torn record at byte " << at;
+      break;
+    }
+    std::memcpy(&length, bytes.data() + at, 8);
+    const std::string payload = bytes.substr(at + 12, length);
+    EXPECT_EQ(bytes.substr(at, 16 + length), tfrecord(payload)) << "the record at byte " << at;
+    out.push_back(payload);
+    at += 16 + length;
+  }
+  return out;
+}
+
+// An Event's step and its next field's number. The writer puts wall_time (field 1, 8 bytes) first
+// and the step (field 2, a varint) second.
+struct EventHead {
+  std::int64_t step = 0;
+  int next_field = 0;
+  std::string rest;  // the bytes after the step
+};
+EventHead head_of(const std::string& payload) {
+  EventHead h;
+  EXPECT_GE(payload.size(), 11u);
+  EXPECT_EQ(payload[0], '\x09') << "wall_time (field 1, fixed64) first";
+  EXPECT_EQ(payload[9], '\x10') << "step (field 2, varint) second";
+  std::size_t i = 10;
+  for (int shift = 0; i < payload.size(); shift += 7) {
+    const auto b = static_cast<std::uint8_t>(payload[i++]);
+    h.step |= static_cast<std::int64_t>(b & 0x7F) << shift;
+    if (!(b & 0x80)) break;
+  }
+  h.rest = payload.substr(i);
+  if (!h.rest.empty()) h.next_field = static_cast<std::uint8_t>(h.rest[0]) >> 3;
+  return h;
+}
+
+std::vector<std::int64_t> steps_of(const std::filesystem::path& file) {
+  std::vector<std::int64_t> steps;
+  for (const std::string& p : payloads(file)) steps.push_back(head_of(p).step);
+  return steps;
+}
+
+// Event.session_log (field 7) = SessionLog{status (field 1) = START (1)}.
+const std::string kSessionStart("\x3a\x02\x08\x01", 4);
+
 TEST(Crc32c, CheckValues) {
   EXPECT_EQ(crc32c("123456789"), 0xE3069283u);  // the catalogue's check value for CRC-32C
   EXPECT_EQ(crc32c(""), 0u);
@@ -48,7 +104,7 @@ TEST(TfRecord, FramesLengthPayloadAndMaskedChecksums) {
   EXPECT_EQ(stored, masked);
 }
 
-TEST_F(TensorBoardTest, WritesAVersionEventThenOneEventPerCall) {
+TEST_F(TensorBoardTest, WritesAVersionEventASessionStartThenOneEventPerCall) {
   std::filesystem::path file;
   {
     TensorBoardWriter tb(dir_);
@@ -58,31 +114,32 @@ TEST_F(TensorBoardTest, WritesAVersionEventThenOneEventPerCall) {
     EXPECT_TRUE(tb.scalars(2, {{"loss", 9.0}}));
   }
   EXPECT_NE(file.filename().string().find("events.out.tfevents."), std::string::npos);
-  EXPECT_EQ(event_steps(file), (std::vector<std::int64_t>{0, 1, 1, 2}));
+  EXPECT_EQ(steps_of(file), (std::vector<std::int64_t>{0, 0, 1, 1, 2}));
+  const std::vector<std::string> events = payloads(file);
+  ASSERT_EQ(events.size(), 5u);
+  EXPECT_EQ(head_of(events[0]).rest, std::string("\x1a\x0d") + "brain.Event:2");
+  EXPECT_EQ(head_of(events[1]).rest, kSessionStart);
+  for (std::size_t i = 2; i < events.size(); ++i) EXPECT_EQ(head_of(events[i]).next_field, 5) << "a summary";
 }
 
-TEST_F(TensorBoardTest, ResumeCutsEveryFileAfterTheStepAndTheTornTail) {
+// A resumed run leaves the killed run's file as it is: its own file's session start at the step
+// after the checkpoint is what makes TensorBoard drop the killed run's later steps.
+TEST_F(TensorBoardTest, AResumedRunStartsItsOwnFileAtTheNextStepAndLeavesTheOldOne) {
   std::filesystem::path first;
   {
     TensorBoardWriter tb(dir_);
     first = tb.file();
     for (int step = 1; step <= 10; ++step) tb.scalars(step, {{"loss", 10.0 - step}});
   }
-  std::ofstream(first, std::ios::app | std::ios::binary) << std::string("\x40\0\0\0\0\0\0\0garbage", 15);
+  const std::string killed = file_bytes(first);
   TensorBoardWriter resumed(dir_, 6);
   resumed.scalars(7, {{"loss", 3.0}});
-  EXPECT_EQ(event_steps(first), (std::vector<std::int64_t>{0, 1, 2, 3, 4, 5, 6}));
-  std::ifstream in(first, std::ios::binary);
-  const std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  EXPECT_EQ(bytes.find("garbage"), std::string::npos) << "the torn tail was kept";
-  // Version, the session start at 7 (TensorBoard drops what it read from 7 on), then step 7.
-  EXPECT_EQ(event_steps(resumed.file()), (std::vector<std::int64_t>{0, 7, 7}));
+  EXPECT_EQ(file_bytes(first), killed);
+  EXPECT_EQ(steps_of(resumed.file()), (std::vector<std::int64_t>{0, 7, 7}));
+  EXPECT_EQ(head_of(payloads(resumed.file())[1]).rest, kSessionStart);
   const auto files = event_files();
   ASSERT_EQ(files.size(), 2u);
   EXPECT_EQ(files.back(), resumed.file()) << "the new file must sort last";
-  for (const auto& entry : std::filesystem::directory_iterator(first.parent_path()))  // NAME.tmp-PID
-    EXPECT_EQ(entry.path().filename().string().find(first.filename().string() + ".tmp"), std::string::npos)
-        << "a temporary was left behind: " << entry.path();
 }
 
 }  // namespace

@@ -35,8 +35,8 @@ struct MetricsOutputs {
 class MetricsLog {
  public:
   // Creates jsonl_path; a resumed run instead keeps its records up to resumed_step (replacing the
-  // file atomically, so a full disk cannot lose them) and appends. The TensorBoard folder is cut
-  // at the same step (TensorBoardWriter). std::runtime_error when a file cannot be written.
+  // file atomically, so a full disk cannot lose them) and appends. TensorBoard is told to drop
+  // the later steps instead (TensorBoardWriter). std::runtime_error when a file cannot be written.
   MetricsLog(std::ostream& console, const std::filesystem::path& jsonl_path, std::int64_t max_steps,
              std::optional<std::int64_t> resumed_step = std::nullopt, const MetricsOutputs& outputs = {});
   // A record that cannot be written (a full disk) is reported on the console once, and the run

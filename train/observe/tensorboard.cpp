@@ -10,7 +10,6 @@
 #include <cstring>
 #include <stdexcept>
 
-#include "core/files/atomic_file.h"
 #include "train/observe/crc32c.h"
 
 namespace gpt {
@@ -42,7 +41,7 @@ void put_bytes(std::string& out, std::uint32_t field, const std::string& bytes) 
   out += bytes;
 }
 
-// tensorboard.Event: wall_time 1 (double), step 2 (int64), file_version 3, summary 5, session_log 6.
+// tensorboard.Event: wall_time 1 (double), step 2 (int64), file_version 3, summary 5, session_log 7.
 std::string event(std::int64_t step, const std::string& field_and_value = {}) {
   std::string e;
   put_key(e, 1, kFixed64);
@@ -63,7 +62,7 @@ std::string session_start_event(std::int64_t step) {
   std::string log, field;
   put_key(log, 1, kVarint);
   put_varint(log, 1);
-  put_bytes(field, 6, log);
+  put_bytes(field, 7, log);
   return event(step, field);
 }
 
@@ -72,91 +71,8 @@ std::uint32_t masked_crc(const std::string& bytes) {
   return ((c >> 15) | (c << 17)) + 0xa282ead8u;
 }
 
-// ---- reading back our own files (for the resume cut) ----
-struct Record {
-  std::string bytes;  // the whole framed record
-  std::int64_t step = 0;
-};
-
-bool read_varint(const std::string& s, std::size_t& i, std::uint64_t& v) {
-  v = 0;
-  for (int shift = 0; shift < 64 && i < s.size(); shift += 7) {
-    const auto b = static_cast<std::uint8_t>(s[i++]);
-    v |= static_cast<std::uint64_t>(b & 0x7F) << shift;
-    if (!(b & 0x80)) return true;
-  }
-  return false;
-}
-
-// Event.step, or nullopt for a payload that is not a well-formed message.
-std::optional<std::int64_t> step_of(const std::string& payload) {
-  std::int64_t step = 0;
-  for (std::size_t i = 0; i < payload.size();) {
-    std::uint64_t key = 0, v = 0;
-    if (!read_varint(payload, i, key)) return std::nullopt;
-    switch (key & 7) {
-      case kVarint:
-        if (!read_varint(payload, i, v)) return std::nullopt;
-        if (key >> 3 == 2) step = static_cast<std::int64_t>(v);
-        break;
-      case kFixed64:
-        i += 8;
-        break;
-      case kFixed32:
-        i += 4;
-        break;
-      case kBytes:
-        if (!read_varint(payload, i, v) || v > payload.size() - i) return std::nullopt;
-        i += v;
-        break;
-      default:
-        return std::nullopt;
-    }
-    if (i > payload.size()) return std::nullopt;
-  }
-  return step;
-}
-
-// Every record up to the first torn or corrupt one (a killed writer's last).
-std::vector<Record> read_records(const std::filesystem::path& file) {
-  std::ifstream in(file, std::ios::binary);
-  std::vector<Record> records;
-  while (true) {
-    char header[12];
-    if (!in.read(header, sizeof header)) break;
-    std::uint64_t length = 0;
-    std::uint32_t length_crc = 0;
-    std::memcpy(&length, header, 8);
-    std::memcpy(&length_crc, header + 8, 4);
-    if (masked_crc(std::string(header, 8)) != length_crc || length > (std::uint64_t{1} << 30)) break;
-    std::string payload(length, '\0');
-    char footer[4];
-    if (!in.read(payload.data(), static_cast<std::streamsize>(length)) || !in.read(footer, 4)) break;
-    std::uint32_t payload_crc = 0;
-    std::memcpy(&payload_crc, footer, 4);
-    const std::optional<std::int64_t> step = step_of(payload);
-    if (masked_crc(payload) != payload_crc || !step) break;
-    records.push_back({std::string(header, sizeof header) + payload + std::string(footer, 4), *step});
-  }
-  return records;
-}
-
 bool is_event_file(const std::filesystem::path& p) {
   return p.filename().string().find("tfevents") != std::string::npos;
-}
-
-// Rewrites `file` without its events after `last_step` (and without a torn tail); a failure leaves
-// the file as it was.
-void cut_after(const std::filesystem::path& file, std::int64_t last_step) {
-  const std::vector<Record> records = read_records(file);
-  std::string kept;
-  std::size_t total = 0;
-  for (const Record& r : records) {
-    total += r.bytes.size();
-    if (r.step <= last_step) kept += r.bytes;
-  }
-  if (kept.size() == total && total == std::filesystem::file_size(file)) return;  // nothing to drop
-  write_file_atomically(file, kept);
 }
 
 std::string host_name() {
@@ -201,22 +117,12 @@ std::string tfrecord(const std::string& payload) {
   return r;
 }
 
-std::vector<std::int64_t> event_steps(const std::filesystem::path& file) {
-  std::vector<std::int64_t> steps;
-  for (const Record& r : read_records(file)) steps.push_back(r.step);
-  return steps;
-}
-
 TensorBoardWriter::TensorBoardWriter(const std::filesystem::path& dir, std::optional<std::int64_t> resumed_step) {
   std::filesystem::create_directories(dir);
-  if (resumed_step) {
-    for (const auto& entry : std::filesystem::directory_iterator(dir))
-      if (entry.is_regular_file() && is_event_file(entry.path())) cut_after(entry.path(), *resumed_step);
-  }
   path_ = new_event_file(dir);
   out_.open(path_, std::ios::binary | std::ios::trunc);
-  if (!out_ || !write_event(file_version_event()) ||
-      (resumed_step && !write_event(session_start_event(*resumed_step + 1))))
+  const std::int64_t first_step = resumed_step ? *resumed_step + 1 : 0;
+  if (!out_ || !write_event(file_version_event()) || !write_event(session_start_event(first_step)))
     throw std::runtime_error("cannot write " + path_.string());
 }
 

@@ -16,11 +16,13 @@ namespace gpt {
 class TensorBoardWriter {
  public:
   // Creates `dir` and a new event file in it, named to sort after any already there (TensorBoard
-  // reads a folder's files in name order). A resumed run passes the step it resumed from: every
-  // event file in `dir` is first cut after its last event at or before that step, so a killed run's
-  // steps past its checkpoint do not appear twice, and a session-start event at resumed_step + 1
-  // tells a TensorBoard that already read them to drop them. std::runtime_error when the folder
-  // or file cannot be written.
+  // reads a folder's files in name order). The file opens with a SessionLog START at the run's
+  // first step: 0, or resumed_step + 1 for a resumed run. Older files are left as written: a
+  // killed run's steps past its checkpoint stay in its file, and TensorBoard drops them when it
+  // reads the START (its Python loaders purge what they hold from that step on; its Rust data
+  // server, the default, lets a step logged again replace the earlier points from that step on).
+  // tests/python/check_tensorboard.py shows every reader with each step once. std::runtime_error
+  // when the folder or file cannot be written.
   explicit TensorBoardWriter(const std::filesystem::path& dir, std::optional<std::int64_t> resumed_step = std::nullopt);
 
   // One event with these scalars (tag, value) at `step`. Returns false when it could not be
@@ -39,8 +41,5 @@ class TensorBoardWriter {
 
 // The framing of one record, exposed for the tests.
 std::string tfrecord(const std::string& payload);
-// The step of every event in an event file, in file order, up to the first torn or corrupt
-// record (what the resume cut relies on; exposed for the tests).
-std::vector<std::int64_t> event_steps(const std::filesystem::path& file);
 
 }  // namespace gpt
