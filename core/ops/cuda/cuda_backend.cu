@@ -4,14 +4,15 @@
 
 #include <algorithm>
 #include <cstring>
-#include <tuple>
-#include <unordered_map>
+#include <optional>
+#include <string>
 #include <utility>
 #include <vector>
 
 #include "core/half_float.h"
 #include "core/ops/cuda/common.cuh"
 #include "core/ops/cuda/kernels.h"
+#include "core/ops/cuda/matmul_plan_cache.h"
 #include "core/ops/cuda/token_groups.h"
 
 namespace gpt {
@@ -37,14 +38,93 @@ float* f32(const Tensor& t) {
   return t.empty() ? nullptr : t.data<float>();
 }
 
-std::uint32_t pointer_alignment(const void* p) {
-  const auto a = reinterpret_cast<std::uintptr_t>(p);
-  std::uint32_t align = 256;
-  while (align > 1 && a % align != 0) align /= 2;
-  return align;
+cudaDataType cuda_type(DType t) {
+  if (t == DType::bf16) return CUDA_R_16BF;
+  if (t == DType::f32) return CUDA_R_32F;
+  throw std::logic_error(std::string("cuda backend: no cuBLASLt type for ") + dtype_name(t));
 }
 
 }  // namespace
+
+// Named, not anonymous: CudaBackend::Impl holds a cache of these.
+namespace cuda {
+
+// cuBLASLt's side of the plan cache (core/ops/cuda/matmul_plan_cache.h): a plan is the matmul's
+// descriptors and the heuristic's first algorithm for them.
+struct LtPlan {
+  cublasLtMatmulDesc_t op = nullptr;
+  cublasLtMatrixLayout_t la = nullptr, lb = nullptr, ld = nullptr;
+  cublasLtMatmulAlgo_t algo{};
+};
+
+struct LtPlanner {
+  using Plan = LtPlan;
+  cublasLtHandle_t lt = nullptr;
+
+  void destroy(LtPlan& plan) noexcept {
+    cublasLtMatrixLayoutDestroy(plan.ld);
+    cublasLtMatrixLayoutDestroy(plan.lb);
+    cublasLtMatrixLayoutDestroy(plan.la);
+    cublasLtMatmulDescDestroy(plan.op);
+    plan = LtPlan{};
+  }
+
+  // The heuristic having no algorithm is a refusal: cuBLASLt says so with zero results or, in
+  // some versions, with NOT_SUPPORTED.
+  std::optional<std::string> try_make(const cuda::MatmulKey& key, bool bias_epilogue, LtPlan& plan) {
+    plan = LtPlan{};
+    cublasLtMatmulPreference_t pref = nullptr;
+    int found = 0;
+    cublasStatus_t heuristic_status = CUBLAS_STATUS_SUCCESS;
+    try {
+      check_lt(cublasLtMatmulDescCreate(&plan.op, CUBLAS_COMPUTE_32F, CUDA_R_32F), "MatmulDescCreate");
+      const cublasOperation_t ta = key.trans_a ? CUBLAS_OP_T : CUBLAS_OP_N,
+                              tb = key.trans_b ? CUBLAS_OP_T : CUBLAS_OP_N;
+      check_lt(cublasLtMatmulDescSetAttribute(plan.op, CUBLASLT_MATMUL_DESC_TRANSA, &ta, sizeof ta), "TRANSA");
+      check_lt(cublasLtMatmulDescSetAttribute(plan.op, CUBLASLT_MATMUL_DESC_TRANSB, &tb, sizeof tb), "TRANSB");
+      if (bias_epilogue) {
+        const cublasLtEpilogue_t epi = CUBLASLT_EPILOGUE_BIAS;
+        check_lt(cublasLtMatmulDescSetAttribute(plan.op, CUBLASLT_MATMUL_DESC_EPILOGUE, &epi, sizeof epi), "EPILOGUE");
+      }
+      const i64 m = key.m, n = key.n, k = key.k;
+      const cudaDataType ab = cuda_type(key.ab);
+      check_lt(cublasLtMatrixLayoutCreate(&plan.la, ab, key.trans_a ? k : m, key.trans_a ? m : k, key.lda), "layout A");
+      check_lt(cublasLtMatrixLayoutCreate(&plan.lb, ab, key.trans_b ? n : k, key.trans_b ? k : n, key.ldb), "layout B");
+      check_lt(cublasLtMatrixLayoutCreate(&plan.ld, cuda_type(key.d), m, n, key.ldd), "layout D");
+      check_lt(cublasLtMatmulPreferenceCreate(&pref), "PreferenceCreate");
+      const std::uint64_t ws = kLtWorkspaceBytes;
+      check_lt(cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &ws, sizeof ws),
+               "workspace");
+      // These four attributes are uint32_t: a wrongly sized value is rejected with INVALID_VALUE.
+      const std::pair<cublasLtMatmulPreferenceAttributes_t, std::uint32_t> alignments[] = {
+          {CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_A_BYTES, key.align_a},
+          {CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_B_BYTES, key.align_b},
+          {CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_C_BYTES, key.align_d},
+          {CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES, key.align_d}};
+      for (const auto& [attribute, value] : alignments)
+        check_lt(cublasLtMatmulPreferenceSetAttribute(pref, attribute, &value, sizeof value), "alignment");
+      cublasLtMatmulHeuristicResult_t heuristic{};
+      heuristic_status =
+          cublasLtMatmulAlgoGetHeuristic(lt, plan.op, plan.la, plan.lb, plan.ld, plan.ld, pref, 1, &heuristic, &found);
+      if (heuristic_status == CUBLAS_STATUS_NOT_SUPPORTED)
+        found = 0;
+      else
+        check_lt(heuristic_status, "heuristic");
+      plan.algo = heuristic.algo;
+    } catch (...) {
+      cublasLtMatmulPreferenceDestroy(pref);
+      destroy(plan);
+      throw;
+    }
+    cublasLtMatmulPreferenceDestroy(pref);
+    if (found > 0) return std::nullopt;
+    destroy(plan);
+    return heuristic_status == CUBLAS_STATUS_SUCCESS ? std::string("no results")
+                                                     : "status " + std::to_string(heuristic_status);
+  }
+};
+
+}  // namespace cuda
 
 CudaDevices cuda_devices() {
   int count = 0;
@@ -67,6 +147,7 @@ struct CudaBackend::Impl {
   cudaStream_t stream = nullptr;
   cublasLtHandle_t lt = nullptr;
   void* lt_workspace = nullptr;
+  std::optional<cuda::MatmulPlanCache<cuda::LtPlanner>> plans;  // made with `lt`, destroyed before it
   float* scratch = nullptr;
   std::size_t scratch_floats = 0;
   double* reduce = nullptr;  // kReduceBlocks partials + 1 result
@@ -111,149 +192,25 @@ struct CudaBackend::Impl {
   }
 
   // Column-major D(m×n) = op(A)·op(B) + beta·D (+ bias over rows), the cuBLAS view of our
-  // row-major products. A and B have type ab, D has type d; compute in fp32 (no TF32). The
-  // descriptors and the heuristic's algorithm are made once per shape and reused.
-  struct PlanKey {
-    bool trans_a, trans_b, bias;
-    i64 m, n, k, lda, ldb, ldd;
-    cudaDataType ab, d;
-    std::uint32_t align_a, align_b, align_d;
-    auto tied() const {
-      return std::tie(trans_a, trans_b, bias, m, n, k, lda, ldb, ldd, ab, d, align_a, align_b, align_d);
-    }
-    bool operator==(const PlanKey& o) const { return tied() == o.tied(); }
-  };
-  struct PlanHash {
-    std::size_t operator()(const PlanKey& key) const {
-      std::size_t h = 0;
-      for (i64 v :
-           {key.m, key.n, key.k, key.lda, key.ldb, key.ldd,
-            static_cast<i64>(key.trans_a) | static_cast<i64>(key.trans_b) << 1 | static_cast<i64>(key.bias) << 2,
-            static_cast<i64>(key.ab) << 8 | static_cast<i64>(key.d),
-            static_cast<i64>(key.align_a) << 32 | static_cast<i64>(key.align_b) << 16 | key.align_d})
-        h = h * 1000003u ^ std::hash<i64>{}(v);
-      return h;
-    }
-  };
-  struct Plan {
-    cublasLtMatmulDesc_t op = nullptr;
-    cublasLtMatrixLayout_t la = nullptr, lb = nullptr, ld = nullptr;
-    cublasLtMatmulAlgo_t algo{};
-    bool bias_by_kernel = false;  // the heuristic refused the bias epilogue: add_bias runs after
-    void destroy() {
-      cublasLtMatrixLayoutDestroy(ld);
-      cublasLtMatrixLayoutDestroy(lb);
-      cublasLtMatrixLayoutDestroy(la);
-      cublasLtMatmulDescDestroy(op);
-      *this = Plan{};
-    }
-  };
-  std::unordered_map<PlanKey, Plan, PlanHash> plans;
-
-  // The descriptors for `key`, with the bias epilogue or without it, and the heuristic's first
-  // algorithm. False (nothing left allocated) when the heuristic has none: cuBLASLt says so with
-  // zero results or, in some versions, with NOT_SUPPORTED.
-  bool try_make_plan(const PlanKey& key, bool bias_epilogue, Plan& plan, cublasStatus_t& heuristic_status) {
-    plan = Plan{};
-    cublasLtMatmulPreference_t pref = nullptr;
-    int found = 0;
-    try {
-      check_lt(cublasLtMatmulDescCreate(&plan.op, CUBLAS_COMPUTE_32F, CUDA_R_32F), "MatmulDescCreate");
-      const cublasOperation_t ta = key.trans_a ? CUBLAS_OP_T : CUBLAS_OP_N,
-                              tb = key.trans_b ? CUBLAS_OP_T : CUBLAS_OP_N;
-      check_lt(cublasLtMatmulDescSetAttribute(plan.op, CUBLASLT_MATMUL_DESC_TRANSA, &ta, sizeof ta), "TRANSA");
-      check_lt(cublasLtMatmulDescSetAttribute(plan.op, CUBLASLT_MATMUL_DESC_TRANSB, &tb, sizeof tb), "TRANSB");
-      if (bias_epilogue) {
-        const cublasLtEpilogue_t epi = CUBLASLT_EPILOGUE_BIAS;
-        check_lt(cublasLtMatmulDescSetAttribute(plan.op, CUBLASLT_MATMUL_DESC_EPILOGUE, &epi, sizeof epi), "EPILOGUE");
-      }
-      const i64 m = key.m, n = key.n, k = key.k;
-      check_lt(cublasLtMatrixLayoutCreate(&plan.la, key.ab, key.trans_a ? k : m, key.trans_a ? m : k, key.lda),
-               "layout A");
-      check_lt(cublasLtMatrixLayoutCreate(&plan.lb, key.ab, key.trans_b ? n : k, key.trans_b ? k : n, key.ldb),
-               "layout B");
-      check_lt(cublasLtMatrixLayoutCreate(&plan.ld, key.d, m, n, key.ldd), "layout D");
-      check_lt(cublasLtMatmulPreferenceCreate(&pref), "PreferenceCreate");
-      const std::uint64_t ws = kLtWorkspaceBytes;
-      check_lt(cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &ws, sizeof ws),
-               "workspace");
-      // These four attributes are uint32_t: a wrongly sized value is rejected with INVALID_VALUE.
-      const std::pair<cublasLtMatmulPreferenceAttributes_t, std::uint32_t> alignments[] = {
-          {CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_A_BYTES, key.align_a},
-          {CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_B_BYTES, key.align_b},
-          {CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_C_BYTES, key.align_d},
-          {CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES, key.align_d}};
-      for (const auto& [attribute, value] : alignments)
-        check_lt(cublasLtMatmulPreferenceSetAttribute(pref, attribute, &value, sizeof value), "alignment");
-      cublasLtMatmulHeuristicResult_t heuristic{};
-      heuristic_status =
-          cublasLtMatmulAlgoGetHeuristic(lt, plan.op, plan.la, plan.lb, plan.ld, plan.ld, pref, 1, &heuristic, &found);
-      if (heuristic_status == CUBLAS_STATUS_NOT_SUPPORTED)
-        found = 0;
-      else
-        check_lt(heuristic_status, "heuristic");
-      plan.algo = heuristic.algo;
-    } catch (...) {
-      cublasLtMatmulPreferenceDestroy(pref);
-      plan.destroy();
-      throw;
-    }
-    cublasLtMatmulPreferenceDestroy(pref);
-    if (found == 0) plan.destroy();
-    return found > 0;
-  }
-
-  // Small odd bf16 shapes (leading dimensions of 20-24 bytes) can have algorithms only without
-  // the bias epilogue; such a plan remembers to add the bias with a kernel after the product.
-  Plan make_plan(const PlanKey& key) {
-    Plan plan;
-    cublasStatus_t with_bias_status = CUBLAS_STATUS_SUCCESS, plain_status = CUBLAS_STATUS_SUCCESS;
-    if (key.bias && try_make_plan(key, true, plan, with_bias_status)) return plan;
-    if (try_make_plan(key, false, plan, plain_status)) {
-      plan.bias_by_kernel = key.bias;
-      return plan;
-    }
-    auto type_name = [](cudaDataType t) {
-      return t == CUDA_R_16BF ? std::string("bf16") : t == CUDA_R_32F ? std::string("fp32") : std::to_string(t);
-    };
-    std::string what =
-        "cuBLASLt has no algorithm for the column-major matmul D = op(A)·op(B): m=" + std::to_string(key.m) +
-        " n=" + std::to_string(key.n) + " k=" + std::to_string(key.k) + ", transa=" + (key.trans_a ? "T" : "N") +
-        " transb=" + (key.trans_b ? "T" : "N") + ", lda=" + std::to_string(key.lda) +
-        " ldb=" + std::to_string(key.ldb) + " ldd=" + std::to_string(key.ldd) + ", A and B " + type_name(key.ab) +
-        ", D " + type_name(key.d) + ", alignments A/B/D " + std::to_string(key.align_a) + "/" +
-        std::to_string(key.align_b) + "/" + std::to_string(key.align_d) + " bytes";
-    auto answer = [](cublasStatus_t status) {
-      return status == CUBLAS_STATUS_SUCCESS ? std::string("no results") : "status " + std::to_string(status);
-    };
-    if (key.bias)
-      what += "; the bias epilogue was asked for and refused (" + answer(with_bias_status) +
-              "), and the plain matmul too (" + answer(plain_status) + ")";
-    else
-      what += ", no bias epilogue (" + answer(plain_status) + ")";
-    throw std::runtime_error(what);
-  }
-
+  // row-major products. A and B have type ab, D has type d; compute in fp32 (no TF32).
   void matmul(bool trans_a, bool trans_b, i64 m, i64 n, i64 k, const void* A, i64 lda, const void* B, i64 ldb, void* D,
-              i64 ldd, cudaDataType ab, cudaDataType d, float beta, const void* bias) {
-    const PlanKey key{trans_a,
-                      trans_b,
-                      bias != nullptr,
-                      m,
-                      n,
-                      k,
-                      lda,
-                      ldb,
-                      ldd,
-                      ab,
-                      d,
-                      pointer_alignment(A),
-                      pointer_alignment(B),
-                      pointer_alignment(D)};
-    auto it = plans.find(key);
-    if (it == plans.end()) it = plans.emplace(key, make_plan(key)).first;
-    Plan& plan = it->second;
-    if (bias && !plan.bias_by_kernel)
+              i64 ldd, DType ab, DType d, float beta, const void* bias) {
+    const cuda::MatmulKey key{.trans_a = trans_a,
+                              .trans_b = trans_b,
+                              .bias = bias != nullptr,
+                              .m = m,
+                              .n = n,
+                              .k = k,
+                              .lda = lda,
+                              .ldb = ldb,
+                              .ldd = ldd,
+                              .ab = ab,
+                              .d = d,
+                              .align_a = cuda::pointer_alignment(A),
+                              .align_b = cuda::pointer_alignment(B),
+                              .align_d = cuda::pointer_alignment(D)};
+    auto& [plan, bias_by_kernel] = plans->get(key);
+    if (bias && !bias_by_kernel)
       check_lt(cublasLtMatmulDescSetAttribute(plan.op, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &bias, sizeof bias), "BIAS");
     const float alpha = 1.0f;
     check_lt(cublasLtMatmul(lt, plan.op, &alpha, A, plan.la, B, plan.lb, &beta, D, plan.ld, D, plan.ld, &plan.algo,
@@ -263,11 +220,11 @@ struct CudaBackend::Impl {
     // as stored, so a bf16 D is rounded twice (at most half a bf16 ulp of the product more error;
     // an fp32 D gets the same sum), and D makes one more round trip through memory. Column-major
     // D(m×n) is row-major n×m with row stride ldd; bias[i] goes to column i of every row.
-    if (bias && plan.bias_by_kernel) {
-      if (d == CUDA_R_16BF) {
+    if (bias && bias_by_kernel) {
+      if (d == DType::bf16) {
         cuda::add_bias(static_cast<bf16*>(D), static_cast<const bf16*>(bias), n, m, ldd, stream);
       } else {
-        if (d != CUDA_R_32F) throw std::logic_error("cuda backend: matmul output is fp32 or bf16");
+        if (d != DType::f32) throw std::logic_error("cuda backend: matmul output is fp32 or bf16");
         cuda::add_bias(static_cast<float*>(D), static_cast<const float*>(bias), n, m, ldd, stream);
       }
     }
@@ -286,13 +243,14 @@ CudaBackend::CudaBackend(DType act, int device) : act_(act), impl_(std::make_uni
   GPT_CUDA_CHECK(cudaStreamCreateWithFlags(&impl_->copy_stream, cudaStreamNonBlocking));
   GPT_CUDA_CHECK(cudaEventCreateWithFlags(&impl_->pinned_free, cudaEventDisableTiming));
   check_lt(cublasLtCreate(&impl_->lt), "Create");
+  impl_->plans.emplace(cuda::LtPlanner{impl_->lt});
   GPT_CUDA_CHECK(cudaMalloc(&impl_->lt_workspace, kLtWorkspaceBytes));
   GPT_CUDA_CHECK(cudaMalloc(&impl_->reduce, (cuda::kReduceBlocks + 1) * sizeof(double)));
 }
 
 CudaBackend::~CudaBackend() {
   cudaStreamSynchronize(impl_->stream);
-  for (auto& [key, plan] : impl_->plans) plan.destroy();
+  impl_->plans.reset();  // before the handle they were made with
   cudaFree(impl_->buckets);
   cudaFreeHost(impl_->pinned);
   cudaEventDestroy(impl_->pinned_free);
@@ -477,25 +435,23 @@ void CudaBackend::do_layernorm_backward(Tensor dx, Tensor dweight, Tensor dbias,
 
 void CudaBackend::do_matmul_forward(Tensor out, Tensor x, Tensor weight, Tensor bias) {
   const i64 IC = x.dim(-1), N = rows_of(x), OC = weight.dim(0);
-  const cudaDataType t = act_ == DType::bf16 ? CUDA_R_16BF : CUDA_R_32F;
   with_act_type(act_, [&](auto tag) {
     using T = decltype(tag);
-    impl_->matmul(true, false, OC, N, IC, weight.data<T>(), IC, x.data<T>(), IC, out.data<T>(), OC, t, t, 0.0f,
+    impl_->matmul(true, false, OC, N, IC, weight.data<T>(), IC, x.data<T>(), IC, out.data<T>(), OC, act_, act_, 0.0f,
                   bias.empty() ? nullptr : bias.data<T>());
   });
 }
 
 void CudaBackend::do_matmul_backward(Tensor dx, Tensor dweight, Tensor dbias, Tensor dout, Tensor x, Tensor weight) {
   const i64 IC = x.dim(-1), N = rows_of(x), OC = weight.dim(0);
-  const cudaDataType t = act_ == DType::bf16 ? CUDA_R_16BF : CUDA_R_32F;
   with_act_type(act_, [&](auto tag) {
     using T = decltype(tag);
     if (!dx.empty())
-      impl_->matmul(false, false, IC, N, OC, weight.data<T>(), IC, dout.data<T>(), OC, dx.data<T>(), IC, t, t, 0.0f,
-                    nullptr);
+      impl_->matmul(false, false, IC, N, OC, weight.data<T>(), IC, dout.data<T>(), OC, dx.data<T>(), IC, act_, act_,
+                    0.0f, nullptr);
     // The weight gradient accumulates in fp32 straight from bf16 operands (beta = 1).
-    impl_->matmul(false, true, IC, OC, N, x.data<T>(), IC, dout.data<T>(), OC, dweight.data<float>(), IC, t, CUDA_R_32F,
-                  1.0f, nullptr);
+    impl_->matmul(false, true, IC, OC, N, x.data<T>(), IC, dout.data<T>(), OC, dweight.data<float>(), IC, act_,
+                  DType::f32, 1.0f, nullptr);
     if (!dbias.empty()) {
       float* partials = impl_->scratch_for(static_cast<std::size_t>(cuda::column_chunks(N) * OC));
       cuda::column_sum_accumulate(dbias.data<float>(), dout.data<T>(), N, OC, partials, impl_->stream);
