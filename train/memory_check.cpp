@@ -6,6 +6,7 @@
 #include <string>
 
 #include "core/errors.h"
+#include "core/model/activation_layout.h"
 
 namespace gpt {
 namespace {
@@ -31,6 +32,16 @@ long double hidden_width(const ModelConfig& m) {
                                             : std::floor((std::floor(8 * C / 3) + 63) / 64) * 64;
 }
 
+// The arena sizes the model's config sets (GPT::arena_dims in long double); the caller adds the batch.
+ArenaDims<long double> arena_dims(const ModelConfig& m) {
+  const long double H = hidden_width(m);
+  return {.C = static_cast<long double>(m.n_embd),
+          .H = H,
+          .fc_out = m.activation == Activation::swiglu ? 2 * H : H,
+          .V = static_cast<long double>(m.vocab_size),
+          .n_layer = static_cast<long double>(m.n_layer)};
+}
+
 // Bytes of `p` parameters as a model holds them: masters and gradients, and the compute copy.
 long double parameter_bytes(long double p, const Backend& backend) {
   const long double param_size = dtype_size(backend.param_dtype()), act_size = dtype_size(backend.act_dtype());
@@ -54,27 +65,21 @@ long double parameter_count(const ModelConfig& m) {
 
 MemoryEstimate estimate_training_memory(const RunConfig& config, const Backend& backend, int world_size) {
   const ModelConfig& m = config.model;
-  const long double C = m.n_embd, L = m.n_layer, V = m.vocab_size;
-  const long double H = hidden_width(m), fc_out = m.activation == Activation::swiglu ? 2 * H : H;
   MemoryEstimate e;
   e.parameters = parameter_count(m);
-  const long double param_size = dtype_size(backend.param_dtype()), act_size = dtype_size(backend.act_dtype());
   e.parameter_bytes = parameter_bytes(e.parameters, backend);
   const long double shards = config.dist.zero_stage == 1 ? world_size : 1;
   e.optimizer_bytes = e.parameters * 2 * 4 / shards;
-  // The activation arena of GPT::lay_out, per position: activations in the compute dtype,
-  // statistics in the parameter dtype, the token ids, and the attention's saved values.
-  const long double positions = static_cast<long double>(config.train.micro_batch) * config.train.seq_len;
-  const long double per_position = (L + 1) * C                                                    // residual streams
-                                   + L * (7 * C + fc_out + (config.train.recompute_mlp ? 0 : H))  // per layer
-                                   + (config.train.recompute_mlp ? H : 0)  // the shared MLP output
-                                   + 2 * C + V                             // ln_f, proj, logits
-                                   + 7 * C + H + fc_out;                   // backward scratch
-  const long double stats_per_position = 4 * L + 3;
-  const long double saved = L * static_cast<long double>(backend.attention_saved_numel(config.train.micro_batch,
-                                                                                       config.train.seq_len, m.n_head));
-  e.activation_bytes =
-      positions * (per_position * act_size + stats_per_position * param_size + 2 * 4) + saved * param_size;
+  // The model's own arena layout (core/model/activation_layout.h), counted in long double.
+  ArenaDims<long double> dims = arena_dims(m);
+  dims.B = static_cast<long double>(config.train.micro_batch);
+  dims.T = static_cast<long double>(config.train.seq_len);
+  dims.attention_saved =
+      static_cast<long double>(backend.attention_saved_numel(config.train.micro_batch, config.train.seq_len, m.n_head));
+  dims.recompute_mlp = config.train.recompute_mlp;
+  ArenaBytes arena(backend.act_dtype(), backend.param_dtype());
+  lay_out_training(dims, arena);
+  e.activation_bytes = arena.bytes();
   return e;
 }
 
@@ -102,19 +107,22 @@ void check_training_memory(const RunConfig& config, const Backend& backend, int 
 GenerationEstimate estimate_generation_memory(const ModelConfig& m, const Backend& backend,
                                               const GenerationShape& shape) {
   const long double C = m.n_embd, L = m.n_layer, V = m.vocab_size;
-  const long double H = hidden_width(m), fc_out = m.activation == Activation::swiglu ? 2 * H : H;
-  const long double param_size = dtype_size(backend.param_dtype()), act_size = dtype_size(backend.act_dtype());
+  const long double act_size = dtype_size(backend.act_dtype());
   GenerationEstimate e;
   e.parameters = parameter_count(m);
   e.parameter_bytes = parameter_bytes(e.parameters, backend);
   const long double history = shape.prompt_tokens + shape.max_new_tokens;
   const long double capacity = std::min<long double>(static_cast<long double>(m.block_size), history);
   // A KV cache of `rows` rows, and the scratch of GPT::forward_cached for `rows` x capacity tokens
-  // (a prefill, or a window that slides): its step's tensors and the last position's logits.
+  // (a prefill, or a window that slides), laid out as the model lays it out.
   auto cache = [&](long double rows) {
     const long double keys_values = 2 * L * rows * capacity * C * act_size;
-    const long double per_position = (10 * C + fc_out + H) * act_size + 6 * param_size + 4;
-    return keys_values + rows * capacity * per_position + rows * (C + V) * act_size;
+    ArenaDims<long double> dims = arena_dims(m);
+    dims.B = rows;
+    dims.T = capacity;
+    ArenaBytes arena(backend.act_dtype(), backend.param_dtype());
+    lay_out_inference_step(dims, arena);
+    return keys_values + arena.bytes();
   };
   // The prompt's one row, the batch's rows, and a second set for beams that branch.
   e.cache_bytes = cache(1) + cache(shape.rows) * (shape.beams ? 2 : 1);

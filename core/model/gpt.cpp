@@ -13,17 +13,15 @@
 namespace gpt {
 namespace {
 
-constexpr std::size_t kActAlign = 256;
-
-// Hands out consecutive, aligned tensors from one allocation; with a null base it only counts.
+// Hands out consecutive tensors, each on kArenaAlign, from one allocation; with a null base it only
+// counts.
 class Arena {
  public:
   Arena(char* base, DType act, DType stats) : base_(base), act_(act), stats_(stats) {}
-  Tensor take(std::initializer_list<std::int64_t> dims) { return take(dims, act_); }
-  Tensor take_stats(std::initializer_list<std::int64_t> dims) { return take(dims, stats_); }
-  Tensor take(std::initializer_list<std::int64_t> dims, DType dtype) {
-    Tensor t(base_ ? base_ + used_ : reinterpret_cast<char*>(kActAlign), dtype, dims);
-    used_ += (t.bytes() + kActAlign - 1) / kActAlign * kActAlign;
+  Tensor take(std::initializer_list<std::int64_t> dims, ArenaKind kind) {
+    const DType dtype = kind == ArenaKind::act ? act_ : kind == ArenaKind::stats ? stats_ : DType::i32;
+    Tensor t(base_ ? base_ + used_ : reinterpret_cast<char*>(kArenaAlign), dtype, dims);
+    used_ += (t.bytes() + kArenaAlign - 1) / kArenaAlign * kArenaAlign;
     return t;
   }
   std::size_t used() const { return used_; }
@@ -32,6 +30,29 @@ class Arena {
   char* base_;
   DType act_, stats_;
   std::size_t used_ = 0;
+};
+
+// The Sink of lay_out_training / lay_out_inference_step that fills `target`'s tensors from an Arena.
+template <class Target>
+class ArenaFiller {
+ public:
+  ArenaFiller(Target& target, Arena& arena) : target_(target), arena_(arena) {}
+  template <class Slot>
+  void take(Slot&& slot, std::initializer_list<std::int64_t> dims, ArenaKind kind) {
+    slot(target_) = arena_.take(dims, kind);
+  }
+  template <class Slot, class From>
+  void share(Slot&& slot, From&& from) {
+    slot(target_) = from(target_);
+  }
+  template <class Body>
+  void repeat(std::int64_t count, Body&& body) {
+    for (std::int64_t i = 0; i < count; ++i) body(i);
+  }
+
+ private:
+  Target& target_;
+  Arena& arena_;
 };
 
 }  // namespace
@@ -92,56 +113,27 @@ void GPT::zero_grads() {
   backend_->zero(grads());
 }
 
-void GPT::lay_out(Activations& a, char* base, std::size_t& bytes) const {
-  const std::int64_t B = a.B, T = a.T, C = config_.n_embd, H = config_.hidden(), V = config_.vocab_size;
-  const std::int64_t fc_out = config_.activation == Activation::swiglu ? 2 * H : H;
-  const std::int64_t saved = backend_->attention_saved_numel(B, T, config_.n_head);
-  Arena arena(base, act_dtype(), param_dtype());
-  a.inputs = arena.take({B, T}, DType::i32);
-  a.targets = arena.take({B, T}, DType::i32);
-  a.residual.clear();
-  a.layers.clear();
-  for (std::int64_t l = 0; l <= config_.n_layer; ++l) a.residual.push_back(arena.take({B, T, C}));
-  const Tensor shared_act = execution_.recompute_mlp ? arena.take({B, T, H}) : Tensor();
-  for (std::int64_t l = 0; l < config_.n_layer; ++l) {
-    Layer y;
-    y.ln1 = arena.take({B, T, C});
-    y.ln1_mean = arena.take_stats({B * T});
-    y.ln1_rstd = arena.take_stats({B * T});
-    y.qkv = arena.take({B, T, 3 * C});
-    y.atty = arena.take({B, T, C});
-    y.att_saved = arena.take_stats({saved});
-    y.resid_mid = arena.take({B, T, C});
-    y.ln2 = arena.take({B, T, C});
-    y.ln2_mean = arena.take_stats({B * T});
-    y.ln2_rstd = arena.take_stats({B * T});
-    y.fch = arena.take({B, T, fc_out});
-    y.act = execution_.recompute_mlp ? shared_act : arena.take({B, T, H});
-    a.layers.push_back(y);
-  }
-  a.lnf = arena.take({B, T, C});
-  a.lnf_mean = arena.take_stats({B * T});
-  a.lnf_rstd = arena.take_stats({B * T});
-  a.logits = arena.take({B, T, V});
-  a.losses = arena.take_stats({B * T});
-  a.proj = arena.take({B, T, C});
-  a.dresid = arena.take({B, T, C});
-  a.dproj = arena.take({B, T, C});
-  a.dln = arena.take({B, T, C});
-  a.datty = arena.take({B, T, C});
-  a.dqkv = arena.take({B, T, 3 * C});
-  a.dact = arena.take({B, T, H});
-  a.dfch = arena.take({B, T, fc_out});
-  bytes = arena.used();
+ArenaDims<std::int64_t> GPT::arena_dims(std::int64_t B, std::int64_t T) const {
+  const std::int64_t H = config_.hidden();
+  return {.B = B,
+          .T = T,
+          .C = config_.n_embd,
+          .H = H,
+          .fc_out = config_.activation == Activation::swiglu ? 2 * H : H,
+          .V = config_.vocab_size,
+          .n_layer = config_.n_layer,
+          .attention_saved = backend_->attention_saved_numel(B, T, config_.n_head),
+          .recompute_mlp = execution_.recompute_mlp};
 }
 
 std::size_t GPT::activation_bytes(std::int64_t B, std::int64_t T) const {
-  Activations a;
-  a.B = B;
-  a.T = T;
-  std::size_t bytes = 0;
-  lay_out(a, nullptr, bytes);
-  return bytes;
+  TrainingActivations a;
+  Arena counter(nullptr, act_dtype(), param_dtype());
+  ArenaFiller filler(a, counter);
+  a.residual.resize(static_cast<std::size_t>(config_.n_layer) + 1);
+  a.layers.resize(static_cast<std::size_t>(config_.n_layer));
+  lay_out_training(arena_dims(B, T), filler);
+  return counter.used();
 }
 
 void GPT::ensure_activations(std::int64_t B, std::int64_t T) {
@@ -149,14 +141,16 @@ void GPT::ensure_activations(std::int64_t B, std::int64_t T) {
   if (B <= 0 || T <= 0 || T > config_.block_size)
     throw std::invalid_argument("batch shape (" + std::to_string(B) + ", " + std::to_string(T) +
                                 ") does not fit block_size " + std::to_string(config_.block_size));
-  Activations a;
+  act_buffer_ = Buffer();  // free the old one before taking the new one
+  act_buffer_ = Buffer(*backend_, activation_bytes(B, T));
+  TrainingActivations a;
   a.B = B;
   a.T = T;
-  std::size_t bytes = 0;
-  lay_out(a, nullptr, bytes);
-  act_buffer_ = Buffer();  // free the old one before taking the new one
-  act_buffer_ = Buffer(*backend_, bytes);
-  lay_out(a, static_cast<char*>(act_buffer_.get()), bytes);
+  a.residual.resize(static_cast<std::size_t>(config_.n_layer) + 1);
+  a.layers.resize(static_cast<std::size_t>(config_.n_layer));
+  Arena arena(static_cast<char*>(act_buffer_.get()), act_dtype(), param_dtype());
+  ArenaFiller filler(a, arena);
+  lay_out_training(arena_dims(B, T), filler);
   acts_ = std::move(a);
 }
 
@@ -245,7 +239,7 @@ double GPT::forward(const Batch& batch, const ForwardOptions& options) {
 }
 
 Tensor GPT::forward_cached(const std::int32_t* tokens, std::int64_t T, KVCache& cache, bool all_positions) {
-  const std::int64_t B = cache.batch(), position = cache.length(), C = config_.n_embd, V = config_.vocab_size;
+  const std::int64_t B = cache.batch(), position = cache.length(), C = config_.n_embd;
   if (&cache.backend() != backend_ || cache.n_layer() != config_.n_layer || cache.width() != C)
     throw std::logic_error("forward_cached: the cache was made for another model");
   if (T <= 0 || position + T > cache.capacity())
@@ -254,27 +248,13 @@ Tensor GPT::forward_cached(const std::int32_t* tokens, std::int64_t T, KVCache& 
   check_tokens(tokens, B * T);
   Backend& be = *backend_;
   // The step's tensors, laid out in the cache's scratch (kept between calls of the same size).
-  const std::int64_t H = config_.hidden(), fc_out = config_.activation == Activation::swiglu ? 2 * H : H;
+  ArenaDims<std::int64_t> dims = arena_dims(B, T);
+  dims.all_positions = all_positions;
   auto lay_out = [&](char* base) {
     Arena arena(base, act_dtype(), param_dtype());
     Step s;
-    s.tokens = arena.take({B, T}, DType::i32);
-    s.residual = arena.take({B, T, C});
-    s.proj = arena.take({B, T, C});
-    s.layer.ln1 = arena.take({B, T, C});
-    s.layer.ln1_mean = arena.take_stats({B * T});
-    s.layer.ln1_rstd = arena.take_stats({B * T});
-    s.layer.qkv = arena.take({B, T, 3 * C});
-    s.layer.atty = arena.take({B, T, C});
-    s.layer.resid_mid = arena.take({B, T, C});
-    s.layer.ln2 = arena.take({B, T, C});
-    s.layer.ln2_mean = arena.take_stats({B * T});
-    s.layer.ln2_rstd = arena.take_stats({B * T});
-    s.layer.fch = arena.take({B, T, fc_out});
-    s.layer.act = arena.take({B, T, H});
-    s.lnf = Norm{arena.take({B, T, C}), arena.take_stats({B * T}), arena.take_stats({B * T})};
-    s.last = arena.take({B, 1, C});
-    s.logits = all_positions ? arena.take({B, T, V}) : arena.take({B, V});
+    ArenaFiller filler(s, arena);
+    lay_out_inference_step(dims, filler);
     return std::pair{s, arena.used()};
   };
   const std::size_t bytes = lay_out(nullptr).second;

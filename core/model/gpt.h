@@ -5,6 +5,7 @@
 #include <functional>
 #include <vector>
 
+#include "core/model/activation_layout.h"
 #include "core/model/model_config.h"
 #include "core/model/param_table.h"
 #include "core/ops/backend.h"
@@ -99,29 +100,10 @@ class GPT {
   Tensor logits() const { return acts_.logits; }
 
  private:
-  struct Layer {
-    Tensor ln1, ln1_mean, ln1_rstd, qkv, atty, att_saved, resid_mid, ln2, ln2_mean, ln2_rstd, fch, act;
-  };
-  struct Activations {
-    std::int64_t B = 0, T = 0;
-    Tensor inputs, targets;        // i32 (B, T)
-    std::vector<Tensor> residual;  // n_layer + 1 residual streams (B, T, C)
-    std::vector<Layer> layers;
-    Tensor lnf, lnf_mean, lnf_rstd, logits, losses, proj;
-    // backward scratch
-    Tensor dresid, dproj, dln, datty, dqkv, dact, dfch;
-  };
-
-  // A LayerNorm's output and saved statistics.
-  struct Norm {
-    Tensor out, mean, rstd;
-  };
-  // One inference step's tensors: one Layer serves every layer in turn.
-  struct Step {
-    Tensor tokens, residual, proj, last, logits;
-    Layer layer;
-    Norm lnf;
-  };
+  using Layer = LayerActivations;
+  using Activations = TrainingActivations;
+  using Norm = NormActivations;
+  using Step = InferenceStep;
 
   // The blocks and the final LayerNorm, written once for training and inference: layer_at(l) gives
   // layer l's buffers, residual(l) the stream entering layer l (residual(n_layer) leaves the last),
@@ -137,7 +119,8 @@ class GPT {
   Tensor flat(const Buffer& b, DType dtype) const;
   const ParamInfo& lm_head() const;
   void ensure_activations(std::int64_t B, std::int64_t T);
-  void lay_out(Activations& a, char* base, std::size_t& bytes) const;
+  // The sizes of the training arena (core/model/activation_layout.h) for B x T, and of an inference step's.
+  ArenaDims<std::int64_t> arena_dims(std::int64_t B, std::int64_t T) const;
   bool dropout_on() const { return last_.training && config_.dropout > 0; }
   std::uint64_t dropout_site(std::uint64_t site) const;
   void mlp_activation(const Layer& y);  // y.act = gelu(y.fch) or swiglu(y.fch)
