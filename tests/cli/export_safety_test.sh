@@ -7,6 +7,7 @@
 # file and an empty --hf-out are refused (exit code 2).
 #   export_safety_test.sh TRAIN_BIN EXPORT_BIN FAULT_LIB CONFIG SAMPLE_DATA_DIR   ($GPT_DATA_DIR, when set, wins)
 set -euo pipefail
+source "$(cd "$(dirname "$0")" && pwd)/cli_lib.sh"
 train="$(realpath "$1")"
 export_bin="$(realpath "$2")"
 fault_lib="$(realpath "$3")"
@@ -20,8 +21,6 @@ cleanup() {
 }
 trap cleanup EXIT
 cd "$work"
-failures=0
-fail() { echo "FAIL: $*"; failures=$((failures + 1)); }
 export_run() { "$export_bin" --run-dir run "$@"; }
 # The folders beside DIR that an export leaves only when killed.
 leftovers() { compgen -G "$1.tmp-*" || true; compgen -G "$1.old-*" || true; }
@@ -30,15 +29,7 @@ leftovers() { compgen -G "$1.tmp-*" || true; compgen -G "$1.old-*" || true; }
 expect_bad_input() {
   local what="$1"
   shift
-  local rc=0
-  "${command[@]}" >stdout.txt 2>stderr.txt || rc=$?
-  if [[ $rc -ne 2 ]]; then fail "$what: exit code $rc, not 2: $(cat stderr.txt)"; return; fi
-  if [[ $(grep -c . stderr.txt) -ne 1 ]] || ! grep -q '^error: ' stderr.txt; then
-    fail "$what: stderr is not one 'error:' line: $(cat stderr.txt)"; return
-  fi
-  for fragment in "$@"; do
-    grep -qF -- "$fragment" stderr.txt || fail "$what: the error does not mention '$fragment': $(cat stderr.txt)"
-  done
+  expect_refusal "$what" "$@" -- "${command[@]}"
 }
 
 # A tiny model (small enough that an export takes a fraction of a second), one checkpoint.

@@ -6,6 +6,7 @@
 # `error:` line and exit code 2.
 #   generate_cli_test.sh TRAIN_BIN GENERATE_BIN CONFIG SAMPLE_DATA_DIR   ($GPT_DATA_DIR, when set, wins)
 set -euo pipefail
+source "$(cd "$(dirname "$0")" && pwd)/cli_lib.sh"
 train="$(realpath "$1")"
 generate="$(realpath "$2")"
 config="$(realpath "$3")"
@@ -13,8 +14,6 @@ data="$(cd "${GPT_DATA_DIR:-$4}/tinystories" && pwd)"
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
 cd "$work"
-failures=0
-fail() { echo "FAIL: $*"; failures=$((failures + 1)); }
 valid_utf8() { iconv -f UTF-8 -t UTF-8 "$1" >/dev/null 2>&1; }
 # Every refusal runs with 8 GiB of address space and 60 s: one that allocated what it was asked
 # for would fail with bad_alloc (exit 1) instead of reaching the OOM killer, and a hang ends.
@@ -24,13 +23,7 @@ limits=(timeout -k 5 60 prlimit --as=8589934592 --)
 expect_bad_input() {
   local what="$1" fragment="$2"
   shift 2
-  local rc=0
-  "${limits[@]}" "$generate" "$@" >stdout.txt 2>stderr.txt || rc=$?
-  if [[ $rc -ne 2 ]]; then fail "$what: exit code $rc, not 2: $(cat stderr.txt)"; return; fi
-  if [[ $(wc -l <stderr.txt) -ne 1 ]] || ! grep -q '^error: ' stderr.txt; then
-    fail "$what: stderr is not one 'error:' line: $(cat stderr.txt)"; return
-  fi
-  grep -qF -- "$fragment" stderr.txt || fail "$what: the error does not mention '$fragment': $(cat stderr.txt)"
+  expect_refusal "$what" "$fragment" -- "${limits[@]}" "$generate" "$@"
 }
 
 # 1. A short run that samples every 20 steps.

@@ -7,6 +7,7 @@
 # tensor or key, exit code 2.
 #   hf_cli_test.sh TRAIN_BIN GENERATE_BIN EXPORT_BIN CONFIG SAMPLE_DATA_DIR   ($GPT_DATA_DIR, when set, wins)
 set -euo pipefail
+source "$(cd "$(dirname "$0")" && pwd)/cli_lib.sh"
 here="$(cd "$(dirname "$0")" && pwd)"
 train="$(realpath "$1")"
 generate="$(realpath "$2")"
@@ -16,8 +17,6 @@ data="$(cd "${GPT_DATA_DIR:-$5}/tinystories" && pwd)"
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
 cd "$work"
-failures=0
-fail() { echo "FAIL: $*"; failures=$((failures + 1)); }
 mutate() { /usr/bin/python3 "$here/hf_mutate.py" "$@"; }
 train_tiny() {
   "$train" "$config" --data.train="$data/TinyStories-train-sample.bin" --data.val="$data/TinyStories-valid-sample.bin" \
@@ -28,15 +27,7 @@ train_tiny() {
 expect_bad_input() {
   local what="$1"
   shift
-  local rc=0
-  timeout -k 5 60 "${command[@]}" >stdout.txt 2>stderr.txt || rc=$?
-  if [[ $rc -ne 2 ]]; then fail "$what: exit code $rc, not 2: $(cat stderr.txt)"; return; fi
-  if [[ $(grep -c . stderr.txt) -ne 1 ]] || ! grep -q '^error: ' stderr.txt; then
-    fail "$what: stderr is not one 'error:' line: $(cat stderr.txt)"; return
-  fi
-  for fragment in "$@"; do
-    grep -qF -- "$fragment" stderr.txt || fail "$what: the error does not mention '$fragment': $(cat stderr.txt)"
-  done
+  expect_refusal "$what" "$@" -- timeout -k 5 60 "${command[@]}"
 }
 
 # 1. A tiny run, exported.

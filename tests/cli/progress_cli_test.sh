@@ -13,8 +13,6 @@ mpiexec="${4:-}"
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
 cd "$work"
-failures=0
-fail() { echo "FAIL: $*"; failures=$((failures + 1)); }
 args=(--data.train="$data/TinyStories-train-sample.bin" --data.val="$data/TinyStories-valid-sample.bin"
   --train.max_steps=8 --log.interval=2 --eval.interval=4 --eval.batches=2 --checkpoint.interval=0)
 

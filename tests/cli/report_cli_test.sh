@@ -11,6 +11,7 @@
 # With MPIEXEC, also a run on two ranks (rank 0 alone writes the run folder's files).
 #   report_cli_test.sh TRAIN_BIN REPORT_BIN CONFIG SAMPLE_DATA_DIR [MPIEXEC]   ($GPT_DATA_DIR, when set, wins)
 set -euo pipefail
+source "$(cd "$(dirname "$0")" && pwd)/cli_lib.sh"
 train="$(realpath "$1")"
 report="$(realpath "$2")"
 config="$(realpath "$3")"
@@ -19,8 +20,6 @@ mpiexec="${5:-}"
 work="$(mktemp -d)"
 trap 'if [[ -n ${job:-} ]]; then kill -9 "$job" 2>/dev/null || true; fi; rm -rf "$work"' EXIT
 cd "$work"
-failures=0
-fail() { echo "FAIL: $*"; failures=$((failures + 1)); }
 # The interpreter report runs under has matplotlib and PIL (python3-matplotlib depends on python3-pil).
 python="$(head -1 "$report" | sed -n 's/^#!//p')"
 if ! "$python" -c 'import matplotlib, PIL' 2>/dev/null; then
@@ -287,13 +286,7 @@ grep -q 'not_started: no step records in metrics.jsonl (the file is empty)' repo
 expect_bad_input() {
   local what="$1" fragment="$2"
   shift 2
-  local rc=0
-  "$report" "$@" >stdout.txt 2>stderr.txt || rc=$?
-  if [[ $rc -ne 2 ]]; then fail "$what: exit code $rc, not 2: $(cat stderr.txt)"; return; fi
-  if [[ $(wc -l <stderr.txt) -ne 1 ]] || ! grep -q '^error: ' stderr.txt; then
-    fail "$what: stderr is not one 'error:' line: $(cat stderr.txt)"; return
-  fi
-  grep -qF -- "$fragment" stderr.txt || fail "$what: the error does not mention '$fragment': $(cat stderr.txt)"
+  expect_refusal "$what" "$fragment" -- "$report" "$@"
 }
 mkdir empty_run
 expect_bad_input "no metrics.jsonl" "empty_run/metrics.jsonl" run_a empty_run --out bad

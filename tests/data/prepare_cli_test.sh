@@ -7,13 +7,12 @@
 # terminal, and memory stays bounded on one long story without a split point.
 #   prepare_cli_test.sh PREPARE_BIN SAMPLE_DATA_DIR      ($GPT_DATA_DIR, when set, wins)
 set -euo pipefail
+source "$(cd "$(dirname "$0")/../cli" && pwd)/cli_lib.sh"
 prepare="$(realpath "$1")"
 data="$(cd "${GPT_DATA_DIR:-$2}/tinystories" && pwd)"
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
 cd "$work"
-failures=0
-fail() { echo "FAIL: $*"; failures=$((failures + 1)); }
 leftovers() { find . -maxdepth 1 \( -name '*.bin*' -o -name '*.tmp-*' \) | sort | tr '\n' ' '; }
 
 # Exit code 2, exactly one stderr line starting "error: " containing $2, nothing written; the
@@ -21,13 +20,7 @@ leftovers() { find . -maxdepth 1 \( -name '*.bin*' -o -name '*.tmp-*' \) | sort 
 expect_refused() {
   local what="$1" fragment="$2"
   shift 2
-  local rc=0
-  "$prepare" "$@" >stdout.txt 2>stderr.txt || rc=$?
-  if [[ $rc -ne 2 ]]; then fail "$what: exit code $rc, not 2: $(cat stderr.txt)"; return; fi
-  if [[ $(wc -l <stderr.txt) -ne 1 ]] || ! grep -q '^error: ' stderr.txt; then
-    fail "$what: stderr is not one 'error:' line: $(cat stderr.txt)"; return
-  fi
-  grep -qF -- "$fragment" stderr.txt || fail "$what: the error does not mention '$fragment': $(cat stderr.txt)"
+  expect_refusal "$what" "$fragment" -- "$prepare" "$@"
   [[ -z "$(leftovers)" ]] || fail "$what: left $(leftovers)"
   rm -f ./*.bin*
 }

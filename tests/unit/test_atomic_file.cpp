@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "core/file_kind.h"
+#include "tests/support/read_file.h"
 #include "tests/support/temp_dir_test.h"
 
 // fsync, seen by this test binary first: every call is recorded (whether it was on a folder) and,
@@ -60,12 +61,7 @@ class AtomicFileTest : public test::TempDirTest {
     std::sort(names.begin(), names.end());
     return names;
   }
-  static std::string read(const fs::path& p) {
-    std::ifstream in(p, std::ios::binary);
-    std::stringstream s;
-    s << in.rdbuf();
-    return s.str();
-  }
+  static std::string read(const fs::path& p) { return test::read_file(p); }
 };
 
 TEST_F(AtomicFileTest, WritesTheWholeFileAndLeavesNoTemporary) {

@@ -4,6 +4,7 @@
 #include "train/checkpoint/checkpoint_folder.h"
 
 #include "tests/support/checkpoint_seal.h"
+#include "tests/support/read_file.h"
 #include "tests/support/temp_dir_test.h"
 
 #include <gtest/gtest.h>
@@ -38,8 +39,8 @@ namespace fs = std::filesystem;
   if (!checkpoints_supported()) GTEST_SKIP() << "this build has no HDF5"
 
 std::vector<char> read_bytes(const fs::path& p) {
-  std::ifstream f(p, std::ios::binary);
-  return {std::istreambuf_iterator<char>(f), std::istreambuf_iterator<char>()};
+  const std::string bytes = test::read_file(p);
+  return {bytes.begin(), bytes.end()};
 }
 void write_bytes(const fs::path& p, const std::vector<char>& b) {
   std::ofstream f(p, std::ios::binary | std::ios::trunc);
@@ -516,9 +517,11 @@ TEST_F(CheckpointFileTest, CheckpointFolderIsCheckedBeforeTraining) {
   }
 }
 
-TEST(CheckpointFileNoHdf5, FunctionsSayWhatIsMissing) {
+class CheckpointFileNoHdf5 : public test::TempDirTest {};
+
+TEST_F(CheckpointFileNoHdf5, FunctionsSayWhatIsMissing) {
   if (checkpoints_supported()) GTEST_SKIP() << "this build has HDF5";
-  const fs::path p = fs::temp_directory_path() / ("gpt_no_hdf5_" + std::to_string(::getpid()) + ".h5");
+  const fs::path p = dir_ / "no_hdf5.h5";
   try {
     write_checkpoint_file(p, {}, {});
     FAIL() << "expected std::runtime_error";
@@ -528,7 +531,7 @@ TEST(CheckpointFileNoHdf5, FunctionsSayWhatIsMissing) {
   EXPECT_FALSE(fs::exists(p));
   EXPECT_THROW(CheckpointFile{p}, std::runtime_error);
   // Without checkpoints a run starts fresh; with some, it must not silently ignore them.
-  const fs::path run = fs::temp_directory_path() / ("gpt_no_hdf5_run_" + std::to_string(::getpid()));
+  const fs::path run = dir_ / "run";
   CheckpointFolder folder(run);
   std::ostringstream warn;
   EXPECT_FALSE(folder.open_newest_valid(warn).has_value());
@@ -536,7 +539,6 @@ TEST(CheckpointFileNoHdf5, FunctionsSayWhatIsMissing) {
   write_bytes(checkpoint_path(run, 10), {'x'});
   EXPECT_THROW(folder.open_newest_valid(warn), std::runtime_error);
   EXPECT_EQ(list_checkpoints(run), std::vector<fs::path>{checkpoint_path(run, 10)});
-  fs::remove_all(run);
 }
 
 }  // namespace

@@ -34,6 +34,7 @@
 #include "dist/communicator.h"
 #include "tests/support/checkpoint_seal.h"
 #include "tests/support/fuzz_iterations.h"
+#include "tests/support/read_file.h"
 #include "tests/support/temp_dir_test.h"
 #include "tests/support/test_data.h"
 #include "train/checkpoint/checkpoint_file.h"
@@ -325,8 +326,7 @@ TEST_F(CheckpointFuzz, ValidChecksumWrongContentIsRefusedByName) {
 }
 
 TEST_F(CheckpointFuzz, MutatedBytesAreRefusedAsInput) {
-  std::ifstream in(original_, std::ios::binary);
-  const std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  const std::string bytes = test::read_file(original_);
   ASSERT_GT(bytes.size(), 1000000u);
   // The metadata (superblock, object headers, heaps, attributes) is where a parser is fragile,
   // and it sits in the first and last few KB of our files: most mutations go there.

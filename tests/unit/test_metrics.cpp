@@ -9,6 +9,7 @@
 #include <sstream>
 #include <string>
 
+#include "tests/support/read_file.h"
 #include "tests/support/temp_dir_test.h"
 
 namespace gpt {
@@ -17,10 +18,7 @@ namespace {
 class MetricsLogTest : public test::TempDirTest {};
 
 std::string read_all(const std::filesystem::path& p) {
-  std::ifstream in(p);
-  std::stringstream s;
-  s << in.rdbuf();
-  return s.str();
+  return test::read_file(p);
 }
 
 TEST_F(MetricsLogTest, ResumeKeepsRecordsUpToItsStepAndDropsForeignLines) {

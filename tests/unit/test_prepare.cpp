@@ -398,8 +398,10 @@ TEST(ProgressDisplay, PrintsPlainLinesAtTheIntervalOffATerminal) {
       "  2.6% 50.0/1950.0 MB  50.0 MB/s  7 stories  ETA 38 s");
 }
 
-TEST(TokenFileWriter, WritesWhatTokenFileReadsAndRemovesAnUncommittedFile) {
-  const fs::path path = fs::temp_directory_path() / ("writer_test_" + std::to_string(::getpid()) + ".bin");
+class TokenFileWriterFiles : public test::TempDirTest {};
+
+TEST_F(TokenFileWriterFiles, WritesWhatTokenFileReadsAndRemovesAnUncommittedFile) {
+  const fs::path path = dir_ / "writer_test.bin";
   std::vector<std::uint16_t> tokens(1'500'000);
   for (std::size_t i = 0; i < tokens.size(); ++i) tokens[i] = static_cast<std::uint16_t>(i % 50257);
   {
@@ -421,10 +423,7 @@ TEST(TokenFileWriter, WritesWhatTokenFileReadsAndRemovesAnUncommittedFile) {
   }
   EXPECT_FALSE(fs::exists(temporary));
   EXPECT_FALSE(fs::exists(path.string() + ".2"));
-  fs::remove(path);
 }
-
-class TokenFileWriterFiles : public test::TempDirTest {};
 
 TEST_F(TokenFileWriterFiles, RemovesTheTemporariesOfDeadWritersOnly) {
   // A process that has exited (and been waited for): its pid names no live process.

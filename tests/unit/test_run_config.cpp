@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "core/errors.h"
+#include "tests/support/temp_dir_test.h"
 #include "train/run_config.h"
 
 namespace gpt {
@@ -541,23 +542,18 @@ TEST(RunConfigPaths, RelativeDataPathsResolveAgainstBaseDir) {
   EXPECT_EQ(abs.data.train, fs::path("/tokens/train.bin"));
 }
 
-class RunConfigFile : public ::testing::Test {
+class RunConfigFile : public test::TempDirTest {
  protected:
   void SetUp() override {
-    dir_ = fs::temp_directory_path() /
-           ("gpt_run_config_test_" + std::string(::testing::UnitTest::GetInstance()->current_test_info()->name()));
-    fs::remove_all(dir_);
+    TempDirTest::SetUp();
     fs::create_directories(dir_ / "cfg");
   }
-  void TearDown() override { fs::remove_all(dir_); }
 
   fs::path write(const std::string& name, const std::string& text) {
     const fs::path p = dir_ / "cfg" / name;
     std::ofstream(p) << text;
     return p;
   }
-
-  fs::path dir_;
 };
 
 TEST_F(RunConfigFile, LoadsAndResolvesAgainstTheFilesFolder) {

@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "tests/support/read_file.h"
 #include "tests/support/temp_dir_test.h"
 #include "train/observe/crc32c.h"
 
@@ -29,14 +30,9 @@ class TensorBoardTest : public test::TempDirTest {
   }
 };
 
-std::string file_bytes(const std::filesystem::path& file) {
-  std::ifstream in(file, std::ios::binary);
-  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
-}
-
 // The payloads of a file's records, each checked against the framing tfrecord() writes.
 std::vector<std::string> payloads(const std::filesystem::path& file) {
-  const std::string bytes = file_bytes(file);
+  const std::string bytes = test::read_file(file);
   std::vector<std::string> out;
   for (std::size_t at = 0; at < bytes.size();) {
     std::uint64_t length = 0;
@@ -131,10 +127,10 @@ TEST_F(TensorBoardTest, AResumedRunStartsItsOwnFileAtTheNextStepAndLeavesTheOldO
     first = tb.file();
     for (int step = 1; step <= 10; ++step) tb.scalars(step, {{"loss", 10.0 - step}});
   }
-  const std::string killed = file_bytes(first);
+  const std::string killed = test::read_file(first);
   TensorBoardWriter resumed(dir_, 6);
   resumed.scalars(7, {{"loss", 3.0}});
-  EXPECT_EQ(file_bytes(first), killed);
+  EXPECT_EQ(test::read_file(first), killed);
   EXPECT_EQ(steps_of(resumed.file()), (std::vector<std::int64_t>{0, 7, 7}));
   EXPECT_EQ(head_of(payloads(resumed.file())[1]).rest, kSessionStart);
   const auto files = event_files();
