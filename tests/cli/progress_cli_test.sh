@@ -6,6 +6,7 @@
 # only when log.tensorboard is on, and one summary for a two-rank job.
 #   progress_cli_test.sh TRAIN_BIN CONFIG SAMPLE_DATA_DIR [MPIEXEC]   ($GPT_DATA_DIR, when set, wins)
 set -uo pipefail
+source "$(cd "$(dirname "$0")" && pwd)/cli_lib.sh"
 train="$(realpath "$1")"
 config="$(realpath "$2")"
 data="$(cd "${GPT_DATA_DIR:-$3}/tinystories" && pwd)"
