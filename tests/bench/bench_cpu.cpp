@@ -8,9 +8,11 @@
 #include <string>
 #include <vector>
 
+#include "core/half_float.h"
 #include "core/model/flops.h"
 #include "core/ops/cpu/cpu_backend.h"
 #include "core/ops/cpu/matmul.h"
+#include "core/ops/cpu/matmul_bf16.h"
 #include "dist/communicator.h"
 #include "tests/bench/timed_backend.h"
 #include "tests/support/cpu_threads.h"
@@ -34,6 +36,20 @@ double sgemm_gflops(int threads, std::int64_t M, std::int64_t N, std::int64_t K,
   for (int r = 0; r < reps; ++r) {
     const auto t0 = Clock::now();
     gpt::cpu::gemm<float>(threads, false, true, M, N, K, 1.0f, a.data(), K, b.data(), K, 0.0f, c.data(), N);
+    best = std::min(best, seconds_since(t0));
+  }
+  return 2.0 * static_cast<double>(M) * static_cast<double>(N) * static_cast<double>(K) / best / 1e9;
+}
+
+// The same products with bf16 operands and fp32 results (core/ops/cpu/matmul_bf16.h).
+double bf16_gemm_gflops(int threads, std::int64_t M, std::int64_t N, std::int64_t K, int reps) {
+  std::vector<std::uint16_t> a(static_cast<std::size_t>(M * K), gpt::float_to_bf16_bits(0.5f)),
+      b(static_cast<std::size_t>(N * K), gpt::float_to_bf16_bits(0.25f));
+  std::vector<float> c(static_cast<std::size_t>(M * N));
+  double best = 1e30;
+  for (int r = 0; r < reps; ++r) {
+    const auto t0 = Clock::now();
+    gpt::cpu::gemm_bf16(threads, false, true, M, N, K, 1.0f, a.data(), K, b.data(), K, 0.0f, c.data(), N);
     best = std::min(best, seconds_since(t0));
   }
   return 2.0 * static_cast<double>(M) * static_cast<double>(N) * static_cast<double>(K) / best / 1e9;
@@ -97,6 +113,15 @@ int main(int argc, char** argv) {
   const double best = std::max({square, qkv, head});
   std::printf("sgemm GFLOP/s: 2048^3 %.1f | 256x2304x768 (c_attn) %.1f | 256x50304x768 (lm_head) %.1f\n", square, qkv,
               head);
+  const gpt::cpu::Bf16MatmulSupport bf16 = gpt::cpu::bf16_matmul_support();
+  const double square16 = bf16_gemm_gflops(threads, 2048, 2048, 2048, 5);
+  const double qkv16 = bf16_gemm_gflops(threads, 256, 2304, 768, 20);
+  const double head16 = bf16_gemm_gflops(threads, 256, 50304, 768, 5);
+  std::printf(
+      "bf16 gemm GFLOP/s (oneDNN isa %s, %s): 2048^3 %.1f (%.2fx sgemm) | c_attn %.1f (%.2fx) | lm_head %.1f "
+      "(%.2fx)\n",
+      bf16.isa.c_str(), bf16.implementation.c_str(), square16, square16 / square, qkv16, qkv16 / qkv, head16,
+      head16 / head);
 
   std::printf("tiny config: %.0f tokens/s\n", tiny_tokens_per_second(threads, 10 * steps));
 
