@@ -96,6 +96,77 @@ INSTANTIATE_TEST_SUITE_P(Shapes, GemmBf16,
                                            Case{false, false, 128, 96, 768, 1.0f, 1.0f}  // GPT-2's width
                                            ));
 
+// The linear layer's products: out and dx rounded once to bf16 (at most 2^-8 relative more than
+// the fp32 result's own error), dw and dbias accumulated in fp32 onto what was there.
+std::vector<std::uint16_t> random_bf16(std::size_t n, std::mt19937& rng) {
+  std::normal_distribution<float> normal(0.0f, 1.0f);
+  std::vector<std::uint16_t> v(n);
+  for (auto& x : v) x = float_to_bf16_bits(normal(rng));
+  return v;
+}
+double value(std::uint16_t b) {
+  return bf16_bits_to_float(b);
+}
+
+TEST(MatmulBf16, ForwardAndBackwardWithinBf16Bounds) {
+  const std::int64_t N = 19, IC = 40, OC = 24;
+  std::mt19937 rng(5);
+  const auto x = random_bf16(N * IC, rng), w = random_bf16(OC * IC, rng), bias = random_bf16(OC, rng),
+             dout = random_bf16(N * OC, rng);
+  const double u32 = std::ldexp(1.0, -24), u16 = std::ldexp(1.0, -8);
+  // An fp32 sum of K terms whose magnitudes add to S, then rounded to bf16 or not.
+  auto bound = [&](double exact, double S, double K, bool to_bf16) {
+    const double fp32 = K * u32 * S + 2 * u32 * (std::abs(exact) + S);
+    return to_bf16 ? fp32 + u16 * (std::abs(exact) + fp32) : fp32;
+  };
+
+  std::vector<std::uint16_t> out(N * OC);
+  matmul_forward_bf16(2, out.data(), x.data(), w.data(), bias.data(), N, IC, OC);
+  for (std::int64_t i = 0; i < N; ++i)
+    for (std::int64_t o = 0; o < OC; ++o) {
+      double exact = value(bias[o]), S = std::abs(exact);
+      for (std::int64_t k = 0; k < IC; ++k) {
+        exact += value(x[i * IC + k]) * value(w[o * IC + k]);
+        S += std::abs(value(x[i * IC + k]) * value(w[o * IC + k]));
+      }
+      EXPECT_LE(std::abs(value(out[i * OC + o]) - exact), bound(exact, S, IC + 1, true)) << "out " << i << "," << o;
+    }
+
+  std::vector<std::uint16_t> dx(N * IC);
+  std::vector<float> dw(OC * IC, 0.5f), dbias(OC, -1.0f);
+  matmul_backward_bf16(2, dx.data(), dw.data(), dbias.data(), dout.data(), x.data(), w.data(), N, IC, OC);
+  for (std::int64_t i = 0; i < N; ++i)
+    for (std::int64_t k = 0; k < IC; ++k) {
+      double exact = 0, S = 0;
+      for (std::int64_t o = 0; o < OC; ++o) {
+        exact += value(dout[i * OC + o]) * value(w[o * IC + k]);
+        S += std::abs(value(dout[i * OC + o]) * value(w[o * IC + k]));
+      }
+      EXPECT_LE(std::abs(value(dx[i * IC + k]) - exact), bound(exact, S, OC, true)) << "dx " << i << "," << k;
+    }
+  for (std::int64_t o = 0; o < OC; ++o) {
+    for (std::int64_t k = 0; k < IC; ++k) {
+      double exact = 0.5, S = 0.5;
+      for (std::int64_t i = 0; i < N; ++i) {
+        exact += value(dout[i * OC + o]) * value(x[i * IC + k]);
+        S += std::abs(value(dout[i * OC + o]) * value(x[i * IC + k]));
+      }
+      EXPECT_LE(std::abs(dw[o * IC + k] - exact), bound(exact, S, N + 1, false)) << "dw " << o << "," << k;
+    }
+    double exact = -1.0, S = 1.0;
+    for (std::int64_t i = 0; i < N; ++i) {
+      exact += value(dout[i * OC + o]);
+      S += std::abs(value(dout[i * OC + o]));
+    }
+    EXPECT_LE(std::abs(dbias[o] - exact), bound(exact, S, N + 1, false)) << "dbias " << o;
+  }
+  // Without dx and dbias only dw moves, again by the same amount.
+  const std::vector<float> dw_once = dw;
+  matmul_backward_bf16(2, nullptr, dw.data(), nullptr, dout.data(), x.data(), w.data(), N, IC, OC);
+  for (std::size_t i = 0; i < dw.size(); ++i)
+    EXPECT_NEAR(dw[i] - dw_once[i], dw_once[i] - 0.5f, 1e-4 * (1 + std::abs(dw_once[i]))) << i;
+}
+
 TEST(GemmBf16, EmptyProductsLeaveCAsItIsOrScaleIt) {
   std::vector<float> out{1.0f, 2.0f};
   gemm_bf16(1, false, false, 0, 2, 3, 1.0f, nullptr, 3, nullptr, 2, 0.0f, out.data(), 2);
