@@ -142,7 +142,6 @@ int run(const Options& o) {
                            std::to_string(vocabulary));
   const int threads = gpt::cpu::choose_threads(o.threads, std::getenv("OMP_NUM_THREADS"), omp_get_max_threads());
   const bool cuda = gpt::resolve_backend_name(o.backend) == "cuda";
-  if (!cuda && o.precision == "bf16") throw gpt::ConfigError("--precision bf16: the CPU backend computes in fp32 only");
   const std::string precision = o.precision != "auto" ? o.precision : cuda ? "bf16" : "fp32";
   const std::unique_ptr<gpt::Backend> backend =
       gpt::make_backend(o.backend, precision, threads, 0, {.backend = "--backend", .precision = "--precision"});
@@ -242,7 +241,9 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(std::int64_t{0}, std::numeric_limits<std::int64_t>::max()));
   app.add_option("--backend", o.backend, "cpu, cuda or auto (CUDA when a GPU is present)")
       ->check(CLI::IsMember({"cpu", "cuda", "auto"}));
-  app.add_option("--precision", o.precision, "activations: bf16 (the CUDA default) or fp32 (the CPU's only)")
+  app.add_option(
+         "--precision", o.precision,
+         "activations: bf16 (the CUDA default; on the CPU with AMX-BF16 or AVX512-BF16) or fp32 (the CPU default)")
       ->check(CLI::IsMember({"auto", "fp32", "bf16"}));
   app.add_option("--threads", o.threads, "CPU threads (default: every CPU this process may use)")
       ->check(CLI::Range(1, 1024));

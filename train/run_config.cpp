@@ -366,7 +366,8 @@ const std::vector<Key>& keys() {
       resumable(text("train.backend", &R::train, &TrainConfig::backend, {"auto", "cpu", "cuda"})
                     .about("Where the run computes; `auto`: CUDA when a GPU is visible, else the CPU.")),
       text("train.precision", &R::train, &TrainConfig::precision, {"fp32", "bf16"})
-          .about("`bf16`: bf16 activations with fp32 master weights and optimizer state (CUDA only)."),
+          .about("`bf16`: bf16 activations and matmuls with fp32 master weights, gradients and optimizer state; "
+                 "on the CPU it needs AMX-BF16 or AVX512-BF16."),
       resumable(integer("train.threads", &R::train, &TrainConfig::threads, 0, kMaxThreadsPerRank)
                     .about("CPU threads per rank; 0: `OMP_NUM_THREADS` when set, else the CPUs this process may "
                            "use (its affinity mask capped by a cgroup CPU quota).")),
@@ -671,10 +672,6 @@ RunConfig parse_run_config(const std::string& toml_text, const std::string& sour
   if (cfg.optim.min_lr > cfg.optim.lr) {
     fail(where({"optim.min_lr", "optim.lr"}), "optim.min_lr (" + shortest_text(cfg.optim.min_lr) +
                                                   ") must be <= optim.lr (" + shortest_text(cfg.optim.lr) + ")");
-  }
-  if (t.precision == "bf16" && t.backend == "cpu") {
-    fail(where({"train.precision", "train.backend"}),
-         "train.precision = \"bf16\" needs train.backend = \"cuda\" or \"auto\": the CPU backend computes in fp32");
   }
   // Checked here rather than where the folder is made, which fails with a filesystem error that
   // names neither the key nor where it was set.

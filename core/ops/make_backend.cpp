@@ -2,6 +2,8 @@
 
 #include "core/errors.h"
 #include "core/ops/cpu/cpu_backend.h"
+#include "core/ops/cpu/cpu_bf16_backend.h"
+#include "core/ops/cpu/matmul_bf16.h"
 #ifdef GPT_HAVE_CUDA
 #include "core/ops/cuda/cuda_backend.h"
 #endif
@@ -48,9 +50,17 @@ std::unique_ptr<Backend> make_backend(const std::string& name, const std::string
                                       int local_rank, const BackendSettingNames& names) {
   if (name == "cuda" || (name == "auto" && cuda_available())) return make_cuda(precision, local_rank, names);
   if (name == "cpu" || name == "auto") {
-    if (precision != "fp32")
-      throw ConfigError(setting(names.precision, precision) + ": the CPU backend computes in fp32 only");
-    return std::make_unique<CpuBackend<float>>(cpu_threads);
+    if (precision == "fp32") return std::make_unique<CpuBackend<float>>(cpu_threads);
+    if (precision != "bf16")
+      throw ConfigError(setting(names.precision, precision) + ": the CPU backend computes in fp32 or bf16");
+    // bf16 that oneDNN would only emulate is slower than fp32: refused rather than run.
+    const cpu::Bf16MatmulSupport bf16 = cpu::bf16_matmul_support();
+    if (!bf16.native)
+      throw ConfigError(setting(names.precision, "bf16") +
+                        " on the CPU needs bf16 arithmetic (AMX-BF16 or AVX512-BF16, /proc/cpuinfo flags amx_bf16 or "
+                        "avx512_bf16), which this CPU lacks (oneDNN's ISA here: " +
+                        bf16.isa + "); use fp32");
+    return std::make_unique<CpuBf16Backend>(cpu_threads);
   }
   throw ConfigError(names.backend + " must be \"auto\", \"cpu\" or \"cuda\", got \"" + name + "\"");
 }

@@ -22,8 +22,6 @@
 namespace gpt {
 namespace {
 
-constexpr std::size_t kAlignment = 256;
-
 template <class T>
 T* opt(const Tensor& t) {
   return t.empty() ? nullptr : t.data<T>();
@@ -54,16 +52,12 @@ std::size_t CpuBackend<T>::available_memory() const {
 
 template <class T>
 void* CpuBackend<T>::allocate(std::size_t bytes) {
-  const std::size_t rounded = (bytes + kAlignment - 1) / kAlignment * kAlignment;
-  void* p = std::aligned_alloc(kAlignment, rounded == 0 ? kAlignment : rounded);
-  if (!p) throw std::bad_alloc();
-  std::memset(p, 0, rounded);
-  return p;
+  return cpu::allocate_zeroed(bytes);
 }
 
 template <class T>
 void CpuBackend<T>::release(void* ptr) noexcept {
-  std::free(ptr);
+  cpu::release_allocation(ptr);
 }
 
 template <class T>

@@ -1,7 +1,10 @@
 #include "core/ops/cpu/host_memory.h"
 
 #include <algorithm>
+#include <cstdlib>
+#include <cstring>
 #include <fstream>
+#include <new>
 #include <string>
 
 namespace gpt::cpu {
@@ -38,6 +41,19 @@ std::size_t available_host_memory() {
         cgroup_left("/sys/fs/cgroup/memory/memory.limit_in_bytes", "/sys/fs/cgroup/memory/memory.usage_in_bytes")})
     if (left > 0) bytes = bytes > 0 ? std::min(bytes, left) : left;
   return bytes;
+}
+
+void* allocate_zeroed(std::size_t bytes) {
+  constexpr std::size_t kAlignment = 256;
+  const std::size_t rounded = (bytes + kAlignment - 1) / kAlignment * kAlignment;
+  void* p = std::aligned_alloc(kAlignment, rounded == 0 ? kAlignment : rounded);
+  if (!p) throw std::bad_alloc();
+  std::memset(p, 0, rounded == 0 ? kAlignment : rounded);
+  return p;
+}
+
+void release_allocation(void* ptr) noexcept {
+  std::free(ptr);
 }
 
 }  // namespace gpt::cpu
