@@ -365,9 +365,10 @@ const std::vector<Key>& keys() {
           .about("Initialisation, batch sampling and dropout all derive from it."),
       resumable(text("train.backend", &R::train, &TrainConfig::backend, {"auto", "cpu", "cuda"})
                     .about("Where the run computes; `auto`: CUDA when a GPU is visible, else the CPU.")),
-      text("train.precision", &R::train, &TrainConfig::precision, {"fp32", "bf16"})
-          .about("`bf16`: bf16 activations and matmuls with fp32 master weights, gradients and optimizer state; "
-                 "on the CPU it needs AMX-BF16 or AVX512-BF16."),
+      resumable(
+          text("train.precision", &R::train, &TrainConfig::precision, {"fp32", "bf16"})
+              .about("`bf16`: bf16 activations and matmuls with fp32 master weights, gradients and optimizer state; "
+                     "on the CPU it needs AMX-BF16 or AVX512-BF16.")),
       resumable(integer("train.threads", &R::train, &TrainConfig::threads, 0, kMaxThreadsPerRank)
                     .about("CPU threads per rank; 0: `OMP_NUM_THREADS` when set, else the CPUs this process may "
                            "use (its affinity mask capped by a cgroup CPU quota).")),

@@ -57,9 +57,9 @@ std::unique_ptr<Backend> make_backend(const std::string& name, const std::string
     const cpu::Bf16MatmulSupport bf16 = cpu::bf16_matmul_support();
     if (!bf16.native)
       throw ConfigError(setting(names.precision, "bf16") +
-                        " on the CPU needs bf16 arithmetic (AMX-BF16 or AVX512-BF16, /proc/cpuinfo flags amx_bf16 or "
-                        "avx512_bf16), which this CPU lacks (oneDNN's ISA here: " +
-                        bf16.isa + "); use fp32");
+                        " on the CPU needs bf16 arithmetic (AMX-BF16 or AVX512-BF16: /proc/cpuinfo flags amx_bf16 or "
+                        "avx512_bf16), which oneDNN cannot use here (its ISA: " +
+                        bf16.isa + ", set by the CPU or by ONEDNN_MAX_CPU_ISA); use fp32");
     return std::make_unique<CpuBf16Backend>(cpu_threads);
   }
   throw ConfigError(names.backend + " must be \"auto\", \"cpu\" or \"cuda\", got \"" + name + "\"");

@@ -21,6 +21,11 @@
 #   init_untied       --init-from an untied checkpoint into a tied model names lm_head.weight unused
 #   second_run        a second train in a running run's run.dir: exit 2 before any step, one line
 #                     naming the first one's pid; once the first is SIGKILLed, --resume works
+#   precision_switch  the step-4 checkpoint of a bf16 run continues in fp32 and an fp32 run's in
+#                     bf16 (a checkpoint holds fp32 masters and moments whatever the precision): the
+#                     file's tensors are fp32, and each continuation's losses stay within 1e-3 of the
+#                     run it left (bf16's rounding noise, averaged over a step's 256 tokens, measured
+#                     at most 1.2e-4 relative here)
 #   fault KIND SHIM   the step-8 checkpoint's write meets fault KIND (tests/checkpoint/fault_inject.cpp,
 #                     preloaded): enospc_start / enospc_data / enospc_close (the disk fills at the
 #                     file's first byte, halfway, in the metadata HDF5 writes at close), fsync_eio,
@@ -30,6 +35,7 @@
 #                     then, the cause removed, --resume continues from step 4 (delete: starts over)
 #                     and logs the same losses and ends with the same parameters and moments, bit
 #                     for bit, as a run that met no fault
+# GPT_TEST_PRECISION (fp32 by default, or bf16) is every run's train.precision.
 set -uo pipefail
 mode=$1 train=$2 config=$3 data=${GPT_DATA_DIR:-$4} mpiexec=$5
 shift 5
@@ -45,7 +51,7 @@ small=(--model.n_layer=2 --model.n_embd=64 --model.n_head=2 --model.block_size=6
   --optim.warmup_steps=3 --eval.batches=2 --eval.interval=0 --log.interval=1 --checkpoint.interval=4
   --checkpoint.keep_last=0
   --data.train="$data/tinystories/TinyStories-train-sample.bin"
-  --data.val="$data/tinystories/TinyStories-valid-sample.bin")
+  --data.val="$data/tinystories/TinyStories-valid-sample.bin" --train.precision="${GPT_TEST_PRECISION:-fp32}")
 
 launch() {  # ranks run_dir [extra...]: starts in the background, sets $job
   local ranks=$1 dir=$2
@@ -109,6 +115,28 @@ for s in range(5, 13):
     print(s, a[s], b[s], f"{rel:.1e}")
     assert rel < 1e-5, f"step {s}: {a[s]} vs {b[s]}"
 PY
+  ;;
+precision_switch)
+  for from in bf16 fp32; do
+    to=$([[ $from == bf16 ]] && echo fp32 || echo bf16)
+    run 1 "$work/$from" --train.precision=$from || fail "$from run failed: $(cat "$work/$from.log")"
+    types=$(h5dump -H -g /params "$work/$from/checkpoints/step_00000004.h5" | grep DATATYPE | sort -u | xargs)
+    [[ $types == "DATATYPE H5T_IEEE_F32LE" ]] || fail "the $from run's checkpoint holds parameters of types: $types"
+    mkdir -p "$work/$to-from-$from/checkpoints"
+    cp "$work/$from/checkpoints/step_00000004.h5" "$work/$to-from-$from/checkpoints/"
+    run 1 "$work/$to-from-$from" --train.precision=$to --resume || fail "resume in $to failed: $(cat "$work/$to-from-$from.log")"
+    grep -q "resumed at step 4" "$work/$to-from-$from.log" || fail "$to did not resume from the $from checkpoint"
+    python3 - "$work/$from/metrics.jsonl" "$work/$to-from-$from/metrics.jsonl" <<'PY' || fail "$from -> $to: losses diverge"
+import json, sys
+a = {j["step"]: j["loss"] for j in map(json.loads, open(sys.argv[1])) if "loss" in j}
+b = {j["step"]: j["loss"] for j in map(json.loads, open(sys.argv[2])) if "loss" in j}
+assert sorted(b) == list(range(5, 13)), sorted(b)
+for s in range(5, 13):
+    rel = abs(a[s] - b[s]) / abs(a[s])
+    print(s, a[s], b[s], f"{rel:.1e}")
+    assert rel < 1e-3, f"step {s}: {a[s]} vs {b[s]}"
+PY
+  done
   ;;
 sigterm)
   launch 1 "$work/run" --train.max_steps=100000 --checkpoint.interval=0

@@ -61,6 +61,8 @@ TEST_P(BackendRefusals, BadArgumentsAreRefused) {
   CpuBackend<double> f64(cpu_threads());
   expect_refusals(f32, "cpu", GetParam());
   expect_refusals(f64, "cpu", GetParam());
+  CpuBf16Backend bf16(cpu_threads());
+  expect_refusals(bf16, "cpu", GetParam());
 }
 
 INSTANTIATE_TEST_SUITE_P(AllOps, BackendRefusals, ::testing::ValuesIn(all_op_refusals()),
