@@ -45,6 +45,10 @@ trap 'pkill -9 -f -- "$work/" 2>/dev/null; for m in "$work/full" "$work/run/chec
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMP_NUM_THREADS=1
 fail() { echo "FAIL: $*"; exit 1; }
 command -v h5diff >/dev/null || { echo "h5diff (hdf5-tools) missing"; exit 77; }
+if [[ ${GPT_TEST_PRECISION:-fp32} == bf16 || $mode == precision_switch ]] && ! grep -qwE 'avx512_bf16|amx_bf16' /proc/cpuinfo; then
+  echo "skipped: bf16 on the CPU needs avx512_bf16 or amx_bf16, which this CPU lacks"
+  exit 77
+fi
 
 small=(--model.n_layer=2 --model.n_embd=64 --model.n_head=2 --model.block_size=64 --train.seq_len=64
   --train.micro_batch=2 --train.batch_tokens=256 --train.max_steps=12 --model.dropout=0.1

@@ -600,6 +600,7 @@ TEST(RunConfig, KeysThatMayChangeOnResume) {
                                     "train.micro_batch",
                                     "train.threads",
                                     "train.backend",
+                                    "train.precision",
                                     "train.recompute_mlp",
                                     "data.train",
                                     "data.val",
