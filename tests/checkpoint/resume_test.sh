@@ -73,6 +73,21 @@ losses() { python3 -c 'import json,sys
 for l in open(sys.argv[1]):
     j = json.loads(l)
     if "loss" in j: print(j["step"], repr(j["loss"]))' "$1/metrics.jsonl"; }
+# continued_within RUN CONTINUATION TOL: the continuation (resumed from RUN's step-4 checkpoint)
+# logged steps 5-12, each loss within TOL (relative) of RUN's.
+continued_within() {
+  python3 - "$1/metrics.jsonl" "$2/metrics.jsonl" "$3" <<'PY'
+import json, sys
+a = {j["step"]: j["loss"] for j in map(json.loads, open(sys.argv[1])) if "loss" in j}
+b = {j["step"]: j["loss"] for j in map(json.loads, open(sys.argv[2])) if "loss" in j}
+tol = float(sys.argv[3])
+assert sorted(b) == list(range(5, 13)), sorted(b)
+for s in range(5, 13):
+    rel = abs(a[s] - b[s]) / abs(a[s])
+    print(s, a[s], b[s], f"{rel:.1e}")
+    assert rel < tol, f"step {s}: {a[s]} vs {b[s]}"
+PY
+}
 wait_for_step() {  # dir step
   for _ in $(seq 1 1200); do
     grep -q "\"step\":$2," "$1/metrics.jsonl" 2>/dev/null && return 0
@@ -109,16 +124,7 @@ elastic)
   mkdir -p "$work/moved/checkpoints"
   cp "$work/whole/checkpoints/step_00000004.h5" "$work/moved/checkpoints/"
   run "$to" "$work/moved" --resume || fail "resume on $to rank(s) failed: $(cat "$work/moved.log")"
-  python3 - "$work/whole/metrics.jsonl" "$work/moved/metrics.jsonl" <<'PY' || fail "losses diverge"
-import json, sys
-a = {j["step"]: j["loss"] for j in map(json.loads, open(sys.argv[1])) if "loss" in j}
-b = {j["step"]: j["loss"] for j in map(json.loads, open(sys.argv[2])) if "loss" in j}
-assert sorted(b) == list(range(5, 13)), sorted(b)
-for s in range(5, 13):
-    rel = abs(a[s] - b[s]) / abs(a[s])
-    print(s, a[s], b[s], f"{rel:.1e}")
-    assert rel < 1e-5, f"step {s}: {a[s]} vs {b[s]}"
-PY
+  continued_within "$work/whole" "$work/moved" 1e-5 || fail "losses diverge"
   ;;
 precision_switch)
   for from in bf16 fp32; do
@@ -130,16 +136,7 @@ precision_switch)
     cp "$work/$from/checkpoints/step_00000004.h5" "$work/$to-from-$from/checkpoints/"
     run 1 "$work/$to-from-$from" --train.precision=$to --resume || fail "resume in $to failed: $(cat "$work/$to-from-$from.log")"
     grep -q "resumed at step 4" "$work/$to-from-$from.log" || fail "$to did not resume from the $from checkpoint"
-    python3 - "$work/$from/metrics.jsonl" "$work/$to-from-$from/metrics.jsonl" <<'PY' || fail "$from -> $to: losses diverge"
-import json, sys
-a = {j["step"]: j["loss"] for j in map(json.loads, open(sys.argv[1])) if "loss" in j}
-b = {j["step"]: j["loss"] for j in map(json.loads, open(sys.argv[2])) if "loss" in j}
-assert sorted(b) == list(range(5, 13)), sorted(b)
-for s in range(5, 13):
-    rel = abs(a[s] - b[s]) / abs(a[s])
-    print(s, a[s], b[s], f"{rel:.1e}")
-    assert rel < 1e-3, f"step {s}: {a[s]} vs {b[s]}"
-PY
+    continued_within "$work/$from" "$work/$to-from-$from" 1e-3 || fail "$from -> $to: losses diverge"
   done
   ;;
 sigterm)
