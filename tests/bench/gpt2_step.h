@@ -1,6 +1,7 @@
 #pragma once
-// One GPT-2 124M training step on any backend, shared by the benchmarks: a fixed random batch,
-// forward, backward and an AdamW update, each callable on its own for per-phase timings.
+// One training step of a GPT (GPT-2 124M unless told) on any backend, shared by the benchmarks: a
+// fixed random batch, forward, backward and an AdamW update with gradient clipping, each
+// callable on its own for per-phase timings.
 #include <cstdint>
 #include <vector>
 
@@ -12,8 +13,8 @@ namespace gpt::bench {
 
 class Gpt2Step {
  public:
-  Gpt2Step(Backend& backend, std::int64_t B, std::int64_t T)
-      : B_(B), T_(T), model_(ModelConfig{}, backend), adamw_(model_, OptimConfig{}) {
+  Gpt2Step(Backend& backend, std::int64_t B, std::int64_t T, const ModelConfig& config = {})
+      : B_(B), T_(T), model_(config, backend), adamw_(model_, OptimConfig{}) {
     model_.init_weights(1);
     for (std::int64_t i = 0; i < B * T; ++i) {
       inputs_.push_back(static_cast<std::int32_t>(rng::below(1, static_cast<std::uint64_t>(i), 50257)));

@@ -130,12 +130,12 @@ class TimedBackend final : public Backend {
   Backend& in_;
 };
 
-// Runs `steps` GPT-2 124M training steps (after one warm-up) at (B, T) on a TimedBackend over
-// `inner` and prints each op's time per step, largest first.
-inline void print_op_profile(Backend& inner, std::int64_t B, std::int64_t T, int steps) {
+// Runs `steps` training steps of `model` (GPT-2 124M unless told), after one warm-up, at (B, T)
+// on a TimedBackend over `inner` and prints each op's time per step, largest first.
+inline void print_op_profile(Backend& inner, std::int64_t B, std::int64_t T, int steps, const ModelConfig& model = {}) {
   TimedBackend timed(inner);
   {
-    Gpt2Step step(timed, B, T);
+    Gpt2Step step(timed, B, T, model);
     for (int s = 0; s <= steps; ++s) {
       if (s == 1) timed.seconds.clear();  // drop the warm-up step
       step.run();

@@ -1,5 +1,5 @@
 """Hugging Face GPT-2 in and out, checked with transformers itself (the venv's transformers over
-Debian's torch).
+the venv's own torch 2.15).
 
 1. Import: a random GPT2LMHeadModel of odd sizes (3 layers, n_embd 96, 3 heads, n_positions 64,
    vocabulary 50257; every weight, bias and LayerNorm gain random) saved with save_pretrained in

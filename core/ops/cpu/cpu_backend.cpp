@@ -5,6 +5,7 @@
 #include <new>
 #include <stdexcept>
 #include <string>
+#include <type_traits>
 
 #include "core/cpu_count.h"
 #include "core/ops/cpu/activations.h"
@@ -140,6 +141,10 @@ std::int64_t CpuBackend<T>::attention_saved_numel(std::int64_t B, std::int64_t T
 template <class T>
 void CpuBackend<T>::do_attention_forward(Tensor out, Tensor saved, Tensor qkv, int n_head) {
   const std::int64_t B = qkv.dim(0), T_ = qkv.dim(1), C = qkv.dim(2) / 3;
+  if constexpr (std::is_same_v<T, float>)
+    if (cpu::have_onednn())
+      return cpu::attention_forward_gemm(threads_, cpu::Elem::f32, out.ptr, saved.data<float>(), qkv.ptr, B, T_, C,
+                                         n_head, attention_scratch_);
   cpu::attention_forward(threads_, out.data<T>(), saved.data<T>(), qkv.data<T>(), B, T_, C, n_head);
 }
 
@@ -147,6 +152,10 @@ template <class T>
 void CpuBackend<T>::do_attention_backward(Tensor dqkv, Tensor dout, Tensor qkv, Tensor /*out*/, Tensor saved,
                                           int n_head) {
   const std::int64_t B = qkv.dim(0), T_ = qkv.dim(1), C = qkv.dim(2) / 3;
+  if constexpr (std::is_same_v<T, float>)
+    if (cpu::have_onednn())
+      return cpu::attention_backward_gemm(threads_, cpu::Elem::f32, dqkv.ptr, dout.ptr, qkv.ptr, saved.data<float>(), B,
+                                          T_, C, n_head, attention_scratch_);
   cpu::attention_backward(threads_, dqkv.data<T>(), dout.data<T>(), qkv.data<T>(), saved.data<T>(), B, T_, C, n_head);
 }
 

@@ -2,6 +2,7 @@
 // The CPU backend: the numerical reference. CpuBackend<float> trains; CpuBackend<double> runs
 // the same model in double precision for finite-difference gradient checks.
 #include "core/ops/backend.h"
+#include "core/ops/cpu/attention_gemm.h"
 
 namespace gpt {
 
@@ -62,6 +63,7 @@ class CpuBackend final : public Backend {
   void do_adamw(Tensor param, Tensor grad, Tensor m, Tensor v, const AdamWStep& step) override;
 
   int threads_;
+  cpu::AttentionScratch attention_scratch_;  // fp32 with oneDNN: attention as batched products
 };
 
 extern template class CpuBackend<float>;

@@ -9,6 +9,7 @@
 #include "core/ops/cpu/activations.h"
 #include "core/ops/cpu/adamw.h"
 #include "core/ops/cpu/attention.h"
+#include "core/ops/cpu/attention_gemm.h"
 #include "core/ops/cpu/cross_entropy.h"
 #include "core/ops/cpu/dropout.h"
 #include "core/ops/cpu/embedding.h"
@@ -175,17 +176,15 @@ void CpuBf16Backend::do_matmul_backward(Tensor dx, Tensor dweight, Tensor dbias,
 
 void CpuBf16Backend::do_attention_forward(Tensor out, Tensor saved, Tensor qkv, int n_head) {
   const std::int64_t B = qkv.dim(0), T_ = qkv.dim(1), C = qkv.dim(2) / 3;
-  float* o = scratch(1, out.numel());
-  cpu::attention_forward(threads_, o, saved.data<float>(), widened(0, qkv), B, T_, C, n_head);
-  narrow(out, o);
+  cpu::attention_forward_gemm(threads_, cpu::Elem::bf16, out.ptr, saved.data<float>(), qkv.ptr, B, T_, C, n_head,
+                              attention_scratch_);
 }
 
 void CpuBf16Backend::do_attention_backward(Tensor dqkv, Tensor dout, Tensor qkv, Tensor /*out*/, Tensor saved,
                                            int n_head) {
   const std::int64_t B = qkv.dim(0), T_ = qkv.dim(1), C = qkv.dim(2) / 3;
-  float* d = scratch(2, dqkv.numel());
-  cpu::attention_backward(threads_, d, widened(0, dout), widened(1, qkv), saved.data<float>(), B, T_, C, n_head);
-  narrow(dqkv, d);
+  cpu::attention_backward_gemm(threads_, cpu::Elem::bf16, dqkv.ptr, dout.ptr, qkv.ptr, saved.data<float>(), B, T_, C,
+                               n_head, attention_scratch_);
 }
 
 void CpuBf16Backend::do_kv_cache_write(Tensor k_cache, Tensor v_cache, Tensor qkv, std::int64_t position) {

@@ -2,12 +2,14 @@
 // The CPU backend in mixed precision (train.precision = "bf16"), the same scheme as the CUDA
 // backend's: activations, their gradients and the weights' compute copy in bf16; master weights,
 // their gradients, AdamW's moments and per-row statistics in fp32. Matmuls multiply bf16 on AMX
-// or AVX512-BF16 through oneDNN with fp32 accumulation (matmul_bf16.h); every other op widens its
-// bf16 inputs to fp32, runs the fp32 kernel of CpuBackend<float> and rounds its outputs once.
+// or AVX512-BF16 through oneDNN with fp32 accumulation (matmul_bf16.h), and so does attention
+// (attention_gemm.h); every other op widens its bf16 inputs to fp32, runs the fp32 kernel of
+// CpuBackend<float> and rounds its outputs once.
 #include <cstdint>
 #include <vector>
 
 #include "core/ops/backend.h"
+#include "core/ops/cpu/attention_gemm.h"
 
 namespace gpt {
 
@@ -19,7 +21,7 @@ class CpuBf16Backend final : public Backend {
   int threads() const { return threads_; }
   int host_threads() const override { return threads_; }
 
-  std::string name() const override;  // "cpu-bf16 (oneDNN brg:avx512_core_amx)": the kernel oneDNN picked
+  std::string name() const override;  // "cpu-bf16 (oneDNN brg:avx512_core_amx_bf16)": the kernel oneDNN picked
   std::string device_name() const override;
   DType param_dtype() const override { return DType::f32; }
   DType act_dtype() const override { return DType::bf16; }
@@ -71,6 +73,7 @@ class CpuBf16Backend final : public Backend {
 
   int threads_;
   std::vector<float> scratch_[4];
+  cpu::AttentionScratch attention_scratch_;
 };
 
 }  // namespace gpt
