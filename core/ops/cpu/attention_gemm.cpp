@@ -115,11 +115,9 @@ void attention_forward_gemm(int threads, Elem type, void* out, float* probs, con
     const std::int64_t t = r % T;
     float* p = probs + r * T;
     float maxv = -std::numeric_limits<float>::infinity();
-    for (std::int64_t s = 0; s <= t; ++s) maxv = std::max(maxv, p[s]);
-#pragma omp simd
-    for (std::int64_t s = 0; s <= t; ++s) p[s] = exp_fast(p[s] - maxv);
-    double sum = 0;
-    for (std::int64_t s = 0; s <= t; ++s) sum += p[s];
+#pragma omp simd reduction(max : maxv)
+    for (std::int64_t s = 0; s <= t; ++s) maxv = p[s] > maxv ? p[s] : maxv;
+    const double sum = blocked_sum(t + 1, [p, maxv](std::int64_t s) { return p[s] = exp_fast(p[s] - maxv); });
     const float inv = static_cast<float>(1.0 / sum);
 #pragma omp simd
     for (std::int64_t s = 0; s <= t; ++s) p[s] *= inv;
@@ -167,9 +165,7 @@ void attention_backward_gemm(int threads, Elem type, void* dqkv, const void* dou
     const std::int64_t t = r % T;
     const float* p = probs + r * T;
     float* d = dS + r * T;
-    double weighted = 0;
-    for (std::int64_t s = 0; s <= t; ++s) weighted += static_cast<double>(p[s]) * d[s];
-    const float w = static_cast<float>(weighted);
+    const float w = static_cast<float>(blocked_sum(t + 1, [p, d](std::int64_t s) { return p[s] * d[s]; }));
 #pragma omp simd
     for (std::int64_t s = 0; s <= t; ++s) d[s] = p[s] * (d[s] - w) * scale;
     std::fill(d + t + 1, d + T, 0.0f);

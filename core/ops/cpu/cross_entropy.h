@@ -5,6 +5,7 @@
 #include <cmath>
 #include <cstdint>
 #include <limits>
+#include <type_traits>
 
 #include "core/ops/cpu/fast_math.h"
 #include "core/ops/cpu/parallel.h"
@@ -18,23 +19,25 @@ void cross_entropy(int threads, T* losses, T* dlogits, const T* logits, const st
   for (std::int64_t i = 0; i < N; ++i) {
     const T* l = logits + i * V;
     T maxv = -std::numeric_limits<T>::infinity();
-    for (std::int64_t j = 0; j < real_vocab; ++j) maxv = std::max(maxv, l[j]);
+    // A max reduction GCC vectorises (std::max's NaN rule keeps it scalar).
+#pragma omp simd reduction(max : maxv)
+    for (std::int64_t j = 0; j < real_vocab; ++j) maxv = l[j] > maxv ? l[j] : maxv;
     const std::int64_t target = targets[i];
     const T target_logit = l[target];
     double sum = 0;
     if (dlogits) {
       T* d = dlogits + i * V;
-#pragma omp simd reduction(+ : sum)
-      for (std::int64_t j = 0; j < real_vocab; ++j) {
-        d[j] = exp_fast(l[j] - maxv);
-        sum += d[j];
-      }
+      if constexpr (std::is_same_v<T, float>)
+        sum = blocked_sum(real_vocab, [d, l, maxv](std::int64_t j) { return d[j] = exp_fast(l[j] - maxv); });
+      else
+        for (std::int64_t j = 0; j < real_vocab; ++j) sum += d[j] = exp_fast(l[j] - maxv);
       const T scale = static_cast<T>(dloss / sum);
       for (std::int64_t j = 0; j < real_vocab; ++j) d[j] *= scale;
       d[target] -= static_cast<T>(dloss);
       for (std::int64_t j = real_vocab; j < V; ++j) d[j] = 0;
+    } else if constexpr (std::is_same_v<T, float>) {
+      sum = blocked_sum(real_vocab, [l, maxv](std::int64_t j) { return exp_fast(l[j] - maxv); });
     } else {
-#pragma omp simd reduction(+ : sum)
       for (std::int64_t j = 0; j < real_vocab; ++j) sum += exp_fast(l[j] - maxv);
     }
     losses[i] = static_cast<T>(std::log(sum) + static_cast<double>(maxv) - static_cast<double>(target_logit));
