@@ -11,7 +11,6 @@ figure.
 import argparse
 import json
 import os
-import subprocess
 import sys
 
 import numpy as np
@@ -27,24 +26,9 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 BENCH = os.path.join(HERE, "..", "bench", "bench_torch_cpu.py")
 sys.path.insert(0, os.path.dirname(BENCH))
 import bench_torch_cpu  # noqa: E402
+from check_hf_gpt2 import check, failures, run  # noqa: E402  (the same checks, one failure list)
 
 TOLERANCE = 1e-5
-failures = []
-
-
-def check(condition, message):
-    print(("ok:   " if condition else "FAIL: ") + message)
-    if not condition:
-        failures.append(message)
-
-
-def run(cmd):
-    proc = subprocess.run([str(c) for c in cmd], capture_output=True, text=True)
-    if proc.returncode != 0:
-        print("command failed:", " ".join(map(str, cmd)), "\nstdout:", proc.stdout[-3000:], "\nstderr:",
-              proc.stderr[-3000:])
-        raise SystemExit(1)
-    return proc.stdout
 
 
 def bench_model_from_hf(hf, n_layer, n_head, n_embd, block_size):
@@ -93,7 +77,7 @@ def main():
     out = os.path.join(args.workdir, "logits.bin")
     flat = ",".join(str(int(t)) for t in tokens.reshape(-1))
     ours = json.loads(run([args.logits, "--hf", folder, "--rows", 2, "--tokens", flat, "--out", out])
-                      .strip().splitlines()[-1])
+                      .stdout.strip().splitlines()[-1])
     our_logits = np.fromfile(out, dtype=np.float32).reshape(2, 64, -1)
 
     model = bench_model_from_hf(hf, 3, 3, 96, 64)
@@ -110,7 +94,7 @@ def main():
 
     for mode in ("eager", "autocast", "compile"):
         line = run([sys.executable, BENCH, "--threads", 2, "--steps", 1, "--warmup", 1, "--mode", mode, "--model",
-                    "tiny", "--batch", 2, "--seq", 32]).strip().splitlines()[-1]
+                    "tiny", "--batch", 2, "--seq", 32]).stdout.strip().splitlines()[-1]
         ms = float(line.split(": ")[1].split(" ms/step")[0]) if " ms/step" in line else float("nan")
         check(line.startswith(f"torch {mode} tiny 2 32:") and np.isfinite(ms) and ms > 0,
               f"benchmark step in {mode} mode prints a figure: {line}")

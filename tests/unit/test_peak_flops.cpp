@@ -9,6 +9,8 @@
 #include "core/model/flops.h"
 #include "core/model/param_table.h"
 #include "core/ops/cpu/cpu_backend.h"
+#include "core/ops/cpu/cpu_bf16_backend.h"
+#include "core/ops/cpu/matmul_bf16.h"
 #include "tests/support/cpu_threads.h"
 #include "train/observe/run_summary.h"
 
@@ -54,6 +56,16 @@ TEST(PeakFlops, CpuPeakIsMeasuredPositiveAndFinite) {
   EXPECT_GT(peak.per_rank, 1e8) << peak.source;  // above 0.1 GFLOP/s: any CPU of this century
   EXPECT_TRUE(std::isfinite(peak.per_rank)) << peak.source;
   EXPECT_NE(peak.source.find("measured"), std::string::npos) << peak.source;
+}
+
+// A bf16 run's MFU is against the bf16 matmul rate: with AMX or AVX512-BF16 that is 2-3x sgemm
+// (bench_cpu), so a peak that measured the fp32 matmul instead would sit near 1x.
+TEST(PeakFlops, Bf16CpuPeakIsTheBf16MatmulRate) {
+  if (!cpu::bf16_matmul_support().native) GTEST_SKIP() << "this CPU has neither AMX-BF16 nor AVX512-BF16";
+  CpuBackend<float> fp32(test::cpu_threads());
+  CpuBf16Backend bf16(test::cpu_threads());
+  const PeakFlops f = peak_flops(fp32, 0), b = peak_flops(bf16, 0);
+  EXPECT_GT(b.per_rank, 1.3 * f.per_rank) << "bf16 " << b.source << ", fp32 " << f.source;
 }
 
 TEST(PeakFlops, OverrideWins) {

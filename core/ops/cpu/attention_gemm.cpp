@@ -16,46 +16,44 @@ std::size_t elem_size(Elem e) {
   return e == Elem::bf16 ? 2 : 4;
 }
 
-// The (B, NH) grid of T×hd matrices of a head-major (B, NH, T, hd) tensor. oneDNN runs its
-// fast (brgemm, AMX) kernels on these; on heads viewed in place inside (B, T, 3C), whose head
-// stride is less than their row stride, it falls back to a slower gemm, hence the copies.
-MatrixView heads_view(void* data, Elem type, std::int64_t NH, std::int64_t T, std::int64_t hd,
-                      bool transposed = false) {
+// The (B, NH) grid of dense rows×cols matrices of a (B, NH, rows, cols) tensor, or of their
+// transposes: head-major q, k, v (T×hd) and the scores (T×T). oneDNN runs its fast (brgemm,
+// AMX) kernels on these; on heads viewed in place inside (B, T, 3C), whose head stride is less
+// than their row stride, it falls back to a gemm 3-5x slower, hence the head-major copies.
+MatrixView grid_view(const void* data, Elem type, std::int64_t NH, std::int64_t rows, std::int64_t cols,
+                     bool transposed = false) {
   MatrixView v;
-  v.data = data;
+  v.data = const_cast<void*>(data);
   v.type = type;
-  v.batch_stride[0] = NH * T * hd;
-  v.batch_stride[1] = T * hd;
-  v.row_stride = transposed ? 1 : hd;
-  v.col_stride = transposed ? hd : 1;
+  v.batch_stride[0] = NH * rows * cols;
+  v.batch_stride[1] = rows * cols;
+  v.row_stride = transposed ? 1 : cols;
+  v.col_stride = transposed ? cols : 1;
   return v;
 }
 
-// Copies between a (B, T, width) activation's heads at column `base` and a head-major block.
-void gather_heads(int threads, std::size_t elem, void* heads, const void* src, std::int64_t width, std::int64_t base,
-                  std::int64_t B, std::int64_t T, std::int64_t NH, std::int64_t hd) {
-  const char* from = static_cast<const char*>(src);
-  char* to = static_cast<char*>(heads);
+// Copies between a (B, T, width) activation's heads at column `base` and a head-major block:
+// into the block (gather) or out of it.
+enum class Copy { gather, scatter };
+void copy_heads(int threads, Copy direction, std::size_t elem, void* heads, void* activation, std::int64_t width,
+                std::int64_t base, std::int64_t B, std::int64_t T, std::int64_t NH, std::int64_t hd) {
+  char *h_bytes = static_cast<char*>(heads), *a_bytes = static_cast<char*>(activation);
+  const std::size_t row = static_cast<std::size_t>(hd) * elem;
 #pragma omp parallel for collapse(2) schedule(static) num_threads(threads) if (worth_parallel(B * T * NH * hd))
   for (std::int64_t b = 0; b < B; ++b)
     for (std::int64_t t = 0; t < T; ++t)
-      for (std::int64_t h = 0; h < NH; ++h)
-        std::memcpy(to + static_cast<std::size_t>(((b * NH + h) * T + t) * hd) * elem,
-                    from + static_cast<std::size_t>((b * T + t) * width + base + h * hd) * elem,
-                    static_cast<std::size_t>(hd) * elem);
+      for (std::int64_t h = 0; h < NH; ++h) {
+        char* in_heads = h_bytes + static_cast<std::size_t>(((b * NH + h) * T + t) * hd) * elem;
+        char* in_activation = a_bytes + static_cast<std::size_t>((b * T + t) * width + base + h * hd) * elem;
+        if (direction == Copy::gather)
+          std::memcpy(in_heads, in_activation, row);
+        else
+          std::memcpy(in_activation, in_heads, row);
+      }
 }
 
-void scatter_heads(int threads, std::size_t elem, void* dst, const void* heads, std::int64_t width, std::int64_t base,
-                   std::int64_t B, std::int64_t T, std::int64_t NH, std::int64_t hd) {
-  const char* from = static_cast<const char*>(heads);
-  char* to = static_cast<char*>(dst);
-#pragma omp parallel for collapse(2) schedule(static) num_threads(threads) if (worth_parallel(B * T * NH * hd))
-  for (std::int64_t b = 0; b < B; ++b)
-    for (std::int64_t t = 0; t < T; ++t)
-      for (std::int64_t h = 0; h < NH; ++h)
-        std::memcpy(to + static_cast<std::size_t>((b * T + t) * width + base + h * hd) * elem,
-                    from + static_cast<std::size_t>(((b * NH + h) * T + t) * hd) * elem,
-                    static_cast<std::size_t>(hd) * elem);
+void* mut(const void* p) {
+  return const_cast<void*>(p);  // gathers only read the activation
 }
 
 // `count` head-major blocks of n elements each, in scratch.heads.
@@ -63,18 +61,6 @@ char* head_blocks(AttentionScratch& scratch, int count, std::int64_t n, std::siz
   const std::size_t floats = (static_cast<std::size_t>(count * n) * elem + sizeof(float) - 1) / sizeof(float);
   if (scratch.heads.size() < floats) scratch.heads.resize(floats);
   return reinterpret_cast<char*>(scratch.heads.data());
-}
-
-// The (B, NH) grid of T×T score matrices, fp32 or rounded to bf16.
-MatrixView scores_view(const void* data, Elem type, std::int64_t NH, std::int64_t T, bool transposed = false) {
-  MatrixView v;
-  v.data = const_cast<void*>(data);
-  v.type = type;
-  v.batch_stride[0] = NH * T * T;
-  v.batch_stride[1] = T * T;
-  v.row_stride = transposed ? 1 : T;
-  v.col_stride = transposed ? T : 1;
-  return v;
 }
 
 // The matrices the products read as P or dS: the fp32 ones, or their bf16 rounding when the
@@ -97,11 +83,11 @@ void attention_forward_gemm(int threads, Elem type, void* out, float* probs, con
   char* q = head_blocks(scratch, 3, n, elem);  // Q, K, V; the output goes over Q
   char *k = q + block, *v = k + block;
   for (int part = 0; part < 3; ++part)
-    gather_heads(threads, elem, q + part * block, qkv, 3 * C, part * C, B, T, NH, hd);
+    copy_heads(threads, Copy::gather, elem, q + part * block, mut(qkv), 3 * C, part * C, B, T, NH, hd);
 
   const float scale = static_cast<float>(1.0 / std::sqrt(static_cast<double>(hd)));
-  strided_matmul(threads, {.batch0 = B, .batch1 = NH, .M = T, .N = T, .K = hd}, scale, heads_view(q, type, NH, T, hd),
-                 heads_view(k, type, NH, T, hd, true), 0.0f, scores_view(probs, Elem::f32, NH, T));
+  strided_matmul(threads, {.batch0 = B, .batch1 = NH, .M = T, .N = T, .K = hd}, scale, grid_view(q, type, NH, T, hd),
+                 grid_view(k, type, NH, T, hd, true), 0.0f, grid_view(probs, Elem::f32, NH, T, T));
 
   // Row t of each matrix keeps columns s <= t. In bf16 the row is rounded for P·V while in cache.
   std::uint16_t* rounded = nullptr;
@@ -130,9 +116,9 @@ void attention_forward_gemm(int threads, Elem type, void* out, float* probs, con
   }
 
   const void* P = rounded ? static_cast<const void*>(rounded) : probs;
-  strided_matmul(threads, {.batch0 = B, .batch1 = NH, .M = T, .N = hd, .K = T}, 1.0f, scores_view(P, type, NH, T),
-                 heads_view(v, type, NH, T, hd), 0.0f, heads_view(q, type, NH, T, hd));
-  scatter_heads(threads, elem, out, q, C, 0, B, T, NH, hd);
+  strided_matmul(threads, {.batch0 = B, .batch1 = NH, .M = T, .N = hd, .K = T}, 1.0f, grid_view(P, type, NH, T, T),
+                 grid_view(v, type, NH, T, hd), 0.0f, grid_view(q, type, NH, T, hd));
+  copy_heads(threads, Copy::scatter, elem, q, out, C, 0, B, T, NH, hd);
 }
 
 void attention_backward_gemm(int threads, Elem type, void* dqkv, const void* dout, const void* qkv, const float* probs,
@@ -144,8 +130,8 @@ void attention_backward_gemm(int threads, Elem type, void* dqkv, const void* dou
   char* q = head_blocks(scratch, 5, n, elem);
   char *k = q + block, *v = k + block, *dO = v + block, *dQ = dO + block;
   for (int part = 0; part < 3; ++part)
-    gather_heads(threads, elem, q + part * block, qkv, 3 * C, part * C, B, T, NH, hd);
-  gather_heads(threads, elem, dO, dout, C, 0, B, T, NH, hd);
+    copy_heads(threads, Copy::gather, elem, q + part * block, mut(qkv), 3 * C, part * C, B, T, NH, hd);
+  copy_heads(threads, Copy::gather, elem, dO, mut(dout), C, 0, B, T, NH, hd);
   const float scale = static_cast<float>(1.0 / std::sqrt(static_cast<double>(hd)));
   const ProductShape by_head{.batch0 = B, .batch1 = NH, .M = T, .N = hd, .K = T};
 
@@ -153,11 +139,11 @@ void attention_backward_gemm(int threads, Elem type, void* dqkv, const void* dou
   if (scratch.scores.size() < static_cast<std::size_t>(rows * T))
     scratch.scores.resize(static_cast<std::size_t>(rows * T));
   float* dS = scratch.scores.data();
-  strided_matmul(threads, {.batch0 = B, .batch1 = NH, .M = T, .N = T, .K = hd}, 1.0f, heads_view(dO, type, NH, T, hd),
-                 heads_view(v, type, NH, T, hd, true), 0.0f, scores_view(dS, Elem::f32, NH, T));
+  strided_matmul(threads, {.batch0 = B, .batch1 = NH, .M = T, .N = T, .K = hd}, 1.0f, grid_view(dO, type, NH, T, hd),
+                 grid_view(v, type, NH, T, hd, true), 0.0f, grid_view(dS, Elem::f32, NH, T, T));
   const void* P = product_operand(threads, type, probs, rows * T, scratch);
-  strided_matmul(threads, by_head, 1.0f, scores_view(P, type, NH, T, true), heads_view(dO, type, NH, T, hd), 0.0f,
-                 heads_view(v, type, NH, T, hd));
+  strided_matmul(threads, by_head, 1.0f, grid_view(P, type, NH, T, T, true), grid_view(dO, type, NH, T, hd), 0.0f,
+                 grid_view(v, type, NH, T, hd));
 
   // dS = P ⊙ (dP − Σ_s P·dP) · scale in place, row by row.
 #pragma omp parallel for schedule(static) num_threads(threads) if (worth_parallel(rows * T))
@@ -178,13 +164,13 @@ void attention_backward_gemm(int threads, Elem type, void* dqkv, const void* dou
 
   // dQ = dS·K, then dK = dSᵀ·Q over K.
   const void* dS_operand = type == Elem::bf16 ? static_cast<const void*>(scratch.rounded.data()) : dS;
-  strided_matmul(threads, by_head, 1.0f, scores_view(dS_operand, type, NH, T), heads_view(k, type, NH, T, hd), 0.0f,
-                 heads_view(dQ, type, NH, T, hd));
-  strided_matmul(threads, by_head, 1.0f, scores_view(dS_operand, type, NH, T, true), heads_view(q, type, NH, T, hd),
-                 0.0f, heads_view(k, type, NH, T, hd));
-  scatter_heads(threads, elem, dqkv, dQ, 3 * C, 0, B, T, NH, hd);
-  scatter_heads(threads, elem, dqkv, k, 3 * C, C, B, T, NH, hd);
-  scatter_heads(threads, elem, dqkv, v, 3 * C, 2 * C, B, T, NH, hd);
+  strided_matmul(threads, by_head, 1.0f, grid_view(dS_operand, type, NH, T, T), grid_view(k, type, NH, T, hd), 0.0f,
+                 grid_view(dQ, type, NH, T, hd));
+  strided_matmul(threads, by_head, 1.0f, grid_view(dS_operand, type, NH, T, T, true), grid_view(q, type, NH, T, hd),
+                 0.0f, grid_view(k, type, NH, T, hd));
+  copy_heads(threads, Copy::scatter, elem, dQ, dqkv, 3 * C, 0, B, T, NH, hd);
+  copy_heads(threads, Copy::scatter, elem, k, dqkv, 3 * C, C, B, T, NH, hd);
+  copy_heads(threads, Copy::scatter, elem, v, dqkv, 3 * C, 2 * C, B, T, NH, hd);
 }
 
 }  // namespace gpt::cpu
