@@ -259,7 +259,12 @@ second_run)
     fail "not one line naming the first run's pid"
   kill -9 "$first"
   wait "$first" 2>/dev/null
-  run 1 "$work/run" --train.max_steps=6 --resume || fail "resume after the first run died: $(tail -3 "$work/run.log")"
+  # Two steps past the newest checkpoint: the first run may have gone on well past step 3
+  # while the second started, and a resume at max_steps would have nothing to do.
+  newest=$(ls "$work/run/checkpoints" | sed -n 's/^step_0*\([0-9][0-9]*\)\.h5$/\1/p' | sort -n | tail -n 1)
+  [[ -n $newest ]] || fail "the first run left no checkpoint"
+  run 1 "$work/run" --train.max_steps=$((newest + 2)) --resume ||
+    fail "resume after the first run died: $(tail -3 "$work/run.log")"
   grep -q "resumed at step" "$work/run.log" || fail "did not resume"
   ;;
 fault)
