@@ -35,9 +35,10 @@ MatrixView grid_view(const void* data, Elem type, std::int64_t NH, std::int64_t 
 // Copies between a (B, T, width) activation's heads at column `base` and a head-major block:
 // into the block (gather) or out of it.
 enum class Copy { gather, scatter };
-void copy_heads(int threads, Copy direction, std::size_t elem, void* heads, void* activation, std::int64_t width,
+void copy_heads(int threads, Copy direction, std::size_t elem, void* heads, const void* activation, std::int64_t width,
                 std::int64_t base, std::int64_t B, std::int64_t T, std::int64_t NH, std::int64_t hd) {
-  char *h_bytes = static_cast<char*>(heads), *a_bytes = static_cast<char*>(activation);
+  // A gather only reads the activation; a scatter is given a writable one.
+  char *h_bytes = static_cast<char*>(heads), *a_bytes = static_cast<char*>(const_cast<void*>(activation));
   const std::size_t row = static_cast<std::size_t>(hd) * elem;
 #pragma omp parallel for collapse(2) schedule(static) num_threads(threads) if (worth_parallel(B * T * NH * hd))
   for (std::int64_t b = 0; b < B; ++b)
@@ -50,10 +51,6 @@ void copy_heads(int threads, Copy direction, std::size_t elem, void* heads, void
         else
           std::memcpy(in_activation, in_heads, row);
       }
-}
-
-void* mut(const void* p) {
-  return const_cast<void*>(p);  // gathers only read the activation
 }
 
 // `count` head-major blocks of n elements each, in scratch.heads.
@@ -83,7 +80,7 @@ void attention_forward_gemm(int threads, Elem type, void* out, float* probs, con
   char* q = head_blocks(scratch, 3, n, elem);  // Q, K, V; the output goes over Q
   char *k = q + block, *v = k + block;
   for (int part = 0; part < 3; ++part)
-    copy_heads(threads, Copy::gather, elem, q + part * block, mut(qkv), 3 * C, part * C, B, T, NH, hd);
+    copy_heads(threads, Copy::gather, elem, q + part * block, qkv, 3 * C, part * C, B, T, NH, hd);
 
   const float scale = static_cast<float>(1.0 / std::sqrt(static_cast<double>(hd)));
   strided_matmul(threads, {.batch0 = B, .batch1 = NH, .M = T, .N = T, .K = hd}, scale, grid_view(q, type, NH, T, hd),
@@ -130,8 +127,8 @@ void attention_backward_gemm(int threads, Elem type, void* dqkv, const void* dou
   char* q = head_blocks(scratch, 5, n, elem);
   char *k = q + block, *v = k + block, *dO = v + block, *dQ = dO + block;
   for (int part = 0; part < 3; ++part)
-    copy_heads(threads, Copy::gather, elem, q + part * block, mut(qkv), 3 * C, part * C, B, T, NH, hd);
-  copy_heads(threads, Copy::gather, elem, dO, mut(dout), C, 0, B, T, NH, hd);
+    copy_heads(threads, Copy::gather, elem, q + part * block, qkv, 3 * C, part * C, B, T, NH, hd);
+  copy_heads(threads, Copy::gather, elem, dO, dout, C, 0, B, T, NH, hd);
   const float scale = static_cast<float>(1.0 / std::sqrt(static_cast<double>(hd)));
   const ProductShape by_head{.batch0 = B, .batch1 = NH, .M = T, .N = hd, .K = T};
 

@@ -8,7 +8,6 @@
 #include "core/half_float.h"
 #include "core/ops/cpu/activations.h"
 #include "core/ops/cpu/adamw.h"
-#include "core/ops/cpu/attention.h"
 #include "core/ops/cpu/attention_gemm.h"
 #include "core/ops/cpu/cross_entropy.h"
 #include "core/ops/cpu/dropout.h"

@@ -5,7 +5,6 @@
 #include <cmath>
 #include <cstdint>
 #include <limits>
-#include <type_traits>
 
 #include "core/ops/cpu/fast_math.h"
 #include "core/ops/cpu/parallel.h"
@@ -27,18 +26,13 @@ void cross_entropy(int threads, T* losses, T* dlogits, const T* logits, const st
     double sum = 0;
     if (dlogits) {
       T* d = dlogits + i * V;
-      if constexpr (std::is_same_v<T, float>)
-        sum = blocked_sum(real_vocab, [d, l, maxv](std::int64_t j) { return d[j] = exp_fast(l[j] - maxv); });
-      else
-        for (std::int64_t j = 0; j < real_vocab; ++j) sum += d[j] = exp_fast(l[j] - maxv);
+      sum = blocked_sum<T>(real_vocab, [d, l, maxv](std::int64_t j) { return d[j] = exp_fast(l[j] - maxv); });
       const T scale = static_cast<T>(dloss / sum);
       for (std::int64_t j = 0; j < real_vocab; ++j) d[j] *= scale;
       d[target] -= static_cast<T>(dloss);
       for (std::int64_t j = real_vocab; j < V; ++j) d[j] = 0;
-    } else if constexpr (std::is_same_v<T, float>) {
-      sum = blocked_sum(real_vocab, [l, maxv](std::int64_t j) { return exp_fast(l[j] - maxv); });
     } else {
-      for (std::int64_t j = 0; j < real_vocab; ++j) sum += exp_fast(l[j] - maxv);
+      sum = blocked_sum<T>(real_vocab, [l, maxv](std::int64_t j) { return exp_fast(l[j] - maxv); });
     }
     losses[i] = static_cast<T>(std::log(sum) + static_cast<double>(maxv) - static_cast<double>(target_logit));
   }

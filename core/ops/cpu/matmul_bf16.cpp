@@ -14,10 +14,6 @@
 namespace gpt::cpu {
 namespace {
 
-std::uint16_t* mut(const std::uint16_t* p) {
-  return const_cast<std::uint16_t*>(p);  // views are untyped; oneDNN only reads the operands
-}
-
 #ifdef GPT_HAVE_DNNL
 std::string isa_name(dnnl::cpu_isa isa) {
   switch (isa) {
@@ -44,25 +40,25 @@ std::string isa_name(dnnl::cpu_isa isa) {
 void gemm_bf16(int threads, bool ta, bool tb, std::int64_t M, std::int64_t N, std::int64_t K, float alpha,
                const std::uint16_t* A, std::int64_t lda, const std::uint16_t* B, std::int64_t ldb, float beta, float* C,
                std::int64_t ldc) {
-  strided_matmul(threads, {.M = M, .N = N, .K = K}, alpha, dense(mut(A), Elem::bf16, lda, ta),
-                 dense(mut(B), Elem::bf16, ldb, tb), beta, dense(C, Elem::f32, ldc));
+  strided_matmul(threads, {.M = M, .N = N, .K = K}, alpha, dense(A, Elem::bf16, lda, ta), dense(B, Elem::bf16, ldb, tb),
+                 beta, dense(C, Elem::f32, ldc));
 }
 
 void matmul_forward_bf16(int threads, std::uint16_t* out, const std::uint16_t* x, const std::uint16_t* w,
                          const std::uint16_t* bias, std::int64_t N, std::int64_t IC, std::int64_t OC) {
-  const MatrixView bias_view = dense(mut(bias), Elem::bf16, OC);
-  strided_matmul(threads, {.M = N, .N = OC, .K = IC}, 1.0f, dense(mut(x), Elem::bf16, IC),
-                 dense(mut(w), Elem::bf16, IC, true), 0.0f, dense(out, Elem::bf16, OC), bias ? &bias_view : nullptr);
+  const MatrixView bias_view = dense(bias, Elem::bf16, OC);
+  strided_matmul(threads, {.M = N, .N = OC, .K = IC}, 1.0f, dense(x, Elem::bf16, IC), dense(w, Elem::bf16, IC, true),
+                 0.0f, dense(out, Elem::bf16, OC), bias ? &bias_view : nullptr);
 }
 
 void matmul_backward_bf16(int threads, std::uint16_t* dx, float* dw, float* dbias, const std::uint16_t* dout,
                           const std::uint16_t* x, const std::uint16_t* w, std::int64_t N, std::int64_t IC,
                           std::int64_t OC) {
   if (dx)
-    strided_matmul(threads, {.M = N, .N = IC, .K = OC}, 1.0f, dense(mut(dout), Elem::bf16, OC),
-                   dense(mut(w), Elem::bf16, IC), 0.0f, dense(dx, Elem::bf16, IC));
-  strided_matmul(threads, {.M = OC, .N = IC, .K = N}, 1.0f, dense(mut(dout), Elem::bf16, OC, true),
-                 dense(mut(x), Elem::bf16, IC), 1.0f, dense(dw, Elem::f32, IC));
+    strided_matmul(threads, {.M = N, .N = IC, .K = OC}, 1.0f, dense(dout, Elem::bf16, OC), dense(w, Elem::bf16, IC),
+                   0.0f, dense(dx, Elem::bf16, IC));
+  strided_matmul(threads, {.M = OC, .N = IC, .K = N}, 1.0f, dense(dout, Elem::bf16, OC, true), dense(x, Elem::bf16, IC),
+                 1.0f, dense(dw, Elem::f32, IC));
   if (dbias) {
     // Column blocks, each summed over every row in order: fixed, so two runs agree to the bit.
     const std::int64_t blocks = (OC + kColumnBlock - 1) / kColumnBlock;

@@ -40,18 +40,19 @@ double chunked_sum(int threads, const T* x, std::int64_t n, F term) {
   return total;
 }
 
-// Σ term(j) over [0, n) on one thread: blocks of 256 summed in float lanes, the blocks added in
-// double. A double reduction inside the vectorised loop runs several times slower (the widening
-// converts), and the blocks keep float's rounding to 16 terms a lane. term may also store (the
+// Σ term(j) over [0, n) on one thread: blocks of 256 summed in Part lanes (float for the fp32
+// kernels, double for the fp64 reference), the blocks added in double. A double reduction inside
+// a vectorised float loop runs several times slower (the widening converts), and the blocks keep
+// float's rounding to 16 terms a lane. term may also store (the
 // softmaxes write each exponential as they sum it). Give term its pointers by value: GCC does
 // not vectorise a loop that reads them through a closure held by reference.
-template <class F>
+template <class Part = float, class F>
 double blocked_sum(std::int64_t n, F term) {
   constexpr std::int64_t kBlock = 256;
   double sum = 0;
   for (std::int64_t j0 = 0; j0 < n; j0 += kBlock) {
     const std::int64_t j1 = std::min(n, j0 + kBlock);
-    float part = 0;
+    Part part = 0;
 #pragma omp simd reduction(+ : part)
     for (std::int64_t j = j0; j < j1; ++j) part += term(j);
     sum += part;

@@ -37,10 +37,11 @@ std::string strided_matmul_kernel(const ProductShape& shape, const MatrixView& A
                                   const MatrixView& C, const MatrixView* bias = nullptr);
 
 // A row-major matrix (rows, cols) with leading dimension ld, transposed when asked: the view of
-// op(X) for BLAS-style calls.
-inline MatrixView dense(void* data, Elem type, std::int64_t ld, bool transposed = false) {
+// op(X) for BLAS-style calls. Views are untyped and read or written as the product says, so an
+// operand that is only read may be given as const.
+inline MatrixView dense(const void* data, Elem type, std::int64_t ld, bool transposed = false) {
   MatrixView v;
-  v.data = data;
+  v.data = const_cast<void*>(data);
   v.type = type;
   v.row_stride = transposed ? 1 : ld;
   v.col_stride = transposed ? ld : 1;
