@@ -27,9 +27,9 @@ std::string gib(long double bytes) {
 // ModelConfig::hidden() in long double: its int64 arithmetic could overflow here.
 long double hidden_width(const ModelConfig& m) {
   const long double C = m.n_embd;
-  return m.mlp_hidden > 0                   ? static_cast<long double>(m.mlp_hidden)
-         : m.activation == Activation::gelu ? 4 * C
-                                            : std::floor((std::floor(8 * C / 3) + 63) / 64) * 64;
+  return m.mlp_hidden > 0                     ? static_cast<long double>(m.mlp_hidden)
+         : m.activation != Activation::swiglu ? 4 * C
+                                              : std::floor((std::floor(8 * C / 3) + 63) / 64) * 64;
 }
 
 // The arena sizes the model's config sets (GPT::arena_dims in long double); the caller adds the batch.
@@ -39,7 +39,8 @@ ArenaDims<long double> arena_dims(const ModelConfig& m) {
           .H = H,
           .fc_out = m.activation == Activation::swiglu ? 2 * H : H,
           .V = static_cast<long double>(m.vocab_size),
-          .n_layer = static_cast<long double>(m.n_layer)};
+          .n_layer = static_cast<long double>(m.n_layer),
+          .qk_norm_heads = m.qk_norm ? 2 * static_cast<long double>(m.n_head) : 0};
 }
 
 // Bytes of `p` parameters as a model holds them: masters and gradients, and the compute copy.
@@ -53,14 +54,15 @@ long double parameter_bytes(long double p, const Backend& backend) {
 long double parameter_count(const ModelConfig& m) {
   const long double C = m.n_embd, L = m.n_layer, V = m.vocab_size, P = m.block_size;
   const long double H = hidden_width(m), fc_out = m.activation == Activation::swiglu ? 2 * H : H;
-  const long double b = m.bias ? 1 : 0;
+  const long double b = m.bias ? 1 : 0, norm_b = m.bias && m.norm == NormKind::layernorm ? 1 : 0;
+  const long double positions = m.positions == Positions::learned ? P * C : 0;
   // The parameter table of core/model/param_table.cpp, tensor by tensor.
-  const long double per_layer = 2 * (C + b * C)            // ln_1, ln_2
+  const long double per_layer = 2 * (C + norm_b * C)       // ln_1, ln_2
                                 + 3 * C * C + b * 3 * C    // attn.c_attn
                                 + C * C + b * C            // attn.c_proj
                                 + fc_out * C + b * fc_out  // mlp.c_fc
                                 + C * H + b * C;           // mlp.c_proj
-  return V * C + P * C + L * per_layer + (C + b * C) + (m.tie_embeddings ? 0 : V * C);
+  return V * C + positions + L * per_layer + (C + norm_b * C) + (m.tie_embeddings ? 0 : V * C);
 }
 
 MemoryEstimate estimate_training_memory(const RunConfig& config, const Backend& backend, int world_size) {

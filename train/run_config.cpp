@@ -326,17 +326,35 @@ const std::vector<Key>& keys() {
       integer("model.n_embd", &R::model, &ModelConfig::n_embd, 1)
           .about("Width of the residual stream (the embedding size)."),
       integer("model.mlp_hidden", &R::model, &ModelConfig::mlp_hidden, 0)
-          .about("Hidden size of each block's MLP; 0: 4·n_embd for gelu, 8/3·n_embd rounded up to a multiple of "
-                 "64 for swiglu."),
+          .about("Hidden size of each block's MLP; 0: 4·n_embd for gelu and relu2, 8/3·n_embd rounded up to a "
+                 "multiple of 64 for swiglu."),
       number("model.dropout", &R::model, &ModelConfig::dropout, kUnit)
           .about("Dropout probability after the embeddings and on each residual branch, in training only."),
-      boolean("model.bias", &R::model, &ModelConfig::bias).about("Biases in every linear layer and LayerNorm."),
+      boolean("model.bias", &R::model, &ModelConfig::bias)
+          .about("Biases in every linear layer and LayerNorm (an RMSNorm has none)."),
       choice("model.activation", &R::model, &ModelConfig::activation,
-             {{"gelu", Activation::gelu}, {"swiglu", Activation::swiglu}})
-          .about("The MLP's activation: GPT-2's GELU (tanh form), or SwiGLU: SiLU(x·W1) ⊙ (x·W3), then W2."),
+             {{"gelu", Activation::gelu}, {"swiglu", Activation::swiglu}, {"relu2", Activation::relu2}})
+          .about("The MLP's activation: GPT-2's GELU (tanh form), SwiGLU: SiLU(x·W1) ⊙ (x·W3), then W2, or "
+                 "ReLU²: max(x·W1, 0)², the speedrun's."),
       boolean("model.tie_embeddings", &R::model, &ModelConfig::tie_embeddings)
           .about("The LM head shares the token embedding `wte`, as in GPT-2; false gives it its own "
                  "`lm_head.weight`."),
+      choice("model.positions", &R::model, &ModelConfig::positions,
+             {{"learned", Positions::learned}, {"rope", Positions::rope}})
+          .about("Positions: GPT-2's learned table `wpe` added to the token embedding, or `rope`: rotary "
+                 "embeddings of each head's queries and keys (no `wpe`; needs an even head size)."),
+      number("model.rope_base", &R::model, &ModelConfig::rope_base, RealRange{1.0, true})
+          .about("RoPE's base θ: pair i of a head of size d turns by position·θ^(−2i/d)."),
+      choice("model.norm", &R::model, &ModelConfig::norm,
+             {{"layernorm", NormKind::layernorm}, {"rmsnorm", NormKind::rmsnorm}})
+          .about("The blocks' and the final norm: GPT-2's LayerNorm, or RMSNorm (no mean, no bias)."),
+      boolean("model.qk_norm", &R::model, &ModelConfig::qk_norm)
+          .about("QK-norm: each head's query and key divided by its RMS before attention (and before RoPE)."),
+      boolean("model.zero_init_projections", &R::model, &ModelConfig::zero_init_projections)
+          .about("Start every block's output projections (`attn.c_proj`, `mlp.c_proj`) at zero, so each block "
+                 "starts as the identity; false: GPT-2's N(0, 0.02/√(2·n_layer))."),
+      number("model.logit_softcap", &R::model, &ModelConfig::logit_softcap, kNonNegative)
+          .about("Logit soft-cap: logits = cap·tanh(logits/cap), in training and generation; 0: off."),
 
       resumable(path("data.train", &R::data, &DataConfig::train)
                     .defaults_to("none: required")

@@ -16,7 +16,7 @@ namespace gpt {
 
 // One transformer block's tensors.
 struct LayerActivations {
-  Tensor ln1, ln1_mean, ln1_rstd, qkv, atty, att_saved, resid_mid, ln2, ln2_mean, ln2_rstd, fch, act;
+  Tensor ln1, ln1_mean, ln1_rstd, qkv, qk_rstd, atty, att_saved, resid_mid, ln2, ln2_mean, ln2_rstd, fch, act;
 };
 
 struct TrainingActivations {
@@ -56,6 +56,7 @@ struct ArenaDims {
   N V = 0;         // padded vocabulary
   N n_layer = 0;
   N attention_saved = 0;       // training: Backend::attention_saved_numel(B, T, n_head)
+  N qk_norm_heads = 0;         // 2·n_head with QK-norm (a saved rstd per query and key head), else 0
   bool recompute_mlp = false;  // training: one MLP output shared by all layers
   bool all_positions = false;  // inference: logits at every position, not just the last
 };
@@ -90,6 +91,7 @@ void lay_out_training(const ArenaDims<N>& d, Sink& sink) {
     sink.take(field(&LayerActivations::ln1_mean), {B * T}, stats);
     sink.take(field(&LayerActivations::ln1_rstd), {B * T}, stats);
     sink.take(field(&LayerActivations::qkv), {B, T, 3 * C}, act);
+    if (d.qk_norm_heads > 0) sink.take(field(&LayerActivations::qk_rstd), {B * T * d.qk_norm_heads}, stats);
     sink.take(field(&LayerActivations::atty), {B, T, C}, act);
     sink.take(field(&LayerActivations::att_saved), {d.attention_saved}, stats);
     sink.take(field(&LayerActivations::resid_mid), {B, T, C}, act);
@@ -151,6 +153,7 @@ void lay_out_inference_step(const ArenaDims<N>& d, Sink& sink) {
   sink.take(field(&LayerActivations::ln1_mean), {B * T}, stats);
   sink.take(field(&LayerActivations::ln1_rstd), {B * T}, stats);
   sink.take(field(&LayerActivations::qkv), {B, T, 3 * C}, act);
+  if (d.qk_norm_heads > 0) sink.take(field(&LayerActivations::qk_rstd), {B * T * d.qk_norm_heads}, stats);
   sink.take(field(&LayerActivations::atty), {B, T, C}, act);
   sink.take(field(&LayerActivations::resid_mid), {B, T, C}, act);
   sink.take(field(&LayerActivations::ln2), {B, T, C}, act);

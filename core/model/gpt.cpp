@@ -123,6 +123,7 @@ ArenaDims<std::int64_t> GPT::arena_dims(std::int64_t B, std::int64_t T) const {
           .V = config_.vocab_size,
           .n_layer = config_.n_layer,
           .attention_saved = backend_->attention_saved_numel(B, T, config_.n_head),
+          .qk_norm_heads = config_.qk_norm ? 2 * config_.n_head : 0,
           .recompute_mlp = execution_.recompute_mlp};
 }
 
@@ -159,11 +160,50 @@ std::uint64_t GPT::dropout_site(std::uint64_t site) const {
 }
 
 void GPT::mlp_activation(const Layer& y) {
-  if (config_.activation == Activation::gelu) {
-    backend_->gelu_forward(y.act, y.fch);
-  } else {
-    backend_->swiglu_forward(y.act, y.fch);
+  switch (config_.activation) {
+    case Activation::gelu:
+      return backend_->gelu_forward(y.act, y.fch);
+    case Activation::swiglu:
+      return backend_->swiglu_forward(y.act, y.fch);
+    case Activation::relu2:
+      return backend_->relu2_forward(y.act, y.fch);
   }
+}
+
+void GPT::mlp_activation_backward(const Layer& y, Tensor dfch, Tensor dact) {
+  switch (config_.activation) {
+    case Activation::gelu:
+      return backend_->gelu_backward(dfch, dact, y.fch);
+    case Activation::swiglu:
+      return backend_->swiglu_backward(dfch, dact, y.fch);
+    case Activation::relu2:
+      return backend_->relu2_backward(dfch, dact, y.fch);
+  }
+}
+
+void GPT::norm_forward(const Norm& out, Tensor residual, Tensor a, Tensor b, const std::string& prefix) {
+  Backend& be = *backend_;
+  const Tensor w = weight(prefix + ".weight");
+  if (config_.norm == NormKind::rmsnorm) {
+    if (b.empty()) return be.rmsnorm_forward(out.out, out.rstd, a, w);
+    return be.residual_rmsnorm_forward(residual, out.out, out.rstd, a, b, w);
+  }
+  const Tensor bias = config_.bias ? weight(prefix + ".bias") : Tensor();
+  if (b.empty()) return be.layernorm_forward(out.out, out.mean, out.rstd, a, w, bias);
+  be.residual_layernorm_forward(residual, out.out, out.mean, out.rstd, a, b, w, bias);
+}
+
+void GPT::norm_backward(Tensor dx, Tensor dout, Tensor x, const Norm& saved, const std::string& prefix) {
+  Backend& be = *backend_;
+  const Tensor w = weight(prefix + ".weight");
+  if (config_.norm == NormKind::rmsnorm)
+    return be.rmsnorm_backward(dx, grad(prefix + ".weight"), dout, x, w, saved.rstd);
+  be.layernorm_backward(dx, grad(prefix + ".weight"), config_.bias ? grad(prefix + ".bias") : Tensor(), dout, x, w,
+                        saved.mean, saved.rstd);
+}
+
+Tensor GPT::positions_weight() const {
+  return config_.positions == Positions::learned ? weight("wpe.weight") : Tensor();
 }
 
 void GPT::check_tokens(const std::int32_t* tokens, std::int64_t n) const {
@@ -175,40 +215,41 @@ void GPT::check_tokens(const std::int32_t* tokens, std::int64_t n) const {
 
 template <class LayerAt, class ResidualAt, class Attend>
 void GPT::blocks_forward(LayerAt layer_at, ResidualAt residual, Tensor proj, const Norm& final_norm, bool dropout,
-                         Attend attend) {
+                         std::int64_t position0, Attend attend) {
   Backend& be = *backend_;
+  const int NH = static_cast<int>(config_.n_head);
   auto bias = [&](std::int64_t l, const char* name) { return config_.bias ? weight(layer_param(l, name)) : Tensor(); };
   auto drop = [&](Tensor t, std::uint64_t site) {
     if (dropout) be.dropout_forward(t, t, config_.dropout, dropout_site(site));
   };
-  // Each residual add is fused with the LayerNorm that reads its result: ln_2 of the same layer,
-  // ln_1 of the next one, and ln_f after the last.
-  const Layer& first = layer_at(0);
-  be.layernorm_forward(first.ln1, first.ln1_mean, first.ln1_rstd, residual(0), weight(layer_param(0, "ln_1.weight")),
-                       bias(0, "ln_1.bias"));
+  auto ln1 = [](const Layer& y) { return Norm{y.ln1, y.ln1_mean, y.ln1_rstd}; };
+  // Each residual add is fused with the norm that reads its result: ln_2 of the same layer, ln_1
+  // of the next one, and ln_f after the last.
+  norm_forward(ln1(layer_at(0)), Tensor(), residual(0), Tensor(), layer_param(0, "ln_1"));
   for (std::int64_t l = 0; l < config_.n_layer; ++l) {
     const Layer& y = layer_at(l);
     const std::uint64_t site = 1 + 2 * static_cast<std::uint64_t>(l);
     be.matmul_forward(y.qkv, y.ln1, weight(layer_param(l, "attn.c_attn.weight")), bias(l, "attn.c_attn.bias"));
+    if (config_.qk_norm) be.qk_norm_forward(y.qkv, y.qk_rstd, NH);
+    if (config_.positions == Positions::rope) be.rope_forward(y.qkv, NH, position0, config_.rope_base);
     attend(l, y);
     be.matmul_forward(proj, y.atty, weight(layer_param(l, "attn.c_proj.weight")), bias(l, "attn.c_proj.bias"));
     drop(proj, site);
-    be.residual_layernorm_forward(y.resid_mid, y.ln2, y.ln2_mean, y.ln2_rstd, residual(l), proj,
-                                  weight(layer_param(l, "ln_2.weight")), bias(l, "ln_2.bias"));
+    norm_forward(Norm{y.ln2, y.ln2_mean, y.ln2_rstd}, y.resid_mid, residual(l), proj, layer_param(l, "ln_2"));
     be.matmul_forward(y.fch, y.ln2, weight(layer_param(l, "mlp.c_fc.weight")), bias(l, "mlp.c_fc.bias"));
     mlp_activation(y);
     be.matmul_forward(proj, y.act, weight(layer_param(l, "mlp.c_proj.weight")), bias(l, "mlp.c_proj.bias"));
     drop(proj, site + 1);
-    if (l + 1 < config_.n_layer) {
-      // In inference every layer has the same buffers: layer l's ln_1 is no longer needed here.
-      const Layer& next = layer_at(l + 1);
-      be.residual_layernorm_forward(residual(l + 1), next.ln1, next.ln1_mean, next.ln1_rstd, y.resid_mid, proj,
-                                    weight(layer_param(l + 1, "ln_1.weight")), bias(l + 1, "ln_1.bias"));
-    } else {
-      be.residual_layernorm_forward(residual(l + 1), final_norm.out, final_norm.mean, final_norm.rstd, y.resid_mid,
-                                    proj, weight("ln_f.weight"), config_.bias ? weight("ln_f.bias") : Tensor());
-    }
+    // In inference every layer has the same buffers: layer l's ln_1 is no longer needed here.
+    if (l + 1 < config_.n_layer)
+      norm_forward(ln1(layer_at(l + 1)), residual(l + 1), y.resid_mid, proj, layer_param(l + 1, "ln_1"));
+    else
+      norm_forward(final_norm, residual(l + 1), y.resid_mid, proj, "ln_f");
   }
+}
+
+void GPT::cap_logits(Tensor logits) {
+  if (config_.logit_softcap > 0) backend_->softcap_forward(logits, logits, config_.logit_softcap);
 }
 
 double GPT::forward(const Batch& batch, const ForwardOptions& options) {
@@ -224,17 +265,23 @@ double GPT::forward(const Batch& batch, const ForwardOptions& options) {
   // Targets go up now too: uploads wait for the stream, and here it is idle anyway.
   if (batch.targets) be.upload_bytes(a.targets.ptr, batch.targets, token_bytes);
 
-  be.embedding_forward(a.residual[0], a.inputs, weight("wte.weight"), weight("wpe.weight"));
+  be.embedding_forward(a.residual[0], a.inputs, weight("wte.weight"), positions_weight());
   if (dropout_on()) be.dropout_forward(a.residual[0], a.residual[0], config_.dropout, dropout_site(0));
   blocks_forward([&](std::int64_t l) -> const Layer& { return a.layers[static_cast<std::size_t>(l)]; },
                  [&](std::int64_t l) { return a.residual[static_cast<std::size_t>(l)]; }, a.proj,
-                 Norm{a.lnf, a.lnf_mean, a.lnf_rstd}, dropout_on(),
+                 Norm{a.lnf, a.lnf_mean, a.lnf_rstd}, dropout_on(), 0,
                  [&](std::int64_t, const Layer& y) { be.attention_forward(y.atty, y.att_saved, y.qkv, NH); });
   be.matmul_forward(a.logits, a.lnf, weight(lm_head()), Tensor());
 
-  if (!batch.targets) return 0.0;
+  // The loss caps the raw logits itself (in fp32, and differentiates through the cap); logits()
+  // holds capped ones whenever it holds logits.
+  if (!batch.targets) {
+    cap_logits(a.logits);
+    return 0.0;
+  }
   be.cross_entropy(a.losses, options.loss_scale > 0 ? a.logits : Tensor(), a.logits, a.targets, config_.real_vocab_size,
-                   options.loss_scale);
+                   options.loss_scale, config_.logit_softcap);
+  if (!(options.loss_scale > 0)) cap_logits(a.logits);
   return be.sum(a.losses) / static_cast<double>(batch.B * batch.T);
 }
 
@@ -265,10 +312,10 @@ Tensor GPT::forward_cached(const std::int32_t* tokens, std::int64_t T, KVCache& 
   const Step s = lay_out(static_cast<char*>(cache.scratch_.get())).first;
 
   be.upload_bytes(s.tokens.ptr, tokens, static_cast<std::size_t>(B * T) * sizeof(std::int32_t));
-  be.embedding_forward(s.residual, s.tokens, weight("wte.weight"), weight("wpe.weight"), position);
+  be.embedding_forward(s.residual, s.tokens, weight("wte.weight"), positions_weight(), position);
   const int NH = static_cast<int>(config_.n_head);
   blocks_forward([&](std::int64_t) -> const Layer& { return s.layer; }, [&](std::int64_t) { return s.residual; },
-                 s.proj, s.lnf, false,
+                 s.proj, s.lnf, false, position,
                  [&](std::int64_t l, const Layer& y) {
                    be.kv_cache_write(cache.keys(l), cache.values(l), y.qkv, position);
                    be.cached_attention_forward(y.atty, y.qkv, cache.keys(l), cache.values(l), position, NH);
@@ -283,6 +330,7 @@ Tensor GPT::forward_cached(const std::int32_t* tokens, std::int64_t T, KVCache& 
     head_input = s.last.view({B, C});
   }
   be.matmul_forward(s.logits, head_input, weight(lm_head()), Tensor());
+  cap_logits(s.logits);
   return s.logits;
 }
 
@@ -310,8 +358,7 @@ void GPT::backward(const GradReadyFn& ready) {
   // a.logits holds dloss/dlogits (written by the training forward).
   be.matmul_backward(a.dln, grad(lm_head()), Tensor(), a.logits, a.lnf, weight(lm_head()));
   be.zero(a.dresid);
-  be.layernorm_backward(a.dresid, grad("ln_f.weight"), config_.bias ? grad("ln_f.bias") : Tensor(), a.dln,
-                        a.residual[config_.n_layer], weight("ln_f.weight"), a.lnf_mean, a.lnf_rstd);
+  norm_backward(a.dresid, a.dln, a.residual[config_.n_layer], Norm{a.lnf, a.lnf_mean, a.lnf_rstd}, "ln_f");
   notify(layer_start(config_.n_layer), flat_numel_);  // ln_f, the untied LM head, the padding
 
   for (std::int64_t l = config_.n_layer - 1; l >= 0; --l) {
@@ -321,27 +368,26 @@ void GPT::backward(const GradReadyFn& ready) {
     if (execution_.recompute_mlp) mlp_activation(y);
     be.matmul_backward(a.dact, grad(layer_param(l, "mlp.c_proj.weight")), dbias(l, "mlp.c_proj.bias"),
                        branch_grad(site + 1), y.act, weight(layer_param(l, "mlp.c_proj.weight")));
-    if (config_.activation == Activation::gelu) {
-      be.gelu_backward(a.dfch, a.dact, y.fch);
-    } else {
-      be.swiglu_backward(a.dfch, a.dact, y.fch);
-    }
+    mlp_activation_backward(y, a.dfch, a.dact);
     be.matmul_backward(a.dln, grad(layer_param(l, "mlp.c_fc.weight")), dbias(l, "mlp.c_fc.bias"), a.dfch, y.ln2,
                        weight(layer_param(l, "mlp.c_fc.weight")));
-    be.layernorm_backward(a.dresid, grad(layer_param(l, "ln_2.weight")), dbias(l, "ln_2.bias"), a.dln, y.resid_mid,
-                          weight(layer_param(l, "ln_2.weight")), y.ln2_mean, y.ln2_rstd);
+    norm_backward(a.dresid, a.dln, y.resid_mid, Norm{y.ln2, y.ln2_mean, y.ln2_rstd}, layer_param(l, "ln_2"));
     // resid_mid = residual[l] + attn(ln_1(residual[l])).
     be.matmul_backward(a.datty, grad(layer_param(l, "attn.c_proj.weight")), dbias(l, "attn.c_proj.bias"),
                        branch_grad(site), y.atty, weight(layer_param(l, "attn.c_proj.weight")));
     be.attention_backward(a.dqkv, a.datty, y.qkv, y.atty, y.att_saved, NH);
+    // qkv holds the normalised and rotated q and k: QK-norm's backward runs in the rotated space
+    // (it commutes with the rotation), then RoPE's turns the gradient back.
+    if (config_.qk_norm) be.qk_norm_backward(a.dqkv, y.qkv, y.qk_rstd, NH);
+    if (config_.positions == Positions::rope) be.rope_backward(a.dqkv, NH, config_.rope_base);
     be.matmul_backward(a.dln, grad(layer_param(l, "attn.c_attn.weight")), dbias(l, "attn.c_attn.bias"), a.dqkv, y.ln1,
                        weight(layer_param(l, "attn.c_attn.weight")));
-    be.layernorm_backward(a.dresid, grad(layer_param(l, "ln_1.weight")), dbias(l, "ln_1.bias"), a.dln, a.residual[l],
-                          weight(layer_param(l, "ln_1.weight")), y.ln1_mean, y.ln1_rstd);
+    norm_backward(a.dresid, a.dln, a.residual[l], Norm{y.ln1, y.ln1_mean, y.ln1_rstd}, layer_param(l, "ln_1"));
     notify(layer_start(l), layer_start(l + 1));
   }
   if (dropout_on()) be.dropout_backward(a.dresid, a.dresid, config_.dropout, dropout_site(0));
-  be.embedding_backward(grad("wte.weight"), grad("wpe.weight"), a.dresid, a.inputs);
+  be.embedding_backward(grad("wte.weight"), config_.positions == Positions::learned ? grad("wpe.weight") : Tensor(),
+                        a.dresid, a.inputs);
   notify(0, layer_start(0));
 }
 

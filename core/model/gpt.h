@@ -1,8 +1,10 @@
 #pragma once
-// GPT-2, defined once: parameter table, initialisation, forward and backward, all expressed as
-// calls on a Backend. Nothing here knows whether the numbers live on a CPU or a GPU.
+// GPT-2 and its modern variants (RoPE, RMSNorm, QK-norm, ReLU², soft-capped logits), defined once: parameter table,
+// initialisation, forward and backward, all expressed as calls on a Backend. Nothing here knows whether the numbers
+// live on a CPU or a GPU.
 #include <cstdint>
 #include <functional>
+#include <string>
 #include <vector>
 
 #include "core/model/activation_layout.h"
@@ -71,7 +73,8 @@ class GPT {
   // Copies the masters into the compute weights; call after every change to params().
   void refresh_weights();
 
-  // GPT-2's initialisation: N(0, 0.02) weights, residual projections scaled by 1/√(2·n_layer),
+  // GPT-2's initialisation: N(0, 0.02) weights, residual projections scaled by 1/√(2·n_layer) (or
+  // zero with zero_init_projections),
   // zero biases, unit LayerNorm gains, zero padding rows. Element i of tensor `name` is a pure
   // function of (seed, name, i), so it does not depend on threads or backend.
   void init_weights(std::uint64_t seed);
@@ -105,12 +108,19 @@ class GPT {
   using Norm = NormActivations;
   using Step = InferenceStep;
 
-  // The blocks and the final LayerNorm, written once for training and inference: layer_at(l) gives
+  // The blocks and the final norm, written once for training and inference: layer_at(l) gives
   // layer l's buffers, residual(l) the stream entering layer l (residual(n_layer) leaves the last),
-  // attend(l, y) writes y.atty from y.qkv.
+  // attend(l, y) writes y.atty from y.qkv (QK-norm and RoPE applied, the first token at position0).
   template <class LayerAt, class ResidualAt, class Attend>
   void blocks_forward(LayerAt layer_at, ResidualAt residual, Tensor proj, const Norm& final_norm, bool dropout,
-                      Attend attend);
+                      std::int64_t position0, Attend attend);
+  // out = Norm(a), or Norm(residual = a + b) when b is given; prefix names the norm ("h.3.ln_2", "ln_f").
+  void norm_forward(const Norm& out, Tensor residual, Tensor a, Tensor b, const std::string& prefix);
+  // dx += the norm's input gradient; its parameter gradients accumulate.
+  void norm_backward(Tensor dx, Tensor dout, Tensor x, const Norm& saved, const std::string& prefix);
+  // logits = cap · tanh(logits / cap) when the model has a soft-cap, in place.
+  void cap_logits(Tensor logits);
+  Tensor positions_weight() const;  // wpe, or empty with RoPE
   // Throws std::invalid_argument for an id outside [0, vocab_size): the embedding would read past wte.
   void check_tokens(const std::int32_t* tokens, std::int64_t n) const;
   DType param_dtype() const { return backend_->param_dtype(); }
@@ -123,7 +133,8 @@ class GPT {
   ArenaDims<std::int64_t> arena_dims(std::int64_t B, std::int64_t T) const;
   bool dropout_on() const { return last_.training && config_.dropout > 0; }
   std::uint64_t dropout_site(std::uint64_t site) const;
-  void mlp_activation(const Layer& y);  // y.act = gelu(y.fch) or swiglu(y.fch)
+  void mlp_activation(const Layer& y);  // y.act = gelu, swiglu or relu2 of y.fch
+  void mlp_activation_backward(const Layer& y, Tensor dfch, Tensor dact);
 
   ModelConfig config_;
   ExecutionOptions execution_;

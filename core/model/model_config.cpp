@@ -40,6 +40,18 @@ void ModelConfig::validate() const {
   if (!(dropout >= 0.0 && dropout < 1.0)) {
     throw ConfigKeyError({"model.dropout"}, "model.dropout must be in [0, 1), got " + std::to_string(dropout));
   }
+  if (!(rope_base > 1.0 && rope_base < 1e300)) {
+    throw ConfigKeyError({"model.rope_base"}, "model.rope_base must be > 1, got " + std::to_string(rope_base));
+  }
+  if (positions == Positions::rope && head_dim() % 2 != 0) {
+    throw ConfigKeyError({"model.positions", "model.n_embd", "model.n_head"},
+                         "model.positions = \"rope\" needs an even head size, model.n_embd / model.n_head = " +
+                             std::to_string(head_dim()));
+  }
+  if (!(logit_softcap >= 0.0 && logit_softcap < 1e300)) {
+    throw ConfigKeyError({"model.logit_softcap"},
+                         "model.logit_softcap must be >= 0 (0: off), got " + std::to_string(logit_softcap));
+  }
 }
 
 }  // namespace gpt

@@ -26,18 +26,19 @@ ParamTable::ParamTable(const ModelConfig& c) {
   };
   auto add_layernorm = [&](const std::string& prefix) {
     add(prefix + ".weight", {C}, ParamInit::ones);
-    if (c.bias) add(prefix + ".bias", {C}, ParamInit::zeros);
+    if (c.bias && c.norm == NormKind::layernorm) add(prefix + ".bias", {C}, ParamInit::zeros);
   };
+  const ParamInit projection = c.zero_init_projections ? ParamInit::zeros : ParamInit::residual_normal;
 
   add("wte.weight", {c.vocab_size, C}, ParamInit::normal);
-  add("wpe.weight", {c.block_size, C}, ParamInit::normal);
+  if (c.positions == Positions::learned) add("wpe.weight", {c.block_size, C}, ParamInit::normal);
   for (std::int64_t l = 0; l < c.n_layer; ++l) {
     add_layernorm(layer_param(l, "ln_1"));
     add_linear(l, "attn.c_attn", 3 * C, C, ParamInit::normal);
-    add_linear(l, "attn.c_proj", C, C, ParamInit::residual_normal);
+    add_linear(l, "attn.c_proj", C, C, projection);
     add_layernorm(layer_param(l, "ln_2"));
     add_linear(l, "mlp.c_fc", fc_out, C, ParamInit::normal);
-    add_linear(l, "mlp.c_proj", C, c.hidden(), ParamInit::residual_normal);
+    add_linear(l, "mlp.c_proj", C, c.hidden(), projection);
   }
   add_layernorm("ln_f");
   if (!c.tie_embeddings) add("lm_head.weight", {c.vocab_size, C}, ParamInit::normal);

@@ -78,10 +78,12 @@ class Backend {
 
   // ---- ops ----
   // out(B,T,C) = wte[tokens(B,T)] + wpe[position0 .. position0+T): a KV-cached forward starts
-  // its new tokens at the cache's length.
+  // its new tokens at the cache's length. wpe is empty for a model without learned positions
+  // (RoPE), and dwpe then too.
   void embedding_forward(Tensor out, Tensor tokens, Tensor wte, Tensor wpe, std::int64_t position0 = 0) {
     require(tokens.ndim == 2 && out.numel() == tokens.numel() * wte.dim(1), "embedding_forward shapes");
-    require(position0 >= 0 && position0 + tokens.dim(1) <= wpe.dim(0), "embedding_forward: sequence longer than wpe");
+    require(position0 >= 0 && (wpe.empty() || position0 + tokens.dim(1) <= wpe.dim(0)),
+            "embedding_forward: sequence longer than wpe");
     require(of_type(act_dtype(), {out, wte, wpe}) && of_type(DType::i32, {tokens}), "embedding_forward dtypes");
     do_embedding_forward(out, tokens, wte, wpe, position0);
   }
@@ -127,6 +129,34 @@ class Backend {
     do_layernorm_backward(dx, dweight, dbias, dout, x, weight, mean, rstd);
   }
 
+  // RMSNorm over the last dimension (eps 1e-5): out = x · rstd · weight with rstd = 1/√(mean(x²) + eps),
+  // one per row, saved for the backward. No bias.
+  void rmsnorm_forward(Tensor out, Tensor rstd, Tensor x, Tensor weight) {
+    const std::int64_t C = x.dim(-1), N = rows_of(x);
+    require(weight.numel() == C && rstd.numel() == N && out.numel() == x.numel(), "rmsnorm_forward shapes");
+    require(of_type(act_dtype(), {out, x, weight}) && of_type(param_dtype(), {rstd}), "rmsnorm_forward dtypes");
+    do_rmsnorm_forward(out, rstd, x, weight);
+  }
+  // residual = a + b, then out = RMSNorm(residual), as residual_layernorm_forward.
+  void residual_rmsnorm_forward(Tensor residual, Tensor out, Tensor rstd, Tensor a, Tensor b, Tensor weight) {
+    const std::int64_t C = a.dim(-1), N = rows_of(a);
+    require(b.numel() == a.numel() && residual.numel() == a.numel() && out.numel() == a.numel() &&
+                weight.numel() == C && rstd.numel() == N,
+            "residual_rmsnorm_forward shapes");
+    require(of_type(act_dtype(), {residual, out, a, b, weight}) && of_type(param_dtype(), {rstd}),
+            "residual_rmsnorm_forward dtypes");
+    do_residual_rmsnorm_forward(residual, out, rstd, a, b, weight);
+  }
+  // dx += rstd · (g − x̂ · mean(g · x̂)) with g = dout · weight, x̂ = x · rstd; dweight += Σ_rows dout · x̂.
+  void rmsnorm_backward(Tensor dx, Tensor dweight, Tensor dout, Tensor x, Tensor weight, Tensor rstd) {
+    const std::int64_t C = x.dim(-1), N = rows_of(x);
+    require(dx.numel() == x.numel() && dout.numel() == x.numel() && dweight.numel() == C && rstd.numel() == N,
+            "rmsnorm_backward shapes");
+    require(of_type(act_dtype(), {dx, dout, x, weight}) && of_type(param_dtype(), {dweight, rstd}),
+            "rmsnorm_backward dtypes");
+    do_rmsnorm_backward(dx, dweight, dout, x, weight, rstd);
+  }
+
   // out(N,OC) = x(N,IC) · weight(OC,IC)ᵀ + bias(OC). bias may be empty.
   void matmul_forward(Tensor out, Tensor x, Tensor weight, Tensor bias) {
     const std::int64_t IC = x.dim(-1), N = rows_of(x), OC = weight.dim(0);
@@ -163,6 +193,43 @@ class Backend {
     require(of_type(act_dtype(), {dqkv, dout, qkv, out}) && of_type(param_dtype(), {saved}),
             "attention_backward dtypes");
     do_attention_backward(dqkv, dout, qkv, out, saved, n_head);
+  }
+
+  // QK-norm, in place on qkv (B,T,3C): every head's query and key (head_dim elements each)
+  // divided by its RMS (eps 1e-5, no gain). rstd (B·T·2·n_head, param_dtype) is saved per token:
+  // the n_head query heads, then the n_head key heads. Values pass unchanged.
+  void qk_norm_forward(Tensor qkv, Tensor rstd, int n_head) {
+    const std::int64_t B = qkv.dim(0), T = qkv.dim(1), C = qkv.dim(2) / 3;
+    require(qkv.ndim == 3 && qkv.dim(2) == 3 * C && n_head > 0 && C % n_head == 0 && rstd.numel() == B * T * 2 * n_head,
+            "qk_norm_forward shapes");
+    require(of_type(act_dtype(), {qkv}) && of_type(param_dtype(), {rstd}), "qk_norm_forward dtypes");
+    do_qk_norm_forward(qkv, rstd, n_head);
+  }
+  // In place on dqkv's queries and keys: dq ← rstd · (dq − q̂ · mean(dq · q̂)) per head, q̂ read
+  // from qkv (qk_norm_forward's output). qkv and dqkv may instead hold that output and its
+  // gradient both rotated by RoPE: the formula commutes with a rotation of each head, so the
+  // model runs it before rope_backward. Values' gradients pass unchanged.
+  void qk_norm_backward(Tensor dqkv, Tensor qkv, Tensor rstd, int n_head) {
+    const std::int64_t B = qkv.dim(0), T = qkv.dim(1), C = qkv.dim(2) / 3;
+    require(qkv.ndim == 3 && dqkv.numel() == qkv.numel() && n_head > 0 && C % n_head == 0 &&
+                rstd.numel() == B * T * 2 * n_head,
+            "qk_norm_backward shapes");
+    require(of_type(act_dtype(), {dqkv, qkv}) && of_type(param_dtype(), {rstd}), "qk_norm_backward dtypes");
+    do_qk_norm_backward(dqkv, qkv, rstd, n_head);
+  }
+
+  // Rotary position embedding, in place on qkv's (B,T,3C) queries and keys: in each head of d
+  // = head_dim elements, the pair (i, i + d/2), i < d/2, of the token at position p = position0 + t
+  // rotates by the angle p · base^(−2i/d) (the half-split layout of GPT-NeoX and Hugging Face's
+  // Llama). A KV-cached forward starts at the cache's length.
+  void rope_forward(Tensor qkv, int n_head, std::int64_t position0, double base) {
+    check_rope(qkv, n_head, position0, base);
+    do_rope(qkv, n_head, position0, base, false);
+  }
+  // The backward: dqkv's query and key gradients rotated back (by −angle), positions from 0.
+  void rope_backward(Tensor dqkv, int n_head, double base) {
+    check_rope(dqkv, n_head, 0, base);
+    do_rope(dqkv, n_head, 0, base, true);
   }
 
   // ---- inference with a KV cache ----
@@ -214,6 +281,17 @@ class Backend {
     require(of_type(act_dtype(), {dx, dout, x}), "gelu_backward dtypes");
     do_gelu_backward(dx, dout, x);
   }
+  // ReLU², out = max(x, 0)² (the speedrun's MLP activation).
+  void relu2_forward(Tensor out, Tensor x) {
+    require(out.numel() == x.numel(), "relu2_forward shapes");
+    require(of_type(act_dtype(), {out, x}), "relu2_forward dtypes");
+    do_relu2_forward(out, x);
+  }
+  void relu2_backward(Tensor dx, Tensor dout, Tensor x) {
+    require(dx.numel() == x.numel() && dout.numel() == x.numel(), "relu2_backward shapes");
+    require(of_type(act_dtype(), {dx, dout, x}), "relu2_backward dtypes");
+    do_relu2_backward(dx, dout, x);
+  }
   // x(N,2H) = [gate | up]; out(N,H) = silu(gate) ⊙ up.
   void swiglu_forward(Tensor out, Tensor x) {
     const std::int64_t H = x.dim(-1) / 2, N = rows_of(x);
@@ -248,19 +326,31 @@ class Backend {
     do_dropout_backward(dx, dout, p, key);
   }
 
+  // The logit soft-cap of Gemma 2 and the speedrun: out = cap · tanh(x / cap), cap > 0 (out may
+  // alias x), for logits no loss is computed from. Training passes the raw logits to
+  // cross_entropy's `softcap` instead, which caps them in fp32 and differentiates through the cap.
+  void softcap_forward(Tensor out, Tensor x, double cap) {
+    require(out.numel() == x.numel() && cap > 0, "softcap_forward arguments");
+    require(of_type(act_dtype(), {out, x}), "softcap_forward dtypes");
+    do_softcap_forward(out, x, cap);
+  }
+
   // Softmax cross-entropy over the first `real_vocab` columns of logits(N,V); columns from
   // real_vocab on are padding and get no probability. losses(N) gets -log p[target]. If dlogits
   // is given (it may alias logits) it gets (softmax - onehot(target)) · dloss, padding columns 0.
+  // With softcap > 0 the softmax is over softcap · tanh(logits / softcap), computed inside (no
+  // rounding of the capped values), and dlogits is the gradient with respect to the raw logits:
+  // each element also times 1 − tanh²(logit / softcap).
   void cross_entropy(Tensor losses, Tensor dlogits, Tensor logits, Tensor targets, std::int64_t real_vocab,
-                     double dloss) {
+                     double dloss, double softcap = 0) {
     const std::int64_t V = logits.dim(-1), N = rows_of(logits);
     require(losses.numel() == N && targets.numel() == N && real_vocab > 0 && real_vocab <= V &&
-                (dlogits.empty() || dlogits.numel() == logits.numel()),
+                (dlogits.empty() || dlogits.numel() == logits.numel()) && softcap >= 0,
             "cross_entropy shapes");
     require(
         of_type(param_dtype(), {losses}) && of_type(act_dtype(), {dlogits, logits}) && of_type(DType::i32, {targets}),
         "cross_entropy dtypes");
-    do_cross_entropy(losses, dlogits, logits, targets, real_vocab, dloss);
+    do_cross_entropy(losses, dlogits, logits, targets, real_vocab, dloss, softcap);
   }
 
   // Reductions returned to the host, accumulated in double in a fixed order. Nothing to check in
@@ -283,6 +373,13 @@ class Backend {
   }
   // Rows of a tensor whose last dimension is a row.
   static std::int64_t rows_of(const Tensor& t) { return t.numel() / t.dim(-1); }
+  void check_rope(const Tensor& qkv, int n_head, std::int64_t position0, double base) const {
+    const std::int64_t C = qkv.dim(2) / 3;
+    require(qkv.ndim == 3 && qkv.dim(2) == 3 * C && n_head > 0 && C % n_head == 0 && (C / n_head) % 2 == 0 &&
+                position0 >= 0 && base > 1,
+            "rope shapes");
+    require(of_type(act_dtype(), {qkv}), "rope dtypes");
+  }
 
  private:
   [[noreturn]] void refuse(const char* what) const;
@@ -305,23 +402,37 @@ class Backend {
   }
   virtual void do_layernorm_backward(Tensor dx, Tensor dweight, Tensor dbias, Tensor dout, Tensor x, Tensor weight,
                                      Tensor mean, Tensor rstd) = 0;
+  virtual void do_rmsnorm_forward(Tensor out, Tensor rstd, Tensor x, Tensor weight) = 0;
+  virtual void do_residual_rmsnorm_forward(Tensor residual, Tensor out, Tensor rstd, Tensor a, Tensor b,
+                                           Tensor weight) {
+    do_add(residual, a, b);
+    do_rmsnorm_forward(out, rstd, residual, weight);
+  }
+  virtual void do_rmsnorm_backward(Tensor dx, Tensor dweight, Tensor dout, Tensor x, Tensor weight, Tensor rstd) = 0;
   virtual void do_matmul_forward(Tensor out, Tensor x, Tensor weight, Tensor bias) = 0;
   virtual void do_matmul_backward(Tensor dx, Tensor dweight, Tensor dbias, Tensor dout, Tensor x, Tensor weight) = 0;
   virtual void do_attention_forward(Tensor out, Tensor saved, Tensor qkv, int n_head) = 0;
   virtual void do_attention_backward(Tensor dqkv, Tensor dout, Tensor qkv, Tensor out, Tensor saved, int n_head) = 0;
+  virtual void do_qk_norm_forward(Tensor qkv, Tensor rstd, int n_head) = 0;
+  virtual void do_qk_norm_backward(Tensor dqkv, Tensor qkv, Tensor rstd, int n_head) = 0;
+  // inverse: rotate by −angle (the backward).
+  virtual void do_rope(Tensor qkv, int n_head, std::int64_t position0, double base, bool inverse) = 0;
   virtual void do_kv_cache_write(Tensor k_cache, Tensor v_cache, Tensor qkv, std::int64_t position) = 0;
   virtual void do_cached_attention_forward(Tensor out, Tensor qkv, Tensor k_cache, Tensor v_cache,
                                            std::int64_t position, int n_head) = 0;
   virtual void do_gather_rows(Tensor dst, Tensor src, std::span<const std::int32_t> rows, std::int64_t prefix) = 0;
   virtual void do_gelu_forward(Tensor out, Tensor x) = 0;
   virtual void do_gelu_backward(Tensor dx, Tensor dout, Tensor x) = 0;
+  virtual void do_relu2_forward(Tensor out, Tensor x) = 0;
+  virtual void do_relu2_backward(Tensor dx, Tensor dout, Tensor x) = 0;
   virtual void do_swiglu_forward(Tensor out, Tensor x) = 0;
   virtual void do_swiglu_backward(Tensor dx, Tensor dout, Tensor x) = 0;
   virtual void do_add(Tensor out, Tensor a, Tensor b) = 0;
   virtual void do_dropout_forward(Tensor out, Tensor x, double p, std::uint64_t key) = 0;
   virtual void do_dropout_backward(Tensor dx, Tensor dout, double p, std::uint64_t key) = 0;
+  virtual void do_softcap_forward(Tensor out, Tensor x, double cap) = 0;
   virtual void do_cross_entropy(Tensor losses, Tensor dlogits, Tensor logits, Tensor targets, std::int64_t real_vocab,
-                                double dloss) = 0;
+                                double dloss, double softcap) = 0;
   virtual double do_sum(Tensor x) = 0;
   virtual double do_sum_squares(Tensor x) = 0;
   virtual void do_adamw(Tensor param, Tensor grad, Tensor m, Tensor v, const AdamWStep& step) = 0;

@@ -65,6 +65,15 @@ class TimedBackend final : public Backend {
                              Tensor r) override {
     GPT_TIMED(layernorm_backward, dx, dw, db, d, x, w, m, r)
   }
+  void do_rmsnorm_forward(Tensor o, Tensor r, Tensor x, Tensor w) override {
+    GPT_TIMED(rmsnorm_forward, o, r, x, w)
+  }
+  void do_residual_rmsnorm_forward(Tensor res, Tensor o, Tensor r, Tensor a, Tensor b, Tensor w) override {
+    GPT_TIMED(residual_rmsnorm_forward, res, o, r, a, b, w)
+  }
+  void do_rmsnorm_backward(Tensor dx, Tensor dw, Tensor d, Tensor x, Tensor w, Tensor r) override {
+    GPT_TIMED(rmsnorm_backward, dx, dw, d, x, w, r)
+  }
   void do_matmul_forward(Tensor o, Tensor x, Tensor w, Tensor b) override {
     GPT_TIMED(matmul_forward, o, x, w, b)
   }
@@ -76,6 +85,19 @@ class TimedBackend final : public Backend {
   }
   void do_attention_backward(Tensor dqkv, Tensor d, Tensor qkv, Tensor o, Tensor s, int nh) override {
     GPT_TIMED(attention_backward, dqkv, d, qkv, o, s, nh)
+  }
+  void do_qk_norm_forward(Tensor qkv, Tensor r, int nh) override {
+    GPT_TIMED(qk_norm_forward, qkv, r, nh)
+  }
+  void do_qk_norm_backward(Tensor dqkv, Tensor qkv, Tensor r, int nh) override {
+    GPT_TIMED(qk_norm_backward, dqkv, qkv, r, nh)
+  }
+  void do_rope(Tensor qkv, int nh, std::int64_t p0, double base, bool inverse) override {
+    if (inverse) {
+      GPT_TIMED(rope_backward, qkv, nh, base)
+    } else {
+      GPT_TIMED(rope_forward, qkv, nh, p0, base)
+    }
   }
   void do_kv_cache_write(Tensor k, Tensor v, Tensor qkv, std::int64_t pos) override {
     GPT_TIMED(kv_cache_write, k, v, qkv, pos)
@@ -92,6 +114,12 @@ class TimedBackend final : public Backend {
   void do_gelu_backward(Tensor dx, Tensor d, Tensor x) override {
     GPT_TIMED(gelu_backward, dx, d, x)
   }
+  void do_relu2_forward(Tensor o, Tensor x) override {
+    GPT_TIMED(relu2_forward, o, x)
+  }
+  void do_relu2_backward(Tensor dx, Tensor d, Tensor x) override {
+    GPT_TIMED(relu2_backward, dx, d, x)
+  }
   void do_swiglu_forward(Tensor o, Tensor x) override {
     GPT_TIMED(swiglu_forward, o, x)
   }
@@ -107,8 +135,11 @@ class TimedBackend final : public Backend {
   void do_dropout_backward(Tensor dx, Tensor d, double p, std::uint64_t k) override {
     GPT_TIMED(dropout_backward, dx, d, p, k)
   }
-  void do_cross_entropy(Tensor l, Tensor dl, Tensor lg, Tensor t, std::int64_t rv, double s) override {
-    GPT_TIMED(cross_entropy, l, dl, lg, t, rv, s)
+  void do_softcap_forward(Tensor o, Tensor x, double cap) override {
+    GPT_TIMED(softcap_forward, o, x, cap)
+  }
+  void do_cross_entropy(Tensor l, Tensor dl, Tensor lg, Tensor t, std::int64_t rv, double s, double cap) override {
+    GPT_TIMED(cross_entropy, l, dl, lg, t, rv, s, cap)
   }
   void do_adamw(Tensor p, Tensor g, Tensor m, Tensor v, const AdamWStep& s) override {
     GPT_TIMED(adamw, p, g, m, v, s)

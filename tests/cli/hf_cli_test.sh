@@ -118,8 +118,13 @@ expect_bad_input "init-from into another shape" "hf/config.json does not fit the
 # 5. Models GPT-2 cannot represent are not exported; a bad --dtype is a command-line error.
 train_tiny --run.dir=swiglu --model.activation=swiglu --train.max_steps=1 >/dev/null 2>&1 || fail "swiglu run exited $?"
 command=("$export_bin" --run-dir swiglu --hf-out swiglu_hf)
-expect_bad_input "export swiglu" 'model.activation = "swiglu"' "GPT2LMHeadModel has only a GELU MLP"
+expect_bad_input "export swiglu" 'model.activation = "swiglu"' "cannot be exported as GPT-2"
 [[ -e swiglu_hf ]] && fail "a refused export left swiglu_hf behind"
+train_tiny --run.dir=rope --model.positions=rope --model.norm=rmsnorm --train.max_steps=1 >/dev/null 2>&1 ||
+  fail "rope run exited $?"
+command=("$export_bin" --run-dir rope --hf-out rope_hf)
+expect_bad_input "export rope" 'model.positions = "rope"' 'model.norm = "rmsnorm"'
+[[ -e rope_hf ]] && fail "a refused export left rope_hf behind"
 train_tiny --run.dir=nobias --model.bias=false --train.max_steps=1 >/dev/null 2>&1 || fail "bias=false run exited $?"
 command=("$export_bin" --run-dir nobias --hf-out nobias_hf)
 expect_bad_input "export bias=false" "model.bias = false"

@@ -41,8 +41,28 @@ gpt::ModelConfig shape(std::int64_t vocab, std::int64_t real_vocab, std::int64_t
   return c;
 }
 
+// The modern recipe's options on top of a shape. The soft-caps are low so that tanh bends the
+// small logits of a freshly initialised model.
+gpt::ModelConfig modern(gpt::ModelConfig c, double softcap, bool zero_init) {
+  c.positions = gpt::Positions::rope;
+  c.norm = gpt::NormKind::rmsnorm;
+  c.qk_norm = true;
+  c.logit_softcap = softcap;
+  c.zero_init_projections = zero_init;
+  return c;
+}
+
+gpt::ModelConfig rope_only(gpt::ModelConfig c) {
+  c.positions = gpt::Positions::rope;
+  c.rope_base = 500;
+  return c;
+}
+
 // Round sizes, and odd ones (T not a power of two, n_embd 96 over 3 heads, odd vocabularies).
 const std::map<std::string, Case> kCases = {
+    {"modern_untied_nobias", {modern(shape(128, 120, 2, 4, 64, Activation::relu2, false, false), 0.5, false), 2, 16}},
+    {"odd_modern_zero_init", {modern(shape(101, 97, 3, 3, 96, Activation::relu2, true, true), 2.0, true), 3, 13}},
+    {"rope_gelu", {rope_only(shape(128, 120, 2, 4, 64, Activation::gelu, true, true)), 2, 16}},
     {"gelu_tied", {shape(128, 120, 2, 4, 64, Activation::gelu, true, true), 2, 16}},
     {"gelu_untied_nobias", {shape(128, 120, 2, 4, 64, Activation::gelu, false, false), 2, 16}},
     {"swiglu_tied", {shape(128, 120, 2, 4, 64, Activation::swiglu, true, true), 2, 16}},
@@ -133,8 +153,15 @@ int main(int argc, char** argv) {
                 {"n_embd", m.n_embd},
                 {"hidden", m.hidden()},
                 {"bias", m.bias},
-                {"activation", m.activation == Activation::gelu ? "gelu" : "swiglu"},
-                {"tie_embeddings", m.tie_embeddings}};
+                {"activation", m.activation == Activation::gelu     ? "gelu"
+                               : m.activation == Activation::swiglu ? "swiglu"
+                                                                    : "relu2"},
+                {"tie_embeddings", m.tie_embeddings},
+                {"positions", m.positions == gpt::Positions::rope ? "rope" : "learned"},
+                {"rope_base", m.rope_base},
+                {"norm", m.norm == gpt::NormKind::rmsnorm ? "rmsnorm" : "layernorm"},
+                {"qk_norm", m.qk_norm},
+                {"logit_softcap", m.logit_softcap}};
   j["B"] = c.B;
   j["T"] = c.T;
   j["steps"] = steps;

@@ -94,20 +94,41 @@ def linear(x, P, prefix):
     return F.linear(x, P[prefix + ".weight"], P.get(prefix + ".bias"))
 
 
-def layer_norm(x, P, prefix):
+def layer_norm(x, P, prefix, m):
     w = P[prefix + ".weight"]
+    if m["norm"] == "rmsnorm":
+        return rms_norm(x) * w
     return F.layer_norm(x, w.shape, w, P.get(prefix + ".bias"), LN_EPS)
+
+
+def rms_norm(x):
+    return x * torch.rsqrt(x.pow(2).mean(dim=-1, keepdim=True) + LN_EPS)
+
+
+def rotary(x, base):
+    """x (B, heads, T, d): Llama's half-split rotation, pair (i, i + d/2) by t * base^(-2i/d)."""
+    T, d = x.shape[-2], x.shape[-1]
+    inv_freq = base ** (-torch.arange(0, d // 2, dtype=torch.float64) * 2.0 / d)
+    angle = torch.arange(T, dtype=torch.float64)[:, None] * inv_freq[None, :]
+    cos, sin = torch.cat([angle.cos()] * 2, dim=-1), torch.cat([angle.sin()] * 2, dim=-1)
+    x1, x2 = x[..., : d // 2], x[..., d // 2:]
+    return x * cos + torch.cat([-x2, x1], dim=-1) * sin
 
 
 def gelu_tanh(x):
     return 0.5 * x * (1.0 + torch.tanh(math.sqrt(2.0 / math.pi) * (x + 0.044715 * x ** 3)))
 
 
-def attention(x, P, prefix, n_head):
+def attention(x, P, prefix, m):
     B, T, C = x.shape
+    n_head = m["n_head"]
     hd = C // n_head
     q, k, v = linear(x, P, prefix + ".c_attn").split(C, dim=-1)
     q, k, v = (t.view(B, T, n_head, hd).transpose(1, 2) for t in (q, k, v))
+    if m["qk_norm"]:
+        q, k = rms_norm(q), rms_norm(k)
+    if m["positions"] == "rope":
+        q, k = rotary(q, m["rope_base"]), rotary(k, m["rope_base"])
     att = (q @ k.transpose(-2, -1)) / math.sqrt(hd)
     causal = torch.ones(T, T, dtype=torch.bool).tril()
     att = att.masked_fill(~causal, float("-inf")).softmax(dim=-1)
@@ -122,6 +143,8 @@ def mlp(x, P, prefix, activation, hidden):
     elif activation == "swiglu":
         gate, up = h[..., :hidden], h[..., hidden:]
         h = F.silu(gate) * up
+    elif activation == "relu2":
+        h = F.relu(h).square()
     else:
         sys.exit(f"FAIL: unknown activation {activation!r}")
     return linear(h, P, prefix + ".c_proj")
@@ -129,14 +152,20 @@ def mlp(x, P, prefix, activation, hidden):
 
 def forward_logits(P, tokens, m):
     T = tokens.shape[1]
-    x = P["wte.weight"][tokens] + P["wpe.weight"][:T]
+    x = P["wte.weight"][tokens]
+    if m["positions"] == "learned":
+        x = x + P["wpe.weight"][:T]
+    elif "wpe.weight" in P:
+        sys.exit("FAIL: a RoPE model exported a wpe table")
     for l in range(m["n_layer"]):
-        x = x + attention(layer_norm(x, P, f"h.{l}.ln_1"), P, f"h.{l}.attn", m["n_head"])
-        x = x + mlp(layer_norm(x, P, f"h.{l}.ln_2"), P, f"h.{l}.mlp",
+        x = x + attention(layer_norm(x, P, f"h.{l}.ln_1", m), P, f"h.{l}.attn", m)
+        x = x + mlp(layer_norm(x, P, f"h.{l}.ln_2", m), P, f"h.{l}.mlp",
                     m["activation"], m["hidden"])
-    x = layer_norm(x, P, "ln_f")
+    x = layer_norm(x, P, "ln_f", m)
     head = P["wte.weight"] if m["tie_embeddings"] else P["lm_head.weight"]
-    return x @ head.t()
+    logits = x @ head.t()
+    cap = m["logit_softcap"]
+    return cap * torch.tanh(logits / cap) if cap > 0 else logits
 
 
 def mean_loss(logits, targets, real_vocab):

@@ -23,6 +23,18 @@ inline ModelConfig tiny_model(Activation act, bool bias, bool tied) {
   return c;
 }
 
+// tiny_model with every option of the modern recipe on: RoPE (a small base, so the few positions
+// turn far), RMSNorm, QK-norm, ReLU², a logit soft-cap.
+inline ModelConfig tiny_modern_model(bool bias, bool tied) {
+  ModelConfig c = tiny_model(Activation::relu2, bias, tied);
+  c.positions = Positions::rope;
+  c.rope_base = 50;
+  c.norm = NormKind::rmsnorm;
+  c.qk_norm = true;
+  c.logit_softcap = 5;
+  return c;
+}
+
 struct HostBatch {
   std::int64_t B, T;
   std::vector<std::int32_t> inputs, targets;

@@ -51,9 +51,10 @@ inline void PrintTo(const OpCase& c, std::ostream* os) {
   *os << c.name;
 }
 
-// Softmax cross-entropy over `rows` rows of V logits, the first `real_vocab` of them real.
-inline OpCase cross_entropy_case(std::int64_t rows, std::int64_t V, std::int64_t real_vocab) {
-  return {.name = "cross_entropy",
+// Softmax cross-entropy over `rows` rows of V logits, the first `real_vocab` of them real; with
+// softcap > 0, of the soft-capped logits, its gradient reaching the logits before the cap.
+inline OpCase cross_entropy_case(std::int64_t rows, std::int64_t V, std::int64_t real_vocab, double softcap = 0) {
+  return {.name = softcap > 0 ? "softcap_cross_entropy" : "cross_entropy",
           .inputs = {{rows, V}},
           .outputs = {{rows}},
           .aux = {{rows}},
@@ -62,15 +63,16 @@ inline OpCase cross_entropy_case(std::int64_t rows, std::int64_t V, std::int64_t
           .ints_limit = static_cast<std::int32_t>(real_vocab),
           .input_scale = 3.0,
           .uniform_dout = true,
-          .forward = [real_vocab](Backend& be,
-                                  OpArgs& a) { be.cross_entropy(a.out[0], none(), a.in[0], a.ints, real_vocab, 0.0); },
+          .forward = [real_vocab, softcap](
+                         Backend& be,
+                         OpArgs& a) { be.cross_entropy(a.out[0], none(), a.in[0], a.ints, real_vocab, 0.0, softcap); },
           .backward =
-              [real_vocab](Backend& be, OpArgs& a) {
+              [real_vocab, softcap](Backend& be, OpArgs& a) {
                 // The fused op takes one dloss for every position (dout is uniform here) and
                 // recomputes the losses alongside the gradient.
                 float dloss = 0;
                 be.download(a.dout[0].rows(0, 1), &dloss);
-                be.cross_entropy(a.aux[0], a.din[0], a.in[0], a.ints, real_vocab, dloss);
+                be.cross_entropy(a.aux[0], a.din[0], a.in[0], a.ints, real_vocab, dloss, softcap);
               }};
 }
 
@@ -98,6 +100,40 @@ inline std::vector<OpCase> all_op_cases(const OpDims& dims = {}) {
        .ints_limit = static_cast<std::int32_t>(RV),
        .forward = [](Backend& be, OpArgs& a) { be.embedding_forward(a.out[0], a.ints, a.in[0], a.in[1]); },
        .backward = [](Backend& be, OpArgs& a) { be.embedding_backward(a.din[0], a.din[1], a.dout[0], a.ints); }});
+  // RoPE models have no wpe.
+  cases.push_back(
+      {.name = "embedding_no_positions",
+       .inputs = {{V, C}},
+       .outputs = {{B, T, C}},
+       .input_is_param = {true},
+       .ints_shape = {B, T},
+       .ints_limit = static_cast<std::int32_t>(RV),
+       .forward = [](Backend& be, OpArgs& a) { be.embedding_forward(a.out[0], a.ints, a.in[0], none()); },
+       .backward = [](Backend& be, OpArgs& a) { be.embedding_backward(a.din[0], none(), a.dout[0], a.ints); }});
+  cases.push_back(
+      {.name = "rmsnorm",
+       .inputs = {{B, T, C}, {C}},
+       .outputs = {{B, T, C}},
+       .aux = {{B * T}},
+       .input_is_param = {false, true},
+       .forward = [](Backend& be, OpArgs& a) { be.rmsnorm_forward(a.out[0], a.aux[0], a.in[0], a.in[1]); },
+       .backward = [](Backend& be,
+                      OpArgs& a) { be.rmsnorm_backward(a.din[0], a.din[1], a.dout[0], a.in[0], a.in[1], a.aux[0]); }});
+  cases.push_back({.name = "residual_rmsnorm",
+                   .inputs = {{B, T, C}, {B, T, C}, {C}},
+                   .outputs = {{B, T, C}, {B, T, C}},
+                   .aux = {{B * T}},
+                   .input_is_param = {false, false, true},
+                   .forward =
+                       [](Backend& be, OpArgs& a) {
+                         be.residual_rmsnorm_forward(a.out[0], a.out[1], a.aux[0], a.in[0], a.in[1], a.in[2]);
+                       },
+                   .backward =
+                       [](Backend& be, OpArgs& a) {
+                         be.rmsnorm_backward(a.din[0], a.din[2], a.dout[1], a.out[0], a.in[2], a.aux[0]);
+                         be.add(a.din[0], a.din[0], a.dout[0]);
+                         be.convert(a.din[1], a.din[0]);
+                       }});
   for (bool with_bias : {true, false}) {
     cases.push_back({.name = with_bias ? "layernorm" : "layernorm_nobias",
                      .inputs = {{B, T, C}, {C}, {C}},
@@ -156,6 +192,58 @@ inline std::vector<OpCase> all_op_cases(const OpDims& dims = {}) {
        .forward = [NH](Backend& be, OpArgs& a) { be.attention_forward(a.out[0], a.aux[0], a.in[0], NH); },
        .backward = [NH](Backend& be,
                         OpArgs& a) { be.attention_backward(a.din[0], a.dout[0], a.in[0], a.out[0], a.aux[0], NH); }});
+  // The in-place ops on qkv: the output starts as a copy of the input, and so does the gradient
+  // (values pass through unchanged). qk_norm then rope is the order the model runs them in, and
+  // its backward runs qk_norm's in the rotated space (see Backend::qk_norm_backward).
+  const double rope_base = 100.0;  // a small base turns the short test sequence through many angles
+  cases.push_back({.name = "qk_norm",
+                   .inputs = {{B, T, 3 * C}},
+                   .outputs = {{B, T, 3 * C}},
+                   .aux = {{B * T * 2 * NH}},
+                   .forward =
+                       [NH](Backend& be, OpArgs& a) {
+                         be.convert(a.out[0], a.in[0]);
+                         be.qk_norm_forward(a.out[0], a.aux[0], NH);
+                       },
+                   .backward =
+                       [NH](Backend& be, OpArgs& a) {
+                         be.convert(a.din[0], a.dout[0]);
+                         be.qk_norm_backward(a.din[0], a.out[0], a.aux[0], NH);
+                       }});
+  cases.push_back({.name = "rope",
+                   .inputs = {{B, T, 3 * C}},
+                   .outputs = {{B, T, 3 * C}},
+                   .forward =
+                       [NH, rope_base](Backend& be, OpArgs& a) {
+                         be.convert(a.out[0], a.in[0]);
+                         be.rope_forward(a.out[0], NH, 0, rope_base);
+                       },
+                   .backward =
+                       [NH, rope_base](Backend& be, OpArgs& a) {
+                         be.convert(a.din[0], a.dout[0]);
+                         be.rope_backward(a.din[0], NH, rope_base);
+                       }});
+  cases.push_back({.name = "qk_norm_rope",
+                   .inputs = {{B, T, 3 * C}},
+                   .outputs = {{B, T, 3 * C}},
+                   .aux = {{B * T * 2 * NH}},
+                   .forward =
+                       [NH, rope_base](Backend& be, OpArgs& a) {
+                         be.convert(a.out[0], a.in[0]);
+                         be.qk_norm_forward(a.out[0], a.aux[0], NH);
+                         be.rope_forward(a.out[0], NH, 0, rope_base);
+                       },
+                   .backward =
+                       [NH, rope_base](Backend& be, OpArgs& a) {
+                         be.convert(a.din[0], a.dout[0]);
+                         be.qk_norm_backward(a.din[0], a.out[0], a.aux[0], NH);
+                         be.rope_backward(a.din[0], NH, rope_base);
+                       }});
+  cases.push_back({.name = "relu2",
+                   .inputs = {{B, T, H}},
+                   .outputs = {{B, T, H}},
+                   .forward = [](Backend& be, OpArgs& a) { be.relu2_forward(a.out[0], a.in[0]); },
+                   .backward = [](Backend& be, OpArgs& a) { be.relu2_backward(a.din[0], a.dout[0], a.in[0]); }});
   cases.push_back({.name = "gelu",
                    .inputs = {{B, T, H}},
                    .outputs = {{B, T, H}},
@@ -184,6 +272,21 @@ inline std::vector<OpCase> all_op_cases(const OpDims& dims = {}) {
                    .forward = [](Backend& be, OpArgs& a) { be.dropout_forward(a.out[0], a.in[0], 0.3, 42); },
                    .backward = [](Backend& be, OpArgs& a) { be.dropout_backward(a.din[0], a.dout[0], 0.3, 42); }});
   cases.push_back(cross_entropy_case(B * T, V, RV));
+  cases.push_back(cross_entropy_case(B * T, V, RV, 2.0));  // a low cap: most logits are well inside tanh's bend
+
+  // Inference: RoPE at a KV cache's length.
+  cases.push_back({.name = "rope_at_position",
+                   .inputs = {{B, T, 3 * C}},
+                   .outputs = {{B, T, 3 * C}},
+                   .forward = [NH, rope_base](Backend& be, OpArgs& a) {
+                     be.convert(a.out[0], a.in[0]);
+                     be.rope_forward(a.out[0], NH, 5, rope_base);
+                   }});
+  cases.push_back({.name = "softcap",
+                   .inputs = {{B, T, V}},
+                   .outputs = {{B, T, V}},
+                   .input_scale = 3.0,
+                   .forward = [](Backend& be, OpArgs& a) { be.softcap_forward(a.out[0], a.in[0], 2.0); }});
 
   // Inference (no backward). A KV-cached forward's new tokens start at the cache's length.
   const std::int64_t position = 3, S = position + T + 2;  // the cache has room to spare

@@ -344,10 +344,25 @@ TEST_F(HfGpt2RefusalTest, ConfigThatDoesNotFitNamesEveryKey) {
   EXPECT_HAS(refusal(run), "n_positions is 16, less than the run's model.block_size (17)");
   run = small_gpt2();
   run.activation = Activation::swiglu;
-  EXPECT_HAS(refusal(run), "GPT-2 has a GELU MLP, the run's model.activation is \"swiglu\"");
+  EXPECT_HAS(refusal(run), "model.activation = \"swiglu\" (GPT-2 has a GELU MLP)");
   run = small_gpt2();
   run.bias = false;
-  EXPECT_HAS(refusal(run), "GPT-2 has biases, the run's model.bias is false");
+  EXPECT_HAS(refusal(run), "model.bias = false (GPT-2 has biases)");
+  // Every option of the modern recipe at once: each is named.
+  run = small_gpt2();
+  run.activation = Activation::relu2;
+  run.positions = Positions::rope;
+  run.norm = NormKind::rmsnorm;
+  run.qk_norm = true;
+  run.logit_softcap = 30;
+  const std::string modern = refusal(run);
+  for (const char* key : {"model.activation = \"relu2\"", "model.positions = \"rope\"", "model.norm = \"rmsnorm\"",
+                          "model.qk_norm = true", "model.logit_softcap"})
+    EXPECT_HAS(modern, key);
+  // Initialisation is not architecture: GPT-2's weights load into a zero-init-projections run.
+  run = small_gpt2();
+  run.zero_init_projections = true;
+  EXPECT_TRUE(gpt2_departures(run).empty());
 }
 
 TEST_F(HfGpt2RefusalTest, ConfigKeysThisModelCannotComputeAreNamed) {
@@ -436,13 +451,18 @@ TEST_F(HfGpt2Test, ModelsGpt2CannotRepresentAreNotExported) {
   ModelConfig swiglu = small_gpt2();
   swiglu.activation = Activation::swiglu;
   EXPECT_HAS(message_of<ConfigError>([&] { write_folder(dir_ / "s", swiglu, random_params(swiglu)); }),
-             "model.activation = \"swiglu\": Hugging Face's GPT2LMHeadModel has only a GELU MLP");
+             "cannot be exported as GPT-2: model.activation = \"swiglu\" (GPT-2 has a GELU MLP)");
   ModelConfig no_bias = small_gpt2();
   no_bias.bias = false;
   EXPECT_HAS(message_of<ConfigError>([&] { write_folder(dir_ / "b", no_bias, random_params(no_bias)); }),
              "model.bias = false");
+  ModelConfig rope = small_gpt2();
+  rope.positions = Positions::rope;
+  EXPECT_HAS(message_of<ConfigError>([&] { write_folder(dir_ / "r", rope, random_params(rope)); }),
+             "model.positions = \"rope\"");
   EXPECT_FALSE(std::filesystem::exists(dir_ / "s"));
   EXPECT_FALSE(std::filesystem::exists(dir_ / "b"));
+  EXPECT_FALSE(std::filesystem::exists(dir_ / "r"));
 }
 
 TEST_F(HfGpt2Test, ModelConfigOfAFolderPadsTheVocabulary) {

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <ostream>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -35,9 +36,12 @@ double relative_max_diff(const std::vector<double>& a, const std::vector<double>
 
 struct Variant {
   const char* name;
-  Activation activation;
-  bool bias, tied;
+  ModelConfig config;
 };
+
+void PrintTo(const Variant& v, std::ostream* os) {
+  *os << v.name;
+}
 
 class KVCacheEquality : public ::testing::TestWithParam<Variant> {};
 
@@ -50,7 +54,7 @@ std::vector<double> row_at(const std::vector<double>& logits, std::int64_t T, st
 
 template <class F>
 void expect_cached_equals_full(const Variant& v, double tolerance) {
-  ModelConfig config = tiny_model(v.activation, v.bias, v.tied);
+  ModelConfig config = v.config;
   config.block_size = 12;
   CpuBackend<F> be(cpu_threads());
   GPT model(config, be);
@@ -89,8 +93,12 @@ TEST_P(KVCacheEquality, Fp32PrefillAndStepsEqualFullForward) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Variants, KVCacheEquality,
-                         ::testing::Values(Variant{"gelu_bias_tied", Activation::gelu, true, true},
-                                           Variant{"swiglu_nobias_untied", Activation::swiglu, false, false}),
+                         ::testing::Values(Variant{"gelu_bias_tied", tiny_model(Activation::gelu, true, true)},
+                                           Variant{"swiglu_nobias_untied",
+                                                   tiny_model(Activation::swiglu, false, false)},
+                                           // RoPE at the cache's positions, QK-norm before the cache.
+                                           Variant{"modern_nobias_untied", tiny_modern_model(false, false)},
+                                           Variant{"modern_bias_tied", tiny_modern_model(true, true)}),
                          [](const auto& info) { return std::string(info.param.name); });
 
 // The last-position logits of a multi-token call are those of its last row (the LM head runs on

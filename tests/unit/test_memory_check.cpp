@@ -46,7 +46,11 @@ INSTANTIATE_TEST_SUITE_P(Models, MemoryEstimateMatchesTheModel,
                          ::testing::Values(std::vector<std::string>{},
                                            std::vector<std::string>{"--model.activation=swiglu", "--model.bias=false",
                                                                     "--model.tie_embeddings=false"},
-                                           std::vector<std::string>{"--train.recompute_mlp=true"}));
+                                           std::vector<std::string>{"--train.recompute_mlp=true"},
+                                           // No wpe, no norm biases, QK-norm's saved statistics.
+                                           std::vector<std::string>{"--model.positions=rope", "--model.norm=rmsnorm",
+                                                                    "--model.qk_norm=true", "--model.activation=relu2",
+                                                                    "--model.logit_softcap=30"}));
 
 TEST(MemoryCheck, RefusesWhatDoesNotFitNamingTheKeys) {
   const RunConfig config = run_config({});

@@ -47,6 +47,32 @@ TEST(ParamTable, HuggingFaceNamesShapesAndAlignment) {
   for (const ParamInfo& p : t.entries()) EXPECT_EQ(p.offset % ParamTable::kAlign, 0) << p.name;
 }
 
+// RoPE drops wpe; RMSNorm has no bias even where the linear layers keep theirs.
+TEST(ParamTable, RopeHasNoPositionTableAndRmsNormNoBias) {
+  ModelConfig c = tiny_model(Activation::relu2, true, true);
+  c.positions = Positions::rope;
+  c.norm = NormKind::rmsnorm;
+  const ParamTable t(c);
+  EXPECT_EQ(t.find("wpe.weight"), nullptr);
+  EXPECT_EQ(t.find("h.0.ln_1.bias"), nullptr);
+  EXPECT_EQ(t.find("ln_f.bias"), nullptr);
+  ASSERT_NE(t.find("h.0.attn.c_attn.bias"), nullptr);
+  EXPECT_EQ(t.at("h.0.mlp.c_fc.weight").shape, (std::vector<std::int64_t>{32, 8}));  // 4·n_embd, no gate
+  const ParamTable gpt2(tiny_model(Activation::gelu, true, true));
+  EXPECT_EQ(gpt2.parameter_count() - t.parameter_count(), 8 * 8 + 5 * 8);  // wpe, 5 norm biases
+}
+
+TEST(Init, ZeroInitProjectionsStartEveryBlockAtTheIdentity) {
+  ModelConfig c = tiny_model(Activation::gelu, true, true);
+  c.zero_init_projections = true;
+  CpuBackend<double> be(cpu_threads());
+  GPT model(c, be);
+  model.init_weights(1);
+  for (const char* name : {"h.0.attn.c_proj.weight", "h.1.mlp.c_proj.weight"})
+    for (double x : host_values<double>(model.param(name))) ASSERT_EQ(x, 0.0) << name;
+  EXPECT_NEAR(stddev(host_values<double>(model.param("h.1.mlp.c_fc.weight"))), 0.02, 0.005);
+}
+
 TEST(Init, Gpt2StatisticsAndZeroPadding) {
   ModelConfig c = tiny_model(Activation::gelu, true, false);
   c.n_embd = 64;

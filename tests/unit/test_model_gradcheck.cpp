@@ -1,5 +1,6 @@
 // The whole model's gradients against central finite differences, in double precision, for
-// gelu and swiglu, with and without biases, tied and untied embeddings, with and without dropout.
+// gelu and swiglu, with and without biases, tied and untied embeddings, with and without dropout,
+// and each option of the modern recipe (RoPE, RMSNorm, QK-norm, ReLU², logit soft-cap) alone and together.
 #include <gtest/gtest.h>
 
 #include <ostream>
@@ -16,26 +17,33 @@ namespace gpt::test {
 namespace {
 
 struct Variant {
-  Activation act;
-  bool bias, tied;
-  double dropout;
+  std::string name;
+  ModelConfig config;
 };
 
-std::string variant_name(const Variant& v) {
-  return std::string(v.act == Activation::gelu ? "gelu" : "swiglu") + (v.bias ? "_bias" : "_nobias") +
-         (v.tied ? "_tied" : "_untied") + (v.dropout > 0 ? "_dropout" : "");
+Variant classic(Activation act, bool bias, bool tied, double dropout) {
+  ModelConfig c = tiny_model(act, bias, tied);
+  c.dropout = dropout;
+  return {std::string(act == Activation::gelu ? "gelu" : "swiglu") + (bias ? "_bias" : "_nobias") +
+              (tied ? "_tied" : "_untied") + (dropout > 0 ? "_dropout" : ""),
+          c};
+}
+
+// One option of the modern recipe at a time on GPT-2's tiny model, then all of them together.
+Variant modern(std::string name, void (*change)(ModelConfig&)) {
+  ModelConfig c = tiny_model(Activation::gelu, true, true);
+  change(c);
+  return {std::move(name), c};
 }
 
 void PrintTo(const Variant& v, std::ostream* os) {
-  *os << variant_name(v);
+  *os << v.name;
 }
 
 class ModelGradCheck : public ::testing::TestWithParam<Variant> {};
 
 TEST_P(ModelGradCheck, EveryParameterMatchesFiniteDifferences) {
-  const Variant v = GetParam();
-  ModelConfig config = tiny_model(v.act, v.bias, v.tied);
-  config.dropout = v.dropout;
+  const ModelConfig config = GetParam().config;
   CpuBackend<double> be(cpu_threads());
   GPT model(config, be);
   model.init_weights(7);
@@ -69,12 +77,32 @@ TEST_P(ModelGradCheck, EveryParameterMatchesFiniteDifferences) {
 
 INSTANTIATE_TEST_SUITE_P(
     Variants, ModelGradCheck,
-    ::testing::Values(Variant{Activation::gelu, true, true, 0.0}, Variant{Activation::gelu, false, true, 0.0},
-                      Variant{Activation::gelu, true, false, 0.0}, Variant{Activation::gelu, false, false, 0.0},
-                      Variant{Activation::swiglu, true, true, 0.0}, Variant{Activation::swiglu, false, true, 0.0},
-                      Variant{Activation::swiglu, true, false, 0.0}, Variant{Activation::swiglu, false, false, 0.0},
-                      Variant{Activation::gelu, true, true, 0.25}, Variant{Activation::swiglu, false, false, 0.25}),
-    [](const auto& info) { return variant_name(info.param); });
+    ::testing::Values(classic(Activation::gelu, true, true, 0.0), classic(Activation::gelu, false, true, 0.0),
+                      classic(Activation::gelu, true, false, 0.0), classic(Activation::gelu, false, false, 0.0),
+                      classic(Activation::swiglu, true, true, 0.0), classic(Activation::swiglu, false, true, 0.0),
+                      classic(Activation::swiglu, true, false, 0.0), classic(Activation::swiglu, false, false, 0.0),
+                      classic(Activation::gelu, true, true, 0.25), classic(Activation::swiglu, false, false, 0.25),
+                      modern("rope",
+                             [](ModelConfig& c) {
+                               c.positions = Positions::rope;
+                               c.rope_base = 50;
+                             }),
+                      modern("rmsnorm", [](ModelConfig& c) { c.norm = NormKind::rmsnorm; }),
+                      modern("qk_norm", [](ModelConfig& c) { c.qk_norm = true; }),
+                      modern("relu2",
+                             [](ModelConfig& c) {
+                               c.activation = Activation::relu2;
+                               c.dropout = 0.25;
+                             }),
+                      modern("logit_softcap", [](ModelConfig& c) { c.logit_softcap = 5; }),
+                      Variant{"modern_nobias_untied", tiny_modern_model(false, false)},
+                      Variant{"modern_bias_tied_dropout",
+                              [] {
+                                ModelConfig c = tiny_modern_model(true, true);
+                                c.dropout = 0.25;
+                                return c;
+                              }()}),
+    [](const auto& info) { return info.param.name; });
 
 }  // namespace
 }  // namespace gpt::test

@@ -395,7 +395,7 @@ TEST(RunConfigErrors, EmptyRunDirNamesTheKey) {
 TEST(RunConfigErrors, BadEnumValue) {
   std::string msg = error_of(kMinimal + "[model]\nactivation = \"relu\"\n");
   EXPECT_STARTS_WITH(msg, "config.toml:4: ");
-  EXPECT_CONTAINS(msg, "model.activation must be one of \"gelu\", \"swiglu\"; got \"relu\"");
+  EXPECT_CONTAINS(msg, "model.activation must be one of \"gelu\", \"swiglu\", \"relu2\"; got \"relu\"");
 
   msg = error_of(kMinimal + "[train]\nbackend = \"tpu\"\n");
   EXPECT_STARTS_WITH(msg, "config.toml:4: ");

@@ -1,5 +1,5 @@
 #pragma once
-// GELU (GPT-2's tanh form) and SwiGLU, elementwise.
+// GELU (GPT-2's tanh form), ReLU², SwiGLU and the logit soft-cap, elementwise.
 #include <cmath>
 #include <cstdint>
 
@@ -32,6 +32,29 @@ void gelu_backward(int threads, T* dx, const T* dout, const T* x, std::int64_t n
     const T grad = T(0.5) * (T(1) + th) + T(0.5) * v * sech2 * a * (T(1) + T(3) * b * v * v);
     dx[i] = grad * dout[i];
   }
+}
+
+template <class T>
+void relu2_forward(int threads, T* out, const T* x, std::int64_t n) {
+#pragma omp parallel for simd schedule(static) num_threads(threads) if (worth_parallel(n))
+  for (std::int64_t i = 0; i < n; ++i) {
+    const T r = x[i] > T(0) ? x[i] : T(0);
+    out[i] = r * r;
+  }
+}
+
+template <class T>
+void relu2_backward(int threads, T* dx, const T* dout, const T* x, std::int64_t n) {
+#pragma omp parallel for simd schedule(static) num_threads(threads) if (worth_parallel(n))
+  for (std::int64_t i = 0; i < n; ++i) dx[i] = (x[i] > T(0) ? T(2) * x[i] : T(0)) * dout[i];
+}
+
+// out = cap · tanh(x / cap); out may alias x.
+template <class T>
+void softcap_forward(int threads, T* out, const T* x, std::int64_t n, T cap) {
+  const T inv_cap = T(1) / cap;
+#pragma omp parallel for simd schedule(static) num_threads(threads) if (worth_parallel(n))
+  for (std::int64_t i = 0; i < n; ++i) out[i] = cap * tanh_accurate(x[i] * inv_cap);
 }
 
 template <class T>

@@ -19,6 +19,7 @@
 #include "core/ops/cpu/layernorm.h"
 #include "core/ops/cpu/matmul.h"
 #include "core/ops/cpu/parallel.h"
+#include "core/ops/cpu/qk_rope.h"
 
 namespace gpt {
 namespace {
@@ -95,13 +96,14 @@ void CpuBackend<T>::do_convert(Tensor dst, Tensor src) {
 
 template <class T>
 void CpuBackend<T>::do_embedding_forward(Tensor out, Tensor tokens, Tensor wte, Tensor wpe, std::int64_t position0) {
-  cpu::embedding_forward(threads_, out.data<T>(), tokens.data<std::int32_t>(), wte.data<T>(),
-                         wpe.data<T>() + position0 * wpe.dim(1), tokens.dim(0), tokens.dim(1), wte.dim(1));
+  const T* positions = wpe.empty() ? nullptr : wpe.data<T>() + position0 * wpe.dim(1);
+  cpu::embedding_forward(threads_, out.data<T>(), tokens.data<std::int32_t>(), wte.data<T>(), positions, tokens.dim(0),
+                         tokens.dim(1), wte.dim(1));
 }
 
 template <class T>
 void CpuBackend<T>::do_embedding_backward(Tensor dwte, Tensor dwpe, Tensor dout, Tensor tokens) {
-  cpu::embedding_backward(threads_, dwte.data<T>(), dwpe.data<T>(), dout.data<T>(), tokens.data<std::int32_t>(),
+  cpu::embedding_backward(threads_, dwte.data<T>(), opt<T>(dwpe), dout.data<T>(), tokens.data<std::int32_t>(),
                           tokens.dim(0), tokens.dim(1), dwte.dim(1));
 }
 
@@ -118,6 +120,17 @@ void CpuBackend<T>::do_layernorm_backward(Tensor dx, Tensor dweight, Tensor dbia
   const std::int64_t C = x.dim(-1), N = rows_of(x);
   cpu::layernorm_backward(threads_, dx.data<T>(), dweight.data<T>(), opt<T>(dbias), dout.data<T>(), x.data<T>(),
                           weight.data<T>(), mean.data<T>(), rstd.data<T>(), N, C);
+}
+
+template <class T>
+void CpuBackend<T>::do_rmsnorm_forward(Tensor out, Tensor rstd, Tensor x, Tensor weight) {
+  cpu::rmsnorm_forward(threads_, out.data<T>(), rstd.data<T>(), x.data<T>(), weight.data<T>(), rows_of(x), x.dim(-1));
+}
+
+template <class T>
+void CpuBackend<T>::do_rmsnorm_backward(Tensor dx, Tensor dweight, Tensor dout, Tensor x, Tensor weight, Tensor rstd) {
+  cpu::rmsnorm_backward(threads_, dx.data<T>(), dweight.data<T>(), dout.data<T>(), x.data<T>(), weight.data<T>(),
+                        rstd.data<T>(), rows_of(x), x.dim(-1));
 }
 
 template <class T>
@@ -160,6 +173,22 @@ void CpuBackend<T>::do_attention_backward(Tensor dqkv, Tensor dout, Tensor qkv, 
 }
 
 template <class T>
+void CpuBackend<T>::do_qk_norm_forward(Tensor qkv, Tensor rstd, int n_head) {
+  cpu::qk_norm_forward(threads_, qkv.data<T>(), rstd.data<T>(), qkv.dim(0) * qkv.dim(1), qkv.dim(2) / 3, n_head);
+}
+
+template <class T>
+void CpuBackend<T>::do_qk_norm_backward(Tensor dqkv, Tensor qkv, Tensor rstd, int n_head) {
+  cpu::qk_norm_backward(threads_, dqkv.data<T>(), qkv.data<T>(), rstd.data<T>(), qkv.dim(0) * qkv.dim(1),
+                        qkv.dim(2) / 3, n_head);
+}
+
+template <class T>
+void CpuBackend<T>::do_rope(Tensor qkv, int n_head, std::int64_t position0, double base, bool inverse) {
+  cpu::rope(threads_, qkv.data<T>(), qkv.dim(0), qkv.dim(1), qkv.dim(2) / 3, n_head, position0, base, inverse);
+}
+
+template <class T>
 void CpuBackend<T>::do_kv_cache_write(Tensor k_cache, Tensor v_cache, Tensor qkv, std::int64_t position) {
   cpu::kv_cache_write(k_cache.data<T>(), v_cache.data<T>(), qkv.data<T>(), qkv.dim(0), qkv.dim(1), k_cache.dim(2),
                       k_cache.dim(1), position);
@@ -189,6 +218,16 @@ void CpuBackend<T>::do_gelu_forward(Tensor out, Tensor x) {
 template <class T>
 void CpuBackend<T>::do_gelu_backward(Tensor dx, Tensor dout, Tensor x) {
   cpu::gelu_backward(threads_, dx.data<T>(), dout.data<T>(), x.data<T>(), x.numel());
+}
+
+template <class T>
+void CpuBackend<T>::do_relu2_forward(Tensor out, Tensor x) {
+  cpu::relu2_forward(threads_, out.data<T>(), x.data<T>(), x.numel());
+}
+
+template <class T>
+void CpuBackend<T>::do_relu2_backward(Tensor dx, Tensor dout, Tensor x) {
+  cpu::relu2_backward(threads_, dx.data<T>(), dout.data<T>(), x.data<T>(), x.numel());
 }
 
 template <class T>
@@ -224,11 +263,16 @@ void CpuBackend<T>::do_dropout_backward(Tensor dx, Tensor dout, double p, std::u
 }
 
 template <class T>
+void CpuBackend<T>::do_softcap_forward(Tensor out, Tensor x, double cap) {
+  cpu::softcap_forward(threads_, out.data<T>(), x.data<T>(), x.numel(), static_cast<T>(cap));
+}
+
+template <class T>
 void CpuBackend<T>::do_cross_entropy(Tensor losses, Tensor dlogits, Tensor logits, Tensor targets,
-                                     std::int64_t real_vocab, double dloss) {
+                                     std::int64_t real_vocab, double dloss, double softcap) {
   const std::int64_t V = logits.dim(-1), N = rows_of(logits);
   cpu::cross_entropy(threads_, losses.data<T>(), opt<T>(dlogits), logits.data<T>(), targets.data<std::int32_t>(), N, V,
-                     real_vocab, dloss);
+                     real_vocab, dloss, softcap);
 }
 
 template <class T>

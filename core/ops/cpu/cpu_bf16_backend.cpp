@@ -17,6 +17,7 @@
 #include "core/ops/cpu/layernorm.h"
 #include "core/ops/cpu/matmul_bf16.h"
 #include "core/ops/cpu/parallel.h"
+#include "core/ops/cpu/qk_rope.h"
 
 namespace gpt {
 namespace {
@@ -131,18 +132,20 @@ void CpuBf16Backend::do_embedding_forward(Tensor out, Tensor tokens, Tensor wte,
   // Directly, not widened: the whole vocabulary would be copied for B·T rows of it.
   const std::int64_t B = tokens.dim(0), T_ = tokens.dim(1), C = wte.dim(1);
   const std::int32_t* tok = tokens.data<std::int32_t>();
-  const std::uint16_t *w = bits(wte), *p = bits(wpe) + position0 * C;
+  const std::uint16_t* w = bits(wte);
+  const std::uint16_t* p = wpe.empty() ? nullptr : bits(wpe) + position0 * C;  // none with RoPE
   std::uint16_t* o = bits(out);
 #pragma omp parallel for schedule(static) num_threads(threads_) if (cpu::worth_parallel(B * T_ * C))
   for (std::int64_t i = 0; i < B * T_; ++i)
     for (std::int64_t c = 0; c < C; ++c)
       o[i * C + c] =
-          float_to_bf16_bits(bf16_bits_to_float(w[tok[i] * C + c]) + bf16_bits_to_float(p[(i % T_) * C + c]));
+          p ? float_to_bf16_bits(bf16_bits_to_float(w[tok[i] * C + c]) + bf16_bits_to_float(p[(i % T_) * C + c]))
+            : w[tok[i] * C + c];
 }
 
 void CpuBf16Backend::do_embedding_backward(Tensor dwte, Tensor dwpe, Tensor dout, Tensor tokens) {
-  cpu::embedding_backward(threads_, dwte.data<float>(), dwpe.data<float>(), widened(0, dout),
-                          tokens.data<std::int32_t>(), tokens.dim(0), tokens.dim(1), dwte.dim(1));
+  cpu::embedding_backward(threads_, dwte.data<float>(), f32(dwpe), widened(0, dout), tokens.data<std::int32_t>(),
+                          tokens.dim(0), tokens.dim(1), dwte.dim(1));
 }
 
 void CpuBf16Backend::do_layernorm_forward(Tensor out, Tensor mean, Tensor rstd, Tensor x, Tensor weight, Tensor bias) {
@@ -159,6 +162,19 @@ void CpuBf16Backend::do_layernorm_backward(Tensor dx, Tensor dweight, Tensor dbi
   float* d = widened(3, dx);  // layernorm_backward adds into dx
   cpu::layernorm_backward(threads_, d, dweight.data<float>(), f32(dbias), widened(0, dout), widened(1, x),
                           widened(2, weight), mean.data<float>(), rstd.data<float>(), N, C);
+  narrow(dx, d);
+}
+
+void CpuBf16Backend::do_rmsnorm_forward(Tensor out, Tensor rstd, Tensor x, Tensor weight) {
+  float* o = scratch(3, out.numel());
+  cpu::rmsnorm_forward(threads_, o, rstd.data<float>(), widened(0, x), widened(1, weight), rows_of(x), x.dim(-1));
+  narrow(out, o);
+}
+
+void CpuBf16Backend::do_rmsnorm_backward(Tensor dx, Tensor dweight, Tensor dout, Tensor x, Tensor weight, Tensor rstd) {
+  float* d = widened(3, dx);  // rmsnorm_backward adds into dx
+  cpu::rmsnorm_backward(threads_, d, dweight.data<float>(), widened(0, dout), widened(1, x), widened(2, weight),
+                        rstd.data<float>(), rows_of(x), x.dim(-1));
   narrow(dx, d);
 }
 
@@ -184,6 +200,25 @@ void CpuBf16Backend::do_attention_backward(Tensor dqkv, Tensor dout, Tensor qkv,
   const std::int64_t B = qkv.dim(0), T_ = qkv.dim(1), C = qkv.dim(2) / 3;
   cpu::attention_backward_gemm(threads_, cpu::Elem::bf16, dqkv.ptr, dout.ptr, qkv.ptr, saved.data<float>(), B, T_, C,
                                n_head, attention_scratch_);
+}
+
+void CpuBf16Backend::do_qk_norm_forward(Tensor qkv, Tensor rstd, int n_head) {
+  float* v = widened(0, qkv);
+  cpu::qk_norm_forward(threads_, v, rstd.data<float>(), qkv.dim(0) * qkv.dim(1), qkv.dim(2) / 3, n_head);
+  narrow(qkv, v);
+}
+
+void CpuBf16Backend::do_qk_norm_backward(Tensor dqkv, Tensor qkv, Tensor rstd, int n_head) {
+  float* d = widened(0, dqkv);
+  cpu::qk_norm_backward(threads_, d, widened(1, qkv), rstd.data<float>(), qkv.dim(0) * qkv.dim(1), qkv.dim(2) / 3,
+                        n_head);
+  narrow(dqkv, d);
+}
+
+void CpuBf16Backend::do_rope(Tensor qkv, int n_head, std::int64_t position0, double base, bool inverse) {
+  float* v = widened(0, qkv);
+  cpu::rope(threads_, v, qkv.dim(0), qkv.dim(1), qkv.dim(2) / 3, n_head, position0, base, inverse);
+  narrow(qkv, v);
 }
 
 void CpuBf16Backend::do_kv_cache_write(Tensor k_cache, Tensor v_cache, Tensor qkv, std::int64_t position) {
@@ -216,6 +251,18 @@ void CpuBf16Backend::do_gelu_forward(Tensor out, Tensor x) {
 void CpuBf16Backend::do_gelu_backward(Tensor dx, Tensor dout, Tensor x) {
   float* d = widened(0, dout);
   cpu::gelu_backward(threads_, d, d, widened(1, x), x.numel());
+  narrow(dx, d);
+}
+
+void CpuBf16Backend::do_relu2_forward(Tensor out, Tensor x) {
+  float* v = widened(0, x);
+  cpu::relu2_forward(threads_, v, v, x.numel());
+  narrow(out, v);
+}
+
+void CpuBf16Backend::do_relu2_backward(Tensor dx, Tensor dout, Tensor x) {
+  float* d = widened(0, dout);
+  cpu::relu2_backward(threads_, d, d, widened(1, x), x.numel());
   narrow(dx, d);
 }
 
@@ -253,12 +300,18 @@ void CpuBf16Backend::do_dropout_backward(Tensor dx, Tensor dout, double p, std::
   narrow(dx, v);
 }
 
+void CpuBf16Backend::do_softcap_forward(Tensor out, Tensor x, double cap) {
+  float* v = widened(0, x);
+  cpu::softcap_forward(threads_, v, v, x.numel(), static_cast<float>(cap));
+  narrow(out, v);
+}
+
 void CpuBf16Backend::do_cross_entropy(Tensor losses, Tensor dlogits, Tensor logits, Tensor targets,
-                                      std::int64_t real_vocab, double dloss) {
+                                      std::int64_t real_vocab, double dloss, double softcap) {
   const std::int64_t V = logits.dim(-1), N = rows_of(logits);
   float* l = widened(0, logits);  // the gradient is written over it, then rounded into dlogits
   cpu::cross_entropy(threads_, losses.data<float>(), dlogits.empty() ? nullptr : l, l, targets.data<std::int32_t>(), N,
-                     V, real_vocab, dloss);
+                     V, real_vocab, dloss, softcap);
   if (!dlogits.empty()) narrow(dlogits, l);
 }
 

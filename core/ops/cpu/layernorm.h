@@ -69,4 +69,46 @@ void layernorm_backward(int threads, T* dx, T* dweight, T* dbias, const T* dout,
   }
 }
 
+// RMSNorm: LayerNorm without the mean and the bias.
+template <class T>
+void rmsnorm_forward(int threads, T* out, T* rstd, const T* x, const T* weight, std::int64_t N, std::int64_t C) {
+#pragma omp parallel for schedule(static) num_threads(threads) if (worth_parallel(N * C))
+  for (std::int64_t i = 0; i < N; ++i) {
+    const T* xi = x + i * C;
+    double v = 0;
+    for (std::int64_t c = 0; c < C; ++c) v += static_cast<double>(xi[c]) * xi[c];
+    const T rt = static_cast<T>(1.0 / std::sqrt(v / static_cast<double>(C) + kLayerNormEps));
+    T* oi = out + i * C;
+    for (std::int64_t c = 0; c < C; ++c) oi[c] = xi[c] * rt * weight[c];
+    rstd[i] = rt;
+  }
+}
+
+// dx += rstd · (g − x̂ · mean(g · x̂)) with g = dout · weight; dweight += Σ_rows dout · x̂.
+template <class T>
+void rmsnorm_backward(int threads, T* dx, T* dweight, const T* dout, const T* x, const T* weight, const T* rstd,
+                      std::int64_t N, std::int64_t C) {
+#pragma omp parallel for schedule(static) num_threads(threads) if (worth_parallel(N * C))
+  for (std::int64_t i = 0; i < N; ++i) {
+    const T* xi = x + i * C;
+    const T* di = dout + i * C;
+    const T r = rstd[i];
+    double gx_mean = 0;
+    for (std::int64_t c = 0; c < C; ++c) gx_mean += static_cast<double>(di[c]) * weight[c] * (xi[c] * r);
+    const T gxm = static_cast<T>(gx_mean / static_cast<double>(C));
+    T* dxi = dx + i * C;
+    for (std::int64_t c = 0; c < C; ++c) dxi[c] += r * (di[c] * weight[c] - xi[c] * r * gxm);
+  }
+  const std::int64_t blocks = (C + kColumnBlock - 1) / kColumnBlock;
+#pragma omp parallel for schedule(static) num_threads(threads) if (worth_parallel(N * C))
+  for (std::int64_t blk = 0; blk < blocks; ++blk) {
+    const std::int64_t c0 = blk * kColumnBlock, c1 = std::min(C, c0 + kColumnBlock);
+    for (std::int64_t i = 0; i < N; ++i) {
+      const T* xi = x + i * C;
+      const T* di = dout + i * C;
+      for (std::int64_t c = c0; c < c1; ++c) dweight[c] += di[c] * (xi[c] * rstd[i]);
+    }
+  }
+}
+
 }  // namespace gpt::cpu

@@ -117,16 +117,27 @@ ModelConfig model_config_of(const HfGpt2Config& hf) {
   return m;
 }
 
+std::vector<std::string> gpt2_departures(const ModelConfig& model) {
+  std::vector<std::string> found;
+  if (model.activation != Activation::gelu)
+    found.push_back(std::string("model.activation = \"") +
+                    (model.activation == Activation::swiglu ? "swiglu" : "relu2") + "\" (GPT-2 has a GELU MLP)");
+  if (!model.bias) found.push_back("model.bias = false (GPT-2 has biases)");
+  if (model.positions != Positions::learned)
+    found.push_back("model.positions = \"rope\" (GPT-2 has a learned position table)");
+  if (model.norm != NormKind::layernorm) found.push_back("model.norm = \"rmsnorm\" (GPT-2 has LayerNorm)");
+  if (model.qk_norm) found.push_back("model.qk_norm = true (GPT-2 has no QK-norm)");
+  if (model.logit_softcap > 0) found.push_back("model.logit_softcap > 0 (GPT-2 has no soft-cap)");
+  return found;
+}
+
 void check_hf_fits(const HfGpt2Config& hf, const ModelConfig& model, const std::filesystem::path& file) {
-  std::vector<std::string> problems;
+  std::vector<std::string> problems = gpt2_departures(model);
   auto differ = [&](const char* key, std::int64_t theirs, const char* ours_key, std::int64_t ours) {
     if (theirs != ours)
       problems.push_back(std::string(key) + " is " + std::to_string(theirs) + ", the run's " + ours_key + " is " +
                          std::to_string(ours));
   };
-  if (model.activation != Activation::gelu)
-    problems.push_back("GPT-2 has a GELU MLP, the run's model.activation is \"swiglu\"");
-  if (!model.bias) problems.push_back("GPT-2 has biases, the run's model.bias is false");
   differ("n_layer", hf.n_layer, "model.n_layer", model.n_layer);
   differ("n_head", hf.n_head, "model.n_head", model.n_head);
   differ("n_embd", hf.n_embd, "model.n_embd", model.n_embd);
@@ -145,14 +156,12 @@ void check_hf_fits(const HfGpt2Config& hf, const ModelConfig& model, const std::
 }
 
 std::string hf_gpt2_config_json(const ModelConfig& model, FloatFormat format, std::int64_t end_of_text) {
-  if (model.activation != Activation::gelu)
-    throw ConfigError(
-        "model.activation = \"swiglu\": Hugging Face's GPT2LMHeadModel has only a GELU MLP, so this model cannot be "
-        "exported as GPT-2");
-  if (!model.bias)
-    throw ConfigError(
-        "model.bias = false: Hugging Face's GPT2LMHeadModel always has biases, so this model cannot be exported as "
-        "GPT-2");
+  if (const std::vector<std::string> departures = gpt2_departures(model); !departures.empty()) {
+    std::string message =
+        "Hugging Face's GPT2LMHeadModel cannot represent this model, so it cannot be exported as GPT-2: ";
+    for (std::size_t i = 0; i < departures.size(); ++i) message += (i ? "; " : "") + departures[i];
+    throw ConfigError(message);
+  }
   const char* dtype = format == FloatFormat::f32 ? "float32" : format == FloatFormat::f16 ? "float16" : "bfloat16";
   nlohmann::ordered_json j;
   j["architectures"] = {"GPT2LMHeadModel"};

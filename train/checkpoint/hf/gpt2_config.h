@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <string>
+#include <vector>
 
 #include "core/model/model_config.h"
 #include "train/checkpoint/hf/safetensors.h"
@@ -33,15 +34,20 @@ HfGpt2Config read_hf_gpt2_config(const std::filesystem::path& file);
 // block_size = n_positions, the vocabulary padded to a multiple of 64 as model.vocab_size.
 ModelConfig model_config_of(const HfGpt2Config& hf);
 
+// The model.* settings GPT-2 does not have (another activation, no biases, RoPE, RMSNorm,
+// QK-norm, a logit soft-cap), each as `key = value (why)`; empty for a GPT-2. Initialisation
+// (model.zero_init_projections) and sizes are not among them.
+std::vector<std::string> gpt2_departures(const ModelConfig& model);
+
 // ConfigError naming every key of `file` that differs from the run's model.* key it must match
 // (n_layer, n_head, n_embd, vocab_size against model.real_vocab_size, n_inner against
 // model.mlp_hidden, n_positions below model.block_size, untied embeddings into a tied model),
-// and a model that GPT-2 cannot fill (model.activation = "swiglu", model.bias = false).
+// and a model that GPT-2 cannot fill (gpt2_departures).
 void check_hf_fits(const HfGpt2Config& hf, const ModelConfig& model, const std::filesystem::path& file);
 
 // config.json for `model`: GPT2LMHeadModel, activation_function "gelu_new", the real vocabulary,
 // n_positions = block_size, dropout as the three pdrop keys, torch_dtype of `format`. ConfigError
-// for a model GPT-2's Hugging Face class cannot represent (swiglu, bias = false).
+// for a model GPT-2's Hugging Face class cannot represent, naming each key (gpt2_departures).
 std::string hf_gpt2_config_json(const ModelConfig& model, FloatFormat format, std::int64_t end_of_text);
 
 }  // namespace gpt
