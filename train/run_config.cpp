@@ -403,11 +403,19 @@ const std::vector<Key>& keys() {
       integer("optim.warmup_steps", &R::optim, &OptimConfig::warmup_steps, 0)
           .about("Linear warmup: step s (from 0) uses lr·(s+1)/warmup_steps."),
       choice("optim.schedule", &R::optim, &OptimConfig::schedule,
-             {{"cosine", Schedule::cosine}, {"linear", Schedule::linear}, {"constant", Schedule::constant}})
-          .about("How the learning rate decays from `lr` to `min_lr` after warmup."),
+             {{"cosine", Schedule::cosine},
+              {"linear", Schedule::linear},
+              {"constant", Schedule::constant},
+              {"wsd", Schedule::wsd}})
+          .about("How the learning rate decays from `lr` to `min_lr` after warmup: `wsd` (warmup-stable-decay) "
+                 "holds `lr`, then falls linearly over the last `decay_fraction` of the steps after warmup."),
       resumable(integer("optim.decay_steps", &R::optim, &OptimConfig::decay_steps, 0)
                     .about("Step at which the learning rate reaches `min_lr`, warmup included (as optax's "
                            "`warmup_cosine_decay_schedule`); 0: `train.max_steps`.")),
+      resumable(
+          number("optim.decay_fraction", &R::optim, &OptimConfig::decay_fraction, RealRange{0.0, true, 1.0, false})
+              .about("`wsd` only: the share of the post-warmup steps over which the learning rate falls "
+                     "to `min_lr`.")),
       number("optim.weight_decay", &R::optim, &OptimConfig::weight_decay, kNonNegative)
           .about("AdamW's decoupled weight decay, on 2-D weights only (not biases or LayerNorms)."),
       number("optim.beta1", &R::optim, &OptimConfig::beta1, kUnit).about("AdamW's first-moment decay."),

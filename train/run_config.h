@@ -12,7 +12,7 @@
 
 namespace gpt {
 
-enum class Schedule { cosine, linear, constant };
+enum class Schedule { cosine, linear, constant, wsd };
 
 struct DataConfig {
   std::filesystem::path train;  // after loading: resolved against the config file's folder
@@ -51,6 +51,7 @@ struct OptimConfig {
   std::int64_t warmup_steps = 0;
   Schedule schedule = Schedule::cosine;
   std::int64_t decay_steps = 0;  // stays 0 after loading; the schedule reads 0 as train.max_steps
+  double decay_fraction = 0.2;   // wsd: the last fraction of [warmup_steps, decay_steps) decays linearly
   double weight_decay = 0.1;
   double beta1 = 0.9;
   double beta2 = 0.95;

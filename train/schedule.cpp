@@ -14,6 +14,11 @@ double learning_rate(const OptimConfig& o, std::int64_t max_steps, std::int64_t 
   if (span <= 0) return o.min_lr;
   const double progress = std::clamp(static_cast<double>(step - o.warmup_steps) / static_cast<double>(span), 0.0, 1.0);
   if (o.schedule == Schedule::linear) return o.lr - (o.lr - o.min_lr) * progress;
+  if (o.schedule == Schedule::wsd) {
+    const double stable = 1.0 - o.decay_fraction;
+    if (progress <= stable) return o.lr;
+    return o.lr - (o.lr - o.min_lr) * (progress - stable) / o.decay_fraction;
+  }
   return o.min_lr + 0.5 * (o.lr - o.min_lr) * (1.0 + std::cos(std::numbers::pi * progress));
 }
 

@@ -1,7 +1,7 @@
 #pragma once
 // Learning-rate schedules: linear warmup from lr/warmup to lr over warmup_steps, then cosine,
-// linear or no decay to min_lr at decay_steps (warmup included, like optax's
-// warmup_cosine_decay_schedule), then min_lr.
+// linear, warmup-stable-decay (lr, then linear over the last decay_fraction) or no decay to
+// min_lr at decay_steps (warmup included, like optax's warmup_cosine_decay_schedule), then min_lr.
 #include <cstdint>
 
 #include "train/run_config.h"

@@ -374,9 +374,9 @@ class Backend {
   // Rows of a tensor whose last dimension is a row.
   static std::int64_t rows_of(const Tensor& t) { return t.numel() / t.dim(-1); }
   void check_rope(const Tensor& qkv, int n_head, std::int64_t position0, double base) const {
+    require(qkv.ndim == 3, "rope shapes");
     const std::int64_t C = qkv.dim(2) / 3;
-    require(qkv.ndim == 3 && qkv.dim(2) == 3 * C && n_head > 0 && C % n_head == 0 && (C / n_head) % 2 == 0 &&
-                position0 >= 0 && base > 1,
+    require(qkv.dim(2) == 3 * C && n_head > 0 && C % n_head == 0 && (C / n_head) % 2 == 0 && position0 >= 0 && base > 1,
             "rope shapes");
     require(of_type(act_dtype(), {qkv}), "rope dtypes");
   }

@@ -271,9 +271,13 @@ TEST(CudaKVCache, CachedAttentionOverWrittenCacheEqualsFullAttention) {
 // The model's KV-cached path on the GPU (and emulated): a prefill and then one token per step give
 // at every position the logits of the training forward over the same tokens, and so does a window
 // that starts again in the used cache, as after a slide (its stale positions must not be read).
-TEST(CudaKVCache, ModelLogitsWithTheCacheEqualTheFullForward) {
+// GPT-2's architecture, and the modern recipe's (RoPE at the cache's positions, QK-norm, RMSNorm,
+// ReLU², soft-capped logits).
+class CudaKVCacheModels : public ::testing::TestWithParam<bool> {};
+
+TEST_P(CudaKVCacheModels, ModelLogitsWithTheCacheEqualTheFullForward) {
   GPT_REQUIRE_GPU("GPU tests");
-  ModelConfig config = tiny_model(Activation::gelu, true, true);
+  ModelConfig config = GetParam() ? tiny_modern_model(true, true) : tiny_model(Activation::gelu, true, true);
   config.vocab_size = 128;
   config.real_vocab_size = 120;
   config.block_size = 16;
@@ -325,6 +329,9 @@ TEST(CudaKVCache, ModelLogitsWithTheCacheEqualTheFullForward) {
     }
   }
 }
+
+INSTANTIATE_TEST_SUITE_P(Architectures, CudaKVCacheModels, ::testing::Bool(),
+                         [](const auto& info) { return info.param ? "modern" : "gpt2"; });
 
 TEST(CudaKVCache, CacheLongerThanOneChunkMatchesCpu) {
   GPT_REQUIRE_GPU("GPU tests");

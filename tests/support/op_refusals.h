@@ -353,6 +353,70 @@ inline std::vector<OpRefusals> all_op_refusals() {
                      const std::int32_t rows[] = {0, 1, 2, 0};
                      be.gather_rows(retyped(a.out[0], i32), a.in[0], rows, 1);
                    }}}});
+  // rmsnorm: in x(B,T,C), weight(C); out (B,T,C); aux rstd (B·T); din dx, dweight.
+  all.push_back(
+      {"rmsnorm",
+       {{"rmsnorm_forward shapes",
+         [](Backend& be, OpArgs& a) { be.rmsnorm_forward(a.out[0], a.aux[0], a.in[0], shorter(a.in[1])); }},
+        {"rmsnorm_forward shapes",
+         [](Backend& be, OpArgs& a) { be.rmsnorm_forward(a.out[0], shorter(a.aux[0]), a.in[0], a.in[1]); }},
+        {"rmsnorm_forward dtypes",
+         [](Backend& be, OpArgs& a) { be.rmsnorm_forward(a.out[0], retyped(a.aux[0], i32), a.in[0], a.in[1]); }},
+        {"residual_rmsnorm_forward shapes",
+         [](Backend& be, OpArgs& a) {
+           be.residual_rmsnorm_forward(a.out[0], a.out[0], a.aux[0], a.in[0], shorter(a.in[0]), a.in[1]);
+         }},
+        {"residual_rmsnorm_forward dtypes",
+         [](Backend& be, OpArgs& a) {
+           be.residual_rmsnorm_forward(a.out[0], a.out[0], a.aux[0], a.in[0], retyped(a.in[0], i32), a.in[1]);
+         }},
+        {"rmsnorm_backward shapes",
+         [](Backend& be, OpArgs& a) {
+           be.rmsnorm_backward(a.din[0], shorter(a.din[1]), a.dout[0], a.in[0], a.in[1], a.aux[0]);
+         }},
+        {"rmsnorm_backward dtypes", [](Backend& be, OpArgs& a) {
+           be.rmsnorm_backward(a.din[0], a.din[1], retyped(a.dout[0], i32), a.in[0], a.in[1], a.aux[0]);
+         }}}});
+  // qk_norm: out qkv (B,T,3C), aux rstd (B·T·2·NH); din dqkv.
+  all.push_back({"qk_norm",
+                 {{"qk_norm_forward shapes",
+                   [NH](Backend& be, OpArgs& a) { be.qk_norm_forward(a.out[0], shorter(a.aux[0]), NH); }},
+                  {"qk_norm_forward shapes", [](Backend& be, OpArgs& a) { be.qk_norm_forward(a.out[0], a.aux[0], 5); }},
+                  {"qk_norm_forward dtypes",
+                   [NH](Backend& be, OpArgs& a) { be.qk_norm_forward(retyped(a.out[0], i32), a.aux[0], NH); }},
+                  {"qk_norm_backward shapes",
+                   [NH](Backend& be, OpArgs& a) { be.qk_norm_backward(shorter(a.din[0]), a.out[0], a.aux[0], NH); }},
+                  {"qk_norm_backward dtypes", [NH](Backend& be, OpArgs& a) {
+                     be.qk_norm_backward(a.din[0], a.out[0], retyped(a.aux[0], i32), NH);
+                   }}}});
+  // rope: out qkv (B,T,3C) with C/NH = 4; din dqkv.
+  all.push_back(
+      {"rope",
+       {{"rope shapes", [](Backend& be, OpArgs& a) { be.rope_forward(a.out[0], 4, 0, 100.0); }},  // head size 3
+        {"rope shapes", [NH](Backend& be, OpArgs& a) { be.rope_forward(a.out[0], NH, -1, 100.0); }},
+        {"rope shapes", [NH](Backend& be, OpArgs& a) { be.rope_forward(a.out[0], NH, 0, 1.0); }},
+        {"rope shapes", [NH](Backend& be, OpArgs& a) { be.rope_backward(flat(a.din[0]), NH, 100.0); }},
+        {"rope dtypes", [NH](Backend& be, OpArgs& a) { be.rope_forward(retyped(a.out[0], i32), NH, 0, 100.0); }}}});
+  // relu2: in x(B,T,H); out (B,T,H).
+  all.push_back(
+      {"relu2",
+       {{"relu2_forward shapes", [](Backend& be, OpArgs& a) { be.relu2_forward(shorter(a.out[0]), a.in[0]); }},
+        {"relu2_forward dtypes", [](Backend& be, OpArgs& a) { be.relu2_forward(retyped(a.out[0], i32), a.in[0]); }},
+        {"relu2_backward shapes",
+         [](Backend& be, OpArgs& a) { be.relu2_backward(a.din[0], shorter(a.dout[0]), a.in[0]); }},
+        {"relu2_backward dtypes",
+         [](Backend& be, OpArgs& a) { be.relu2_backward(a.din[0], retyped(a.dout[0], i32), a.in[0]); }}}});
+  // softcap: in x(B,T,V); out (B,T,V). The capped cross-entropy's cap must not be negative.
+  all.push_back(
+      {"softcap",
+       {{"softcap_forward arguments", [](Backend& be, OpArgs& a) { be.softcap_forward(a.out[0], a.in[0], 0.0); }},
+        {"softcap_forward arguments",
+         [](Backend& be, OpArgs& a) { be.softcap_forward(shorter(a.out[0]), a.in[0], 2.0); }},
+        {"softcap_forward dtypes",
+         [](Backend& be, OpArgs& a) { be.softcap_forward(retyped(a.out[0], i32), a.in[0], 2.0); }}}});
+  all.push_back({"softcap_cross_entropy", {{"cross_entropy shapes", [RV](Backend& be, OpArgs& a) {
+                                              be.cross_entropy(a.out[0], a.din[0], a.in[0], a.ints, RV, 1.0, -1.0);
+                                            }}}});
   return all;
 }
 

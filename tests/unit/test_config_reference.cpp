@@ -82,7 +82,7 @@ TEST(RunConfigReference, DefaultsAreTheLoadersOwn) {
   EXPECT_EQ(find("train.micro_batch").default_value, std::to_string(config.train.micro_batch));
   EXPECT_EQ(find("log.sample_prompt").default_value, "\"" + config.log.sample_prompt + "\"");
   EXPECT_EQ(find("train.threads").allowed, "in [0, 1024]");
-  EXPECT_EQ(find("optim.schedule").allowed, "\"cosine\", \"linear\", \"constant\"");
+  EXPECT_EQ(find("optim.schedule").allowed, "\"cosine\", \"linear\", \"constant\", \"wsd\"");
   EXPECT_TRUE(find("model.real_vocab_size").default_is_derived);
   EXPECT_TRUE(find("run.dir").may_change_on_resume);
   EXPECT_FALSE(find("train.seed").may_change_on_resume);

@@ -597,6 +597,7 @@ TEST_F(RunConfigFile, ErrorsNameTheFileAsGiven) {
 TEST(RunConfig, KeysThatMayChangeOnResume) {
   std::set<std::string> expected = {"train.max_steps",
                                     "optim.decay_steps",
+                                    "optim.decay_fraction",
                                     "train.micro_batch",
                                     "train.threads",
                                     "train.backend",

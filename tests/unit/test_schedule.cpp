@@ -47,6 +47,18 @@ TEST(Schedule, LinearAndConstant) {
   EXPECT_DOUBLE_EQ(learning_rate(optim(Schedule::constant), 110, 5), 6e-4);  // warmup still applies
 }
 
+// Warmup-stable-decay: 100 steps after warmup, the last 20 of them falling linearly to min_lr.
+TEST(Schedule, WarmupStableDecayHoldsThenFallsOverTheLastFraction) {
+  OptimConfig o = optim(Schedule::wsd);
+  o.decay_fraction = 0.2;
+  EXPECT_DOUBLE_EQ(learning_rate(o, 110, 9), 1e-3);
+  EXPECT_DOUBLE_EQ(learning_rate(o, 110, 50), 1e-3);
+  EXPECT_DOUBLE_EQ(learning_rate(o, 110, 90), 1e-3);
+  EXPECT_NEAR(learning_rate(o, 110, 100), 0.5 * (1e-3 + 1e-4), 1e-15);
+  EXPECT_NEAR(learning_rate(o, 110, 110), 1e-4, 1e-15);
+  for (int s = 91; s <= 110; ++s) EXPECT_LT(learning_rate(o, 110, s), learning_rate(o, 110, s - 1));
+}
+
 TEST(Clipping, ScaleBringsTheNormToTheLimit) {
   EXPECT_EQ(clip_scale(0.5, 1.0), 1.0);
   EXPECT_EQ(clip_scale(5.0, 0.0), 1.0);  // 0 disables clipping

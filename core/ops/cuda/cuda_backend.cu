@@ -366,9 +366,9 @@ void CudaBackend::synchronize() {
 void CudaBackend::do_embedding_forward(Tensor out, Tensor tokens, Tensor wte, Tensor wpe, i64 position0) {
   with_act_type(act_, [&](auto tag) {
     using T = decltype(tag);
-    cuda::embedding_forward(out.data<T>(), tokens.data<std::int32_t>(), wte.data<T>(),
-                            wpe.data<T>() + position0 * wpe.dim(1), tokens.dim(0), tokens.dim(1), wte.dim(1),
-                            impl_->stream);
+    const T* positions = wpe.empty() ? nullptr : wpe.data<T>() + position0 * wpe.dim(1);  // none with RoPE
+    cuda::embedding_forward(out.data<T>(), tokens.data<std::int32_t>(), wte.data<T>(), positions, tokens.dim(0),
+                            tokens.dim(1), wte.dim(1), impl_->stream);
   });
 }
 
@@ -398,7 +398,7 @@ void CudaBackend::do_embedding_backward(Tensor dwte, Tensor dwpe, Tensor dout, T
     using T = decltype(tag);
     cuda::embedding_backward_wte(dwte.data<float>(), dout.data<T>(), dev, dev + n, dev + n + runs + 1,
                                  static_cast<i64>(runs), C, im.stream);
-    cuda::embedding_backward_wpe(dwpe.data<float>(), dout.data<T>(), B, T_, C, im.stream);
+    if (!dwpe.empty()) cuda::embedding_backward_wpe(dwpe.data<float>(), dout.data<T>(), B, T_, C, im.stream);
   });
 }
 
@@ -430,6 +430,34 @@ void CudaBackend::do_layernorm_backward(Tensor dx, Tensor dweight, Tensor dbias,
     using T = decltype(tag);
     cuda::layernorm_backward(dx.data<T>(), dweight.data<float>(), f32(dbias), dout.data<T>(), x.data<T>(),
                              weight.data<T>(), mean.data<float>(), rstd.data<float>(), N, C, partials, impl_->stream);
+  });
+}
+
+void CudaBackend::do_rmsnorm_forward(Tensor out, Tensor rstd, Tensor x, Tensor weight) {
+  const i64 C = x.dim(-1), N = rows_of(x);
+  with_act_type(act_, [&](auto tag) {
+    using T = decltype(tag);
+    cuda::rmsnorm_forward(out.data<T>(), rstd.data<float>(), x.data<T>(), weight.data<T>(), N, C, impl_->stream);
+  });
+}
+
+void CudaBackend::do_residual_rmsnorm_forward(Tensor residual, Tensor out, Tensor rstd, Tensor a, Tensor b,
+                                              Tensor weight) {
+  const i64 C = a.dim(-1), N = rows_of(a);
+  with_act_type(act_, [&](auto tag) {
+    using T = decltype(tag);
+    cuda::residual_rmsnorm_forward(residual.data<T>(), out.data<T>(), rstd.data<float>(), a.data<T>(), b.data<T>(),
+                                   weight.data<T>(), N, C, impl_->stream);
+  });
+}
+
+void CudaBackend::do_rmsnorm_backward(Tensor dx, Tensor dweight, Tensor dout, Tensor x, Tensor weight, Tensor rstd) {
+  const i64 C = x.dim(-1), N = rows_of(x);
+  float* partials = impl_->scratch_for(static_cast<std::size_t>(cuda::layernorm_partials_numel(N, C)));
+  with_act_type(act_, [&](auto tag) {
+    using T = decltype(tag);
+    cuda::rmsnorm_backward(dx.data<T>(), dweight.data<float>(), dout.data<T>(), x.data<T>(), weight.data<T>(),
+                           rstd.data<float>(), N, C, partials, impl_->stream);
   });
 }
 
@@ -481,6 +509,29 @@ void CudaBackend::do_attention_backward(Tensor dqkv, Tensor dout, Tensor qkv, Te
   });
 }
 
+void CudaBackend::do_qk_norm_forward(Tensor qkv, Tensor rstd, int n_head) {
+  with_act_type(act_, [&](auto tag) {
+    using T = decltype(tag);
+    cuda::qk_norm_forward(qkv.data<T>(), rstd.data<float>(), qkv.dim(0) * qkv.dim(1), qkv.dim(2) / 3, n_head,
+                          impl_->stream);
+  });
+}
+
+void CudaBackend::do_qk_norm_backward(Tensor dqkv, Tensor qkv, Tensor rstd, int n_head) {
+  with_act_type(act_, [&](auto tag) {
+    using T = decltype(tag);
+    cuda::qk_norm_backward(dqkv.data<T>(), qkv.data<T>(), rstd.data<float>(), qkv.dim(0) * qkv.dim(1), qkv.dim(2) / 3,
+                           n_head, impl_->stream);
+  });
+}
+
+void CudaBackend::do_rope(Tensor qkv, int n_head, i64 position0, double base, bool inverse) {
+  with_act_type(act_, [&](auto tag) {
+    using T = decltype(tag);
+    cuda::rope(qkv.data<T>(), qkv.dim(0), qkv.dim(1), qkv.dim(2) / 3, n_head, position0, base, inverse, impl_->stream);
+  });
+}
+
 void CudaBackend::do_kv_cache_write(Tensor k_cache, Tensor v_cache, Tensor qkv, i64 position) {
   with_act_type(act_, [&](auto tag) {
     using T = decltype(tag);
@@ -526,6 +577,20 @@ void CudaBackend::do_gelu_backward(Tensor dx, Tensor dout, Tensor x) {
   });
 }
 
+void CudaBackend::do_relu2_forward(Tensor out, Tensor x) {
+  with_act_type(act_, [&](auto tag) {
+    using T = decltype(tag);
+    cuda::relu2_forward(out.data<T>(), x.data<T>(), x.numel(), impl_->stream);
+  });
+}
+
+void CudaBackend::do_relu2_backward(Tensor dx, Tensor dout, Tensor x) {
+  with_act_type(act_, [&](auto tag) {
+    using T = decltype(tag);
+    cuda::relu2_backward(dx.data<T>(), dout.data<T>(), x.data<T>(), x.numel(), impl_->stream);
+  });
+}
+
 void CudaBackend::do_swiglu_forward(Tensor out, Tensor x) {
   const i64 H = x.dim(-1) / 2, N = rows_of(x);
   with_act_type(act_, [&](auto tag) {
@@ -560,13 +625,21 @@ void CudaBackend::do_dropout_backward(Tensor dx, Tensor dout, double p, std::uin
   do_dropout_forward(dx, dout, p, key);  // the same mask and scale
 }
 
+void CudaBackend::do_softcap_forward(Tensor out, Tensor x, double cap) {
+  with_act_type(act_, [&](auto tag) {
+    using T = decltype(tag);
+    cuda::softcap(out.data<T>(), x.data<T>(), x.numel(), static_cast<float>(cap), impl_->stream);
+  });
+}
+
 void CudaBackend::do_cross_entropy(Tensor losses, Tensor dlogits, Tensor logits, Tensor targets,
-                                   std::int64_t real_vocab, double dloss) {
+                                   std::int64_t real_vocab, double dloss, double softcap) {
   const i64 V = logits.dim(-1), N = rows_of(logits);
   with_act_type(act_, [&](auto tag) {
     using T = decltype(tag);
     cuda::cross_entropy(losses.data<float>(), dlogits.empty() ? nullptr : dlogits.data<T>(), logits.data<T>(),
-                        targets.data<std::int32_t>(), N, V, real_vocab, static_cast<float>(dloss), impl_->stream);
+                        targets.data<std::int32_t>(), N, V, real_vocab, static_cast<float>(dloss),
+                        static_cast<float>(softcap), impl_->stream);
   });
 }
 

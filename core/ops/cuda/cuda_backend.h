@@ -57,23 +57,33 @@ class CudaBackend final : public Backend {
                                      Tensor weight, Tensor bias) override;
   void do_layernorm_backward(Tensor dx, Tensor dweight, Tensor dbias, Tensor dout, Tensor x, Tensor weight, Tensor mean,
                              Tensor rstd) override;
+  void do_rmsnorm_forward(Tensor out, Tensor rstd, Tensor x, Tensor weight) override;
+  void do_residual_rmsnorm_forward(Tensor residual, Tensor out, Tensor rstd, Tensor a, Tensor b,
+                                   Tensor weight) override;
+  void do_rmsnorm_backward(Tensor dx, Tensor dweight, Tensor dout, Tensor x, Tensor weight, Tensor rstd) override;
   void do_matmul_forward(Tensor out, Tensor x, Tensor weight, Tensor bias) override;
   void do_matmul_backward(Tensor dx, Tensor dweight, Tensor dbias, Tensor dout, Tensor x, Tensor weight) override;
   void do_attention_forward(Tensor out, Tensor saved, Tensor qkv, int n_head) override;
   void do_attention_backward(Tensor dqkv, Tensor dout, Tensor qkv, Tensor out, Tensor saved, int n_head) override;
+  void do_qk_norm_forward(Tensor qkv, Tensor rstd, int n_head) override;
+  void do_qk_norm_backward(Tensor dqkv, Tensor qkv, Tensor rstd, int n_head) override;
+  void do_rope(Tensor qkv, int n_head, std::int64_t position0, double base, bool inverse) override;
   void do_kv_cache_write(Tensor k_cache, Tensor v_cache, Tensor qkv, std::int64_t position) override;
   void do_cached_attention_forward(Tensor out, Tensor qkv, Tensor k_cache, Tensor v_cache, std::int64_t position,
                                    int n_head) override;
   void do_gather_rows(Tensor dst, Tensor src, std::span<const std::int32_t> rows, std::int64_t prefix) override;
   void do_gelu_forward(Tensor out, Tensor x) override;
   void do_gelu_backward(Tensor dx, Tensor dout, Tensor x) override;
+  void do_relu2_forward(Tensor out, Tensor x) override;
+  void do_relu2_backward(Tensor dx, Tensor dout, Tensor x) override;
   void do_swiglu_forward(Tensor out, Tensor x) override;
   void do_swiglu_backward(Tensor dx, Tensor dout, Tensor x) override;
   void do_add(Tensor out, Tensor a, Tensor b) override;
   void do_dropout_forward(Tensor out, Tensor x, double p, std::uint64_t key) override;
   void do_dropout_backward(Tensor dx, Tensor dout, double p, std::uint64_t key) override;
+  void do_softcap_forward(Tensor out, Tensor x, double cap) override;
   void do_cross_entropy(Tensor losses, Tensor dlogits, Tensor logits, Tensor targets, std::int64_t real_vocab,
-                        double dloss) override;
+                        double dloss, double softcap) override;
   double do_sum(Tensor x) override;
   double do_sum_squares(Tensor x) override;
   void do_adamw(Tensor param, Tensor grad, Tensor m, Tensor v, const AdamWStep& step) override;

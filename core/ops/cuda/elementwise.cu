@@ -1,4 +1,5 @@
-// Elementwise ops: GELU, SwiGLU, residual add, bias add, dropout, dtype conversion and AdamW.
+// Elementwise ops: GELU, ReLU², SwiGLU, the logit soft-cap, residual add, bias add, dropout, dtype conversion and
+// AdamW.
 #include "core/ops/cuda/common.cuh"
 #include "core/ops/cuda/kernels.h"
 #include "core/rng.h"
@@ -17,35 +18,53 @@ constexpr float kGeluCubic = 0.044715f;
   for (i64 i = static_cast<i64>(blockIdx.x) * blockDim.x + threadIdx.x; i < (n); \
        i += static_cast<i64>(gridDim.x) * blockDim.x)
 
-__device__ __forceinline__ float gelu(float v) {
-  return 0.5f * v * (1.0f + tanhf(kSqrt2OverPi * (v + kGeluCubic * v * v * v)));
-}
-__device__ __forceinline__ float gelu_grad(float v) {
-  const float th = tanhf(kSqrt2OverPi * (v + kGeluCubic * v * v * v));
-  return 0.5f * (1.0f + th) + 0.5f * v * (1.0f - th * th) * kSqrt2OverPi * (1.0f + 3.0f * kGeluCubic * v * v);
-}
+// The pointwise functions, each with its derivative where a backward needs it.
+struct Gelu {
+  __device__ float operator()(float v) const { return 0.5f * v * (1.0f + tanhf(kSqrt2OverPi * (v + kGeluCubic * v * v * v))); }
+};
+struct GeluGrad {
+  __device__ float operator()(float v) const {
+    const float th = tanhf(kSqrt2OverPi * (v + kGeluCubic * v * v * v));
+    return 0.5f * (1.0f + th) + 0.5f * v * (1.0f - th * th) * kSqrt2OverPi * (1.0f + 3.0f * kGeluCubic * v * v);
+  }
+};
+struct Relu2 {
+  __device__ float operator()(float v) const {
+    const float r = fmaxf(v, 0.0f);
+    return r * r;
+  }
+};
+struct Relu2Grad {
+  __device__ float operator()(float v) const { return 2.0f * fmaxf(v, 0.0f); }
+};
+struct Softcap {
+  float cap, inv_cap;
+  __device__ float operator()(float v) const { return cap * tanhf(v * inv_cap); }
+};
 
-// GELU moves N elements per load (N = 1, or 16 bytes' worth where n and the pointers allow): the
-// MLP's activations are the largest elementwise tensors of a step. n counts packs of N.
-template <class T, int N>
-__global__ void gelu_forward_kernel(T* out, const T* x, i64 n) {
+// Activations move N elements per load (N = 1, or 16 bytes' worth where n and the pointers allow
+// it): the MLP's activations are the largest elementwise tensors of a step. n counts packs of N.
+// out = f(x); out may alias x (each thread reads its pack before writing it).
+template <class T, int N, class F>
+__global__ void pointwise_kernel(T* out, const T* x, i64 n, F f) {
   GPT_FOR_EACH(i, n) {
     const Pack<T, N> in = reinterpret_cast<const Pack<T, N>*>(x)[i];
     Pack<T, N> r;
 #pragma unroll
-    for (int k = 0; k < N; ++k) r.x[k] = from_float<T>(gelu(to_float(in.x[k])));
+    for (int k = 0; k < N; ++k) r.x[k] = from_float<T>(f(to_float(in.x[k])));
     reinterpret_cast<Pack<T, N>*>(out)[i] = r;
   }
 }
 
-template <class T, int N>
-__global__ void gelu_backward_kernel(T* dx, const T* dout, const T* x, i64 n) {
+// dx = f'(x) · dout, with grad = f'.
+template <class T, int N, class G>
+__global__ void pointwise_backward_kernel(T* dx, const T* dout, const T* x, i64 n, G grad) {
   GPT_FOR_EACH(i, n) {
     const Pack<T, N> in = reinterpret_cast<const Pack<T, N>*>(x)[i];
     const Pack<T, N> d = reinterpret_cast<const Pack<T, N>*>(dout)[i];
     Pack<T, N> r;
 #pragma unroll
-    for (int k = 0; k < N; ++k) r.x[k] = from_float<T>(gelu_grad(to_float(in.x[k])) * to_float(d.x[k]));
+    for (int k = 0; k < N; ++k) r.x[k] = from_float<T>(grad(to_float(in.x[k])) * to_float(d.x[k]));
     reinterpret_cast<Pack<T, N>*>(dx)[i] = r;
   }
 }
@@ -114,25 +133,46 @@ __global__ void adamw_kernel(float* param, const float* grad, float* m, float* v
 
 #undef GPT_FOR_EACH
 
+template <class T, class F>
+void pointwise(T* out, const T* x, i64 n, F f, cudaStream_t stream) {
+  constexpr int N = kPack16<T>;
+  if (n % N == 0 && aligned16(out) && aligned16(x)) {
+    launch(pointwise_kernel<T, N, F>, blocks_for(n / N, kThreads), kThreads, 0, stream, out, x, n / N, f);
+  } else {
+    launch(pointwise_kernel<T, 1, F>, blocks_for(n, kThreads), kThreads, 0, stream, out, x, n, f);
+  }
+}
+template <class T, class G>
+void pointwise_backward(T* dx, const T* dout, const T* x, i64 n, G grad, cudaStream_t stream) {
+  constexpr int N = kPack16<T>;
+  if (n % N == 0 && aligned16(dx) && aligned16(dout) && aligned16(x)) {
+    launch(pointwise_backward_kernel<T, N, G>, blocks_for(n / N, kThreads), kThreads, 0, stream, dx, dout, x, n / N, grad);
+  } else {
+    launch(pointwise_backward_kernel<T, 1, G>, blocks_for(n, kThreads), kThreads, 0, stream, dx, dout, x, n, grad);
+  }
+}
+
 }  // namespace
 
 template <class T>
 void gelu_forward(T* out, const T* x, i64 n, cudaStream_t stream) {
-  constexpr int N = kPack16<T>;
-  if (n % N == 0 && aligned16(out) && aligned16(x)) {
-    launch(gelu_forward_kernel<T, N>, blocks_for(n / N, kThreads), kThreads, 0, stream, out, x, n / N);
-  } else {
-    launch(gelu_forward_kernel<T, 1>, blocks_for(n, kThreads), kThreads, 0, stream, out, x, n);
-  }
+  pointwise(out, x, n, Gelu{}, stream);
 }
 template <class T>
 void gelu_backward(T* dx, const T* dout, const T* x, i64 n, cudaStream_t stream) {
-  constexpr int N = kPack16<T>;
-  if (n % N == 0 && aligned16(dx) && aligned16(dout) && aligned16(x)) {
-    launch(gelu_backward_kernel<T, N>, blocks_for(n / N, kThreads), kThreads, 0, stream, dx, dout, x, n / N);
-  } else {
-    launch(gelu_backward_kernel<T, 1>, blocks_for(n, kThreads), kThreads, 0, stream, dx, dout, x, n);
-  }
+  pointwise_backward(dx, dout, x, n, GeluGrad{}, stream);
+}
+template <class T>
+void relu2_forward(T* out, const T* x, i64 n, cudaStream_t stream) {
+  pointwise(out, x, n, Relu2{}, stream);
+}
+template <class T>
+void relu2_backward(T* dx, const T* dout, const T* x, i64 n, cudaStream_t stream) {
+  pointwise_backward(dx, dout, x, n, Relu2Grad{}, stream);
+}
+template <class T>
+void softcap(T* out, const T* x, i64 n, float cap, cudaStream_t stream) {
+  pointwise(out, x, n, Softcap{cap, 1.0f / cap}, stream);
 }
 template <class T>
 void swiglu_forward(T* out, const T* x, i64 N, i64 H, cudaStream_t stream) {
@@ -171,6 +211,9 @@ void adamw(float* param, const float* grad, float* m, float* v, i64 n, const Ada
 #define GPT_INSTANTIATE(T)                                                          \
   template void gelu_forward<T>(T*, const T*, i64, cudaStream_t);                   \
   template void gelu_backward<T>(T*, const T*, const T*, i64, cudaStream_t);        \
+  template void relu2_forward<T>(T*, const T*, i64, cudaStream_t);                  \
+  template void relu2_backward<T>(T*, const T*, const T*, i64, cudaStream_t);       \
+  template void softcap<T>(T*, const T*, i64, float, cudaStream_t);                 \
   template void swiglu_forward<T>(T*, const T*, i64, i64, cudaStream_t);            \
   template void swiglu_backward<T>(T*, const T*, const T*, i64, i64, cudaStream_t); \
   template void add<T>(T*, const T*, const T*, i64, cudaStream_t);                  \

@@ -9,6 +9,10 @@ __global__ void embedding_forward_kernel(T* out, const std::int32_t* tokens, con
                                          i64 C) {
   const i64 row = blockIdx.x;  // one block per (b, t)
   const T* w = wte + static_cast<i64>(tokens[row]) * C;
+  if (!wpe) {  // no learned positions (RoPE)
+    for (i64 c = threadIdx.x; c < C; c += blockDim.x) out[row * C + c] = w[c];
+    return;
+  }
   const T* p = wpe + (row % T_) * C;
   for (i64 c = threadIdx.x; c < C; c += blockDim.x) out[row * C + c] = from_float<T>(to_float(w[c]) + to_float(p[c]));
 }

@@ -39,6 +39,15 @@ i64 layernorm_partials_numel(i64 N, i64 C);
 template <class T>
 void layernorm_backward(T* dx, float* dweight, float* dbias, const T* dout, const T* x, const T* weight,
                         const float* mean, const float* rstd, i64 N, i64 C, float* partials, cudaStream_t stream);
+// RMSNorm, the same kernels without the mean and the bias; `partials` as layernorm_backward's.
+template <class T>
+void rmsnorm_forward(T* out, float* rstd, const T* x, const T* weight, i64 N, i64 C, cudaStream_t stream);
+template <class T>
+void residual_rmsnorm_forward(T* residual, T* out, float* rstd, const T* a, const T* b, const T* weight, i64 N, i64 C,
+                              cudaStream_t stream);
+template <class T>
+void rmsnorm_backward(T* dx, float* dweight, const T* dout, const T* x, const T* weight, const float* rstd, i64 N,
+                      i64 C, float* partials, cudaStream_t stream);
 
 // ---- reduce.cu ----
 // Rows are reduced in chunks of kColumnChunkRows; partial sums per chunk are then added in order.
@@ -91,6 +100,13 @@ void gelu_forward(T* out, const T* x, i64 n, cudaStream_t stream);
 template <class T>
 void gelu_backward(T* dx, const T* dout, const T* x, i64 n, cudaStream_t stream);
 template <class T>
+void relu2_forward(T* out, const T* x, i64 n, cudaStream_t stream);
+template <class T>
+void relu2_backward(T* dx, const T* dout, const T* x, i64 n, cudaStream_t stream);
+// out = cap · tanh(x / cap); out may alias x.
+template <class T>
+void softcap(T* out, const T* x, i64 n, float cap, cudaStream_t stream);
+template <class T>
 void swiglu_forward(T* out, const T* x, i64 N, i64 H, cudaStream_t stream);
 template <class T>
 void swiglu_backward(T* dx, const T* dout, const T* x, i64 N, i64 H, cudaStream_t stream);
@@ -105,9 +121,21 @@ template <class D, class S>
 void convert(D* dst, const S* src, i64 n, cudaStream_t stream);
 void adamw(float* param, const float* grad, float* m, float* v, i64 n, const AdamWStep& step, cudaStream_t stream);
 
+// ---- qk_rope.cu ----
+// In place on the queries and keys of qkv (B·T tokens of 3C): QK-norm with one rstd per token and
+// head (n_head query heads, then n_head key heads), and RoPE (inverse: the backward's rotation).
+template <class T>
+void qk_norm_forward(T* qkv, float* rstd, i64 tokens, i64 C, int n_head, cudaStream_t stream);
+template <class T>
+void qk_norm_backward(T* dqkv, const T* qkv, const float* rstd, i64 tokens, i64 C, int n_head, cudaStream_t stream);
+template <class T>
+void rope(T* qkv, i64 B, i64 T_, i64 C, int n_head, i64 position0, double base, bool inverse, cudaStream_t stream);
+
 // ---- cross_entropy.cu ----
+// softcap > 0: the softmax of softcap · tanh(logits / softcap), capped in fp32 as the logits are
+// read, and dlogits the gradient with respect to the raw logits.
 template <class T>
 void cross_entropy(float* losses, T* dlogits, const T* logits, const std::int32_t* targets, i64 N, i64 V,
-                   i64 real_vocab, float dloss, cudaStream_t stream);
+                   i64 real_vocab, float dloss, float softcap, cudaStream_t stream);
 
 }  // namespace gpt::cuda
