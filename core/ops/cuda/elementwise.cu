@@ -20,7 +20,9 @@ constexpr float kGeluCubic = 0.044715f;
 
 // The pointwise functions, each with its derivative where a backward needs it.
 struct Gelu {
-  __device__ float operator()(float v) const { return 0.5f * v * (1.0f + tanhf(kSqrt2OverPi * (v + kGeluCubic * v * v * v))); }
+  __device__ float operator()(float v) const {
+    return 0.5f * v * (1.0f + tanhf(kSqrt2OverPi * (v + kGeluCubic * v * v * v)));
+  }
 };
 struct GeluGrad {
   __device__ float operator()(float v) const {
@@ -146,7 +148,8 @@ template <class T, class G>
 void pointwise_backward(T* dx, const T* dout, const T* x, i64 n, G grad, cudaStream_t stream) {
   constexpr int N = kPack16<T>;
   if (n % N == 0 && aligned16(dx) && aligned16(dout) && aligned16(x)) {
-    launch(pointwise_backward_kernel<T, N, G>, blocks_for(n / N, kThreads), kThreads, 0, stream, dx, dout, x, n / N, grad);
+    launch(pointwise_backward_kernel<T, N, G>, blocks_for(n / N, kThreads), kThreads, 0, stream, dx, dout, x, n / N,
+           grad);
   } else {
     launch(pointwise_backward_kernel<T, 1, G>, blocks_for(n, kThreads), kThreads, 0, stream, dx, dout, x, n, grad);
   }

@@ -167,8 +167,8 @@ template <bool kRms, class T>
 void backward(T* dx, float* dweight, float* dbias, const T* dout, const T* x, const T* weight, const float* mean,
               const float* rstd, i64 N, i64 C, float* partials, cudaStream_t stream) {
   if (N == 0) return;
-  launch(layernorm_backward_dx_kernel<T, kRms>, blocks_for(N, kWarpsPerBlock), 32 * kWarpsPerBlock, 0, stream, dx,
-         dout, x, weight, mean, rstd, N, C);
+  launch(layernorm_backward_dx_kernel<T, kRms>, blocks_for(N, kWarpsPerBlock), 32 * kWarpsPerBlock, 0, stream, dx, dout,
+         x, weight, mean, rstd, N, C);
   const i64 chunks = column_chunks(N);
   constexpr int V = kPack16<T>;
   if (C % V == 0 && aligned16(dout) && aligned16(x)) {
@@ -237,7 +237,7 @@ void rmsnorm_backward(T* dx, float* dweight, const T* dout, const T* x, const T*
                                       i64, i64, float*, cudaStream_t);                                              \
   template void rmsnorm_forward<T>(T*, float*, const T*, const T*, i64, i64, cudaStream_t);                         \
   template void residual_rmsnorm_forward<T>(T*, T*, float*, const T*, const T*, const T*, i64, i64, cudaStream_t);  \
-  template void rmsnorm_backward<T>(T*, float*, const T*, const T*, const T*, const float*, i64, i64, float*,        \
+  template void rmsnorm_backward<T>(T*, float*, const T*, const T*, const T*, const float*, i64, i64, float*,       \
                                     cudaStream_t);
 GPT_INSTANTIATE(float)
 GPT_INSTANTIATE(bf16)

@@ -55,8 +55,8 @@ __global__ void rope_kernel(T* qkv, i64 tokens, i64 T_, i64 C, i64 d, i64 heads,
   for (i64 i = static_cast<i64>(blockIdx.x) * blockDim.x + threadIdx.x; i < n;
        i += static_cast<i64>(gridDim.x) * blockDim.x) {
     const i64 token = i / half, c = i % half;
-    const double angle = static_cast<double>(position0 + token % T_) *
-                         pow(base, -2.0 * static_cast<double>(c) / static_cast<double>(d));
+    const double angle =
+        static_cast<double>(position0 + token % T_) * pow(base, -2.0 * static_cast<double>(c) / static_cast<double>(d));
     double sin_d, cos_d;
     sincos(angle, &sin_d, &cos_d);
     const float cs = static_cast<float>(cos_d), sn = static_cast<float>(inverse ? -sin_d : sin_d);
@@ -76,8 +76,8 @@ template <class T>
 void qk_norm_forward(T* qkv, float* rstd, i64 tokens, i64 C, int n_head, cudaStream_t stream) {
   const i64 units = tokens * 2 * n_head;
   if (units == 0) return;
-  launch(qk_norm_forward_kernel<T>, blocks_for(units, kWarpsPerBlock), 32 * kWarpsPerBlock, 0, stream, qkv, rstd,
-         units, C, C / n_head, static_cast<i64>(2 * n_head));
+  launch(qk_norm_forward_kernel<T>, blocks_for(units, kWarpsPerBlock), 32 * kWarpsPerBlock, 0, stream, qkv, rstd, units,
+         C, C / n_head, static_cast<i64>(2 * n_head));
 }
 
 template <class T>
